@@ -1,0 +1,270 @@
+// The `tyr` binary: the only composition root. Subcommands are listed in kCommands.
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/sandbox/sandbox.hpp"
+#include "cli/service.hpp"
+#include "engine/client/homeserver_client.hpp"
+#include "engine/config/config.hpp"
+#include "engine/core/log.hpp"
+#include "engine/core/version.hpp"
+
+namespace {
+
+using namespace tyr;
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop = true; }
+
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;  // --name value
+  std::vector<std::string> flags;              // --name
+  bool has_flag(const std::string& f) const {
+    return std::find(flags.begin(), flags.end(), f) != flags.end();
+  }
+};
+
+// Options that take a value; anything else starting with "--" is a flag.
+const std::vector<std::string> kValueOptions = {"--config", "--output", "--sandbox-dir"};
+
+bool parse_args(int argc, char** argv, int start, Args& out, std::string& error) {
+  for (int i = start; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) == 0) {
+      if (std::find(kValueOptions.begin(), kValueOptions.end(), a) != kValueOptions.end()) {
+        if (i + 1 >= argc) {
+          error = "option " + a + " needs a value";
+          return false;
+        }
+        out.options[a] = argv[++i];
+      } else {
+        out.flags.push_back(a);
+      }
+    } else {
+      out.positional.push_back(a);
+    }
+  }
+  return true;
+}
+
+void print_help() {
+  std::printf(
+      "Tyr %s — moderation and anti-spam policy engine for Matrix\n\n"
+      "Usage: tyr <command> [options]\n\n"
+      "Commands:\n"
+      "  run [--config FILE]          Run Tyr as an appservice of the configured homeserver.\n"
+      "                               Without --config (and no ./tyr.yaml) Tyr starts a local\n"
+      "                               Synapse sandbox in ./.tyr-sandbox (or --sandbox-dir DIR).\n"
+      "  registration --config FILE [--output FILE] [--force]\n"
+      "                               Write the appservice registration YAML for the homeserver,\n"
+      "                               with fresh random tokens (default output: the config's\n"
+      "                               appservice.registration path).\n"
+      "  check-config --config FILE   Validate a config file and report the first error.\n"
+      "  version, --version           Print the version.\n"
+      "  help, --help                 This text.\n",
+      kVersion);
+}
+
+int cmd_check_config(const Args& args) {
+  auto it = args.options.find("--config");
+  if (it == args.options.end()) {
+    std::fprintf(stderr, "tyr check-config: --config FILE is required\n");
+    return 2;
+  }
+  try {
+    auto cfg = engine::load_config_file(it->second);
+    std::printf("%s: OK (homeserver %s, appservice %s on %s:%u, %zu operators)\n",
+                it->second.c_str(), cfg.homeserver.url.c_str(), cfg.appservice.id.c_str(),
+                cfg.appservice.bind_address.c_str(), cfg.appservice.port,
+                cfg.management.operators.size());
+    return 0;
+  } catch (const engine::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+int cmd_registration(const Args& args) {
+  auto it = args.options.find("--config");
+  if (it == args.options.end()) {
+    std::fprintf(stderr, "tyr registration: --config FILE is required\n");
+    return 2;
+  }
+  engine::Config cfg;
+  try {
+    cfg = engine::load_config_file(it->second, /*require_tokens=*/false);
+  } catch (const engine::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  std::filesystem::path out;
+  if (auto o = args.options.find("--output"); o != args.options.end()) {
+    out = o->second;
+  } else if (!cfg.appservice.registration.empty()) {
+    out = cfg.appservice.registration;
+  }
+  if (!cfg.appservice.as_token.empty() && cfg.appservice.registration.empty()) {
+    std::fprintf(stderr,
+                 "tyr registration: %s has inline tokens; the registration would not match them.\n"
+                 "Remove appservice.as_token/hs_token and set appservice.registration instead.\n",
+                 it->second.c_str());
+    return 1;
+  }
+  cfg.appservice.as_token = engine::random_token();
+  cfg.appservice.hs_token = engine::random_token();
+  const std::string yaml = engine::registration_yaml(cfg);
+  if (out.empty() || out == "-") {
+    std::fputs(yaml.c_str(), stdout);
+    return 0;
+  }
+  if (std::filesystem::exists(out) && !args.has_flag("--force")) {
+    std::fprintf(stderr,
+                 "tyr registration: %s exists; pass --force to replace it (new tokens: the "
+                 "homeserver must then load the new file)\n",
+                 out.c_str());
+    return 1;
+  }
+  std::ofstream f(out, std::ios::trunc);
+  f << yaml;
+  f.close();
+  if (!f) {
+    std::fprintf(stderr, "tyr registration: cannot write %s\n", out.c_str());
+    return 1;
+  }
+  std::filesystem::permissions(out, std::filesystem::perms::owner_read |
+                                        std::filesystem::perms::owner_write);
+  std::printf("Wrote %s. Add it to app_service_config_files in homeserver.yaml and restart the "
+              "homeserver.\n",
+              out.c_str());
+  return 0;
+}
+
+// Prints the management room's new messages to the console while the sandbox runs.
+void mirror_management_room(const std::string& base_url, const std::string& token,
+                            const std::string& room_id) {
+  engine::ClientOptions opts;
+  opts.base_url = base_url;
+  opts.as_token = token;
+  opts.max_attempts = 1;
+  engine::HomeserverClient client(opts);
+  std::string from;
+  if (auto first = client.messages(room_id, "b", "", 1)) from = first->value("start", "");
+  while (!g_stop) {
+    auto page = client.messages(room_id, "f", from, 50);
+    if (page) {
+      for (const auto& ev : page->value("chunk", nlohmann::json::array())) {
+        if (ev.value("type", "") != "m.room.message") continue;
+        std::string body = ev["content"].value("body", "");
+        std::printf("[%s] %s\n", ev.value("sender", "").c_str(), body.c_str());
+        std::fflush(stdout);
+      }
+      if (auto end = page->value("end", ""); !end.empty()) from = end;
+    }
+    for (int i = 0; i < 10 && !g_stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+int run_sandbox(const Args& args) {
+  std::filesystem::path dir = ".tyr-sandbox";
+  if (auto it = args.options.find("--sandbox-dir"); it != args.options.end()) dir = it->second;
+  sandbox::Sandbox sb(dir, sandbox::default_synapse_python());
+  auto info = sb.start();
+  if (!info) {
+    std::fprintf(stderr, "tyr: the sandbox could not start: %s\n", info.error().message.c_str());
+    return 1;
+  }
+  std::thread mirror;
+  cli::ServiceHooks hooks;
+  hooks.on_ready = [&](const std::string& mgmt_room) {
+    const std::string url = sb.synapse().base_url();
+    std::printf(
+        "\n================ Tyr sandbox is running ================\n"
+        "Homeserver:   %s  (server name: localhost)\n"
+        "Log in with any Matrix client (Element Desktop, Cinny, gomuks, nheko…):\n"
+        "  homeserver  %s\n  user        operator\n  password    %s\n"
+        "Open the room %s (the management room) and type:  !tyr help\n"
+        "The demo room %s is protected by Tyr.\n"
+        "Tyr's config: %s  (reuse with: tyr run --config %s)\n"
+        "Stop with Ctrl-C; the sandbox keeps its state in %s.\n"
+        "=========================================================\n\n",
+        url.c_str(), url.c_str(), info->operator_password.c_str(),
+        info->management_alias.c_str(), info->demo_alias.c_str(),
+        info->config.source.c_str(), info->config.source.c_str(),
+        std::filesystem::absolute(dir).c_str());
+    std::fflush(stdout);
+    mirror = std::thread(mirror_management_room, url, info->operator_token, mgmt_room);
+    // Show Tyr at work at once: the operator protects the demo room and asks for the status.
+    engine::ClientOptions opts;
+    opts.base_url = url;
+    opts.as_token = info->operator_token;
+    engine::HomeserverClient op(opts);
+    const std::string stamp = std::to_string(std::time(nullptr));
+    for (const std::string& cmd : {"!tyr rooms add " + info->demo_alias, std::string("!tyr status")}) {
+      auto sent = op.send_event(mgmt_room, "m.room.message", {{"msgtype", "m.text"}, {"body", cmd}},
+                                "sandbox-" + stamp + "-" + cmd.substr(5, 6));
+      if (!sent) log::warn("sandbox", "could not send '" + cmd + "': " + sent.error().to_string());
+    }
+  };
+  int rc = cli::run_service(info->config, g_stop, hooks);
+  g_stop = true;
+  if (mirror.joinable()) mirror.join();
+  return rc;
+}
+
+int cmd_run(const Args& args) {
+  std::string path;
+  if (auto it = args.options.find("--config"); it != args.options.end()) {
+    path = it->second;
+  } else if (std::filesystem::exists("tyr.yaml")) {
+    path = "tyr.yaml";
+  }
+  if (path.empty()) return run_sandbox(args);
+  engine::Config cfg;
+  try {
+    cfg = engine::load_config_file(path);
+  } catch (const engine::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  log::set_level(cfg.log_level);
+  return cli::run_service(cfg, g_stop);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::string cmd = argc > 1 ? argv[1] : "help";
+  Args args;
+  std::string error;
+  if (!parse_args(argc, argv, 2, args, error)) {
+    std::fprintf(stderr, "tyr %s: %s\n", cmd.c_str(), error.c_str());
+    return 2;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    print_help();
+    return 0;
+  }
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("tyr %s\n", kVersion);
+    return 0;
+  }
+  if (cmd == "run") return cmd_run(args);
+  if (cmd == "registration") return cmd_registration(args);
+  if (cmd == "check-config") return cmd_check_config(args);
+  std::fprintf(stderr, "tyr: unknown command '%s'. Run 'tyr help' for the list.\n", cmd.c_str());
+  return 2;
+}

@@ -1,0 +1,40 @@
+#pragma once
+// The sandbox: a throwaway local Synapse with Tyr registered as its appservice, an operator
+// account, a management room and a demo room. `tyr run` uses it when no homeserver is
+// configured, so a newcomer sees Tyr at work at once. State persists in its directory.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "cli/sandbox/synapse_process.hpp"
+#include "engine/config/config.hpp"
+
+namespace tyr::sandbox {
+
+struct SandboxInfo {
+  engine::Config config;           // Tyr's config for this sandbox
+  std::string operator_user;       // "@operator:localhost"
+  std::string operator_password;
+  std::string operator_token;
+  std::string management_alias;    // "#tyr-admin:localhost"
+  std::string demo_alias;          // "#demo:localhost"
+};
+
+class Sandbox {
+ public:
+  Sandbox(std::filesystem::path dir, std::filesystem::path python);
+  ~Sandbox();
+
+  // Starts Synapse and prepares users, rooms, registration and Tyr's config file
+  // (<dir>/tyr.yaml, usable later with `tyr run --config`).
+  Result<SandboxInfo> start();
+  SynapseProcess& synapse() { return *synapse_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path python_;
+  std::unique_ptr<SynapseProcess> synapse_;
+};
+
+}  // namespace tyr::sandbox

@@ -1,0 +1,119 @@
+#include "cli/service.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include "engine/appservice/appservice_server.hpp"
+#include "engine/client/homeserver_client.hpp"
+#include "engine/core/log.hpp"
+#include "engine/core/version.hpp"
+#include "engine/pipeline/bot.hpp"
+#include "engine/pipeline/pipeline.hpp"
+#include "engine/store/store.hpp"
+
+namespace tyr::cli {
+
+namespace {
+
+// Retries `fn` with capped backoff until it succeeds, `stop` is set or `deadline` passes.
+template <class Fn>
+auto retry_until(const char* what, const std::atomic<bool>& stop,
+                 std::chrono::steady_clock::time_point deadline, Fn fn) -> decltype(fn()) {
+  auto delay = std::chrono::milliseconds(250);
+  for (;;) {
+    auto r = fn();
+    if (r || stop || std::chrono::steady_clock::now() >= deadline) return r;
+    log::warn("service", std::string(what) + " failed (" + r.error().to_string() + "); retrying");
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+}  // namespace
+
+int run_service(const engine::Config& config, const std::atomic<bool>& stop,
+                const ServiceHooks& hooks) {
+  using namespace engine;
+  log::info("service", std::string("Tyr ") + kVersion + " starting as " + config.bot_user_id() +
+                           " for " + config.homeserver.url);
+  Store store(config.data_dir);
+  ClientOptions copts;
+  copts.base_url = config.homeserver.url;
+  copts.as_token = config.appservice.as_token;
+  HomeserverClient client(copts);
+
+  Bot bot(config, store, client);
+  Pipeline pipeline(store, bot);
+  Executor executor(store, bot);
+  pipeline.on_committed = [&executor] { executor.notify(); };
+
+  AppserviceServer::Hooks as_hooks;
+  as_hooks.on_events_accepted = [&pipeline] { pipeline.notify(); };
+  as_hooks.provision_user = [&client, &config](const std::string& user_id) {
+    std::string local = user_id.substr(1, user_id.find(':') - 1);
+    auto r = client.register_appservice_user(local);
+    if (!r) log::warn("service", "cannot register " + user_id + ": " + r.error().to_string());
+    return static_cast<bool>(r);
+  };
+  AppserviceServer server(config, store, as_hooks);
+  if (!server.start()) return 1;
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto reg = retry_until("registering the bot user", stop, deadline, [&] {
+    return client.register_appservice_user(config.appservice.sender_localpart);
+  });
+  if (!reg) {
+    log::error("service", "cannot register " + config.bot_user_id() + ": " + reg.error().to_string());
+    return 1;
+  }
+  auto who = client.whoami();
+  if (!who || who.value() != config.bot_user_id()) {
+    log::error("service", "the homeserver does not accept Tyr's as_token: " +
+                              (who ? "whoami says " + who.value() : who.error().to_string()));
+    return 1;
+  }
+  auto mgmt = retry_until("joining the management room", stop, deadline,
+                          [&] { return client.join(config.management.room); });
+  if (!mgmt) {
+    log::error("service", "cannot join the management room " + config.management.room + ": " +
+                              mgmt.error().to_string());
+    return 1;
+  }
+  bot.set_management_room(mgmt.value());
+  log::info("service", "management room " + config.management.room + " is " + mgmt.value());
+
+  const auto& stats = server.stats();
+  bot.set_status_provider([&] {
+    return std::vector<std::string>{
+        "Queues: inbox " + std::to_string(store.inbox_depth()) + ", outbox " +
+            std::to_string(store.outbox_depth()),
+        "Events: " + std::to_string(pipeline.processed()) + " processed, " +
+            std::to_string(pipeline.dead_lettered()) + " dead-lettered; actions " +
+            std::to_string(executor.done()) + " done, " + std::to_string(executor.failed()) +
+            " failed",
+        "Transactions: " + std::to_string(stats.transactions.load()) + " received (" +
+            std::to_string(stats.transactions_retried.load()) + " retried); events " +
+            std::to_string(stats.events_accepted.load()) + " accepted, " +
+            std::to_string(stats.events_duplicate.load()) + " duplicate"};
+  });
+  pipeline.start();
+  executor.start();
+
+  // A successful ping makes the homeserver retry its backlog of transactions at once.
+  if (auto ping = client.ping_appservice(config.appservice.id); ping) {
+    log::info("service", "appservice ping round trip: " + std::to_string(ping.value()) + " ms");
+  } else {
+    log::warn("service", "appservice ping failed: " + ping.error().to_string());
+  }
+  log::info("service", "ready; protecting " + std::to_string(bot.rooms().size()) + " rooms");
+  if (hooks.on_ready) hooks.on_ready(mgmt.value());
+
+  while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  log::info("service", "stopping");
+  server.stop();
+  pipeline.stop();
+  executor.stop();
+  return 0;
+}
+
+}  // namespace tyr::cli

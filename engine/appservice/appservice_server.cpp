@@ -1,0 +1,218 @@
+#include "engine/appservice/appservice_server.hpp"
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/core/ids.hpp"
+#include "engine/core/log.hpp"
+
+namespace tyr::engine {
+
+namespace {
+
+constexpr std::string_view kPrefix = "/_matrix/app/v1/";
+
+AppserviceResponse matrix_error(int status, std::string_view errcode, std::string_view error) {
+  nlohmann::json body = {{"errcode", errcode}, {"error", error}};
+  return {status, body.dump()};
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+}  // namespace
+
+bool secure_equals(std::string_view a, std::string_view b) {
+  // Length leaks; contents do not.
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+AppserviceServer::AppserviceServer(const Config& config, Store& store, Hooks hooks)
+    : config_(config), store_(store), hooks_(std::move(hooks)) {}
+
+AppserviceServer::~AppserviceServer() { stop(); }
+
+AppserviceResponse AppserviceServer::check_auth(const AppserviceRequest& request) const {
+  std::optional<std::string_view> header_token;
+  if (!request.authorization.empty()) {
+    std::string_view h = request.authorization;
+    if (h.size() > 7 && (starts_with(h, "Bearer ") || starts_with(h, "bearer "))) {
+      header_token = h.substr(7);
+    } else {
+      return matrix_error(401, "M_MISSING_TOKEN", "Authorization header is not a Bearer token");
+    }
+  }
+  std::optional<std::string_view> query_token;
+  if (auto it = request.query.find("access_token"); it != request.query.end()) {
+    query_token = it->second;
+  }
+  if (!header_token && !query_token) {
+    return matrix_error(401, "M_MISSING_TOKEN", "Missing hs_token");
+  }
+  const std::string& expected = config_.appservice.hs_token;
+  // When both are present, both must match.
+  if ((header_token && !secure_equals(*header_token, expected)) ||
+      (query_token && !secure_equals(*query_token, expected))) {
+    return matrix_error(403, "M_FORBIDDEN", "Invalid hs_token");
+  }
+  return {0, {}};
+}
+
+bool AppserviceServer::is_own_user(std::string_view user_id) const {
+  if (!is_user_id(user_id)) return false;
+  if (user_id == config_.bot_user_id()) return true;
+  if (server_of(user_id) != config_.homeserver.server_name) return false;
+  std::string_view local = user_id.substr(1, user_id.find(':') - 1);
+  const std::string& prefix = config_.appservice.user_prefix;
+  return !prefix.empty() && local.size() > prefix.size() && starts_with(local, prefix);
+}
+
+AppserviceResponse AppserviceServer::handle(const AppserviceRequest& request) {
+  if (auto denied = check_auth(request); denied.status != 0) {
+    ++stats_.auth_failures;
+    log::warn("appservice", request.method + " " + request.path + " refused: " + denied.body);
+    return denied;
+  }
+  std::string_view path = request.path;
+  if (!starts_with(path, kPrefix)) {
+    return matrix_error(404, "M_UNRECOGNIZED", "Unrecognized request");
+  }
+  std::string_view rest = path.substr(kPrefix.size());
+  auto segment_after = [&](std::string_view name) -> std::optional<std::string_view> {
+    if (!starts_with(rest, name)) return std::nullopt;
+    std::string_view arg = rest.substr(name.size());
+    if (arg.empty() || arg.find('/') != std::string_view::npos) return std::nullopt;
+    return arg;
+  };
+  auto method_is = [&](std::string_view m) { return request.method == m; };
+  auto wrong_method = [] { return matrix_error(405, "M_UNRECOGNIZED", "Method not allowed"); };
+
+  if (auto txn = segment_after("transactions/")) {
+    if (!method_is("PUT")) return wrong_method();
+    return handle_transaction(std::string(*txn), request.body);
+  }
+  if (rest == "ping") {
+    if (!method_is("POST")) return wrong_method();
+    ++stats_.pings;
+    auto body = nlohmann::json::parse(request.body.empty() ? "{}" : request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      return matrix_error(400, "M_NOT_JSON", "Request body is not a JSON object");
+    }
+    return {200, "{}"};
+  }
+  if (auto user = segment_after("users/")) {
+    if (!method_is("GET")) return wrong_method();
+    if (is_own_user(*user) && hooks_.provision_user && hooks_.provision_user(std::string(*user))) {
+      return {200, "{}"};
+    }
+    return matrix_error(404, "M_NOT_FOUND", "No such user in Tyr's namespace");
+  }
+  if (auto alias = segment_after("rooms/")) {
+    if (!method_is("GET")) return wrong_method();
+    // Tyr declares no alias namespace: no alias is ever Tyr's to create.
+    return matrix_error(404, "M_NOT_FOUND", "No such room alias");
+  }
+  return matrix_error(404, "M_UNRECOGNIZED", "Unrecognized request");
+}
+
+AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_id,
+                                                        const std::string& body) {
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return matrix_error(400, "M_NOT_JSON", "Transaction body is not a JSON object");
+  }
+  auto events_it = doc.find("events");
+  if (events_it == doc.end()) {
+    return matrix_error(400, "M_BAD_JSON", "Transaction has no 'events' array");
+  }
+  if (!events_it->is_array()) {
+    return matrix_error(400, "M_BAD_JSON", "Transaction field 'events' is not an array");
+  }
+  ++stats_.transactions;
+
+  std::vector<std::string> ids;
+  std::vector<std::string> json;
+  ids.reserve(events_it->size());
+  json.reserve(events_it->size());
+  size_t index = 0;
+  for (const auto& ev : *events_it) {
+    auto id = ev.is_object() ? ev.find("event_id") : ev.end();
+    if (!ev.is_object() || id == ev.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+      // Rejecting the whole transaction would block the homeserver's queue forever.
+      log::warn("appservice", "transaction " + txn_id + ": entry " + std::to_string(index) +
+                                  " is not an event with an event_id; skipped");
+      ids.emplace_back();
+      json.emplace_back();
+    } else {
+      ids.push_back(id->get<std::string>());
+      json.push_back(ev.dump());
+    }
+    ++index;
+  }
+  std::vector<std::string_view> id_views(ids.begin(), ids.end());
+  auto result = store_.accept_transaction(txn_id, id_views, json);
+  if (!result) {
+    log::error("appservice", "transaction " + txn_id + " not stored: " + result.error().to_string());
+    return matrix_error(500, "M_UNKNOWN", "Could not store the transaction");
+  }
+  stats_.events_accepted += result->accepted;
+  stats_.events_duplicate += result->duplicates;
+  stats_.events_invalid += result->invalid;
+  if (result->retried_txn) ++stats_.transactions_retried;
+  log::debug("appservice", "transaction " + txn_id + ": " + std::to_string(result->accepted) +
+                               " new, " + std::to_string(result->duplicates) + " duplicate");
+  if (result->accepted > 0 && hooks_.on_events_accepted) hooks_.on_events_accepted();
+  return {200, "{}"};
+}
+
+bool AppserviceServer::start() {
+  http_ = std::make_unique<httplib::Server>();
+  http_->set_payload_max_length(config_.appservice.max_body_bytes);
+  auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
+    AppserviceRequest r;
+    r.method = req.method;
+    r.path = req.path;
+    r.authorization = req.get_header_value("Authorization");
+    for (const auto& [k, v] : req.params) r.query.emplace(k, v);
+    r.body = req.body;
+    auto out = handle(r);
+    res.status = out.status;
+    res.set_content(out.body, "application/json");
+  };
+  const std::string any = ".*";
+  http_->Get(any, dispatch);
+  http_->Put(any, dispatch);
+  http_->Post(any, dispatch);
+  http_->Delete(any, dispatch);
+  http_->Patch(any, dispatch);
+  http_->Options(any, dispatch);
+  httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&,
+                                                      httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    AppserviceResponse err = res.status == 413
+                                 ? matrix_error(413, "M_TOO_LARGE", "Request body too large")
+                                 : matrix_error(res.status, "M_UNKNOWN", "Request failed");
+    res.set_content(err.body, "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  http_->set_error_handler(on_error);
+  const auto& as = config_.appservice;
+  if (!http_->bind_to_port(as.bind_address, as.port)) {
+    log::error("appservice", "cannot listen on " + as.bind_address + ":" + std::to_string(as.port));
+    return false;
+  }
+  bound_port_ = as.port;
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  log::info("appservice", "listening on " + as.bind_address + ":" + std::to_string(as.port));
+  return true;
+}
+
+void AppserviceServer::stop() {
+  if (http_) http_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace tyr::engine

@@ -1,0 +1,84 @@
+#pragma once
+// The appservice API (spec v1) that the homeserver calls: transactions, ping, user and alias
+// queries. Every request must carry the hs_token. A transaction is committed to the store
+// before 200 is returned; processing happens later on the pipeline worker.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/config/config.hpp"
+#include "engine/store/store.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace tyr::engine {
+
+struct AppserviceRequest {
+  std::string method;
+  std::string path;  // percent-decoded path, without query (as httplib gives it)
+  std::string authorization;  // Authorization header, may be empty
+  std::multimap<std::string, std::string> query;
+  std::string body;
+};
+
+struct AppserviceResponse {
+  int status = 200;
+  std::string body = "{}";
+};
+
+struct AppserviceStats {
+  std::atomic<uint64_t> transactions{0};
+  std::atomic<uint64_t> transactions_retried{0};
+  std::atomic<uint64_t> events_accepted{0};
+  std::atomic<uint64_t> events_duplicate{0};
+  std::atomic<uint64_t> events_invalid{0};
+  std::atomic<uint64_t> auth_failures{0};
+  std::atomic<uint64_t> pings{0};
+};
+
+class AppserviceServer {
+ public:
+  struct Hooks {
+    std::function<void()> on_events_accepted;  // wake the pipeline
+    // Called for GET /users/{id} inside Tyr's namespace; returns true once the user exists.
+    std::function<bool(const std::string& user_id)> provision_user;
+  };
+
+  AppserviceServer(const Config& config, Store& store, Hooks hooks);
+  ~AppserviceServer();
+
+  // Pure request handling (no sockets): used by the HTTP server and by unit tests.
+  AppserviceResponse handle(const AppserviceRequest& request);
+
+  // Binds and serves on config.appservice.{bind_address,port} in background threads.
+  // Returns false (with a log line) when the address cannot be bound.
+  bool start();
+  void stop();
+  uint16_t port() const { return bound_port_; }
+  const AppserviceStats& stats() const { return stats_; }
+
+ private:
+  AppserviceResponse handle_transaction(const std::string& txn_id, const std::string& body);
+  AppserviceResponse check_auth(const AppserviceRequest& request) const;
+  bool is_own_user(std::string_view user_id) const;
+
+  const Config& config_;
+  Store& store_;
+  Hooks hooks_;
+  AppserviceStats stats_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+  uint16_t bound_port_ = 0;
+};
+
+// Constant-time string comparison.
+bool secure_equals(std::string_view a, std::string_view b);
+
+}  // namespace tyr::engine

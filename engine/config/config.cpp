@@ -1,0 +1,481 @@
+#include "engine/config/config.hpp"
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "engine/core/ids.hpp"
+
+namespace tyr::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+// yaml-cpp marks are 0-based; users and editors count from 1. A null mark (no position known)
+// points at the top of the file rather than printing "0:0".
+std::string position(const std::string& file, const YAML::Mark& mark) {
+  const int line = mark.is_null() ? 1 : mark.line + 1;
+  const int column = mark.is_null() ? 1 : mark.column + 1;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+[[noreturn]] void fail(const std::string& file, const YAML::Mark& mark, const std::string& msg) {
+  throw ConfigError(position(file, mark) + ": " + msg);
+}
+
+// Errors blame `mark` in `blame_file`: the config's registration key when reading the
+// registration file, 1:1 of the file itself otherwise.
+std::string read_file(const fs::path& path, const std::string& blame_file, const YAML::Mark& mark,
+                      const std::string& prefix) {
+  const std::string what = prefix + "cannot read '" + path.string() + "': ";
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) fail(blame_file, mark, what + "is a directory");
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    fail(blame_file, mark,
+         what + (errno != 0 ? std::generic_category().message(errno) : "cannot open"));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) fail(blame_file, mark, what + "read error");
+  return text.str();
+}
+
+// Exactly one document: a second one would otherwise be ignored without a word.
+YAML::Node parse_document(const std::string& text, const std::string& file) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    fail(file, e.mark, e.msg);
+  }
+  if (docs.size() > 1) fail(file, docs[1].Mark(), "expected a single YAML document");
+  if (docs.empty() || !docs[0].IsMap()) {
+    fail(file, docs.empty() ? YAML::Mark() : docs[0].Mark(), "expected a mapping at the top level");
+  }
+  return docs[0];
+}
+
+fs::path resolve(const fs::path& p, const fs::path& base_dir) {
+  // Absolute at load time, so a later chdir (daemonising, tests) cannot change what it means.
+  return fs::absolute(base_dir.empty() ? p : base_dir / p).lexically_normal();
+}
+
+struct Entry {
+  YAML::Node key;
+  YAML::Node value;
+};
+
+// One mapping of the schema, with its keys already checked against the allowed set.
+struct Section {
+  std::string path;  // dotted path of this mapping; empty at the top level
+  YAML::Mark mark;   // where "missing required key" points: the mapping itself, or 1:1
+  std::map<std::string, Entry, std::less<>> entries;
+
+  std::string dotted(std::string_view key) const {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+  const Entry* find(std::string_view key) const {
+    auto it = entries.find(key);
+    return it == entries.end() ? nullptr : &it->second;
+  }
+};
+
+class Loader {
+ public:
+  Loader(std::string file, fs::path base_dir, bool read_tokens = true)
+      : file_(std::move(file)), base_dir_(std::move(base_dir)), read_tokens_(read_tokens) {}
+
+  Config load(const std::string& text) {
+    const YAML::Node root = parse_document(text, file_);
+    const Section top =
+        top_section(root, {"homeserver", "appservice", "management", "data_dir", "log_level"});
+    Config cfg;
+    read_homeserver(top, cfg.homeserver);
+    read_appservice(top, cfg.appservice);
+    read_management(top, cfg.management);
+
+    const auto data_dir = string_value(top, "data_dir", true);
+    if (data_dir->empty()) fail_at(*top.find("data_dir"), "key 'data_dir': must not be empty");
+    cfg.data_dir = resolve(*data_dir, base_dir_);
+
+    if (auto level = string_value(top, "log_level", false)) {
+      if (*level != "debug" && *level != "info" && *level != "warn" && *level != "error") {
+        fail_at(*top.find("log_level"),
+                "key 'log_level': expected one of debug, info, warn, error");
+      }
+      cfg.log_level = *level;
+    }
+
+    if (!cfg.appservice.registration.empty() && read_tokens_) read_registration(cfg);
+    return cfg;
+  }
+
+ private:
+  // Value errors point at the value, except for an empty value: yaml-cpp places that at the
+  // next token (often the following line), so the key is the honest position.
+  [[noreturn]] void fail_at(const Entry& e, const std::string& msg) const {
+    fail(file_, e.value.IsNull() ? e.key.Mark() : e.value.Mark(), msg);
+  }
+
+  Section top_section(const YAML::Node& root,
+                      std::initializer_list<std::string_view> allowed) const {
+    Section s{"", YAML::Mark(), {}};
+    add_entries(s, root, allowed);
+    return s;
+  }
+
+  // An absent optional section reads as empty, so its required keys are reported against the
+  // nearest mapping that does exist.
+  Section subsection(const Section& parent, std::string_view key, bool required,
+                     std::initializer_list<std::string_view> allowed) const {
+    Section s{parent.dotted(key), parent.mark, {}};
+    const Entry* e = require(parent, key, required);
+    if (e == nullptr) return s;
+    if (!e->value.IsMap()) fail_at(*e, "key '" + s.path + "': expected a mapping");
+    s.mark = e->value.Mark();
+    add_entries(s, e->value, allowed);
+    return s;
+  }
+
+  void add_entries(Section& s, const YAML::Node& map,
+                   std::initializer_list<std::string_view> allowed) const {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const YAML::Node& key = it->first;
+      if (!key.IsScalar()) fail(file_, key.Mark(), "keys must be plain strings");
+      const std::string& name = key.Scalar();
+      // yaml-cpp 0.7 keeps both pairs of a duplicated key and lookups see only the first,
+      // so the second would be ignored silently: reject it here.
+      if (s.entries.count(name) != 0) {
+        fail(file_, key.Mark(), "duplicate key '" + s.dotted(name) + "'");
+      }
+      bool known = false;
+      for (auto a : allowed) known = known || a == name;
+      if (!known) fail(file_, key.Mark(), "unknown key '" + s.dotted(name) + "'");
+      s.entries.emplace(name, Entry{key, it->second});
+    }
+  }
+
+  const Entry* require(const Section& s, std::string_view key, bool required) const {
+    const Entry* e = s.find(key);
+    if (e == nullptr && required) {
+      fail(file_, s.mark, "missing required key '" + s.dotted(key) + "'");
+    }
+    return e;
+  }
+
+  std::optional<std::string> string_value(const Section& s, std::string_view key,
+                                          bool required) const {
+    const Entry* e = require(s, key, required);
+    if (e == nullptr) return std::nullopt;
+    if (!e->value.IsScalar()) fail_at(*e, "key '" + s.dotted(key) + "': expected a string");
+    return e->value.Scalar();
+  }
+
+  std::optional<long long> int_value(const Section& s, std::string_view key) const {
+    const Entry* e = require(s, key, false);
+    if (e == nullptr) return std::nullopt;
+    const std::string where = "key '" + s.dotted(key) + "': ";
+    // A quoted scalar carries the non-specific tag "!": "9000" is a string to YAML, and
+    // accepting it would make the schema depend on quoting accidents.
+    const std::string& tag = e->value.Tag();
+    if (!e->value.IsScalar() || (tag != "?" && tag != "tag:yaml.org,2002:int")) {
+      fail_at(*e, where + "expected an integer");
+    }
+    std::string_view text = e->value.Scalar();
+    if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+    long long v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec == std::errc::result_out_of_range) fail_at(*e, where + "integer out of range");
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+      fail_at(*e, where + "expected an integer");
+    }
+    return v;
+  }
+
+  void check_non_empty(const Section& s, std::string_view key, const std::string& v) const {
+    if (v.empty()) fail_at(*s.find(key), "key '" + s.dotted(key) + "': must not be empty");
+  }
+
+  void check_http_url(const Section& s, std::string_view key, const std::string& v) const {
+    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+      fail_at(*s.find(key), "key '" + s.dotted(key) + "': must start with http:// or https://");
+    }
+  }
+
+  // Localparts the appservice claims must be valid Matrix localparts, or Synapse refuses them.
+  void check_localpart(const Section& s, std::string_view key, const std::string& v) const {
+    check_non_empty(s, key, v);
+    for (char c : v) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                      c == '=' || c == '/' || c == '-';
+      if (!ok) {
+        fail_at(*s.find(key), "key '" + s.dotted(key) + "': invalid character '" +
+                                  std::string(1, c) + "' (allowed: a-z 0-9 . _ = / -)");
+      }
+    }
+  }
+
+  void read_homeserver(const Section& top, HomeserverConfig& hs) const {
+    const Section s = subsection(top, "homeserver", true, {"url", "server_name", "admin_token"});
+    hs.url = *string_value(s, "url", true);
+    check_http_url(s, "url", hs.url);
+    hs.server_name = *string_value(s, "server_name", true);
+    check_non_empty(s, "server_name", hs.server_name);
+    if (auto v = string_value(s, "admin_token", false)) hs.admin_token = *v;
+  }
+
+  void read_appservice(const Section& top, AppserviceConfig& as) {
+    const Section s =
+        subsection(top, "appservice", false,
+                   {"id", "bind_address", "port", "public_url", "sender_localpart", "user_prefix",
+                    "as_token", "hs_token", "registration", "max_body_bytes"});
+    if (auto v = string_value(s, "id", false)) {
+      as.id = *v;
+      check_non_empty(s, "id", as.id);
+      if (as.id.find('|') != std::string::npos) {
+        fail_at(*s.find("id"), "key 'appservice.id': must not contain '|'");
+      }
+    }
+    if (auto v = string_value(s, "bind_address", false)) {
+      as.bind_address = *v;
+      check_non_empty(s, "bind_address", as.bind_address);
+    }
+    if (auto v = int_value(s, "port")) {
+      if (*v < 1 || *v > 65535) {
+        fail_at(*s.find("port"), "key 'appservice.port': must be between 1 and 65535");
+      }
+      as.port = static_cast<uint16_t>(*v);
+    }
+    if (auto v = string_value(s, "public_url", false)) {
+      as.public_url = *v;
+      check_http_url(s, "public_url", as.public_url);
+    }
+    if (auto v = string_value(s, "sender_localpart", false)) {
+      as.sender_localpart = *v;
+      check_localpart(s, "sender_localpart", as.sender_localpart);
+    }
+    if (auto v = string_value(s, "user_prefix", false)) {
+      // An empty prefix would claim every user on the server as exclusively Tyr's.
+      as.user_prefix = *v;
+      check_localpart(s, "user_prefix", as.user_prefix);
+    }
+    if (auto v = int_value(s, "max_body_bytes")) {
+      if (*v <= 0) {
+        fail_at(*s.find("max_body_bytes"), "key 'appservice.max_body_bytes': must be > 0");
+      }
+      as.max_body_bytes = static_cast<size_t>(*v);
+    }
+    read_token_source(s, as);
+  }
+
+  // Tokens come from exactly one place, so there is never a question of which one Synapse has.
+  void read_token_source(const Section& s, AppserviceConfig& as) {
+    const auto as_token = string_value(s, "as_token", false);
+    const auto hs_token = string_value(s, "hs_token", false);
+    const auto registration = string_value(s, "registration", false);
+    if (registration) {
+      if (as_token || hs_token) {
+        fail(file_, s.find("registration")->key.Mark(),
+             "key 'appservice.registration' cannot be combined with inline "
+             "'appservice.as_token'/'appservice.hs_token'");
+      }
+      check_non_empty(s, "registration", *registration);
+      registration_mark_ = s.find("registration")->value.Mark();
+      as.registration = resolve(*registration, base_dir_);
+      return;
+    }
+    if (!as_token && !hs_token) {
+      fail(file_, s.mark,
+           "missing required key 'appservice.registration' (or both 'appservice.as_token' and "
+           "'appservice.hs_token')");
+    }
+    require(s, "as_token", true);
+    require(s, "hs_token", true);
+    check_non_empty(s, "as_token", *as_token);
+    check_non_empty(s, "hs_token", *hs_token);
+    as.as_token = *as_token;
+    as.hs_token = *hs_token;
+  }
+
+  void read_management(const Section& top, ManagementConfig& m) const {
+    const Section s = subsection(top, "management", true, {"room", "operators", "command_prefix"});
+    m.room = *string_value(s, "room", true);
+    if (!tyr::is_room_id(m.room) && !tyr::is_room_alias(m.room)) {
+      fail_at(*s.find("room"),
+              "key 'management.room': expected a room ID (!...) or alias (#...:server)");
+    }
+
+    const Entry& ops = *require(s, "operators", true);
+    if (!ops.value.IsSequence()) fail_at(ops, "key 'management.operators': expected a list");
+    if (ops.value.size() == 0) fail_at(ops, "key 'management.operators': must not be empty");
+    for (std::size_t i = 0; i < ops.value.size(); ++i) {
+      const YAML::Node op = ops.value[i];
+      const std::string where = "key 'management.operators[" + std::to_string(i) + "]': ";
+      if (!op.IsScalar()) fail(file_, op.Mark(), where + "expected a string");
+      if (!tyr::is_user_id(op.Scalar())) {
+        fail(file_, op.Mark(), where + "expected a user ID (@local:server)");
+      }
+      m.operators.push_back(op.Scalar());
+    }
+
+    if (auto v = string_value(s, "command_prefix", false)) {
+      m.command_prefix = *v;
+      check_non_empty(s, "command_prefix", m.command_prefix);
+    }
+  }
+
+  // The registration file is Synapse's, so it may hold keys Tyr does not know (protocols,
+  // MSC flags): only the fields Tyr relies on are read, and those must agree with the config.
+  void read_registration(Config& cfg) const {
+    AppserviceConfig& as = cfg.appservice;
+    const std::string reg_file = as.registration.string();
+    const std::string text =
+        read_file(as.registration, file_, registration_mark_, "key 'appservice.registration': ");
+    const YAML::Node root = parse_document(text, reg_file);
+    // Synapse's YAML loader keeps the last of duplicated keys, yaml-cpp's lookup the first:
+    // a duplicate would make the two read different tokens.
+    std::set<std::string, std::less<>> seen;
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      if (it->first.IsScalar() && !seen.insert(it->first.Scalar()).second) {
+        fail(reg_file, it->first.Mark(), "duplicate key '" + it->first.Scalar() + "'");
+      }
+    }
+
+    auto field = [&](const char* key,
+                     bool required) -> std::optional<std::pair<std::string, YAML::Mark>> {
+      const YAML::Node n = root[key];
+      if (!n.IsDefined()) {
+        if (required) {
+          fail(reg_file, YAML::Mark(), std::string("missing required key '") + key + "'");
+        }
+        return std::nullopt;
+      }
+      if (!n.IsScalar()) {
+        fail(reg_file, n.Mark(), std::string("key '") + key + "': expected a string");
+      }
+      if (required && n.Scalar().empty()) {
+        fail(reg_file, n.Mark(), std::string("key '") + key + "': must not be empty");
+      }
+      return std::make_pair(n.Scalar(), n.Mark());
+    };
+    auto agree = [&](const char* key, const std::string& ours, const char* our_key) {
+      if (auto theirs = field(key, false); theirs && theirs->first != ours) {
+        fail(reg_file, theirs->second,
+             std::string("key '") + key + "': '" + theirs->first + "' does not match '" + our_key +
+                 "' ('" + ours + "') in " + file_);
+      }
+    };
+
+    as.as_token = field("as_token", true)->first;
+    as.hs_token = field("hs_token", true)->first;
+    agree("id", as.id, "appservice.id");
+    agree("sender_localpart", as.sender_localpart, "appservice.sender_localpart");
+  }
+
+  std::string file_;
+  fs::path base_dir_;
+  bool read_tokens_ = true;
+  YAML::Mark registration_mark_;  // value of appservice.registration, for read errors
+};
+
+// Regex metacharacters in Python's `re` (Synapse) and ECMAScript alike; server names carry
+// '.', and IPv6 literals '[' and ']'.
+std::string regex_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (std::string_view(R"(\^$.|?*+()[]{})").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+Config load_config_string(const std::string& yaml, const std::string& name,
+                          const std::filesystem::path& base_dir) {
+  return Loader(name, base_dir).load(yaml);
+}
+
+Config load_config_file(const std::filesystem::path& path, bool read_tokens) {
+  const std::string file = path.string();
+  const std::string text = read_file(path, file, YAML::Mark(), "");
+  Config cfg = Loader(file, path.parent_path(), read_tokens).load(text);
+  cfg.source = path;
+  return cfg;
+}
+
+std::string registration_yaml(const Config& cfg) {
+  const std::string server = regex_escape(cfg.homeserver.server_name);
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "id" << YAML::Value << cfg.appservice.id;
+  out << YAML::Key << "url" << YAML::Value << cfg.appservice_url();
+  out << YAML::Key << "as_token" << YAML::Value << cfg.appservice.as_token;
+  out << YAML::Key << "hs_token" << YAML::Value << cfg.appservice.hs_token;
+  out << YAML::Key << "sender_localpart" << YAML::Value << cfg.appservice.sender_localpart;
+  // Tyr paces itself; Synapse's per-user limits would throttle bans during a raid.
+  out << YAML::Key << "rate_limited" << YAML::Value << false;
+  out << YAML::Key << "namespaces" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "users" << YAML::Value << YAML::BeginSeq;
+  out << YAML::BeginMap << YAML::Key << "exclusive" << YAML::Value << true << YAML::Key << "regex"
+      << YAML::Value << "^@" + regex_escape(cfg.appservice.user_prefix) + ".*:" + server + "$"
+      << YAML::EndMap;
+  out << YAML::BeginMap << YAML::Key << "exclusive" << YAML::Value << true << YAML::Key << "regex"
+      << YAML::Value << "^@" + regex_escape(cfg.appservice.sender_localpart) + ":" + server + "$"
+      << YAML::EndMap;
+  out << YAML::EndSeq;
+  out << YAML::Key << "aliases" << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+  out << YAML::Key << "rooms" << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+  out << YAML::EndMap;
+  out << YAML::EndMap;
+  if (!out.good()) throw std::logic_error("registration_yaml: emitter: " + out.GetLastError());
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string random_token() {
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    std::array<char, 256> reason{};
+    ERR_error_string_n(ERR_get_error(), reason.data(), reason.size());
+    throw std::runtime_error(std::string("random_token: OpenSSL RAND_bytes failed: ") +
+                             reason.data());
+  }
+  // URL-safe base64 without padding: 43 characters, safe in URLs, YAML and HTTP headers.
+  static constexpr std::string_view alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  out.reserve(43);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const unsigned v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
+  }
+  // 32 = 3 * 10 + 2: two bytes remain, giving three characters.
+  const unsigned v = (bytes[i] << 16) | (bytes[i + 1] << 8);
+  out += alphabet[(v >> 18) & 63];
+  out += alphabet[(v >> 12) & 63];
+  out += alphabet[(v >> 6) & 63];
+  return out;
+}
+
+}  // namespace tyr::engine

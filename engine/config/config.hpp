@@ -1,0 +1,83 @@
+#pragma once
+// Tyr's configuration: one YAML file, parsed strictly. Unknown keys, wrong types and missing
+// required keys are load errors that name the key and its file:line:col.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tyr::engine {
+
+// Thrown only while loading; the message is "file:line:col: message".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct HomeserverConfig {
+  std::string url;          // client-server API base, e.g. "http://127.0.0.1:8008" (required)
+  std::string server_name;  // e.g. "example.org" (required)
+  // Token of a server-admin user, for admin APIs (event reports, …). Optional.
+  std::string admin_token;
+};
+
+struct AppserviceConfig {
+  std::string id = "tyr";
+  std::string bind_address = "127.0.0.1";
+  uint16_t port = 9000;
+  // The URL the homeserver uses to reach Tyr; default "http://<bind_address>:<port>".
+  std::string public_url;
+  std::string sender_localpart = "tyr";
+  // Exclusive user namespace prefix: users "@<prefix>*:<server_name>" belong to Tyr.
+  std::string user_prefix = "_tyr_";
+  // Either both tokens inline, or a registration file to read them from (key "registration").
+  std::string as_token;
+  std::string hs_token;
+  std::filesystem::path registration;  // resolved relative to the config file's directory
+  size_t max_body_bytes = 16 * 1024 * 1024;
+};
+
+struct ManagementConfig {
+  std::string room;                    // room ID or alias (required)
+  std::vector<std::string> operators;  // user IDs allowed to command Tyr (required, non-empty)
+  std::string command_prefix = "!tyr";
+};
+
+struct Config {
+  std::filesystem::path source;  // the file this was loaded from (empty when built in code)
+  HomeserverConfig homeserver;
+  AppserviceConfig appservice;
+  ManagementConfig management;
+  std::filesystem::path data_dir;  // RocksDB and other state (required); relative to the file
+  std::string log_level = "info";  // debug|info|warn|error
+
+  std::string bot_user_id() const {
+    return "@" + appservice.sender_localpart + ":" + homeserver.server_name;
+  }
+  std::string appservice_url() const {
+    return appservice.public_url.empty()
+               ? "http://" + appservice.bind_address + ":" + std::to_string(appservice.port)
+               : appservice.public_url;
+  }
+};
+
+// Parses and validates a config file. Throws ConfigError("file:line:col: …") on any problem.
+// When appservice.registration is set, the tokens are read from that registration file,
+// unless `read_tokens` is false (`tyr registration` writes that file from the config).
+Config load_config_file(const std::filesystem::path& path, bool read_tokens = true);
+
+// Same, from text (`name` is used in messages in place of a file name).
+Config load_config_string(const std::string& yaml, const std::string& name,
+                          const std::filesystem::path& base_dir = {});
+
+// Appservice registration YAML that Synapse loads unchanged: id, url, as/hs tokens,
+// sender_localpart, exclusive user namespace, rate_limited: false.
+std::string registration_yaml(const Config& cfg);
+
+// A fresh random token (256 bits from the OS CSPRNG, URL-safe characters).
+std::string random_token();
+
+}  // namespace tyr::engine

@@ -1,0 +1,317 @@
+#include "engine/pipeline/bot.hpp"
+
+#include <algorithm>
+
+#include "engine/core/ids.hpp"
+#include "engine/core/log.hpp"
+#include "engine/core/version.hpp"
+
+namespace tyr::engine {
+
+namespace {
+
+constexpr std::string_view kRoomPrefix = "room/";
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string format_duration(std::chrono::seconds s) {
+  auto total = s.count();
+  const long d = total / 86400, h = (total / 3600) % 24, m = (total / 60) % 60, sec = total % 60;
+  std::string out;
+  if (d) out += std::to_string(d) + "d ";
+  if (d || h) out += std::to_string(h) + "h ";
+  if (d || h || m) out += std::to_string(m) + "m ";
+  out += std::to_string(sec) + "s";
+  return out;
+}
+
+const std::string* string_at(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+}
+
+}  // namespace
+
+bool is_retryable(const Error& error) {
+  return error.status == 0 || error.status >= 500 || error.code == "M_LIMIT_EXCEEDED" ||
+         error.status == 429;
+}
+
+// ---- RoomRegistry ----
+
+void RoomRegistry::load(const Store& store) {
+  std::lock_guard lock(mu_);
+  rooms_.clear();
+  store.scan(Cf::kState, kRoomPrefix, [&](std::string_view key, std::string_view value) {
+    auto info = nlohmann::json::parse(value, nullptr, false);
+    rooms_[std::string(key.substr(kRoomPrefix.size()))] =
+        info.is_discarded() ? nlohmann::json::object() : info;
+  });
+}
+
+bool RoomRegistry::contains(const std::string& room_id) const {
+  std::lock_guard lock(mu_);
+  return rooms_.count(room_id) > 0;
+}
+
+void RoomRegistry::add(const std::string& room_id, nlohmann::json info) {
+  std::lock_guard lock(mu_);
+  rooms_[room_id] = std::move(info);
+}
+
+bool RoomRegistry::remove(const std::string& room_id) {
+  std::lock_guard lock(mu_);
+  return rooms_.erase(room_id) > 0;
+}
+
+std::string RoomRegistry::find(const std::string& id_or_alias) const {
+  std::lock_guard lock(mu_);
+  if (rooms_.count(id_or_alias)) return id_or_alias;
+  for (const auto& [id, info] : rooms_) {
+    if (info.value("alias", "") == id_or_alias) return id;
+  }
+  return {};
+}
+
+std::map<std::string, nlohmann::json> RoomRegistry::snapshot() const {
+  std::lock_guard lock(mu_);
+  return rooms_;
+}
+
+size_t RoomRegistry::size() const {
+  std::lock_guard lock(mu_);
+  return rooms_.size();
+}
+
+// ---- Bot ----
+
+Bot::Bot(const Config& config, Store& store, HomeserverClient& client)
+    : config_(config), store_(store), client_(client), bot_user_(config.bot_user_id()) {
+  rooms_.load(store_);
+}
+
+const std::vector<Bot::CommandSpec>& Bot::command_table() {
+  // Longer word paths first so that "rooms add" wins over "rooms".
+  static const std::vector<CommandSpec> table = {
+      {{"rooms", "add"}, "rooms add <room-id|#alias>", "join a room and protect it",
+       &Bot::cmd_rooms_add},
+      {{"rooms", "remove"}, "rooms remove <room-id|#alias>", "stop protecting a room",
+       &Bot::cmd_rooms_remove},
+      {{"rooms"}, "rooms", "list the protected rooms", &Bot::cmd_rooms},
+      {{"status"}, "status", "version, uptime, protected rooms, lists and queues",
+       &Bot::cmd_status},
+      {{"ping"}, "ping [text]", "check that Tyr is listening", &Bot::cmd_ping},
+      {{"help"}, "help", "this list", &Bot::cmd_help},
+  };
+  return table;
+}
+
+bool Bot::is_operator(std::string_view user_id) const {
+  const auto& ops = config_.management.operators;
+  return std::find(ops.begin(), ops.end(), user_id) != ops.end();
+}
+
+void Bot::CommandContext::reply(Bot& bot, const std::string& body) const {
+  bot.enqueue_notice(batch, bot.management_room_, body, event.value("event_id", ""));
+}
+
+void Bot::enqueue_notice(Batch& batch, const std::string& room, const std::string& body,
+                         const std::string& reply_to) {
+  nlohmann::json action = {{"kind", "notice"}, {"room", room}, {"body", body}};
+  if (!reply_to.empty()) action["reply_to"] = reply_to;
+  store_.enqueue_action(batch, action.dump());
+}
+
+void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
+  const std::string* sender = string_at(event, "sender");
+  const std::string* room = string_at(event, "room_id");
+  const std::string* type = string_at(event, "type");
+  if (!sender || !room || !type) return;  // not a room event we can act on
+  log::debug("bot", "event " + event.value("event_id", "") + " " + *type + " from " + *sender +
+                        " in " + *room);
+  // Tyr's own notices, bans and redactions come back through transactions.
+  if (*sender == bot_user_) return;
+  if (*room == management_room_ && *type == "m.room.message") {
+    handle_management_message(event, batch);
+  }
+}
+
+void Bot::handle_management_message(const nlohmann::json& event, Batch& batch) {
+  auto content = event.find("content");
+  if (content == event.end() || !content->is_object()) return;
+  const std::string* body = string_at(*content, "body");
+  if (!body) return;
+  if (auto rel = content->find("m.relates_to");
+      rel != content->end() && rel->is_object() && rel->value("rel_type", "") == "m.replace") {
+    return;  // edits are not new commands
+  }
+  auto parsed = parse_command(*body, config_.management.command_prefix);
+  if (!parsed) return;
+  const std::string& sender = event["sender"].get_ref<const std::string&>();
+  if (!is_operator(sender)) {
+    log::info("bot", "ignored a command from non-operator " + sender);
+    return;
+  }
+  CommandContext ctx{event, {}, batch};
+  if (!*parsed) {
+    ctx.reply(*this, "Could not read that command: " + parsed->error().message);
+    return;
+  }
+  const auto& words = parsed->value().words;
+  if (words.empty()) {
+    ctx.reply(*this, "Tyr is here. Try `" + config_.management.command_prefix + " help`.");
+    return;
+  }
+  for (const auto& spec : command_table()) {
+    if (words.size() < spec.words.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < spec.words.size(); ++i) {
+      std::string w = words[i];
+      std::transform(w.begin(), w.end(), w.begin(), ::tolower);
+      if (w != spec.words[i]) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
+    ctx.args.assign(words.begin() + static_cast<long>(spec.words.size()), words.end());
+    log::info("bot", sender + " ran: " + *string_at(event["content"], "body"));
+    (this->*spec.fn)(ctx);
+    return;
+  }
+  ctx.reply(*this, "Unknown command '" + words[0] + "'. Try `" +
+                       config_.management.command_prefix + " help` for the list of commands.");
+}
+
+void Bot::cmd_help(CommandContext& ctx) {
+  std::string text = "Tyr commands (prefix " + config_.management.command_prefix + "):";
+  for (const auto& spec : command_table()) {
+    text += "\n  " + std::string(spec.usage) + " — " + std::string(spec.summary);
+  }
+  ctx.reply(*this, text);
+}
+
+void Bot::cmd_status(CommandContext& ctx) {
+  auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                             started_);
+  std::string text = std::string("Tyr ") + kVersion + ", up " + format_duration(up);
+  text += "\nProtected rooms: " + std::to_string(rooms_.size());
+  text += "\nWatched lists: 0";
+  if (status_provider_) {
+    for (const auto& line : status_provider_()) text += "\n" + line;
+  }
+  ctx.reply(*this, text);
+}
+
+void Bot::cmd_ping(CommandContext& ctx) {
+  std::string text = "pong";
+  for (const auto& a : ctx.args) text += " " + a;
+  ctx.reply(*this, text);
+}
+
+void Bot::cmd_rooms(CommandContext& ctx) {
+  auto rooms = rooms_.snapshot();
+  if (rooms.empty()) {
+    ctx.reply(*this, "No protected rooms. Invite me to a room, then run `" +
+                         config_.management.command_prefix + " rooms add <room>`.");
+    return;
+  }
+  std::string text = "Protected rooms (" + std::to_string(rooms.size()) + "):";
+  for (const auto& [id, info] : rooms) {
+    text += "\n  " + id;
+    if (auto alias = info.value("alias", ""); !alias.empty()) text += " (" + alias + ")";
+  }
+  ctx.reply(*this, text);
+}
+
+void Bot::cmd_rooms_add(CommandContext& ctx) {
+  if (ctx.args.size() != 1 || (!is_room_id(ctx.args[0]) && !is_room_alias(ctx.args[0]))) {
+    ctx.reply(*this, "Usage: " + config_.management.command_prefix +
+                         " rooms add <!room:server|#alias:server>");
+    return;
+  }
+  const std::string& room = ctx.args[0];
+  if (!rooms_.find(room).empty()) {
+    ctx.reply(*this, room + " is already protected.");
+    return;
+  }
+  nlohmann::json action = {{"kind", "join_protect"},
+                           {"room", room},
+                           {"requested_by", ctx.event.value("sender", "")},
+                           {"reply_to", ctx.event.value("event_id", "")}};
+  store_.enqueue_action(ctx.batch, action.dump());
+}
+
+void Bot::cmd_rooms_remove(CommandContext& ctx) {
+  if (ctx.args.size() != 1) {
+    ctx.reply(*this, "Usage: " + config_.management.command_prefix + " rooms remove <room>");
+    return;
+  }
+  std::string id = rooms_.find(ctx.args[0]);
+  if (id.empty()) {
+    ctx.reply(*this, ctx.args[0] + " is not a protected room. See `" +
+                         config_.management.command_prefix + " rooms`.");
+    return;
+  }
+  ctx.batch.del(Cf::kState, std::string(kRoomPrefix) + id);
+  rooms_.remove(id);
+  ctx.reply(*this, "No longer protecting " + id + ".");
+}
+
+std::string Bot::txn_id(uint64_t seq) const {
+  return "tyr." + store_.instance_id() + "." + std::to_string(seq);
+}
+
+ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& action, Batch& batch) {
+  const std::string kind = action.value("kind", "");
+  if (kind == "notice") {
+    nlohmann::json content = {{"msgtype", "m.notice"}, {"body", action.value("body", "")}};
+    if (auto r = action.value("reply_to", ""); !r.empty()) {
+      content["m.relates_to"] = {{"m.in_reply_to", {{"event_id", r}}}};
+    }
+    auto res = client_.send_event(action.value("room", ""), "m.room.message", content, txn_id(seq));
+    if (res) return {};
+    return {is_retryable(res.error()) ? ActionOutcome::Kind::kRetry : ActionOutcome::Kind::kFailed,
+            std::chrono::milliseconds(std::max<int64_t>(res.error().retry_after_ms, 1000)),
+            "notice: " + res.error().to_string()};
+  }
+  if (kind == "join_protect") return run_join_protect(action, batch);
+  return {ActionOutcome::Kind::kFailed, {}, "unknown action kind '" + kind + "'"};
+}
+
+ActionOutcome Bot::run_join_protect(const nlohmann::json& action, Batch& batch) {
+  const std::string room = action.value("room", "");
+  const std::string reply_to = action.value("reply_to", "");
+  auto joined = client_.join(room);
+  if (!joined) {
+    if (is_retryable(joined.error())) {
+      return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(2000),
+              "join " + room + ": " + joined.error().to_string()};
+    }
+    enqueue_notice(batch, management_room_,
+                   "Could not join " + room + ": " + joined.error().to_string() +
+                       ". Invite me first, then try again.",
+                   reply_to);
+    return {};
+  }
+  const std::string& room_id = joined.value();
+  if (room_id == management_room_) {
+    enqueue_notice(batch, management_room_, "The management room cannot be a protected room.",
+                   reply_to);
+    return {};
+  }
+  nlohmann::json info = {{"added_by", action.value("requested_by", "")}, {"added_ts", now_ms()}};
+  if (is_room_alias(room)) info["alias"] = room;
+  batch.put(Cf::kState, std::string(kRoomPrefix) + room_id, info.dump());
+  rooms_.add(room_id, info);
+  enqueue_notice(batch, management_room_,
+                 "Now protecting " + room_id + (is_room_alias(room) ? " (" + room + ")" : "") + ".",
+                 reply_to);
+  return {};
+}
+
+}  // namespace tyr::engine

@@ -1,0 +1,100 @@
+#pragma once
+// The moderation bot's event handling and action running: management-room commands from
+// operators, the protected-room registry, and the homeserver actions they lead to.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/client/homeserver_client.hpp"
+#include "engine/commands/command_parser.hpp"
+#include "engine/config/config.hpp"
+#include "engine/pipeline/pipeline.hpp"
+#include "engine/store/store.hpp"
+
+namespace tyr::engine {
+
+// Rooms Tyr protects. Mirrored in the store's state family as "room/<room_id>" -> JSON.
+class RoomRegistry {
+ public:
+  void load(const Store& store);
+  bool contains(const std::string& room_id) const;
+  void add(const std::string& room_id, nlohmann::json info);
+  bool remove(const std::string& room_id);
+  // Finds a protected room by ID or by the alias it was added with.
+  std::string find(const std::string& id_or_alias) const;
+  std::map<std::string, nlohmann::json> snapshot() const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, nlohmann::json> rooms_;
+};
+
+class Bot : public EventHandler, public ActionRunner {
+ public:
+  Bot(const Config& config, Store& store, HomeserverClient& client);
+
+  void set_management_room(std::string room_id) { management_room_ = std::move(room_id); }
+  const std::string& management_room() const { return management_room_; }
+  // Extra lines for `status` (queue depths, counters) supplied by the service.
+  void set_status_provider(std::function<std::vector<std::string>()> provider) {
+    status_provider_ = std::move(provider);
+  }
+  RoomRegistry& rooms() { return rooms_; }
+
+  void handle_event(const nlohmann::json& event, Batch& batch) override;
+  ActionOutcome run_action(uint64_t seq, const nlohmann::json& action, Batch& batch) override;
+
+  // Queues a notice in `room` (optionally as a reply to `reply_to` event ID).
+  void enqueue_notice(Batch& batch, const std::string& room, const std::string& body,
+                      const std::string& reply_to = {});
+
+  struct CommandContext {
+    const nlohmann::json& event;
+    std::vector<std::string> args;  // words after the command's own words
+    Batch& batch;
+    void reply(Bot& bot, const std::string& body) const;
+  };
+
+ private:
+  bool is_operator(std::string_view user_id) const;
+  void handle_management_message(const nlohmann::json& event, Batch& batch);
+
+  void cmd_help(CommandContext& ctx);
+  void cmd_status(CommandContext& ctx);
+  void cmd_ping(CommandContext& ctx);
+  void cmd_rooms(CommandContext& ctx);
+  void cmd_rooms_add(CommandContext& ctx);
+  void cmd_rooms_remove(CommandContext& ctx);
+
+  ActionOutcome run_join_protect(const nlohmann::json& action, Batch& batch);
+  std::string txn_id(uint64_t seq) const;
+
+  struct CommandSpec {
+    std::vector<std::string_view> words;
+    std::string_view usage;
+    std::string_view summary;
+    void (Bot::*fn)(CommandContext&);
+  };
+  static const std::vector<CommandSpec>& command_table();
+
+  const Config& config_;
+  Store& store_;
+  HomeserverClient& client_;
+  RoomRegistry rooms_;
+  std::string management_room_;
+  std::string bot_user_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::function<std::vector<std::string>()> status_provider_;
+};
+
+// True when an error from the homeserver is worth retrying later (network, 5xx, rate limit).
+bool is_retryable(const Error& error);
+
+}  // namespace tyr::engine

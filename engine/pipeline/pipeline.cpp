@@ -1,0 +1,126 @@
+#include "engine/pipeline/pipeline.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "engine/core/log.hpp"
+
+namespace tyr::engine {
+
+namespace {
+constexpr size_t kEventsPerCommit = 64;
+}
+
+Worker::~Worker() = default;
+
+void Worker::start() {
+  guard_.emplace(io_.get_executor());
+  thread_ = std::thread([this] { io_.run(); });
+  notify();
+}
+
+void Worker::stop() {
+  if (!thread_.joinable()) return;
+  guard_.reset();
+  io_.stop();
+  thread_.join();
+}
+
+void Worker::notify() {
+  if (scheduled_.exchange(true)) return;
+  boost::asio::post(io_, [this] {
+    scheduled_ = false;
+    drain();
+  });
+}
+
+void Pipeline::drain() {
+  // Commits group up to kEventsPerCommit events: one fsync covers them all.
+  for (;;) {
+    Batch batch;
+    size_t n = 0;
+    uint64_t after = 0;
+    while (n < kEventsPerCommit) {
+      auto next = store_.next_inbox(after);
+      if (!next) break;
+      after = next->first;
+      const std::string key = encode_seq(next->first);
+      auto event = nlohmann::json::parse(next->second, nullptr, false);
+      Batch effects;
+      try {
+        if (event.is_discarded()) throw std::runtime_error("stored event is not JSON");
+        handler_.handle_event(event, effects);
+        batch.append(std::move(effects));
+      } catch (const std::exception& e) {
+        ++dead_;
+        log::error("pipeline", "event at seq " + std::to_string(next->first) +
+                                   " dead-lettered: " + e.what());
+        batch.put(Cf::kState, "dead/" + key, next->second);
+      }
+      batch.del(Cf::kInbox, key);
+      ++n;
+    }
+    if (n == 0) return;
+    auto r = store_.commit(batch, /*sync=*/true);
+    if (!r) {
+      // The events stay in the inbox and are retried; the store is the source of truth.
+      log::error("pipeline", "commit failed: " + r.error().to_string());
+      return;
+    }
+    processed_ += n;
+    if (on_committed) on_committed();
+  }
+}
+
+void Executor::drain() {
+  if (waiting_) return;
+  for (;;) {
+    auto next = store_.next_outbox(0);
+    if (!next) return;
+    if (next->first != head_seq_) {
+      head_seq_ = next->first;
+      head_attempts_ = 0;
+    }
+    auto action = nlohmann::json::parse(next->second, nullptr, false);
+    Batch batch;
+    ActionOutcome outcome;
+    if (action.is_discarded() || !action.is_object()) {
+      outcome = {ActionOutcome::Kind::kFailed, {}, "stored action is not a JSON object"};
+    } else {
+      try {
+        outcome = runner_.run_action(next->first, action, batch);
+      } catch (const std::exception& e) {
+        outcome = {ActionOutcome::Kind::kFailed, {}, e.what()};
+      }
+    }
+    ++head_attempts_;
+    if (outcome.kind == ActionOutcome::Kind::kRetry && head_attempts_ < max_attempts) {
+      auto delay = std::max(outcome.retry_after, std::chrono::milliseconds(100));
+      log::warn("executor", "action " + std::to_string(next->first) + " will be retried in " +
+                                std::to_string(delay.count()) + " ms: " + outcome.detail);
+      waiting_ = true;
+      timer_.expires_after(delay);
+      timer_.async_wait([this](const boost::system::error_code& ec) {
+        waiting_ = false;
+        if (!ec) drain();
+      });
+      return;
+    }
+    const std::string key = encode_seq(next->first);
+    if (outcome.kind != ActionOutcome::Kind::kDone) {
+      ++failed_;
+      log::error("executor", "action " + std::to_string(next->first) + " failed: " + outcome.detail);
+      nlohmann::json record = {{"action", action}, {"error", outcome.detail}};
+      batch.put(Cf::kState, "failed/" + key, record.dump());
+    } else {
+      ++done_;
+    }
+    batch.del(Cf::kOutbox, key);
+    auto r = store_.commit(batch, /*sync=*/true);
+    if (!r) {
+      log::error("executor", "commit failed: " + r.error().to_string());
+      return;
+    }
+  }
+}
+
+}  // namespace tyr::engine

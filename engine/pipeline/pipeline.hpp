@@ -1,0 +1,101 @@
+#pragma once
+// Two single-threaded workers on Boost.Asio:
+//  - Pipeline drains the inbox in sequence order; each event's effects (actions, state) and the
+//    removal of the event from the inbox commit in one batch.
+//  - Executor drains the outbox in sequence order; an action's completion and its follow-ups
+//    commit in one batch. Retryable failures wait on a timer and keep their place.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "engine/store/store.hpp"
+
+namespace tyr::engine {
+
+class EventHandler {
+ public:
+  virtual ~EventHandler() = default;
+  // Adds the event's effects to `batch` (enqueue actions, state changes). Must not block on
+  // the network. Throwing marks the event dead-lettered; it is never retried.
+  virtual void handle_event(const nlohmann::json& event, Batch& batch) = 0;
+};
+
+struct ActionOutcome {
+  enum class Kind { kDone, kRetry, kFailed };
+  Kind kind = Kind::kDone;
+  std::chrono::milliseconds retry_after{0};
+  std::string detail;
+};
+
+class ActionRunner {
+ public:
+  virtual ~ActionRunner() = default;
+  // Performs one action; follow-ups (replies, state) go into `batch`, committed together with
+  // the action's removal from the outbox when the outcome is kDone or kFailed.
+  virtual ActionOutcome run_action(uint64_t seq, const nlohmann::json& action, Batch& batch) = 0;
+};
+
+class Worker {
+ public:
+  virtual ~Worker();
+  void start();
+  void stop();
+  void notify();  // thread-safe: schedule a drain
+
+ protected:
+  virtual void drain() = 0;
+  boost::asio::io_context io_;
+
+ private:
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  std::thread thread_;
+  std::atomic<bool> scheduled_{false};
+};
+
+class Pipeline : public Worker {
+ public:
+  Pipeline(Store& store, EventHandler& handler) : store_(store), handler_(handler) {}
+  ~Pipeline() override { stop(); }
+  uint64_t processed() const { return processed_; }
+  uint64_t dead_lettered() const { return dead_; }
+  std::function<void()> on_committed;  // e.g. wake the executor for newly queued actions
+
+ private:
+  void drain() override;
+  Store& store_;
+  EventHandler& handler_;
+  std::atomic<uint64_t> processed_{0};
+  std::atomic<uint64_t> dead_{0};
+};
+
+class Executor : public Worker {
+ public:
+  Executor(Store& store, ActionRunner& runner) : store_(store), runner_(runner), timer_(io_) {}
+  ~Executor() override { stop(); }
+  uint64_t done() const { return done_; }
+  uint64_t failed() const { return failed_; }
+  int max_attempts = 8;
+
+ private:
+  void drain() override;
+  Store& store_;
+  ActionRunner& runner_;
+  boost::asio::steady_timer timer_;
+  bool waiting_ = false;
+  uint64_t head_seq_ = 0;
+  int head_attempts_ = 0;
+  std::atomic<uint64_t> done_{0};
+  std::atomic<uint64_t> failed_{0};
+};
+
+}  // namespace tyr::engine

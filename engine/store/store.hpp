@@ -1,0 +1,118 @@
+#pragma once
+// Tyr's durable state in RocksDB. Every write that must be atomic (a transaction's events and
+// its marker; an event's effects and its removal from the inbox; an action's completion and its
+// follow-ups) goes through one WriteBatch, so a kill -9 at any point means exactly-once.
+//
+// Column families (key layout -> value, purpose):
+//   default : unused (RocksDB requires it).
+//   meta    : "schema" -> decimal version; "instance" -> random hex id of this database;
+//             "inbox_hw"/"outbox_hw" -> highest sequence ever used (sequences never repeat).
+//   txns    : txnId -> JSON {"events": n, "digest": hex, "ts": ms}. Marks a homeserver
+//             transaction as committed; a retried txnId with the same digest is a pure retry.
+//   seen    : event_id -> 8-byte big-endian inbox sequence. Dedupe of events across
+//             transactions (Synapse on SQLite restarts txnIds at 1 after its own restart).
+//   inbox   : 8-byte big-endian sequence -> event JSON. Accepted, not yet processed events,
+//             processed strictly in sequence order by the pipeline worker.
+//   outbox  : 8-byte big-endian sequence -> action JSON. Queued homeserver actions, each with
+//             a stable client txnId so a retry after a crash is deduplicated by the homeserver.
+//   state   : "<namespace>/<key>" -> value. Small durable state: protected rooms
+//             ("room/<room_id>" -> JSON), management room id ("mgmt/room_id"), …
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "engine/core/result.hpp"
+
+namespace tyr::engine {
+
+enum class Cf { kMeta, kTxns, kSeen, kInbox, kOutbox, kState, kCount };
+
+std::string encode_seq(uint64_t seq);          // 8-byte big-endian
+uint64_t decode_seq(std::string_view key);
+
+// A batch of writes applied atomically by Store::commit.
+class Batch {
+ public:
+  void put(Cf cf, std::string_view key, std::string_view value);
+  void del(Cf cf, std::string_view key);
+  void append(Batch&& other);
+  bool empty() const { return ops_.empty(); }
+  size_t size() const { return ops_.size(); }
+
+ private:
+  friend class Store;
+  struct Op {
+    Cf cf;
+    bool is_delete;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Op> ops_;
+};
+
+struct AcceptResult {
+  size_t accepted = 0;    // new events appended to the inbox
+  size_t duplicates = 0;  // events already seen (retries, replays)
+  size_t invalid = 0;     // entries that were not events with an event_id (skipped)
+  bool retried_txn = false;  // same txnId and same events as an earlier committed transaction
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the database under `dir`. Throws std::runtime_error on failure.
+  explicit Store(const std::filesystem::path& dir, bool read_only = false);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Commits a homeserver transaction durably (fsync) before returning: new events go to the
+  // inbox in order, already-seen ones are skipped, the txn marker is written in the same batch.
+  Result<AcceptResult> accept_transaction(std::string_view txn_id,
+                                          const std::vector<std::string_view>& event_ids,
+                                          const std::vector<std::string>& event_json);
+
+  // Oldest inbox entry after `after_seq` (exclusive), if any.
+  std::optional<std::pair<uint64_t, std::string>> next_inbox(uint64_t after_seq = 0) const;
+  std::optional<std::pair<uint64_t, std::string>> next_outbox(uint64_t after_seq = 0) const;
+
+  // Appends an action to the outbox inside `batch`; returns its sequence.
+  uint64_t enqueue_action(Batch& batch, std::string_view action_json);
+
+  Result<void> commit(Batch& batch, bool sync = true);
+
+  std::optional<std::string> get(Cf cf, std::string_view key) const;
+  // Calls fn(key, value) for every key in `cf` starting with `prefix`.
+  void scan(Cf cf, std::string_view prefix,
+            const std::function<void(std::string_view, std::string_view)>& fn) const;
+
+  // Random id of this database, made at creation: prefixes client txnIds so that a wiped
+  // store never reuses a txnId the homeserver still remembers.
+  const std::string& instance_id() const { return instance_id_; }
+
+  size_t inbox_depth() const;
+  size_t outbox_depth() const;
+
+ private:
+  rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
+  size_t count(Cf cf) const;
+
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // index = Cf
+  std::mutex seq_mu_;           // guards the sequence counters and transaction acceptance
+  std::string instance_id_;
+  uint64_t next_inbox_seq_ = 1;
+  uint64_t next_outbox_seq_ = 1;
+};
+
+}  // namespace tyr::engine

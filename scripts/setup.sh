@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything Tyr needs on Debian 12: the C++ toolchain and libraries from Debian's
+# packages, and a Python venv (.venv) with a pinned Synapse for the sandbox and the end-to-end
+# tests. Idempotent: on a ready machine it only checks, in a few seconds.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SYNAPSE_VERSION=1.163.2
+VENV="$ROOT/.venv"
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libboost-system-dev libcpp-httplib-dev libre2-dev libhyperscan-dev
+  librocksdb-dev nlohmann-json3-dev libyaml-cpp-dev catch2 libssl-dev
+  python3 python3-venv python3-dev
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: Debian packages present"
+fi
+
+# Synapse in its own venv, from PyPI, pinned. Debian's python3 keeps it independent of pyenv.
+PY=/usr/bin/python3
+if [ -x "$VENV/bin/python" ] &&
+   "$VENV/bin/python" -c "import synapse, sys; sys.exit(synapse.__version__ != '$SYNAPSE_VERSION')" 2>/dev/null; then
+  echo "setup: Synapse $SYNAPSE_VERSION present in $VENV"
+else
+  echo "setup: creating $VENV with matrix-synapse==$SYNAPSE_VERSION"
+  rm -rf "$VENV"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION"
+  "$VENV/bin/python" -c "import synapse; print('setup: Synapse', synapse.__version__)"
+fi

@@ -1,0 +1,233 @@
+#include "tests/e2e/harness.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "engine/config/config.hpp"
+
+namespace tyr::e2e {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<int> g_counter{0};
+
+std::string unique_suffix() {
+  std::random_device rd;
+  return std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000) + "-" +
+         std::to_string(g_counter++);
+}
+
+template <class T>
+T must(Result<T> r, const std::string& what) {
+  if (!r) throw std::runtime_error(what + ": " + r.error().to_string());
+  return std::move(r).value();
+}
+
+void must(Result<void> r, const std::string& what) {
+  if (!r) throw std::runtime_error(what + ": " + r.error().to_string());
+}
+
+std::unique_ptr<engine::HomeserverClient> client_for(const std::string& url,
+                                                     const std::string& token) {
+  engine::ClientOptions o;
+  o.base_url = url;
+  o.as_token = token;
+  o.max_attempts = 3;
+  o.request_timeout = std::chrono::milliseconds(15000);
+  return std::make_unique<engine::HomeserverClient>(o);
+}
+
+}  // namespace
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+Harness::Harness() {
+  dir_ = fs::temp_directory_path() / ("tyr-e2e-" + unique_suffix());
+  fs::create_directories(dir_);
+  tyr_port_ = sandbox::free_loopback_port();
+
+  // Registration with fresh tokens, written the way `tyr registration` writes it.
+  engine::Config reg;
+  reg.homeserver.server_name = "localhost";
+  reg.appservice.port = tyr_port_;
+  reg.appservice.as_token = as_token_ = engine::random_token();
+  reg.appservice.hs_token = hs_token_ = engine::random_token();
+  std::ofstream(dir_ / "registration.yaml") << engine::registration_yaml(reg);
+
+  sandbox::SynapseOptions so;
+  so.dir = dir_ / "synapse";
+  so.python = sandbox::default_synapse_python();
+  so.appservice_registrations = {dir_ / "registration.yaml"};
+  synapse_ = std::make_unique<sandbox::SynapseProcess>(so);
+  must(synapse_->start(), "starting Synapse");
+
+  auto op = must(synapse_->register_user("operator", "operator-pw", true), "register operator");
+  auto stranger = must(synapse_->register_user("stranger", "stranger-pw", false), "register stranger");
+  op_user_ = op.user_id;
+  stranger_user_ = stranger.user_id;
+  op_client_ = client_for(synapse_->base_url(), op.access_token);
+  stranger_client_ = client_for(synapse_->base_url(), stranger.access_token);
+  as_client_ = client_for(synapse_->base_url(), as_token_);
+
+  mgmt_room_ = must(op_client_->create_room({{"preset", "private_chat"},
+                                              {"room_alias_name", "tyr-admin"},
+                                              {"name", "Tyr management"},
+                                              {"invite", {bot_user(), stranger_user_}}}),
+                    "create management room");
+  must(stranger_client_->join(mgmt_room_), "stranger joins the management room");
+
+  std::ofstream(dir_ / "tyr.yaml")
+      << "homeserver:\n  url: \"" << synapse_->base_url() << "\"\n  server_name: localhost\n"
+      << "appservice:\n  bind_address: 127.0.0.1\n  port: " << tyr_port_
+      << "\n  registration: registration.yaml\n"
+      << "management:\n  room: \"#tyr-admin:localhost\"\n  operators: [\"" << op_user_ << "\"]\n"
+      << "data_dir: tyr-data\nlog_level: debug\n";
+}
+
+Harness::~Harness() {
+  if (tyr_pid_ > 0) kill_tyr(SIGTERM);
+  synapse_->stop();
+  if (!std::getenv("TYR_E2E_KEEP")) {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+}
+
+void Harness::start_tyr() {
+  if (tyr_pid_ > 0) throw std::logic_error("tyr is already running");
+  const std::string log = (dir_ / "tyr.log").string();
+  const std::string config = (dir_ / "tyr.yaml").string();
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    ::execl(TYR_BINARY, TYR_BINARY, "run", "--config", config.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  tyr_pid_ = pid;
+  ++tyr_starts_;
+  // Ready = Tyr answers a ping in the management room. Events sent before Tyr joined the room
+  // are never pushed to it, so ask again until it answers.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (int attempt = 1; std::chrono::steady_clock::now() < deadline; ++attempt) {
+    const std::string token = "ready-" + std::to_string(tyr_starts_) + "-" +
+                              std::to_string(attempt) + "-" + unique_suffix();
+    say(op(), mgmt_room_, "!tyr ping " + token);
+    if (!wait_reply("pong " + token, 3s).empty()) return;
+    if (!tyr_running()) break;
+  }
+  throw std::runtime_error("tyr did not answer within 60 s; log tail:\n" + tyr_log_tail());
+}
+
+void Harness::kill_tyr(int signal) {
+  if (tyr_pid_ <= 0) return;
+  ::kill(tyr_pid_, signal);
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (::waitpid(tyr_pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(tyr_pid_, SIGKILL);
+      ::waitpid(tyr_pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  tyr_pid_ = -1;
+}
+
+bool Harness::tyr_running() const {
+  return tyr_pid_ > 0 && ::waitpid(tyr_pid_, nullptr, WNOHANG) == 0;
+}
+
+std::string Harness::say(engine::HomeserverClient& who, const std::string& room,
+                         const std::string& text) {
+  return must(who.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", text}},
+                             "e2e-" + unique_suffix()),
+              "send '" + text + "'");
+}
+
+std::vector<nlohmann::json> Harness::messages(const std::string& room) {
+  std::vector<nlohmann::json> out;
+  std::string from;
+  for (int page = 0; page < 100; ++page) {
+    auto res = must(op().messages(room, "b", from, 200,
+                                  nlohmann::json{{"types", {"m.room.message"}}}),
+                    "read messages");
+    for (auto& ev : res["chunk"]) out.push_back(ev);
+    if (!res.contains("end") || res["chunk"].empty()) break;
+    from = res["end"].get<std::string>();
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> Harness::tyr_replies() {
+  std::vector<std::string> out;
+  for (const auto& ev : messages(mgmt_room_)) {
+    if (ev.value("sender", "") == bot_user()) out.push_back(ev["content"].value("body", ""));
+  }
+  return out;
+}
+
+std::string Harness::wait_reply(const std::string& needle, std::chrono::milliseconds timeout) {
+  std::string found;
+  wait_until(
+      [&] {
+        for (const auto& body : tyr_replies()) {
+          if (body.find(needle) != std::string::npos) {
+            found = body;
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  return found;
+}
+
+std::string Harness::create_room_with_tyr(const std::string& alias_localpart) {
+  return must(op().create_room({{"preset", "public_chat"},
+                                {"room_version", "12"},  // the creator's power is implicit
+                                {"room_alias_name", alias_localpart},
+                                {"invite", {bot_user()}},
+                                {"power_level_content_override",
+                                 {{"users", {{bot_user(), 100}}}}}}),
+              "create room " + alias_localpart);
+}
+
+std::string Harness::tyr_log_tail(size_t lines) const {
+  std::ifstream in(dir_ / "tyr.log");
+  std::deque<std::string> tail;
+  for (std::string line; std::getline(in, line);) {
+    tail.push_back(line);
+    if (tail.size() > lines) tail.pop_front();
+  }
+  std::string out;
+  for (const auto& l : tail) out += l + "\n";
+  return out;
+}
+
+}  // namespace tyr::e2e

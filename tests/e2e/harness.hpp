@@ -1,0 +1,75 @@
+#pragma once
+// End-to-end fixture: a fresh Synapse on a free loopback port (SQLite, relaxed rate limits,
+// Tyr's registration loaded), an operator and a non-operator user made with the shared-secret
+// registration API, a management room, and the real `tyr` binary as a child process that can be
+// stopped, killed with SIGKILL and restarted. Every wait has a deadline; teardown is bounded.
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/sandbox/synapse_process.hpp"
+#include "engine/client/homeserver_client.hpp"
+
+namespace tyr::e2e {
+
+using namespace std::chrono_literals;
+
+// Polls `pred` every 100 ms until it is true or `timeout` passes.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+class Harness {
+ public:
+  Harness();
+  ~Harness();
+
+  // Starts `tyr run --config …` and waits until it answers in the management room.
+  void start_tyr();
+  void kill_tyr(int signal);  // sends `signal` and reaps the process
+  void stop_tyr() { kill_tyr(SIGTERM); }
+  bool tyr_running() const;
+
+  engine::HomeserverClient& op() { return *op_client_; }
+  engine::HomeserverClient& stranger() { return *stranger_client_; }
+  engine::HomeserverClient& appservice() { return *as_client_; }  // uses Tyr's as_token
+
+  // Sends a text message; returns its event ID.
+  std::string say(engine::HomeserverClient& who, const std::string& room, const std::string& text);
+  // Every m.room.message in `room`, oldest first.
+  std::vector<nlohmann::json> messages(const std::string& room);
+  // Bodies of Tyr's messages in the management room, oldest first.
+  std::vector<std::string> tyr_replies();
+  // Waits until Tyr posted a message containing `needle`; returns it (empty on timeout).
+  std::string wait_reply(const std::string& needle, std::chrono::milliseconds timeout = 30s);
+  // Creates a room as the operator with Tyr invited (and given power 100).
+  std::string create_room_with_tyr(const std::string& alias_localpart);
+
+  const std::string& management_room() const { return mgmt_room_; }
+  std::string bot_user() const { return "@tyr:" + synapse_->server_name(); }
+  const std::string& operator_user() const { return op_user_; }
+  const std::string& stranger_user() const { return stranger_user_; }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::filesystem::path data_dir() const { return dir_ / "tyr-data"; }
+  uint16_t tyr_port() const { return tyr_port_; }
+  const std::string& hs_token() const { return hs_token_; }
+  std::string tyr_log_tail(size_t lines = 40) const;
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<sandbox::SynapseProcess> synapse_;
+  std::unique_ptr<engine::HomeserverClient> op_client_, stranger_client_, as_client_;
+  std::string op_user_, stranger_user_, mgmt_room_, as_token_, hs_token_;
+  uint16_t tyr_port_ = 0;
+  pid_t tyr_pid_ = -1;
+  int tyr_starts_ = 0;
+};
+
+}  // namespace tyr::e2e

@@ -1,0 +1,386 @@
+#include "engine/config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+
+namespace fs = std::filesystem;
+using tyr::engine::Config;
+using tyr::engine::ConfigError;
+using tyr::engine::load_config_file;
+using tyr::engine::load_config_string;
+using tyr::engine::random_token;
+using tyr::engine::registration_yaml;
+
+namespace {
+
+const fs::path kFixtures = fs::path(TYR_FIXTURES_DIR) / "config";
+
+// Line numbers in the error tests below count lines of this text (1-based).
+const std::string kValid = R"(homeserver:
+  url: "http://127.0.0.1:8008"
+  server_name: localhost
+appservice:
+  as_token: as_secret
+  hs_token: hs_secret
+management:
+  room: "#tyr-admin:localhost"
+  operators: ["@alice:localhost"]
+data_dir: ./data
+)";
+
+// The message of the ConfigError the text raises, so tests can compare it whole.
+std::string error_of(const std::string& yaml, const fs::path& base_dir = {}) {
+  try {
+    load_config_string(yaml, "test.yaml", base_dir);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto pos = text.find(from);
+  REQUIRE(pos != std::string::npos);
+  return text.replace(pos, from.size(), to);
+}
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("tyr_config_test_" + random_token())) {
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  fs::path write(const std::string& name, const std::string& text) const {
+    const fs::path p = path_ / name;
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+
+ private:
+  fs::path path_;
+};
+
+Config sample_config() {
+  Config cfg;
+  cfg.homeserver.url = "http://127.0.0.1:8008";
+  cfg.homeserver.server_name = "localhost";
+  cfg.appservice.as_token = "as_secret";
+  cfg.appservice.hs_token = "hs_secret";
+  return cfg;
+}
+
+}  // namespace
+
+TEST_CASE("config: a full config parses with every value") {
+  const fs::path file = kFixtures / "full.yaml";
+  const Config cfg = load_config_file(file);
+  CHECK(cfg.source == file);
+  CHECK(cfg.homeserver.url == "https://matrix.example.org");
+  CHECK(cfg.homeserver.server_name == "example.org");
+  CHECK(cfg.homeserver.admin_token == "syt_admin_secret");
+  CHECK(cfg.appservice.id == "tyr-prod");
+  CHECK(cfg.appservice.bind_address == "0.0.0.0");
+  CHECK(cfg.appservice.port == 9100);
+  CHECK(cfg.appservice.public_url == "http://tyr.internal:9100");
+  CHECK(cfg.appservice.sender_localpart == "moderator");
+  CHECK(cfg.appservice.user_prefix == "_mod_");
+  CHECK(cfg.appservice.as_token == "as_secret");
+  CHECK(cfg.appservice.hs_token == "hs_secret");
+  CHECK(cfg.appservice.registration.empty());
+  CHECK(cfg.appservice.max_body_bytes == 1048576);
+  CHECK(cfg.management.room == "!abcdef:example.org");
+  CHECK(cfg.management.operators ==
+        std::vector<std::string>{"@alice:example.org", "@bob:example.org"});
+  CHECK(cfg.management.command_prefix == "!mod");
+  // Relative to the file's directory, not to wherever the tests run.
+  CHECK(cfg.data_dir == fs::absolute(kFixtures / "state" / "db").lexically_normal());
+  CHECK(cfg.log_level == "debug");
+  CHECK(cfg.bot_user_id() == "@moderator:example.org");
+  CHECK(cfg.appservice_url() == "http://tyr.internal:9100");
+}
+
+TEST_CASE("config: omitted optional keys take their defaults") {
+  const Config cfg = load_config_file(kFixtures / "minimal.yaml");
+  CHECK(cfg.homeserver.admin_token.empty());
+  CHECK(cfg.appservice.id == "tyr");
+  CHECK(cfg.appservice.bind_address == "127.0.0.1");
+  CHECK(cfg.appservice.port == 9000);
+  CHECK(cfg.appservice.public_url.empty());
+  CHECK(cfg.appservice.sender_localpart == "tyr");
+  CHECK(cfg.appservice.user_prefix == "_tyr_");
+  CHECK(cfg.appservice.max_body_bytes == 16 * 1024 * 1024);
+  CHECK(cfg.management.operators == std::vector<std::string>{"@alice:localhost"});
+  CHECK(cfg.management.command_prefix == "!tyr");
+  CHECK(cfg.log_level == "info");
+  CHECK(cfg.data_dir == fs::absolute(kFixtures / "data").lexically_normal());
+  CHECK(cfg.appservice_url() == "http://127.0.0.1:9000");
+  CHECK(cfg.bot_user_id() == "@tyr:localhost");
+}
+
+TEST_CASE("config: relative paths in a string resolve against base_dir, else the current dir") {
+  CHECK(load_config_string(kValid, "test.yaml", "/srv/tyr").data_dir == "/srv/tyr/data");
+  CHECK(load_config_string(kValid, "test.yaml").data_dir ==
+        (fs::current_path() / "data").lexically_normal());
+  const std::string abs = replace(kValid, "data_dir: ./data", "data_dir: /var/lib/tyr");
+  CHECK(load_config_string(abs, "test.yaml", "/srv/tyr").data_dir == "/var/lib/tyr");
+}
+
+TEST_CASE("config: unknown keys are rejected with their dotted path") {
+  CHECK(
+      error_of(replace(kValid, "  as_token: as_secret\n", "  as_token: as_secret\n  prot: 1\n")) ==
+      "test.yaml:6:3: unknown key 'appservice.prot'");
+  CHECK(error_of(kValid + "datadir: x\n") == "test.yaml:11:1: unknown key 'datadir'");
+  // The error names the file it came from when loading from disk.
+  const std::string file = (kFixtures / "unknown_key.yaml").string();
+  CHECK_THROWS_WITH(load_config_file(kFixtures / "unknown_key.yaml"),
+                    file + ":5:3: unknown key 'appservice.prot'");
+}
+
+TEST_CASE("config: wrong types name the key and what was expected") {
+  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: abc\n")) ==
+        "test.yaml:6:9: key 'appservice.port': expected an integer");
+  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: [1]\n")) ==
+        "test.yaml:6:9: key 'appservice.port': expected an integer");
+  CHECK(error_of(replace(kValid, "url: \"http://127.0.0.1:8008\"", "url: [a]")) ==
+        "test.yaml:2:8: key 'homeserver.url': expected a string");
+  CHECK(error_of(replace(kValid, "operators: [\"@alice:localhost\"]", "operators: \"@a:b\"")) ==
+        "test.yaml:9:14: key 'management.operators': expected a list");
+  CHECK(error_of(replace(kValid, "data_dir: ./data", "data_dir: {a: 1}")) ==
+        "test.yaml:10:11: key 'data_dir': expected a string");
+  CHECK(error_of("homeserver: 5\n") == "test.yaml:1:13: key 'homeserver': expected a mapping");
+  CHECK(error_of(replace(kValid, "appservice:\n  as_token: as_secret\n  hs_token: hs_secret\n",
+                         "appservice:\n")) ==
+        "test.yaml:4:1: key 'appservice': expected a mapping");
+  // An empty value sits where yaml-cpp finds the next token, so the key is blamed instead.
+  CHECK(error_of(replace(kValid, "  server_name: localhost\n", "  server_name:\n")) ==
+        "test.yaml:3:3: key 'homeserver.server_name': expected a string");
+}
+
+TEST_CASE("config: a quoted number is a string, not an integer") {
+  const std::string quoted =
+      replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: \"9000\"\n");
+  CHECK(error_of(quoted) == "test.yaml:6:9: key 'appservice.port': expected an integer");
+  const std::string plain =
+      replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: 9001\n");
+  CHECK(load_config_string(plain, "test.yaml").appservice.port == 9001);
+}
+
+TEST_CASE("config: integers out of their range are rejected") {
+  auto with_port = [](const std::string& v) {
+    return replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: " + v + "\n");
+  };
+  CHECK(error_of(with_port("0")) ==
+        "test.yaml:6:9: key 'appservice.port': must be between 1 and 65535");
+  CHECK(error_of(with_port("65536")) ==
+        "test.yaml:6:9: key 'appservice.port': must be between 1 and 65535");
+  CHECK(error_of(with_port("99999999999999999999")) ==
+        "test.yaml:6:9: key 'appservice.port': integer out of range");
+  CHECK(error_of(with_port("9e3")) == "test.yaml:6:9: key 'appservice.port': expected an integer");
+  CHECK(error_of(replace(kValid, "as_token: as_secret\n",
+                         "as_token: as_secret\n  max_body_bytes: 0\n")) ==
+        "test.yaml:6:19: key 'appservice.max_body_bytes': must be > 0");
+}
+
+TEST_CASE("config: missing required keys point at their parent mapping") {
+  CHECK(error_of(replace(kValid, "  url: \"http://127.0.0.1:8008\"\n", "")) ==
+        "test.yaml:2:3: missing required key 'homeserver.url'");
+  CHECK(error_of(replace(kValid, "data_dir: ./data\n", "")) ==
+        "test.yaml:1:1: missing required key 'data_dir'");
+  CHECK(error_of(replace(kValid, "  room: \"#tyr-admin:localhost\"\n", "")) ==
+        "test.yaml:8:3: missing required key 'management.room'");
+  // At the top level the position is always 1:1, even after leading comments.
+  CHECK(error_of("# tyr\n\nhomeserver: {url: \"http://h\", server_name: h}\n"
+                 "appservice: {as_token: a, hs_token: h}\n") ==
+        "test.yaml:1:1: missing required key 'management'");
+}
+
+TEST_CASE("config: a duplicated key is reported at its second occurrence") {
+  CHECK(error_of(replace(kValid, "  server_name: localhost\n",
+                         "  server_name: localhost\n  server_name: other\n")) ==
+        "test.yaml:4:3: duplicate key 'homeserver.server_name'");
+  CHECK(error_of(kValid + "data_dir: ./other\n") == "test.yaml:11:1: duplicate key 'data_dir'");
+}
+
+TEST_CASE("config: YAML syntax errors carry yaml-cpp's message and a 1-based position") {
+  CHECK(error_of("homeserver: [1,\nappservice: 2\n") ==
+        "test.yaml:3:1: end of sequence flow not found");
+  CHECK(error_of("a: b: c\n") == "test.yaml:1:5: illegal map value");
+}
+
+TEST_CASE("config: the document must be one mapping") {
+  CHECK(error_of("") == "test.yaml:1:1: expected a mapping at the top level");
+  CHECK(error_of("- a\n") == "test.yaml:1:1: expected a mapping at the top level");
+  CHECK(error_of(kValid + "---\nlog_level: debug\n") ==
+        "test.yaml:12:1: expected a single YAML document");
+}
+
+TEST_CASE("config: values are validated") {
+  CHECK(error_of(replace(kValid, "http://127.0.0.1:8008", "127.0.0.1:8008")) ==
+        "test.yaml:2:8: key 'homeserver.url': must start with http:// or https://");
+  CHECK(error_of(replace(kValid, "server_name: localhost", "server_name: \"\"")) ==
+        "test.yaml:3:16: key 'homeserver.server_name': must not be empty");
+  CHECK(error_of(replace(kValid, "\"#tyr-admin:localhost\"", "tyr-admin")) ==
+        "test.yaml:8:9: key 'management.room': expected a room ID (!...) or alias (#...:server)");
+  CHECK(error_of(replace(kValid, "[\"@alice:localhost\"]", "[\"@alice:localhost\", bob]")) ==
+        "test.yaml:9:35: key 'management.operators[1]': expected a user ID (@local:server)");
+  CHECK(error_of(replace(kValid, "[\"@alice:localhost\"]", "[]")) ==
+        "test.yaml:9:14: key 'management.operators': must not be empty");
+  CHECK(error_of(kValid + "log_level: verbose\n") ==
+        "test.yaml:11:12: key 'log_level': expected one of debug, info, warn, error");
+  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  id: a|b\n")) ==
+        "test.yaml:6:7: key 'appservice.id': must not contain '|'");
+  CHECK(error_of(replace(kValid, "as_token: as_secret\n",
+                         "as_token: as_secret\n  sender_localpart: Tyr\n")) ==
+        "test.yaml:6:21: key 'appservice.sender_localpart': invalid character 'T' "
+        "(allowed: a-z 0-9 . _ = / -)");
+  CHECK(error_of(replace(kValid, "as_token: as_secret\n",
+                         "as_token: as_secret\n  user_prefix: \"\"\n")) ==
+        "test.yaml:6:16: key 'appservice.user_prefix': must not be empty");
+}
+
+TEST_CASE("config: tokens are needed inline or from a registration file") {
+  CHECK(error_of(
+            replace(kValid, "  as_token: as_secret\n  hs_token: hs_secret\n", "  port: 9000\n")) ==
+        "test.yaml:5:3: missing required key 'appservice.registration' (or both "
+        "'appservice.as_token' and 'appservice.hs_token')");
+  // Without an appservice section there is no mapping to point at but the top.
+  CHECK(error_of(
+            replace(kValid, "appservice:\n  as_token: as_secret\n  hs_token: hs_secret\n", "")) ==
+        "test.yaml:1:1: missing required key 'appservice.registration' (or both "
+        "'appservice.as_token' and 'appservice.hs_token')");
+  CHECK(error_of(replace(kValid, "  hs_token: hs_secret\n", "")) ==
+        "test.yaml:5:3: missing required key 'appservice.hs_token'");
+  CHECK(error_of(replace(kValid, "  hs_token: hs_secret\n", "  registration: reg.yaml\n")) ==
+        "test.yaml:6:3: key 'appservice.registration' cannot be combined with inline "
+        "'appservice.as_token'/'appservice.hs_token'");
+}
+
+TEST_CASE("config: tokens are read from the registration file next to the config") {
+  TempDir dir;
+  Config generated = sample_config();
+  generated.appservice.as_token = random_token();
+  generated.appservice.hs_token = random_token();
+  const fs::path reg = dir.write("registration.yaml", registration_yaml(generated));
+  const std::string config_text = replace(kValid, "  as_token: as_secret\n  hs_token: hs_secret\n",
+                                          "  registration: registration.yaml\n");
+  const fs::path config_file = dir.write("tyr.yaml", config_text);
+
+  const Config cfg = load_config_file(config_file);
+  CHECK(cfg.appservice.registration == reg);
+  CHECK(cfg.appservice.as_token == generated.appservice.as_token);
+  CHECK(cfg.appservice.hs_token == generated.appservice.hs_token);
+  CHECK(cfg.data_dir == dir.path() / "data");
+}
+
+TEST_CASE("config: a registration file that disagrees with the config is an error") {
+  TempDir dir;
+  const std::string config_text = replace(kValid, "  as_token: as_secret\n  hs_token: hs_secret\n",
+                                          "  registration: reg.yaml\n");
+  const std::string reg = (dir.path() / "reg.yaml").string();
+
+  dir.write("reg.yaml", "id: other\nas_token: a\nhs_token: h\n");
+  CHECK(error_of(config_text, dir.path()) ==
+        reg + ":1:5: key 'id': 'other' does not match 'appservice.id' ('tyr') in test.yaml");
+
+  dir.write("reg.yaml", "as_token: a\nhs_token: h\nsender_localpart: bot\n");
+  CHECK(error_of(config_text, dir.path()) ==
+        reg +
+            ":3:19: key 'sender_localpart': 'bot' does not match "
+            "'appservice.sender_localpart' ('tyr') in test.yaml");
+
+  dir.write("reg.yaml", "id: tyr\nas_token: a\n");
+  CHECK(error_of(config_text, dir.path()) == reg + ":1:1: missing required key 'hs_token'");
+
+  dir.write("reg.yaml", "as_token: a\nhs_token: h\nas_token: b\n");
+  CHECK(error_of(config_text, dir.path()) == reg + ":3:1: duplicate key 'as_token'");
+
+  dir.write("reg.yaml", "as_token: [a\n");
+  CHECK(error_of(config_text, dir.path()) == reg + ":2:1: end of sequence flow not found");
+
+  fs::remove(dir.path() / "reg.yaml");
+  CHECK(error_of(config_text, dir.path()) ==
+        "test.yaml:5:17: key 'appservice.registration': cannot read '" + reg +
+            "': No such file or directory");
+}
+
+TEST_CASE("config: a missing config file is reported as such") {
+  const fs::path missing = kFixtures / "does_not_exist.yaml";
+  CHECK_THROWS_WITH(
+      load_config_file(missing),
+      missing.string() + ":1:1: cannot read '" + missing.string() + "': No such file or directory");
+}
+
+TEST_CASE("config: registration_yaml round-trips with an exclusive user namespace") {
+  Config cfg = sample_config();
+  const YAML::Node reg = YAML::Load(registration_yaml(cfg));
+  CHECK(reg["id"].as<std::string>() == "tyr");
+  CHECK(reg["url"].as<std::string>() == "http://127.0.0.1:9000");
+  CHECK(reg["as_token"].as<std::string>() == "as_secret");
+  CHECK(reg["hs_token"].as<std::string>() == "hs_secret");
+  CHECK(reg["sender_localpart"].as<std::string>() == "tyr");
+  CHECK(reg["rate_limited"].as<bool>() == false);
+  REQUIRE(reg["namespaces"]["aliases"].IsSequence());
+  CHECK(reg["namespaces"]["aliases"].size() == 0);
+  REQUIRE(reg["namespaces"]["rooms"].IsSequence());
+  CHECK(reg["namespaces"]["rooms"].size() == 0);
+
+  const YAML::Node users = reg["namespaces"]["users"];
+  REQUIRE(users.IsSequence());
+  REQUIRE(users.size() == 2);
+  auto claimed = [&](const std::string& user_id) {
+    for (const auto& ns : users) {
+      if (ns["exclusive"].as<bool>() &&
+          std::regex_search(user_id, std::regex(ns["regex"].as<std::string>()))) {
+        return true;
+      }
+    }
+    return false;
+  };
+  CHECK(claimed("@_tyr_x:localhost"));
+  CHECK(claimed("@tyr:localhost"));
+  CHECK_FALSE(claimed("@tyr:localhostX"));
+  CHECK_FALSE(claimed("@alice:localhost"));
+  CHECK_FALSE(claimed("@tyrx:localhost"));
+}
+
+TEST_CASE("config: registration_yaml escapes regex metacharacters in the server name") {
+  Config cfg = sample_config();
+  cfg.homeserver.server_name = "example.org";
+  cfg.appservice.public_url = "https://tyr.example.org";
+  const YAML::Node reg = YAML::Load(registration_yaml(cfg));
+  CHECK(reg["url"].as<std::string>() == "https://tyr.example.org");
+  const YAML::Node users = reg["namespaces"]["users"];
+  CHECK(users[0]["regex"].as<std::string>() == R"(^@_tyr_.*:example\.org$)");
+  CHECK(users[1]["regex"].as<std::string>() == R"(^@tyr:example\.org$)");
+  CHECK(std::regex_search("@tyr:example.org", std::regex(users[1]["regex"].as<std::string>())));
+  CHECK_FALSE(
+      std::regex_search("@tyr:exampleXorg", std::regex(users[1]["regex"].as<std::string>())));
+}
+
+TEST_CASE("config: random_token gives distinct URL-safe 256-bit tokens") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    const std::string token = random_token();
+    // 32 bytes in unpadded base64: ceil(256 / 6) = 43 characters.
+    CHECK(token.size() == 43);
+    CHECK(token.find_first_not_of(
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+          std::string::npos);
+    seen.insert(token);
+  }
+  CHECK(seen.size() == 100);
+}

@@ -199,6 +199,16 @@ bool AppserviceServer::start() {
     return httplib::Server::HandlerResponse::Handled;
   };
   http_->set_error_handler(on_error);
+  // httplib 0.11 caps only Content-Length bodies: a chunked body is read whole, however large,
+  // and before any handler can check the token. The homeserver always sends a Content-Length.
+  http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!req.has_header("Transfer-Encoding")) return httplib::Server::HandlerResponse::Unhandled;
+    AppserviceResponse err = matrix_error(411, "M_UNKNOWN", "A Content-Length is required");
+    res.status = err.status;
+    res.set_header("Connection", "close");  // the unread body must not be parsed as a request
+    res.set_content(err.body, "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   const auto& as = config_.appservice;
   if (!http_->bind_to_port(as.bind_address, as.port)) {
     log::error("appservice", "cannot listen on " + as.bind_address + ":" + std::to_string(as.port));
@@ -206,6 +216,9 @@ bool AppserviceServer::start() {
   }
   bound_port_ = as.port;
   thread_ = std::thread([this] { http_->listen_after_bind(); });
+  // httplib's stop() does nothing until the accept loop runs (is_running()); without this
+  // wait, a stop() soon after start() is lost and join() in stop() hangs forever.
+  while (!http_->is_running()) std::this_thread::yield();
   log::info("appservice", "listening on " + as.bind_address + ":" + std::to_string(as.port));
   return true;
 }

@@ -86,6 +86,20 @@ Store::Store(const std::filesystem::path& dir, bool read_only) {
   default_handle_ = handles[0];
   handles_.assign(handles.begin() + 1, handles.end());
 
+  // From here on a throw skips ~Store(): release the handles first, or RocksDB aborts
+  // (ColumnFamilySet::~ColumnFamilySet: Assertion `last_ref' failed) instead of reporting.
+  try {
+    init(dir, read_only);
+  } catch (...) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->DestroyColumnFamilyHandle(default_handle_);
+    db_->Close();
+    db_.reset();
+    throw;
+  }
+}
+
+void Store::init(const std::filesystem::path& dir, bool read_only) {
   if (!read_only) {
     auto schema = get(Cf::kMeta, "schema");
     if (schema && *schema != kSchemaVersion) {
@@ -188,20 +202,28 @@ std::optional<std::pair<uint64_t, std::string>> Store::next_outbox(uint64_t afte
 uint64_t Store::enqueue_action(Batch& batch, std::string_view action_json) {
   std::lock_guard lock(seq_mu_);
   const uint64_t seq = next_outbox_seq_++;
-  const std::string key = encode_seq(seq);
-  batch.put(Cf::kOutbox, key, action_json);
-  batch.put(Cf::kMeta, "outbox_hw", key);
+  batch.put(Cf::kOutbox, encode_seq(seq), action_json);
   return seq;
 }
 
 Result<void> Store::commit(Batch& batch, bool sync) {
   rocksdb::WriteBatch wb;
+  bool enqueues = false;
   for (const auto& op : batch.ops_) {
     if (op.is_delete) {
       wb.Delete(handle(op.cf), op.key);
     } else {
       wb.Put(handle(op.cf), op.key, op.value);
+      enqueues |= op.cf == Cf::kOutbox;
     }
+  }
+  // Batches may commit in another order than their actions were enqueued (pipeline and
+  // executor): the high-water mark is the highest sequence ever handed out, written under the
+  // lock that hands them out, so it never moves backwards.
+  std::unique_lock lock(seq_mu_, std::defer_lock);
+  if (enqueues) {
+    lock.lock();
+    wb.Put(handle(Cf::kMeta), "outbox_hw", encode_seq(next_outbox_seq_ - 1));
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync;

@@ -105,6 +105,7 @@ class Store {
  private:
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
   size_t count(Cf cf) const;
+  void init(const std::filesystem::path& dir, bool read_only);  // the constructor after open
 
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <yaml-cpp/yaml.h>
+
 #include "engine/config/config.hpp"
 
 namespace tyr::e2e {
@@ -65,13 +67,17 @@ Harness::Harness() {
   fs::create_directories(dir_);
   tyr_port_ = sandbox::free_loopback_port();
 
-  // Registration with fresh tokens, written the way `tyr registration` writes it.
-  engine::Config reg;
-  reg.homeserver.server_name = "localhost";
-  reg.appservice.port = tyr_port_;
-  reg.appservice.as_token = as_token_ = engine::random_token();
-  reg.appservice.hs_token = hs_token_ = engine::random_token();
-  std::ofstream(dir_ / "registration.yaml") << engine::registration_yaml(reg);
+  // Tyr's config, then its registration written by `tyr registration`, loaded unchanged by
+  // Synapse. The operator's ID is known in advance: the shared-secret API registers it below.
+  op_user_ = "@operator:localhost";
+  write_config("http://127.0.0.1:1");
+  const std::string cmd = std::string(TYR_BINARY) + " registration --config '" +
+                          (dir_ / "tyr.yaml").string() + "' > '" + (dir_ / "registration.log").string() +
+                          "' 2>&1";
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("tyr registration failed: " + cmd);
+  YAML::Node reg = YAML::LoadFile((dir_ / "registration.yaml").string());
+  as_token_ = reg["as_token"].as<std::string>();
+  hs_token_ = reg["hs_token"].as<std::string>();
 
   sandbox::SynapseOptions so;
   so.dir = dir_ / "synapse";
@@ -82,7 +88,7 @@ Harness::Harness() {
 
   auto op = must(synapse_->register_user("operator", "operator-pw", true), "register operator");
   auto stranger = must(synapse_->register_user("stranger", "stranger-pw", false), "register stranger");
-  op_user_ = op.user_id;
+  if (op.user_id != op_user_) throw std::runtime_error("unexpected operator id " + op.user_id);
   stranger_user_ = stranger.user_id;
   op_client_ = client_for(synapse_->base_url(), op.access_token);
   stranger_client_ = client_for(synapse_->base_url(), stranger.access_token);
@@ -95,8 +101,12 @@ Harness::Harness() {
                     "create management room");
   must(stranger_client_->join(mgmt_room_), "stranger joins the management room");
 
+  write_config(synapse_->base_url());
+}
+
+void Harness::write_config(const std::string& homeserver_url) {
   std::ofstream(dir_ / "tyr.yaml")
-      << "homeserver:\n  url: \"" << synapse_->base_url() << "\"\n  server_name: localhost\n"
+      << "homeserver:\n  url: \"" << homeserver_url << "\"\n  server_name: localhost\n"
       << "appservice:\n  bind_address: 127.0.0.1\n  port: " << tyr_port_
       << "\n  registration: registration.yaml\n"
       << "management:\n  room: \"#tyr-admin:localhost\"\n  operators: [\"" << op_user_ << "\"]\n"
@@ -132,6 +142,12 @@ void Harness::start_tyr() {
   // Ready = Tyr answers a ping in the management room. Events sent before Tyr joined the room
   // are never pushed to it, so ask again until it answers.
   const auto deadline = std::chrono::steady_clock::now() + 60s;
+  wait_until(
+      [&] {
+        auto members = op().joined_members(mgmt_room_);
+        return !tyr_running() || (members && members.value()["joined"].contains(bot_user()));
+      },
+      30s);
   for (int attempt = 1; std::chrono::steady_clock::now() < deadline; ++attempt) {
     const std::string token = "ready-" + std::to_string(tyr_starts_) + "-" +
                               std::to_string(attempt) + "-" + unique_suffix();

@@ -63,6 +63,8 @@ class Harness {
   std::string tyr_log_tail(size_t lines = 40) const;
 
  private:
+  void write_config(const std::string& homeserver_url);
+
   std::filesystem::path dir_;
   std::unique_ptr<sandbox::SynapseProcess> synapse_;
   std::unique_ptr<engine::HomeserverClient> op_client_, stranger_client_, as_client_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/sandbox/sandbox.hpp"
+#include "cli/policy_tools.hpp"
 #include "cli/service.hpp"
 #include "engine/client/homeserver_client.hpp"
 #include "engine/config/config.hpp"
@@ -28,7 +29,8 @@ void on_signal(int) { g_stop = true; }
 
 struct Args {
   std::vector<std::string> positional;
-  std::map<std::string, std::string> options;  // --name value
+  std::map<std::string, std::string> options;  // --name value (the last one given)
+  std::multimap<std::string, std::string> all_options;  // every --name value, in order
   std::vector<std::string> flags;              // --name
   bool has_flag(const std::string& f) const {
     return std::find(flags.begin(), flags.end(), f) != flags.end();
@@ -36,7 +38,8 @@ struct Args {
 };
 
 // Options that take a value; anything else starting with "--" is a flag.
-const std::vector<std::string> kValueOptions = {"--config", "--output", "--sandbox-dir"};
+const std::vector<std::string> kValueOptions = {"--config", "--output", "--sandbox-dir",
+                                                "--list", "--server-name", "--current"};
 
 bool parse_args(int argc, char** argv, int start, Args& out, std::string& error) {
   for (int i = start; i < argc; ++i) {
@@ -47,7 +50,8 @@ bool parse_args(int argc, char** argv, int start, Args& out, std::string& error)
           error = "option " + a + " needs a value";
           return false;
         }
-        out.options[a] = argv[++i];
+        out.options[a] = argv[i + 1];
+        out.all_options.emplace(a, argv[++i]);
       } else {
         out.flags.push_back(a);
       }
@@ -71,6 +75,12 @@ void print_help() {
       "                               with fresh random tokens (default output: the config's\n"
       "                               appservice.registration path).\n"
       "  check-config --config FILE   Validate a config file and report the first error.\n"
+      "  check --list FILE... EVENTS.jsonl\n"
+      "                               Judge each event's sender against policy lists (FILE: a\n"
+      "                               JSON array of state events, as /rooms/{id}/state returns);\n"
+      "                               prints one JSON object per event.\n"
+      "  acl --list FILE... --server-name NAME [--current ACL.json]\n"
+      "                               Print the m.room.server_acl content Tyr would set.\n"
       "  version, --version           Print the version.\n"
       "  help, --help                 This text.\n",
       kVersion);
@@ -265,6 +275,16 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(args);
   if (cmd == "registration") return cmd_registration(args);
   if (cmd == "check-config") return cmd_check_config(args);
+  if (cmd == "check" || cmd == "acl") {
+    std::vector<std::string> lists;
+    auto [b, e] = args.all_options.equal_range("--list");
+    for (auto it = b; it != e; ++it) lists.push_back(it->second);
+    if (cmd == "check") return cli::cmd_check(lists, args.positional);
+    auto name = args.options.find("--server-name");
+    auto current = args.options.find("--current");
+    return cli::cmd_acl(lists, name == args.options.end() ? "" : name->second,
+                        current == args.options.end() ? "" : current->second);
+  }
   std::fprintf(stderr, "tyr: unknown command '%s'. Run 'tyr help' for the list.\n", cmd.c_str());
   return 2;
 }

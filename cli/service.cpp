@@ -8,6 +8,8 @@
 #include "engine/core/log.hpp"
 #include "engine/core/version.hpp"
 #include "engine/pipeline/bot.hpp"
+#include "engine/pipeline/feed_worker.hpp"
+#include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/store/store.hpp"
 
@@ -42,10 +44,14 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   copts.as_token = config.appservice.as_token;
   HomeserverClient client(copts);
 
-  Bot bot(config, store, client);
+  PolicyBook book(store);
+  book.load();
+  Bot bot(config, store, client, book);
   Pipeline pipeline(store, bot);
   Executor executor(store, bot);
   pipeline.on_committed = [&executor] { executor.notify(); };
+  FeedWorker feeds(config, store, bot);
+  feeds.on_change = [&executor] { executor.notify(); };
 
   AppserviceServer::Hooks as_hooks;
   as_hooks.on_events_accepted = [&pipeline] { pipeline.notify(); };
@@ -84,7 +90,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
 
   const auto& stats = server.stats();
   bot.set_status_provider([&] {
-    return std::vector<std::string>{
+    std::vector<std::string> lines{
         "Queues: inbox " + std::to_string(store.inbox_depth()) + ", outbox " +
             std::to_string(store.outbox_depth()),
         "Events: " + std::to_string(pipeline.processed()) + " processed, " +
@@ -95,9 +101,23 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
             std::to_string(stats.transactions_retried.load()) + " retried); events " +
             std::to_string(stats.events_accepted.load()) + " accepted, " +
             std::to_string(stats.events_duplicate.load()) + " duplicate"};
+    for (auto& l : feeds.status()) lines.push_back(std::move(l));
+    return lines;
   });
+  feeds.restore();
   pipeline.start();
   executor.start();
+  feeds.start();
+  {
+    // Lists may have changed while Tyr was away: reload each watched list room's state.
+    Batch refresh;
+    for (const auto& l : book.lists()) {
+      if (l.feed) continue;
+      store.enqueue_action(refresh, nlohmann::json{{"kind", "watch_list"}, {"room", l.id}, {"quiet", true}}.dump());
+    }
+    if (auto r = store.commit(refresh); !r) log::error("service", r.error().to_string());
+    executor.notify();
+  }
 
   // A successful ping makes the homeserver retry its backlog of transactions at once.
   if (auto ping = client.ping_appservice(config.appservice.id); ping) {
@@ -111,6 +131,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   log::info("service", "stopping");
   server.stop();
+  feeds.stop();
   pipeline.stop();
   executor.stop();
   return 0;

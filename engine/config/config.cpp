@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/core/ids.hpp"
+#include "engine/policy/feed.hpp"
 
 namespace tyr::engine {
 namespace {
@@ -104,12 +105,15 @@ class Loader {
 
   Config load(const std::string& text) {
     const YAML::Node root = parse_document(text, file_);
-    const Section top =
-        top_section(root, {"homeserver", "appservice", "management", "data_dir", "log_level"});
+    const Section top = top_section(root, {"homeserver", "appservice", "management", "data_dir",
+                                           "log_level", "policy", "feeds", "lists"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
     read_management(top, cfg.management);
+    read_policy(top, cfg.policy);
+    read_feeds(top, cfg.feeds);
+    read_lists(top, cfg.lists);
 
     const auto data_dir = string_value(top, "data_dir", true);
     if (data_dir->empty()) fail_at(*top.find("data_dir"), "key 'data_dir': must not be empty");
@@ -152,6 +156,24 @@ class Loader {
     s.mark = e->value.Mark();
     add_entries(s, e->value, allowed);
     return s;
+  }
+
+  // One mapping of a list (`feeds`, `lists`), named "<list>[<i>]" in messages.
+  Section item_section(const YAML::Node& item, std::string path,
+                       std::initializer_list<std::string_view> allowed) const {
+    if (!item.IsMap()) fail(file_, item.Mark(), "key '" + path + "': expected a mapping");
+    Section s{std::move(path), item.Mark(), {}};
+    add_entries(s, item, allowed);
+    return s;
+  }
+
+  // An optional list; nullptr when absent.
+  const Entry* list_entry(const Section& s, std::string_view key) const {
+    const Entry* e = require(s, key, false);
+    if (e != nullptr && !e->value.IsSequence()) {
+      fail_at(*e, "key '" + s.dotted(key) + "': expected a list");
+    }
+    return e;
   }
 
   void add_entries(Section& s, const YAML::Node& map,
@@ -207,6 +229,18 @@ class Loader {
       fail_at(*e, where + "expected an integer");
     }
     return v;
+  }
+
+  // YAML 1.2 booleans only: yes/no/on/off are YAML 1.1 and too easy to write by accident
+  // ("country: no"), and a quoted "true" is a string.
+  std::optional<bool> bool_value(const Section& s, std::string_view key) const {
+    const Entry* e = require(s, key, false);
+    if (e == nullptr) return std::nullopt;
+    if (e->value.IsScalar() && e->value.Tag() == "?") {
+      if (e->value.Scalar() == "true") return true;
+      if (e->value.Scalar() == "false") return false;
+    }
+    fail_at(*e, "key '" + s.dotted(key) + "': expected true or false");
   }
 
   void check_non_empty(const Section& s, std::string_view key, const std::string& v) const {
@@ -338,6 +372,148 @@ class Loader {
     if (auto v = string_value(s, "command_prefix", false)) {
       m.command_prefix = *v;
       check_non_empty(s, "command_prefix", m.command_prefix);
+    }
+  }
+
+  void read_policy(const Section& top, PolicyConfig& p) const {
+    const Section s = subsection(top, "policy", false,
+                                 {"dry_run", "allow", "takedown_redact_window", "ban_pacing_ms"});
+    if (auto v = bool_value(s, "dry_run")) p.dry_run = *v;
+    if (const Entry* allow = list_entry(s, "allow")) {
+      for (std::size_t i = 0; i < allow->value.size(); ++i) {
+        const YAML::Node item = allow->value[i];
+        const std::string where = "key 'policy.allow[" + std::to_string(i) + "]': ";
+        if (!item.IsScalar()) fail(file_, item.Mark(), where + "expected a string");
+        const std::string& entity = item.Scalar();
+        // The sigil says what kind of entity it is; anything else is a server name.
+        const policy::EntityKind kind = entity.rfind('@', 0) == 0 ? policy::EntityKind::kUser
+                                        : entity.rfind('!', 0) == 0 || entity.rfind('#', 0) == 0
+                                            ? policy::EntityKind::kRoom
+                                            : policy::EntityKind::kServer;
+        if (auto problem = policy::entity_problem(kind, entity)) {
+          fail(file_, item.Mark(), where + *problem);
+        }
+        p.allow.push_back(entity);
+      }
+    }
+    if (auto v = int_value(s, "takedown_redact_window")) {
+      if (*v <= 0) {
+        fail_at(*s.find("takedown_redact_window"),
+                "key 'policy.takedown_redact_window': must be > 0");
+      }
+      p.takedown_redact_window = std::chrono::seconds(*v);
+    }
+    if (auto v = int_value(s, "ban_pacing_ms")) {
+      if (*v < 0) fail_at(*s.find("ban_pacing_ms"), "key 'policy.ban_pacing_ms': must be >= 0");
+      p.ban_pacing = std::chrono::milliseconds(*v);
+    }
+  }
+
+  void read_feeds(const Section& top, std::vector<FeedConfig>& feeds) const {
+    const Entry* list = list_entry(top, "feeds");
+    if (list == nullptr) return;
+    for (std::size_t i = 0; i < list->value.size(); ++i) {
+      const Section s = item_section(list->value[i], "feeds[" + std::to_string(i) + "]",
+                                     {"name", "url", "format", "kind", "interval",
+                                      "recommendation", "reason", "shadow"});
+      FeedConfig f;
+      f.name = *string_value(s, "name", true);
+      check_non_empty(s, "name", f.name);
+      for (char c : f.name) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+          fail_at(*s.find("name"), "key '" + s.dotted("name") + "': invalid character '" +
+                                       std::string(1, c) + "' (allowed: a-z 0-9 _ -)");
+        }
+      }
+      // The name is the list's identity ("feed:<name>") and the key of its persisted state.
+      for (std::size_t j = 0; j < feeds.size(); ++j) {
+        if (feeds[j].name == f.name) {
+          fail_at(*s.find("name"), "key '" + s.dotted("name") + "': duplicate feed name '" +
+                                       f.name + "' (also feeds[" + std::to_string(j) + "])");
+        }
+      }
+
+      f.url = *string_value(s, "url", true);
+      check_http_url(s, "url", f.url);
+      if (f.url.find_first_of(" \t\r\n") != std::string::npos) {
+        fail_at(*s.find("url"), "key '" + s.dotted("url") + "': must not contain whitespace");
+      }
+      if (const auto rest = std::string_view(f.url).substr(f.url.find("://") + 3);
+          rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#') {
+        fail_at(*s.find("url"), "key '" + s.dotted("url") + "': must name a host");
+      }
+
+      const std::string format = *string_value(s, "format", true);
+      if (format == "json") {
+        f.format = FeedConfig::Format::kJsonState;
+      } else if (format == "text") {
+        f.format = FeedConfig::Format::kText;
+      } else if (format == "csv") {
+        f.format = FeedConfig::Format::kCsv;
+      } else {
+        fail_at(*s.find("format"),
+                "key '" + s.dotted("format") + "': expected one of json, text, csv");
+      }
+
+      if (auto v = string_value(s, "kind", false)) {
+        const auto kind = policy::kind_from_name(*v);
+        if (!kind) {
+          fail_at(*s.find("kind"),
+                  "key '" + s.dotted("kind") + "': expected one of user, server, room");
+        }
+        // A Mastodon export lists domains; reading them as users or rooms would match nothing.
+        if (f.format == FeedConfig::Format::kCsv && *kind != policy::EntityKind::kServer) {
+          fail_at(*s.find("kind"), "key '" + s.dotted("kind") + "': a csv feed lists servers");
+        }
+        f.kind = *kind;
+      }
+
+      if (auto v = int_value(s, "interval")) {
+        // Feeds are other people's servers: polling them more often than this is abuse.
+        if (*v < 10) {
+          fail_at(*s.find("interval"), "key '" + s.dotted("interval") + "': must be >= 10");
+        }
+        f.interval = std::chrono::seconds(*v);
+      }
+
+      if (auto v = string_value(s, "recommendation", false)) {
+        // An unknown recommendation is never acted on, so a typo would disable the feed quietly.
+        if (policy::parse_recommendation(*v) == policy::Recommendation::kUnknown) {
+          fail_at(*s.find("recommendation"), "key '" + s.dotted("recommendation") +
+                                                 "': unknown recommendation '" + *v +
+                                                 "' (expected m.ban or m.takedown)");
+        }
+        f.recommendation = *v;
+      }
+
+      f.reason = "listed in feed " + f.name;
+      if (auto v = string_value(s, "reason", false)) f.reason = *v;
+      if (auto v = bool_value(s, "shadow")) f.shadow = *v;
+      feeds.push_back(std::move(f));
+    }
+  }
+
+  void read_lists(const Section& top, std::vector<ListSetting>& lists) const {
+    const Entry* list = list_entry(top, "lists");
+    if (list == nullptr) return;
+    for (std::size_t i = 0; i < list->value.size(); ++i) {
+      const Section s =
+          item_section(list->value[i], "lists[" + std::to_string(i) + "]", {"room", "shadow"});
+      ListSetting l;
+      l.room = *string_value(s, "room", true);
+      if (!tyr::is_room_id(l.room) && !tyr::is_room_alias(l.room)) {
+        fail_at(*s.find("room"), "key '" + s.dotted("room") +
+                                     "': expected a room ID (!...) or alias (#...:server)");
+      }
+      // Two settings for one list would leave which one applies to the order of a map.
+      for (std::size_t j = 0; j < lists.size(); ++j) {
+        if (lists[j].room == l.room) {
+          fail_at(*s.find("room"), "key '" + s.dotted("room") + "': duplicate list '" + l.room +
+                                       "' (also lists[" + std::to_string(j) + "])");
+        }
+      }
+      if (auto v = bool_value(s, "shadow")) l.shadow = *v;
+      lists.push_back(std::move(l));
     }
   }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/policy/policy_rule.hpp"
+
 namespace tyr::engine {
 
 // Thrown only while loading; the message is "file:line:col: message".
@@ -46,6 +48,39 @@ struct ManagementConfig {
   std::string command_prefix = "!tyr";
 };
 
+// How policy rules are acted on (section `policy`).
+struct PolicyConfig {
+  bool dry_run = false;  // decide and log, never act
+  // Entities never acted on, whatever a list says: user IDs, rooms or server names; globs allowed.
+  std::vector<std::string> allow;
+  std::chrono::seconds takedown_redact_window{86400};  // history redacted on takedown
+  std::chrono::milliseconds ban_pacing{100};           // delay between mass-ban actions
+};
+
+// An HTTP feed: a plain list of bad servers or users, read as a read-only policy list
+// "feed:<name>" (section `feeds`, one entry per feed).
+struct FeedConfig {
+  enum class Format : uint8_t {
+    kJsonState,  // JSON array of policy state events (kind and recommendation from each event)
+    kText,       // one entity per line
+    kCsv,        // Mastodon domain-block export (servers only)
+  };
+  std::string name;  // unique, [a-z0-9_-]+
+  std::string url;   // http:// or https://
+  Format format = Format::kText;
+  policy::EntityKind kind = policy::EntityKind::kServer;  // ignored for kJsonState
+  std::chrono::seconds interval{300};
+  std::string recommendation = "m.ban";  // ignored for kJsonState
+  std::string reason;  // verbatim on every rule; the loader defaults it to "listed in feed <name>"
+  bool shadow = false;  // count what would be done, do nothing
+};
+
+// Settings for one watched Matrix policy list (section `lists`).
+struct ListSetting {
+  std::string room;  // room ID or alias, as written
+  bool shadow = false;
+};
+
 struct Config {
   std::filesystem::path source;  // the file this was loaded from (empty when built in code)
   HomeserverConfig homeserver;
@@ -53,6 +88,9 @@ struct Config {
   ManagementConfig management;
   std::filesystem::path data_dir;  // RocksDB and other state (required); relative to the file
   std::string log_level = "info";  // debug|info|warn|error
+  PolicyConfig policy;
+  std::vector<FeedConfig> feeds;   // names unique
+  std::vector<ListSetting> lists;  // rooms unique
 
   std::string bot_user_id() const {
     return "@" + appservice.sender_localpart + ":" + homeserver.server_name;

@@ -89,8 +89,8 @@ size_t RoomRegistry::size() const {
 
 // ---- Bot ----
 
-Bot::Bot(const Config& config, Store& store, HomeserverClient& client)
-    : config_(config), store_(store), client_(client), bot_user_(config.bot_user_id()) {
+Bot::Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book)
+    : config_(config), store_(store), client_(client), book_(book), bot_user_(config.bot_user_id()) {
   rooms_.load(store_);
 }
 
@@ -102,6 +102,25 @@ const std::vector<Bot::CommandSpec>& Bot::command_table() {
       {{"rooms", "remove"}, "rooms remove <room-id|#alias>", "stop protecting a room",
        &Bot::cmd_rooms_remove},
       {{"rooms"}, "rooms", "list the protected rooms", &Bot::cmd_rooms},
+      {{"lists", "watch"}, "lists watch <!room|#alias>", "follow a policy list room",
+       &Bot::cmd_lists_watch},
+      {{"lists", "unwatch"}, "lists unwatch <list>", "stop following a policy list",
+       &Bot::cmd_lists_unwatch},
+      {{"lists", "create"}, "lists create <shortcode>", "create a policy list Tyr can write",
+       &Bot::cmd_lists_create},
+      {{"lists"}, "lists", "the lists Tyr follows, with rule counts", &Bot::cmd_lists},
+      {{"ban"}, "ban <list> [user|room|server] <entity> [reason]",
+       "add a ban rule to a list Tyr writes", &Bot::cmd_ban},
+      {{"unban"}, "unban <list> [user|room|server] <entity>", "remove that entity's rules",
+       &Bot::cmd_unban},
+      {{"takedown"}, "takedown <list> [user|room|server] <entity>",
+       "add a takedown rule (ban and redact history)", &Bot::cmd_takedown},
+      {{"allow", "remove"}, "allow remove <entity>", "take an entity off the allowlist",
+       &Bot::cmd_allow_remove},
+      {{"allow"}, "allow [entity]", "never act on an entity (no argument: show the allowlist)",
+       &Bot::cmd_allow},
+      {{"redact"}, "redact <user> [room]", "redact a user's recent messages",
+       &Bot::cmd_redact},
       {{"status"}, "status", "version, uptime, protected rooms, lists and queues",
        &Bot::cmd_status},
       {{"ping"}, "ping [text]", "check that Tyr is listening", &Bot::cmd_ping},
@@ -133,11 +152,15 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   if (!sender || !room || !type) return;  // not a room event we can act on
   log::debug("bot", "event " + event.value("event_id", "") + " " + *type + " from " + *sender +
                         " in " + *room);
-  // Tyr's own notices, bans and redactions come back through transactions.
+  // Tyr's own notices, bans, rules and redactions come back through transactions; their
+  // effects were applied when Tyr made them.
   if (*sender == bot_user_) return;
   if (*room == management_room_ && *type == "m.room.message") {
     handle_management_message(event, batch);
+    return;
   }
+  if (event.contains("state_key") && book_.is_list(*room)) on_list_event(event, batch);
+  if (*type == "m.room.member" && rooms_.contains(*room)) on_member_event(event, batch);
 }
 
 void Bot::handle_management_message(const nlohmann::json& event, Batch& batch) {
@@ -200,7 +223,17 @@ void Bot::cmd_status(CommandContext& ctx) {
                                                              started_);
   std::string text = std::string("Tyr ") + kVersion + ", up " + format_duration(up);
   text += "\nProtected rooms: " + std::to_string(rooms_.size());
-  text += "\nWatched lists: 0";
+  size_t lists = 0;
+  std::array<size_t, policy::kEntityKinds> totals{};
+  for (const auto& l : book_.lists()) {
+    ++lists;
+    auto c = book_.counts(l.id);
+    for (int k = 0; k < policy::kEntityKinds; ++k) totals[k] += c[k];
+  }
+  text += "\nWatched lists: " + std::to_string(lists) + " (" + std::to_string(totals[0]) +
+          " user, " + std::to_string(totals[2]) + " server, " + std::to_string(totals[1]) +
+          " room rules)";
+  if (config_.policy.dry_run) text += "\nDry run: Tyr reports what it would do and does nothing";
   if (status_provider_) {
     for (const auto& line : status_provider_()) text += "\n" + line;
   }
@@ -280,12 +313,37 @@ ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& action, Batch&
             "notice: " + res.error().to_string()};
   }
   if (kind == "join_protect") return run_join_protect(action, batch);
+  if (kind == "watch_list") return run_watch_list(seq, action, batch);
+  if (kind == "create_list") return run_create_list(seq, action, batch);
+  if (kind == "set_rule") return run_set_rule(action, batch);
+  if (kind == "sweep") return run_sweep(action, batch);
+  if (kind == "ban") return run_ban(action, batch);
+  if (kind == "unban_check") return run_unban_check(action, batch);
+  if (kind == "unban") return run_unban(action, batch);
+  if (kind == "acl") return run_acl(action, batch);
+  if (kind == "redact_user") return run_redact_user(seq, action, batch);
   return {ActionOutcome::Kind::kFailed, {}, "unknown action kind '" + kind + "'"};
 }
 
 ActionOutcome Bot::run_join_protect(const nlohmann::json& action, Batch& batch) {
   const std::string room = action.value("room", "");
   const std::string reply_to = action.value("reply_to", "");
+  auto banned_room = [&](const std::string& id) {
+    std::vector<const policy::PolicyRule*> hits;
+    auto snapshot = book_.index().snapshot();
+    snapshot->match(policy::EntityKind::kRoom, id, hits);
+    for (const auto* r : hits) {
+      if (r->recommendation != policy::Recommendation::kUnknown && !book_.is_shadow(r->list)) {
+        enqueue_notice(batch, management_room_,
+                       "Refusing to protect " + id + ": it is banned by " + r->list + " (rule " +
+                           r->state_key + (r->reason.empty() ? "" : ": " + r->reason) + ").",
+                       reply_to);
+        return true;
+      }
+    }
+    return false;
+  };
+  if (banned_room(room)) return {};
   auto joined = client_.join(room);
   if (!joined) {
     if (is_retryable(joined.error())) {
@@ -304,10 +362,18 @@ ActionOutcome Bot::run_join_protect(const nlohmann::json& action, Batch& batch) 
                    reply_to);
     return {};
   }
+  if (room_id != room && banned_room(room_id)) {
+    (void)client_.leave(room_id, "This room is on a ban list");
+    return {};
+  }
   nlohmann::json info = {{"added_by", action.value("requested_by", "")}, {"added_ts", now_ms()}};
   if (is_room_alias(room)) info["alias"] = room;
   batch.put(Cf::kState, std::string(kRoomPrefix) + room_id, info.dump());
   rooms_.add(room_id, info);
+  // Apply every list to the new room at once.
+  store_.enqueue_action(batch, nlohmann::json{{"kind", "sweep"}, {"room", room_id}}.dump());
+  store_.enqueue_action(batch, nlohmann::json{{"kind", "acl"}, {"room", room_id}}.dump(),
+                        Priority::kAcl);
   enqueue_notice(batch, management_room_,
                  "Now protecting " + room_id + (is_room_alias(room) ? " (" + room + ")" : "") + ".",
                  reply_to);

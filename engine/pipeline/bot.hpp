@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@
 #include "engine/commands/command_parser.hpp"
 #include "engine/config/config.hpp"
 #include "engine/pipeline/pipeline.hpp"
+#include "engine/pipeline/policy_book.hpp"
+#include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
 
 namespace tyr::engine {
@@ -36,9 +39,11 @@ class RoomRegistry {
   std::map<std::string, nlohmann::json> rooms_;
 };
 
+using policy::Judgement;
+
 class Bot : public EventHandler, public ActionRunner {
  public:
-  Bot(const Config& config, Store& store, HomeserverClient& client);
+  Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book);
 
   void set_management_room(std::string room_id) { management_room_ = std::move(room_id); }
   const std::string& management_room() const { return management_room_; }
@@ -47,6 +52,15 @@ class Bot : public EventHandler, public ActionRunner {
     status_provider_ = std::move(provider);
   }
   RoomRegistry& rooms() { return rooms_; }
+  PolicyBook& book() { return book_; }
+
+  // Judges a user against every list (same code path as live enforcement and `tyr check`).
+  Judgement judge_user(const std::string& user_id) const;
+  // Reacts to changes of list rules: sweeps, ACL updates, unbans (queued in `batch`).
+  void on_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch);
+  // Replaces an HTTP feed's rules; returns the number of changed rules. Commits its own batch.
+  size_t apply_feed(const std::string& name, const std::vector<policy::PolicyRule>& rules,
+                    bool shadow);
 
   void handle_event(const nlohmann::json& event, Batch& batch) override;
   ActionOutcome run_action(uint64_t seq, const nlohmann::json& action, Batch& batch) override;
@@ -72,6 +86,41 @@ class Bot : public EventHandler, public ActionRunner {
   void cmd_rooms(CommandContext& ctx);
   void cmd_rooms_add(CommandContext& ctx);
   void cmd_rooms_remove(CommandContext& ctx);
+  void cmd_lists(CommandContext& ctx);
+  void cmd_lists_watch(CommandContext& ctx);
+  void cmd_lists_unwatch(CommandContext& ctx);
+  void cmd_lists_create(CommandContext& ctx);
+  void cmd_ban(CommandContext& ctx);
+  void cmd_unban(CommandContext& ctx);
+  void cmd_takedown(CommandContext& ctx);
+  void cmd_allow(CommandContext& ctx);
+  void cmd_allow_remove(CommandContext& ctx);
+  void cmd_redact(CommandContext& ctx);
+  void write_rule(CommandContext& ctx, const std::string& recommendation);
+
+  // Event path.
+  void on_member_event(const nlohmann::json& event, Batch& batch);
+  void on_list_event(const nlohmann::json& event, Batch& batch);
+  void enqueue_ban(Batch& batch, const std::string& room, const std::string& user,
+                   const Judgement& j);
+  void schedule_sweeps(Batch& batch);
+  void schedule_acl(Batch& batch);
+  bool is_allowlisted(const std::string& entity) const;
+  std::vector<std::string> protected_servers() const;
+
+  // Executor actions.
+  ActionOutcome run_watch_list(uint64_t seq, const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_create_list(uint64_t seq, const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_set_rule(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_sweep(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_ban(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_unban_check(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_unban(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_acl(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_redact_user(uint64_t seq, const nlohmann::json& action, Batch& batch);
+  // Power levels of a room, read fresh from the homeserver.
+  Result<class PowerLevels> power_in(const std::string& room_id);
+  ActionOutcome from_error(const std::string& what, const Error& e);
 
   ActionOutcome run_join_protect(const nlohmann::json& action, Batch& batch);
   std::string txn_id(uint64_t seq) const;
@@ -87,7 +136,12 @@ class Bot : public EventHandler, public ActionRunner {
   const Config& config_;
   Store& store_;
   HomeserverClient& client_;
+  PolicyBook& book_;
   RoomRegistry rooms_;
+  mutable std::mutex pending_mu_;
+  std::set<std::string> pending_sweeps_;  // rooms with a sweep queued and not yet started
+  std::set<std::string> pending_acl_;     // rooms with an ACL update queued and not started
+  std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
   std::string management_room_;
   std::string bot_user_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -74,20 +74,20 @@ void Pipeline::drain() {
 void Executor::drain() {
   if (waiting_) return;
   for (;;) {
-    auto next = store_.next_outbox(0);
+    auto next = store_.next_outbox();
     if (!next) return;
-    if (next->first != head_seq_) {
-      head_seq_ = next->first;
+    if (next->seq != head_seq_) {
+      head_seq_ = next->seq;
       head_attempts_ = 0;
     }
-    auto action = nlohmann::json::parse(next->second, nullptr, false);
+    auto action = nlohmann::json::parse(next->json, nullptr, false);
     Batch batch;
     ActionOutcome outcome;
     if (action.is_discarded() || !action.is_object()) {
       outcome = {ActionOutcome::Kind::kFailed, {}, "stored action is not a JSON object"};
     } else {
       try {
-        outcome = runner_.run_action(next->first, action, batch);
+        outcome = runner_.run_action(next->seq, action, batch);
       } catch (const std::exception& e) {
         outcome = {ActionOutcome::Kind::kFailed, {}, e.what()};
       }
@@ -95,7 +95,7 @@ void Executor::drain() {
     ++head_attempts_;
     if (outcome.kind == ActionOutcome::Kind::kRetry && head_attempts_ < max_attempts) {
       auto delay = std::max(outcome.retry_after, std::chrono::milliseconds(100));
-      log::warn("executor", "action " + std::to_string(next->first) + " will be retried in " +
+      log::warn("executor", "action " + std::to_string(next->seq) + " will be retried in " +
                                 std::to_string(delay.count()) + " ms: " + outcome.detail);
       waiting_ = true;
       timer_.expires_after(delay);
@@ -105,10 +105,10 @@ void Executor::drain() {
       });
       return;
     }
-    const std::string key = encode_seq(next->first);
+    const std::string& key = next->key;
     if (outcome.kind != ActionOutcome::Kind::kDone) {
       ++failed_;
-      log::error("executor", "action " + std::to_string(next->first) + " failed: " + outcome.detail);
+      log::error("executor", "action " + std::to_string(next->seq) + " failed: " + outcome.detail);
       nlohmann::json record = {{"action", action}, {"error", outcome.detail}};
       batch.put(Cf::kState, "failed/" + key, record.dump());
     } else {
@@ -118,6 +118,16 @@ void Executor::drain() {
     auto r = store_.commit(batch, /*sync=*/true);
     if (!r) {
       log::error("executor", "commit failed: " + r.error().to_string());
+      return;
+    }
+    if (outcome.kind == ActionOutcome::Kind::kDone && outcome.retry_after.count() > 0) {
+      // Pacing (e.g. between mass bans): wait before the next action.
+      waiting_ = true;
+      timer_.expires_after(outcome.retry_after);
+      timer_.async_wait([this](const boost::system::error_code& ec) {
+        waiting_ = false;
+        if (!ec) drain();
+      });
       return;
     }
   }

@@ -33,7 +33,7 @@ class EventHandler {
 struct ActionOutcome {
   enum class Kind { kDone, kRetry, kFailed };
   Kind kind = Kind::kDone;
-  std::chrono::milliseconds retry_after{0};
+  std::chrono::milliseconds retry_after{0};  // kRetry: wait before retrying; kDone: pacing
   std::string detail;
 };
 

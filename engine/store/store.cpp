@@ -129,7 +129,11 @@ void Store::init(const std::filesystem::path& dir, bool read_only) {
     return v ? decode_seq(*v) : 0;
   };
   next_inbox_seq_ = std::max(last_seq(Cf::kInbox), hw("inbox_hw")) + 1;
-  next_outbox_seq_ = std::max(last_seq(Cf::kOutbox), hw("outbox_hw")) + 1;
+  uint64_t outbox_max = 0;  // keys lead with a priority byte: the last key is not the newest
+  scan(Cf::kOutbox, "", [&](std::string_view key, std::string_view) {
+    outbox_max = std::max(outbox_max, decode_seq(key.substr(1)));
+  });
+  next_outbox_seq_ = std::max(outbox_max, hw("outbox_hw")) + 1;
 }
 
 Store::~Store() {
@@ -190,19 +194,28 @@ std::optional<std::pair<uint64_t, std::string>> Store::next_inbox(uint64_t after
                         it->value().ToString());
 }
 
-std::optional<std::pair<uint64_t, std::string>> Store::next_outbox(uint64_t after_seq) const {
+std::optional<OutboxEntry> Store::next_outbox(std::string_view after_key) const {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handle(Cf::kOutbox)));
-  it->Seek(encode_seq(after_seq + 1));
+  if (after_key.empty()) {
+    it->SeekToFirst();
+  } else {
+    it->Seek(slice(after_key));
+    if (it->Valid() && it->key() == slice(after_key)) it->Next();
+  }
   if (!it->Valid()) return std::nullopt;
-  return std::make_pair(decode_seq(std::string_view(it->key().data(), it->key().size())),
-                        it->value().ToString());
+  OutboxEntry e;
+  e.key = it->key().ToString();
+  e.priority = static_cast<Priority>(static_cast<uint8_t>(e.key[0]));
+  e.seq = decode_seq(std::string_view(e.key).substr(1));
+  e.json = it->value().ToString();
+  return e;
 }
 
-uint64_t Store::enqueue_action(Batch& batch, std::string_view action_json) {
+uint64_t Store::enqueue_action(Batch& batch, std::string_view action_json, Priority priority) {
   std::lock_guard lock(seq_mu_);
   const uint64_t seq = next_outbox_seq_++;
-  batch.put(Cf::kOutbox, encode_seq(seq), action_json);
+  batch.put(Cf::kOutbox, static_cast<char>(priority) + encode_seq(seq), action_json);
   return seq;
 }
 

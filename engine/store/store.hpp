@@ -13,8 +13,10 @@
 //             transactions (Synapse on SQLite restarts txnIds at 1 after its own restart).
 //   inbox   : 8-byte big-endian sequence -> event JSON. Accepted, not yet processed events,
 //             processed strictly in sequence order by the pipeline worker.
-//   outbox  : 8-byte big-endian sequence -> action JSON. Queued homeserver actions, each with
-//             a stable client txnId so a retry after a crash is deduplicated by the homeserver.
+//   outbox  : 1-byte priority + 8-byte big-endian sequence -> action JSON. Queued homeserver
+//             actions, run lowest key first (priority, then age); each has a stable client
+//             txnId (from its sequence) so a retry after a crash is deduplicated by the
+//             homeserver.
 //   state   : "<namespace>/<key>" -> value. Small durable state: protected rooms
 //             ("room/<room_id>" -> JSON), management room id ("mgmt/room_id"), …
 
@@ -39,6 +41,17 @@ enum class Cf { kMeta, kTxns, kSeen, kInbox, kOutbox, kState, kCount };
 
 std::string encode_seq(uint64_t seq);          // 8-byte big-endian
 uint64_t decode_seq(std::string_view key);
+
+// Outbox priorities: bans run before ACL updates, which run before redactions. Control
+// actions (replies, joins, sweeps) go first so that operators are never kept waiting.
+enum class Priority : uint8_t { kControl = 0, kBan = 1, kAcl = 2, kRedact = 3 };
+
+struct OutboxEntry {
+  std::string key;  // priority byte + sequence
+  uint64_t seq = 0;
+  Priority priority = Priority::kControl;
+  std::string json;
+};
 
 // A batch of writes applied atomically by Store::commit.
 class Batch {
@@ -83,10 +96,12 @@ class Store {
 
   // Oldest inbox entry after `after_seq` (exclusive), if any.
   std::optional<std::pair<uint64_t, std::string>> next_inbox(uint64_t after_seq = 0) const;
-  std::optional<std::pair<uint64_t, std::string>> next_outbox(uint64_t after_seq = 0) const;
+  // First outbox entry with a key after `after_key` (empty: the very first).
+  std::optional<OutboxEntry> next_outbox(std::string_view after_key = {}) const;
 
   // Appends an action to the outbox inside `batch`; returns its sequence.
-  uint64_t enqueue_action(Batch& batch, std::string_view action_json);
+  uint64_t enqueue_action(Batch& batch, std::string_view action_json,
+                          Priority priority = Priority::kControl);
 
   Result<void> commit(Batch& batch, bool sync = true);
 

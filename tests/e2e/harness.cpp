@@ -62,7 +62,7 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
-Harness::Harness() {
+Harness::Harness(std::string extra_config) : extra_config_(std::move(extra_config)) {
   dir_ = fs::temp_directory_path() / ("tyr-e2e-" + unique_suffix());
   fs::create_directories(dir_);
   tyr_port_ = sandbox::free_loopback_port();
@@ -110,7 +110,8 @@ void Harness::write_config(const std::string& homeserver_url) {
       << "appservice:\n  bind_address: 127.0.0.1\n  port: " << tyr_port_
       << "\n  registration: registration.yaml\n"
       << "management:\n  room: \"#tyr-admin:localhost\"\n  operators: [\"" << op_user_ << "\"]\n"
-      << "data_dir: tyr-data\nlog_level: debug\n";
+      << "data_dir: tyr-data\nlog_level: debug\n"
+      << extra_config_;
 }
 
 Harness::~Harness() {
@@ -232,6 +233,30 @@ std::string Harness::create_room_with_tyr(const std::string& alias_localpart) {
                                 {"power_level_content_override",
                                  {{"users", {{bot_user(), 100}}}}}}),
               "create room " + alias_localpart);
+}
+
+engine::HomeserverClient& Harness::add_user(const std::string& localpart) {
+  auto u = must(synapse_->register_user(localpart, localpart + "-pw", false), "register " + localpart);
+  user_clients_.push_back(client_for(synapse_->base_url(), u.access_token));
+  return *user_clients_.back();
+}
+
+std::string Harness::membership(const std::string& room, const std::string& user) {
+  auto r = op().state_event(room, "m.room.member", user);
+  return r ? r->value("membership", "") : "";
+}
+
+nlohmann::json Harness::state(const std::string& room, const std::string& type,
+                              const std::string& key) {
+  auto r = op().state_event(room, type, key);
+  return r ? *r : nlohmann::json::object();
+}
+
+void Harness::protect(const std::string& room) {
+  say(op(), mgmt_room_, "!tyr rooms add " + room);
+  if (wait_reply("Now protecting " + room, 30s).empty()) {
+    throw std::runtime_error("tyr did not protect " + room + "; log tail:\n" + tyr_log_tail());
+  }
 }
 
 std::string Harness::tyr_log_tail(size_t lines) const {

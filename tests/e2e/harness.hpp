@@ -28,7 +28,8 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 
 class Harness {
  public:
-  Harness();
+  // `extra_config` is appended to tyr.yaml (e.g. a `policy:` or `feeds:` section).
+  explicit Harness(std::string extra_config = {});
   ~Harness();
 
   // Starts `tyr run --config …` and waits until it answers in the management room.
@@ -51,6 +52,14 @@ class Harness {
   std::string wait_reply(const std::string& needle, std::chrono::milliseconds timeout = 30s);
   // Creates a room as the operator with Tyr invited (and given power 100).
   std::string create_room_with_tyr(const std::string& alias_localpart);
+  // Registers a user; the returned client acts as that user.
+  engine::HomeserverClient& add_user(const std::string& localpart);
+  // Current membership of `user` in `room` as the operator sees it ("" when none).
+  std::string membership(const std::string& room, const std::string& user);
+  // Content of a state event ({} when absent).
+  nlohmann::json state(const std::string& room, const std::string& type, const std::string& key = {});
+  // Protects `room` with `!tyr rooms add` and waits for Tyr's confirmation.
+  void protect(const std::string& room);
 
   const std::string& management_room() const { return mgmt_room_; }
   std::string bot_user() const { return "@tyr:" + synapse_->server_name(); }
@@ -68,6 +77,8 @@ class Harness {
   std::filesystem::path dir_;
   std::unique_ptr<sandbox::SynapseProcess> synapse_;
   std::unique_ptr<engine::HomeserverClient> op_client_, stranger_client_, as_client_;
+  std::vector<std::unique_ptr<engine::HomeserverClient>> user_clients_;
+  std::string extra_config_;
   std::string op_user_, stranger_user_, mgmt_room_, as_token_, hs_token_;
   uint16_t tyr_port_ = 0;
   pid_t tyr_pid_ = -1;

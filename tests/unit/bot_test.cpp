@@ -20,6 +20,7 @@ struct BotFixture {
   Config config;
   std::unique_ptr<Store> store;
   std::unique_ptr<HomeserverClient> client;
+  std::unique_ptr<PolicyBook> book;
   std::unique_ptr<Bot> bot;
   int counter = 0;
 
@@ -30,11 +31,14 @@ struct BotFixture {
     config.management.operators = {"@op:hs"};
     store = std::make_unique<Store>(dir);
     client = std::make_unique<HomeserverClient>(ClientOptions{"http://127.0.0.1:1", "t"});
-    bot = std::make_unique<Bot>(config, *store, *client);
+    book = std::make_unique<PolicyBook>(*store);
+    book->load();
+    bot = std::make_unique<Bot>(config, *store, *client, *book);
     bot->set_management_room("!mgmt:hs");
   }
   ~BotFixture() {
     bot.reset();
+    book.reset();
     store.reset();
     fs::remove_all(dir);
   }
@@ -54,12 +58,10 @@ struct BotFixture {
     bot->handle_event(event, batch);
     REQUIRE(store->commit(batch));
     std::vector<nlohmann::json> actions;
-    uint64_t after = 0;
-    while (auto next = store->next_outbox(after)) {
-      actions.push_back(nlohmann::json::parse(next->second));
-      after = next->first;
+    while (auto next = store->next_outbox()) {
+      actions.push_back(nlohmann::json::parse(next->json));
       Batch del;
-      del.del(Cf::kOutbox, encode_seq(next->first));
+      del.del(Cf::kOutbox, next->key);
       REQUIRE(store->commit(del));
     }
     return actions;
@@ -114,7 +116,9 @@ TEST_CASE("bot: help lists every command", "[bot]") {
   REQUIRE(a.size() == 1);
   const std::string body = a[0]["body"];
   for (const char* usage : {"rooms add <room-id|#alias>", "rooms remove <room-id|#alias>",
-                            "status", "ping [text]", "help"}) {
+                            "status", "ping [text]", "help", "lists watch <!room|#alias>",
+                            "lists create <shortcode>", "ban <list> [user|room|server] <entity> [reason]",
+                            "unban <list>", "takedown <list>", "allow [entity]", "redact <user> [room]"}) {
     CHECK(body.find(usage) != std::string::npos);
   }
 }
@@ -127,7 +131,7 @@ TEST_CASE("bot: status reports version, rooms, lists and the service's lines", "
   const std::string body = a[0]["body"];
   CHECK(body.rfind("Tyr 0.1.0, up ", 0) == 0);
   CHECK(body.find("Protected rooms: 0") != std::string::npos);
-  CHECK(body.find("Watched lists: 0") != std::string::npos);
+  CHECK(body.find("Watched lists: 0 (0 user, 0 server, 0 room rules)") != std::string::npos);
   CHECK(body.find("Queues: inbox 3, outbox 4") != std::string::npos);
 }
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -85,7 +86,7 @@ Config sample_config() {
 
 }  // namespace
 
-TEST_CASE("config: a full config parses with every value") {
+TEST_CASE("config: a full config parses with every value", "[config]") {
   const fs::path file = kFixtures / "full.yaml";
   const Config cfg = load_config_file(file);
   CHECK(cfg.source == file);
@@ -113,7 +114,7 @@ TEST_CASE("config: a full config parses with every value") {
   CHECK(cfg.appservice_url() == "http://tyr.internal:9100");
 }
 
-TEST_CASE("config: omitted optional keys take their defaults") {
+TEST_CASE("config: omitted optional keys take their defaults", "[config]") {
   const Config cfg = load_config_file(kFixtures / "minimal.yaml");
   CHECK(cfg.homeserver.admin_token.empty());
   CHECK(cfg.appservice.id == "tyr");
@@ -131,7 +132,8 @@ TEST_CASE("config: omitted optional keys take their defaults") {
   CHECK(cfg.bot_user_id() == "@tyr:localhost");
 }
 
-TEST_CASE("config: relative paths in a string resolve against base_dir, else the current dir") {
+TEST_CASE("config: relative paths in a string resolve against base_dir, else the current dir",
+          "[config]") {
   CHECK(load_config_string(kValid, "test.yaml", "/srv/tyr").data_dir == "/srv/tyr/data");
   CHECK(load_config_string(kValid, "test.yaml").data_dir ==
         (fs::current_path() / "data").lexically_normal());
@@ -139,7 +141,7 @@ TEST_CASE("config: relative paths in a string resolve against base_dir, else the
   CHECK(load_config_string(abs, "test.yaml", "/srv/tyr").data_dir == "/var/lib/tyr");
 }
 
-TEST_CASE("config: unknown keys are rejected with their dotted path") {
+TEST_CASE("config: unknown keys are rejected with their dotted path", "[config]") {
   CHECK(
       error_of(replace(kValid, "  as_token: as_secret\n", "  as_token: as_secret\n  prot: 1\n")) ==
       "test.yaml:6:3: unknown key 'appservice.prot'");
@@ -150,7 +152,7 @@ TEST_CASE("config: unknown keys are rejected with their dotted path") {
                     file + ":5:3: unknown key 'appservice.prot'");
 }
 
-TEST_CASE("config: wrong types name the key and what was expected") {
+TEST_CASE("config: wrong types name the key and what was expected", "[config]") {
   CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: abc\n")) ==
         "test.yaml:6:9: key 'appservice.port': expected an integer");
   CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: [1]\n")) ==
@@ -170,7 +172,7 @@ TEST_CASE("config: wrong types name the key and what was expected") {
         "test.yaml:3:3: key 'homeserver.server_name': expected a string");
 }
 
-TEST_CASE("config: a quoted number is a string, not an integer") {
+TEST_CASE("config: a quoted number is a string, not an integer", "[config]") {
   const std::string quoted =
       replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: \"9000\"\n");
   CHECK(error_of(quoted) == "test.yaml:6:9: key 'appservice.port': expected an integer");
@@ -179,7 +181,7 @@ TEST_CASE("config: a quoted number is a string, not an integer") {
   CHECK(load_config_string(plain, "test.yaml").appservice.port == 9001);
 }
 
-TEST_CASE("config: integers out of their range are rejected") {
+TEST_CASE("config: integers out of their range are rejected", "[config]") {
   auto with_port = [](const std::string& v) {
     return replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: " + v + "\n");
   };
@@ -195,7 +197,7 @@ TEST_CASE("config: integers out of their range are rejected") {
         "test.yaml:6:19: key 'appservice.max_body_bytes': must be > 0");
 }
 
-TEST_CASE("config: missing required keys point at their parent mapping") {
+TEST_CASE("config: missing required keys point at their parent mapping", "[config]") {
   CHECK(error_of(replace(kValid, "  url: \"http://127.0.0.1:8008\"\n", "")) ==
         "test.yaml:2:3: missing required key 'homeserver.url'");
   CHECK(error_of(replace(kValid, "data_dir: ./data\n", "")) ==
@@ -208,27 +210,28 @@ TEST_CASE("config: missing required keys point at their parent mapping") {
         "test.yaml:1:1: missing required key 'management'");
 }
 
-TEST_CASE("config: a duplicated key is reported at its second occurrence") {
+TEST_CASE("config: a duplicated key is reported at its second occurrence", "[config]") {
   CHECK(error_of(replace(kValid, "  server_name: localhost\n",
                          "  server_name: localhost\n  server_name: other\n")) ==
         "test.yaml:4:3: duplicate key 'homeserver.server_name'");
   CHECK(error_of(kValid + "data_dir: ./other\n") == "test.yaml:11:1: duplicate key 'data_dir'");
 }
 
-TEST_CASE("config: YAML syntax errors carry yaml-cpp's message and a 1-based position") {
+TEST_CASE("config: YAML syntax errors carry yaml-cpp's message and a 1-based position",
+          "[config]") {
   CHECK(error_of("homeserver: [1,\nappservice: 2\n") ==
         "test.yaml:3:1: end of sequence flow not found");
   CHECK(error_of("a: b: c\n") == "test.yaml:1:5: illegal map value");
 }
 
-TEST_CASE("config: the document must be one mapping") {
+TEST_CASE("config: the document must be one mapping", "[config]") {
   CHECK(error_of("") == "test.yaml:1:1: expected a mapping at the top level");
   CHECK(error_of("- a\n") == "test.yaml:1:1: expected a mapping at the top level");
   CHECK(error_of(kValid + "---\nlog_level: debug\n") ==
         "test.yaml:12:1: expected a single YAML document");
 }
 
-TEST_CASE("config: values are validated") {
+TEST_CASE("config: values are validated", "[config]") {
   CHECK(error_of(replace(kValid, "http://127.0.0.1:8008", "127.0.0.1:8008")) ==
         "test.yaml:2:8: key 'homeserver.url': must start with http:// or https://");
   CHECK(error_of(replace(kValid, "server_name: localhost", "server_name: \"\"")) ==
@@ -252,7 +255,7 @@ TEST_CASE("config: values are validated") {
         "test.yaml:6:16: key 'appservice.user_prefix': must not be empty");
 }
 
-TEST_CASE("config: tokens are needed inline or from a registration file") {
+TEST_CASE("config: tokens are needed inline or from a registration file", "[config]") {
   CHECK(error_of(
             replace(kValid, "  as_token: as_secret\n  hs_token: hs_secret\n", "  port: 9000\n")) ==
         "test.yaml:5:3: missing required key 'appservice.registration' (or both "
@@ -269,7 +272,7 @@ TEST_CASE("config: tokens are needed inline or from a registration file") {
         "'appservice.as_token'/'appservice.hs_token'");
 }
 
-TEST_CASE("config: tokens are read from the registration file next to the config") {
+TEST_CASE("config: tokens are read from the registration file next to the config", "[config]") {
   TempDir dir;
   Config generated = sample_config();
   generated.appservice.as_token = random_token();
@@ -286,7 +289,7 @@ TEST_CASE("config: tokens are read from the registration file next to the config
   CHECK(cfg.data_dir == dir.path() / "data");
 }
 
-TEST_CASE("config: a registration file that disagrees with the config is an error") {
+TEST_CASE("config: a registration file that disagrees with the config is an error", "[config]") {
   TempDir dir;
   const std::string config_text = replace(kValid, "  as_token: as_secret\n  hs_token: hs_secret\n",
                                           "  registration: reg.yaml\n");
@@ -317,14 +320,14 @@ TEST_CASE("config: a registration file that disagrees with the config is an erro
             "': No such file or directory");
 }
 
-TEST_CASE("config: a missing config file is reported as such") {
+TEST_CASE("config: a missing config file is reported as such", "[config]") {
   const fs::path missing = kFixtures / "does_not_exist.yaml";
   CHECK_THROWS_WITH(
       load_config_file(missing),
       missing.string() + ":1:1: cannot read '" + missing.string() + "': No such file or directory");
 }
 
-TEST_CASE("config: registration_yaml round-trips with an exclusive user namespace") {
+TEST_CASE("config: registration_yaml round-trips with an exclusive user namespace", "[config]") {
   Config cfg = sample_config();
   const YAML::Node reg = YAML::Load(registration_yaml(cfg));
   CHECK(reg["id"].as<std::string>() == "tyr");
@@ -357,7 +360,7 @@ TEST_CASE("config: registration_yaml round-trips with an exclusive user namespac
   CHECK_FALSE(claimed("@tyrx:localhost"));
 }
 
-TEST_CASE("config: registration_yaml escapes regex metacharacters in the server name") {
+TEST_CASE("config: registration_yaml escapes regex metacharacters in the server name", "[config]") {
   Config cfg = sample_config();
   cfg.homeserver.server_name = "example.org";
   cfg.appservice.public_url = "https://tyr.example.org";
@@ -371,7 +374,7 @@ TEST_CASE("config: registration_yaml escapes regex metacharacters in the server 
       std::regex_search("@tyr:exampleXorg", std::regex(users[1]["regex"].as<std::string>())));
 }
 
-TEST_CASE("config: random_token gives distinct URL-safe 256-bit tokens") {
+TEST_CASE("config: random_token gives distinct URL-safe 256-bit tokens", "[config]") {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) {
     const std::string token = random_token();
@@ -383,4 +386,168 @@ TEST_CASE("config: random_token gives distinct URL-safe 256-bit tokens") {
     seen.insert(token);
   }
   CHECK(seen.size() == 100);
+}
+
+TEST_CASE("config: policy, feeds and lists parse with every value", "[config]") {
+  const Config cfg = load_config_string(kValid + R"(policy:
+  dry_run: true
+  allow: ["@friend:example.org", "*.partner.org", "!room:example.org", "#ops:example.org"]
+  takedown_redact_window: 3600
+  ban_pacing_ms: 0
+feeds:
+  - name: disposable
+    url: "http://127.0.0.1:8080/list.txt"
+    format: text
+    kind: user
+    interval: 600
+    recommendation: m.takedown
+    reason: "disposable e-mail domain"
+    shadow: true
+  - name: mastodon_blocks-2
+    url: https://example.org/blocks.csv
+    format: csv
+  - name: json
+    url: https://example.org/rules.json
+    format: json
+lists:
+  - room: "#coc:example.org"
+    shadow: true
+  - room: "!abc:example.org"
+)",
+                                        "test.yaml");
+  CHECK(cfg.policy.dry_run);
+  CHECK(cfg.policy.allow == std::vector<std::string>{"@friend:example.org", "*.partner.org",
+                                                     "!room:example.org", "#ops:example.org"});
+  CHECK(cfg.policy.takedown_redact_window == std::chrono::seconds(3600));
+  CHECK(cfg.policy.ban_pacing == std::chrono::milliseconds(0));
+
+  REQUIRE(cfg.feeds.size() == 3);
+  const tyr::engine::FeedConfig& text = cfg.feeds[0];
+  CHECK(text.name == "disposable");
+  CHECK(text.url == "http://127.0.0.1:8080/list.txt");
+  CHECK(text.format == tyr::engine::FeedConfig::Format::kText);
+  CHECK(text.kind == tyr::policy::EntityKind::kUser);
+  CHECK(text.interval == std::chrono::seconds(600));
+  CHECK(text.recommendation == "m.takedown");
+  CHECK(text.reason == "disposable e-mail domain");
+  CHECK(text.shadow);
+  const tyr::engine::FeedConfig& csv = cfg.feeds[1];
+  CHECK(csv.name == "mastodon_blocks-2");
+  CHECK(csv.format == tyr::engine::FeedConfig::Format::kCsv);
+  CHECK(csv.kind == tyr::policy::EntityKind::kServer);
+  CHECK(csv.interval == std::chrono::seconds(300));
+  CHECK(csv.recommendation == "m.ban");
+  CHECK(csv.reason == "listed in feed mastodon_blocks-2");
+  CHECK_FALSE(csv.shadow);
+  CHECK(cfg.feeds[2].format == tyr::engine::FeedConfig::Format::kJsonState);
+
+  REQUIRE(cfg.lists.size() == 2);
+  CHECK(cfg.lists[0].room == "#coc:example.org");
+  CHECK(cfg.lists[0].shadow);
+  CHECK(cfg.lists[1].room == "!abc:example.org");
+  CHECK_FALSE(cfg.lists[1].shadow);
+}
+
+TEST_CASE("config: policy, feeds and lists are optional", "[config]") {
+  const Config cfg = load_config_string(kValid, "test.yaml");
+  CHECK_FALSE(cfg.policy.dry_run);
+  CHECK(cfg.policy.allow.empty());
+  CHECK(cfg.policy.takedown_redact_window == std::chrono::seconds(86400));
+  CHECK(cfg.policy.ban_pacing == std::chrono::milliseconds(100));
+  CHECK(cfg.feeds.empty());
+  CHECK(cfg.lists.empty());
+  const Config empty_lists = load_config_string(kValid + "feeds: []\nlists: []\n", "test.yaml");
+  CHECK(empty_lists.feeds.empty());
+  CHECK(empty_lists.lists.empty());
+}
+
+TEST_CASE("config: policy values are validated", "[config]") {
+  // Line 11 is "policy:", the key under test is on line 12.
+  auto policy = [](const std::string& line) { return kValid + "policy:\n  " + line + "\n"; };
+  CHECK(error_of(policy("dry_run: yes")) ==
+        "test.yaml:12:12: key 'policy.dry_run': expected true or false");
+  CHECK(error_of(policy("dry_run: \"true\"")) ==
+        "test.yaml:12:12: key 'policy.dry_run': expected true or false");
+  CHECK(error_of(policy("dry_run: 1")) ==
+        "test.yaml:12:12: key 'policy.dry_run': expected true or false");
+  CHECK(error_of(policy("dryrun: true")) == "test.yaml:12:3: unknown key 'policy.dryrun'");
+  CHECK(error_of(policy("allow: \"@a:b\"")) ==
+        "test.yaml:12:10: key 'policy.allow': expected a list");
+  CHECK(error_of(policy("allow: [\"@friend:example.org\", \"@friend\"]")) ==
+        "test.yaml:12:34: key 'policy.allow[1]': '@friend' is not a user ID: no ':server' part");
+  CHECK(error_of(policy("allow: [\"bad@server.org\"]")) ==
+        "test.yaml:12:11: key 'policy.allow[0]': 'bad@server.org' is not a server name: "
+        "contains '@'");
+  CHECK(error_of(policy("allow: [[a]]")) ==
+        "test.yaml:12:11: key 'policy.allow[0]': expected a string");
+  CHECK(error_of(policy("takedown_redact_window: 0")) ==
+        "test.yaml:12:27: key 'policy.takedown_redact_window': must be > 0");
+  CHECK(error_of(policy("takedown_redact_window: 1.5")) ==
+        "test.yaml:12:27: key 'policy.takedown_redact_window': expected an integer");
+  CHECK(error_of(policy("ban_pacing_ms: -1")) ==
+        "test.yaml:12:18: key 'policy.ban_pacing_ms': must be >= 0");
+  CHECK(error_of(kValid + "policy: [1]\n") ==
+        "test.yaml:11:9: key 'policy': expected a mapping");
+}
+
+TEST_CASE("config: feed entries are validated", "[config]") {
+  // Line 11 is "feeds:", the entry's first key ("name") is on line 12, `line` on line 15.
+  auto feed = [](const std::string& line) {
+    return kValid +
+           "feeds:\n  - name: disposable\n    url: http://127.0.0.1:8080/list.txt\n"
+           "    format: text\n    " +
+           line + "\n";
+  };
+  CHECK(load_config_string(feed("shadow: false"), "test.yaml").feeds.size() == 1);
+  CHECK(error_of(feed("nmae: x")) == "test.yaml:15:5: unknown key 'feeds[0].nmae'");
+  CHECK(error_of(feed("kind: planet")) ==
+        "test.yaml:15:11: key 'feeds[0].kind': expected one of user, server, room");
+  CHECK(error_of(feed("interval: 9")) == "test.yaml:15:15: key 'feeds[0].interval': must be >= 10");
+  CHECK(error_of(feed("interval: \"300\"")) ==
+        "test.yaml:15:15: key 'feeds[0].interval': expected an integer");
+  CHECK(error_of(feed("recommendation: m.bam")) ==
+        "test.yaml:15:21: key 'feeds[0].recommendation': unknown recommendation 'm.bam' "
+        "(expected m.ban or m.takedown)");
+  CHECK(error_of(feed("shadow: off")) ==
+        "test.yaml:15:13: key 'feeds[0].shadow': expected true or false");
+  CHECK(error_of(replace(feed("shadow: true"), "format: text", "format: xml")) ==
+        "test.yaml:14:13: key 'feeds[0].format': expected one of json, text, csv");
+  CHECK(error_of(replace(feed("kind: user"), "format: text", "format: csv")) ==
+        "test.yaml:15:11: key 'feeds[0].kind': a csv feed lists servers");
+  CHECK(error_of(replace(feed("shadow: true"), "name: disposable", "name: Disposable")) ==
+        "test.yaml:12:11: key 'feeds[0].name': invalid character 'D' (allowed: a-z 0-9 _ -)");
+  CHECK(error_of(replace(feed("shadow: true"), "http://127.0.0.1:8080/list.txt", "ftp://x/y")) ==
+        "test.yaml:13:10: key 'feeds[0].url': must start with http:// or https://");
+  CHECK(error_of(replace(feed("shadow: true"), "http://127.0.0.1:8080/list.txt", "http:///y")) ==
+        "test.yaml:13:10: key 'feeds[0].url': must name a host");
+  CHECK(error_of(replace(feed("shadow: true"), "    format: text\n", "")) ==
+        "test.yaml:12:5: missing required key 'feeds[0].format'");
+  CHECK(error_of(replace(feed("shadow: true"), "  - name: disposable\n    url:", "  - url:")) ==
+        "test.yaml:12:5: missing required key 'feeds[0].name'");
+  CHECK(error_of(kValid + "feeds:\n  - disposable\n") ==
+        "test.yaml:12:5: key 'feeds[0]': expected a mapping");
+  CHECK(error_of(kValid + "feeds: {name: x}\n") == "test.yaml:11:8: key 'feeds': expected a list");
+}
+
+TEST_CASE("config: a duplicated feed name is reported at the second feed", "[config]") {
+  const std::string twice = kValid + R"(feeds:
+  - {name: spam, url: "http://a.example/list", format: text}
+  - {name: other, url: "http://b.example/list", format: text}
+  - {name: spam, url: "http://c.example/list", format: csv}
+)";
+  CHECK(error_of(twice) ==
+        "test.yaml:14:12: key 'feeds[2].name': duplicate feed name 'spam' (also feeds[0])");
+}
+
+TEST_CASE("config: list settings are validated", "[config]") {
+  CHECK(error_of(kValid + "lists:\n  - room: coc\n") ==
+        "test.yaml:12:11: key 'lists[0].room': expected a room ID (!...) or alias (#...:server)");
+  CHECK(error_of(kValid + "lists:\n  - shadow: true\n") ==
+        "test.yaml:12:5: missing required key 'lists[0].room'");
+  CHECK(error_of(kValid + "lists:\n  - {room: \"!a:b\", shadow: yes}\n") ==
+        "test.yaml:12:28: key 'lists[0].shadow': expected true or false");
+  CHECK(error_of(kValid + "lists:\n  - {room: \"!a:b\", enabled: true}\n") ==
+        "test.yaml:12:20: unknown key 'lists[0].enabled'");
+  CHECK(error_of(kValid + "lists:\n  - room: \"!a:b\"\n  - room: \"!a:b\"\n") ==
+        "test.yaml:13:11: key 'lists[1].room': duplicate list '!a:b' (also lists[0])");
 }

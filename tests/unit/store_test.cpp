@@ -309,14 +309,35 @@ TEST_CASE("store: enqueue_action and commit make next_outbox return actions in o
 
   auto first = store.next_outbox();
   REQUIRE(first);
-  CHECK(first->first == s1);
-  CHECK(first->second == R"({"kind":"ban"})");
-  auto second = store.next_outbox(first->first);
+  CHECK(first->seq == s1);
+  CHECK(first->json == R"({"kind":"ban"})");
+  auto second = store.next_outbox(first->key);
   REQUIRE(second);
-  CHECK(second->first == s2);
-  CHECK(second->second == R"({"kind":"redact"})");
-  CHECK_FALSE(store.next_outbox(second->first));
+  CHECK(second->seq == s2);
+  CHECK(second->json == R"({"kind":"redact"})");
+  CHECK_FALSE(store.next_outbox(second->key));
   CHECK(store.outbox_depth() == 2);
+}
+
+TEST_CASE("store: the outbox runs by priority, then by age", "[store]") {
+  TempDir dir;
+  Store store(dir.path());
+  Batch b;
+  using tyr::engine::Priority;
+  store.enqueue_action(b, "redact-1", Priority::kRedact);
+  store.enqueue_action(b, "acl-2", Priority::kAcl);
+  store.enqueue_action(b, "ban-3", Priority::kBan);
+  store.enqueue_action(b, "notice-4", Priority::kControl);
+  store.enqueue_action(b, "ban-5", Priority::kBan);
+  REQUIRE(store.commit(b).ok());
+  std::vector<std::string> order;
+  std::string after;
+  while (auto e = store.next_outbox(after)) {
+    order.push_back(e->json);
+    CHECK(e->key == std::string(1, static_cast<char>(e->priority)) + encode_seq(e->seq));
+    after = e->key;
+  }
+  CHECK(order == std::vector<std::string>{"notice-4", "ban-3", "ban-5", "acl-2", "redact-1"});
 }
 
 TEST_CASE("store: outbox sequences never repeat after a drain and reopen", "[store]") {
@@ -327,8 +348,8 @@ TEST_CASE("store: outbox sequences never repeat after a drain and reopen", "[sto
     store.enqueue_action(b, "{}");
     store.enqueue_action(b, "{}");
     REQUIRE(store.commit(b).ok());
-    b.del(Cf::kOutbox, encode_seq(1));
-    b.del(Cf::kOutbox, encode_seq(2));
+    b.del(Cf::kOutbox, std::string(1, '\0') + encode_seq(1));
+    b.del(Cf::kOutbox, std::string(1, '\0') + encode_seq(2));
     REQUIRE(store.commit(b).ok());
     CHECK(store.outbox_depth() == 0);
   }
@@ -438,7 +459,7 @@ TEST_CASE("store: a read-only open sees committed data", "[store]") {
   CHECK(reader.instance_id() == instance);
   CHECK(inbox_ids(reader) == Strings{"$a", "$b"});
   CHECK(reader.get(Cf::kSeen, "$b") == std::optional<std::string>(encode_seq(2)));
-  CHECK(reader.next_outbox().value().second == R"({"kind":"ban"})");
+  CHECK(reader.next_outbox().value().json == R"({"kind":"ban"})");
 }
 
 TEST_CASE("store: a read-only open of a missing store throws", "[store]") {

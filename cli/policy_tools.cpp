@@ -1,0 +1,170 @@
+#include "cli/policy_tools.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/policy/judge.hpp"
+#include "engine/policy/policy_index.hpp"
+#include "engine/policy/policy_list.hpp"
+#include "engine/policy/server_acl.hpp"
+
+namespace tyr::cli {
+
+namespace {
+
+using namespace tyr::policy;
+
+struct LoadedLists {
+  PolicyIndex index;
+  std::vector<PolicyRule> rules;
+};
+
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+// A list file is a JSON array of state events; its list id is the events' room_id (the file
+// name when they carry none).
+bool load_lists(const std::vector<std::string>& files, LoadedLists& out) {
+  for (const auto& file : files) {
+    std::string text;
+    if (!read_file(file, text)) {
+      std::fprintf(stderr, "%s: cannot read the file\n", file.c_str());
+      return false;
+    }
+    auto doc = nlohmann::json::parse(text, nullptr, false);
+    if (doc.is_discarded()) {
+      // Re-parse with exceptions for the position of the error.
+      try {
+        auto again = nlohmann::json::parse(text);
+        (void)again;
+      } catch (const nlohmann::json::parse_error& e) {
+        std::fprintf(stderr, "%s: invalid JSON at byte %zu: %s\n", file.c_str(), e.byte, e.what());
+      }
+      return false;
+    }
+    if (!doc.is_array()) {
+      std::fprintf(stderr, "%s: expected a JSON array of state events\n", file.c_str());
+      return false;
+    }
+    std::string list_id = file;
+    for (const auto& ev : doc) {
+      if (ev.is_object() && ev.contains("room_id") && ev["room_id"].is_string()) {
+        list_id = ev["room_id"].get<std::string>();
+        break;
+      }
+    }
+    PolicyList list(list_id);
+    size_t index = 0;
+    for (const auto& ev : doc) {
+      if (!ev.is_object()) {
+        std::fprintf(stderr, "%s: [%zu]: not a JSON object; skipped\n", file.c_str(), index);
+      } else if (auto parsed = parse_policy_event(ev, list_id)) {
+        if (!parsed->problem.empty()) {
+          std::fprintf(stderr, "%s: [%zu] %s: %s; treated as no rule\n", file.c_str(), index,
+                       parsed->state_key.c_str(), parsed->problem.c_str());
+        }
+        list.apply(*parsed);
+      }
+      ++index;
+    }
+    auto rules = list.effective_rules();
+    out.index.replace_list(list_id, rules);
+    out.rules.insert(out.rules.end(), rules.begin(), rules.end());
+  }
+  return true;
+}
+
+}  // namespace
+
+int cmd_check(const std::vector<std::string>& list_files, const std::vector<std::string>& positional) {
+  if (list_files.empty() || positional.size() != 1) {
+    std::fprintf(stderr, "usage: tyr check --list FILE [--list FILE…] EVENTS.jsonl\n");
+    return 2;
+  }
+  LoadedLists lists;
+  if (!load_lists(list_files, lists)) return 2;
+  const std::string& events_path = positional[0];
+  std::ifstream in(events_path);
+  if (!in) {
+    std::fprintf(stderr, "%s: cannot read the file\n", events_path.c_str());
+    return 2;
+  }
+  JudgeContext ctx;  // offline: no operators, no allowlist, nothing in shadow
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto ev = nlohmann::json::parse(line, nullptr, false);
+    if (ev.is_discarded() || !ev.is_object()) {
+      std::fprintf(stderr, "%s:%zu: not a JSON object\n", events_path.c_str(), line_no);
+      return 2;
+    }
+    auto sender = ev.find("sender");
+    if (sender == ev.end() || !sender->is_string()) {
+      std::fprintf(stderr, "%s:%zu: the event has no string 'sender'\n", events_path.c_str(), line_no);
+      return 2;
+    }
+    Judgement j = judge_user(lists.index, ctx, sender->get<std::string>());
+    nlohmann::json out = {{"event_id", ev.value("event_id", "")},
+                          {"sender", *sender},
+                          {"verdict", !j.act ? "allow" : (j.takedown ? "takedown" : "ban")},
+                          {"matches", nlohmann::json::array()}};
+    for (const auto& r : j.matches) {
+      out["matches"].push_back({{"list", r.list},
+                                {"state_key", r.state_key},
+                                {"kind", kind_name(r.kind)},
+                                {"entity", r.entity.empty() ? "sha256:" + r.sha256 : r.entity},
+                                {"recommendation", r.recommendation_raw},
+                                {"reason", r.reason}});
+    }
+    std::printf("%s\n", out.dump().c_str());
+  }
+  return 0;
+}
+
+int cmd_acl(const std::vector<std::string>& list_files, const std::string& server_name,
+            const std::string& current_file) {
+  if (list_files.empty() || server_name.empty()) {
+    std::fprintf(stderr,
+                 "usage: tyr acl --list FILE [--list FILE…] --server-name NAME [--current ACL.json]\n");
+    return 2;
+  }
+  LoadedLists lists;
+  if (!load_lists(list_files, lists)) return 2;
+  nlohmann::json current;
+  if (!current_file.empty()) {
+    std::string text;
+    if (!read_file(current_file, text)) {
+      std::fprintf(stderr, "%s: cannot read the file\n", current_file.c_str());
+      return 2;
+    }
+    current = nlohmann::json::parse(text, nullptr, false);
+    if (current.is_discarded() || !current.is_object()) {
+      std::fprintf(stderr, "%s: expected the JSON content of an m.room.server_acl event\n",
+                   current_file.c_str());
+      return 2;
+    }
+  }
+  auto plan = plan_server_acl(server_deny_globs(lists.rules), current, server_name, {});
+  for (const auto& w : plan.withheld) {
+    std::fprintf(stderr, "withheld %s: it would deny %s\n", w.c_str(), server_name.c_str());
+  }
+  if (plan.error) {
+    std::fprintf(stderr, "%s\n", plan.error->c_str());
+    return 2;
+  }
+  std::printf("%s\n", plan.content.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace tyr::cli

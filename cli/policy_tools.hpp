@@ -1,0 +1,16 @@
+#pragma once
+// Offline policy tools: the same parsing, index and judgement as the live service.
+
+#include <string>
+#include <vector>
+
+namespace tyr::cli {
+
+// `tyr check --list FILE... EVENTS.jsonl`: exit 0, or 2 with "file:line: message" on bad input.
+int cmd_check(const std::vector<std::string>& list_files, const std::vector<std::string>& positional);
+
+// `tyr acl --list FILE... --server-name NAME [--current ACL.json]`.
+int cmd_acl(const std::vector<std::string>& list_files, const std::string& server_name,
+            const std::string& current_file);
+
+}  // namespace tyr::cli

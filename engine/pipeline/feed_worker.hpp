@@ -1,0 +1,46 @@
+#pragma once
+// Polls the configured HTTP feeds on their intervals (one Boost.Asio thread), persists each
+// feed's last good contents in the store ("feed/<name>" in the state family) and hands changes
+// to the bot. A failing feed keeps its last good contents; status() says so.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "engine/pipeline/bot.hpp"
+#include "engine/pipeline/pipeline.hpp"
+#include "engine/policy/feed.hpp"
+
+namespace tyr::engine {
+
+class FeedWorker : public Worker {
+ public:
+  FeedWorker(const Config& config, Store& store, Bot& bot);
+  ~FeedWorker() override { stop(); }
+
+  // Loads every feed's last good contents from the store into the bot (call before start()).
+  void restore();
+  // One line per feed for `status`.
+  std::vector<std::string> status() const;
+  std::function<void()> on_change;  // e.g. wake the executor
+
+ private:
+  void drain() override;
+  void poll_one(size_t index);
+  void schedule(size_t index, std::chrono::seconds delay);
+
+  const Config& config_;
+  Store& store_;
+  Bot& bot_;
+  std::vector<policy::FeedPoller> pollers_;
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;
+  mutable std::mutex mu_;
+  std::vector<policy::FeedState> states_;
+  bool started_ = false;
+};
+
+}  // namespace tyr::engine

@@ -1,0 +1,768 @@
+#include "engine/policy/feed.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "engine/core/ids.hpp"
+#include "engine/core/version.hpp"
+
+namespace tyr::policy {
+namespace {
+
+using nlohmann::json;
+constexpr std::string_view kSpace = " \t\r\f\v";
+
+std::string_view trim(std::string_view s) {
+  const auto begin = s.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return {};
+  return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
+}
+
+std::string_view strip_bom(std::string_view s) {
+  return s.substr(0, 3) == "\xEF\xBB\xBF" ? s.substr(3) : s;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Feed text is untrusted and ends up in logs and in the management room: control characters are
+// escaped and long entries cut.
+std::string printable(std::string_view s) {
+  constexpr std::size_t kMax = 80;
+  std::string out;
+  for (unsigned char c : s.substr(0, kMax)) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  return out;
+}
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Reasons a server name (or server glob) is unusable; the caller names the entity.
+std::optional<std::string> server_problem(std::string_view s) {
+  if (s.empty()) return "empty";
+  if (s.size() > 255) return "longer than 255 characters";
+  for (unsigned char c : s) {
+    if (c >= 0x80) return "not ASCII (write international names in punycode)";
+    if (c <= 0x20 || c == 0x7f) return "contains a space or control character";
+    if (c == '@') return "contains '@'";
+  }
+  std::string_view host = s;
+  std::string_view port;
+  bool has_port = false;
+  if (host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return "unterminated IPv6 literal";
+    const std::string_view inside = host.substr(1, close - 1);
+    if (inside.empty() || inside.find_first_not_of("0123456789abcdefABCDEF:.*?") !=
+                              std::string_view::npos) {
+      return "invalid IPv6 literal";
+    }
+    const std::string_view after = host.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return "text after the IPv6 literal";
+      has_port = true;
+      port = after.substr(1);
+    }
+  } else {
+    const auto colon = host.find(':');
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+    }
+    if (host.empty()) return "empty host name";
+    for (std::size_t start = 0;;) {
+      const auto dot = host.find('.', start);
+      const std::string_view label = host.substr(start, dot - start);
+      if (label.empty()) return "empty label (leading, trailing or doubled '.')";
+      if (label.size() > 63) return "label longer than 63 characters";
+      for (char c : label) {
+        if (!is_alnum(c) && c != '-' && c != '_' && c != '*' && c != '?') {
+          return "contains '" + std::string(1, c) + "'";
+        }
+      }
+      if (dot == std::string_view::npos) break;
+      start = dot + 1;
+    }
+  }
+  if (has_port &&
+      (port.empty() || port.find_first_not_of("0123456789*?") != std::string_view::npos)) {
+    return "invalid port";
+  }
+  return std::nullopt;
+}
+
+// "local:server" after the sigil: a non-empty local part and a valid server part.
+std::optional<std::string> sigil_id_problem(std::string_view s) {
+  const auto colon = s.find(':');
+  if (colon == std::string_view::npos) return "no ':server' part";
+  if (colon == 1) return "empty local part";
+  for (unsigned char c : s.substr(0, colon)) {
+    if (c <= 0x20 || c == 0x7f) return "contains a space or control character";
+  }
+  if (auto problem = server_problem(s.substr(colon + 1))) return "server part " + *problem;
+  return std::nullopt;
+}
+
+std::optional<std::string> room_problem(std::string_view s) {
+  if (!s.empty() && s.front() == '#') return sigil_id_problem(s);
+  if (s.size() < 2 || s.front() != '!') return "not a room ID (!...) or alias (#...:server)";
+  for (unsigned char c : s) {
+    if (c <= 0x20 || c == 0x7f) return "contains a space or control character";
+  }
+  return std::nullopt;
+}
+
+std::string_view family_name(Family family) {
+  switch (family) {
+    case Family::kStable: return "m.policy.rule";
+    case Family::kLegacyRoom: return "m.room.rule";
+    case Family::kMjolnir: return "org.matrix.mjolnir.rule";
+  }
+  return "?";
+}
+
+std::optional<Family> family_from_name(std::string_view name) {
+  for (Family f : {Family::kStable, Family::kLegacyRoom, Family::kMjolnir}) {
+    if (family_name(f) == name) return f;
+  }
+  return std::nullopt;
+}
+
+bool same_rule(const PolicyRule& a, const PolicyRule& b) {
+  return a.list == b.list && a.kind == b.kind && a.family == b.family &&
+         a.state_key == b.state_key && a.entity == b.entity && a.sha256 == b.sha256 &&
+         a.recommendation == b.recommendation && a.recommendation_raw == b.recommendation_raw &&
+         a.reason == b.reason && a.event_id == b.event_id;
+}
+
+bool same_rules(const std::vector<PolicyRule>& a, const std::vector<PolicyRule>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!same_rule(a[i], b[i])) return false;
+  }
+  return true;
+}
+
+Error parse_error(std::string message) { return Error{"TYR_FEED_PARSE", std::move(message), 0}; }
+
+// Accumulates one parse: rules unique per (kind, family, state_key) as in a room's state (the
+// first occurrence wins), and at most kMaxFeedWarnings descriptions of skipped entries.
+class Collector {
+ public:
+  explicit Collector(const FeedConfig& feed) : feed_(feed) {}
+
+  void skip() { ++out_.skipped; }
+
+  void warn(const std::string& where, const std::string& reason) {
+    ++out_.skipped;
+    ++bad_;
+    if (out_.warnings.size() < kMaxFeedWarnings) {
+      out_.warnings.push_back(feed_.name + ":" + where + ": " + reason);
+    }
+  }
+
+  void add(PolicyRule rule, const std::string& where) {
+    auto [it, inserted] = first_seen_.try_emplace(
+        std::make_tuple(rule.kind, rule.family, rule.state_key), where);
+    if (!inserted) {
+      warn(where, "duplicate entry '" + printable(rule.state_key) + "', first at " + feed_.name +
+                      ":" + it->second);
+      return;
+    }
+    out_.rules.push_back(std::move(rule));
+  }
+
+  FeedParse finish() && {
+    if (bad_ > out_.warnings.size()) {
+      out_.warnings.push_back(feed_.name + ": " + std::to_string(bad_ - out_.warnings.size()) +
+                              " more entries skipped");
+    }
+    return std::move(out_);
+  }
+
+ private:
+  const FeedConfig& feed_;
+  FeedParse out_;
+  std::size_t bad_ = 0;
+  std::map<std::tuple<EntityKind, Family, std::string>, std::string> first_seen_;
+};
+
+// A text or CSV entry as a rule: the entity is its own state key, as in the lists Mjolnir and
+// Draupnir write.
+PolicyRule entry_rule(const FeedConfig& feed, EntityKind kind, std::string_view entity,
+                      std::string reason) {
+  PolicyRule rule;
+  rule.list = feed_list_id(feed.name);
+  rule.kind = kind;
+  rule.family = Family::kStable;
+  rule.state_key = std::string(entity);
+  rule.entity = std::string(entity);
+  rule.recommendation = parse_recommendation(feed.recommendation);
+  rule.recommendation_raw = feed.recommendation;
+  rule.reason = std::move(reason);
+  return rule;
+}
+
+// RFC 4180 records, one at a time. Quoted fields may hold commas, doubled quotes and newlines;
+// CRLF and LF both end a record.
+struct CsvRecord {
+  std::vector<std::string> fields;
+  std::size_t line = 0;      // where the record starts, 1-based
+  bool unterminated = false;  // a quoted field ran to the end of the input
+  std::string problem;       // a malformed but delimited record
+};
+
+class CsvReader {
+ public:
+  explicit CsvReader(std::string_view text) : text_(text) {}
+
+  bool next(CsvRecord& rec) {
+    if (pos_ >= text_.size()) return false;
+    rec = CsvRecord{};
+    rec.line = line_;
+    std::string field;
+    for (;;) {
+      if (pos_ < text_.size() && text_[pos_] == '"') {
+        if (!read_quoted(field)) {
+          rec.unterminated = true;
+          return true;
+        }
+        const std::size_t junk = pos_;
+        skip_to_delimiter();
+        if (!trim(text_.substr(junk, pos_ - junk)).empty() && rec.problem.empty()) {
+          rec.problem = "text after a closing quote";
+        }
+      } else {
+        const std::size_t start = pos_;
+        skip_to_delimiter();
+        field.assign(text_.substr(start, pos_ - start));
+        if (at_record_end() && !field.empty() && field.back() == '\r') field.pop_back();
+      }
+      rec.fields.push_back(std::move(field));
+      field.clear();
+      if (at_record_end()) {
+        if (pos_ < text_.size()) {
+          ++pos_;
+          ++line_;
+        }
+        return true;
+      }
+      ++pos_;  // the comma
+    }
+  }
+
+ private:
+  bool at_record_end() const { return pos_ >= text_.size() || text_[pos_] == '\n'; }
+
+  void skip_to_delimiter() {
+    while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '\n') ++pos_;
+  }
+
+  // From the opening quote to just past the closing one; false when there is none.
+  bool read_quoted(std::string& field) {
+    ++pos_;
+    while (pos_ < text_.size()) {
+      const char c = text_[pos_++];
+      if (c == '"') {
+        if (pos_ < text_.size() && text_[pos_] == '"') {
+          field += '"';
+          ++pos_;
+          continue;
+        }
+        return true;
+      }
+      if (c == '\n') ++line_;
+      field += c;
+    }
+    return false;
+  }
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::size_t line_ = 1;
+};
+
+bool blank_record(const CsvRecord& rec) {
+  return rec.fields.size() == 1 && trim(rec.fields[0]).empty() && !rec.unterminated;
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Target {
+  std::string origin;  // "http://host:port", as httplib::Client takes it
+  std::string path;    // path and query, as written in the URL
+};
+
+// "http[s]://authority[/path][?query][#fragment]"; credentials in the authority are refused
+// rather than sent in the clear or dropped silently.
+std::optional<Target> split_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  const std::string scheme = ascii_lower(url.substr(0, scheme_end));
+  if (scheme != "http" && scheme != "https") return std::nullopt;
+  const std::string_view rest = url.substr(scheme_end + 3);
+  const auto path_start = rest.find_first_of("/?#");
+  const std::string_view authority = rest.substr(0, path_start);
+  if (authority.empty() || authority.find_first_of("@ \t\r\n") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::string path(path_start == std::string_view::npos ? std::string_view{}
+                                                         : rest.substr(path_start));
+  path = path.substr(0, path.find('#'));
+  if (path.empty() || path.front() != '/') path.insert(0, "/");
+  return Target{scheme + "://" + std::string(authority), std::move(path)};
+}
+
+std::string describe(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection: return "cannot connect";
+    case httplib::Error::ConnectionTimeout: return "connection timed out";
+    case httplib::Error::Read: return "read failed or timed out";
+    case httplib::Error::Write: return "write failed or timed out";
+    case httplib::Error::ExceedRedirectCount: return "too many redirects";
+    case httplib::Error::SSLConnection: return "TLS connection failed";
+    case httplib::Error::SSLLoadingCerts: return "cannot load CA certificates";
+    case httplib::Error::SSLServerVerification: return "server certificate verification failed";
+    case httplib::Error::Compression: return "cannot decompress the body";
+    default: return "request failed (" + httplib::to_string(error) + ")";
+  }
+}
+
+std::string source_of(const FeedConfig& feed) {
+  static constexpr std::string_view kFormats[] = {"json", "text", "csv"};
+  return json::array({feed.name, feed.url, kFormats[static_cast<int>(feed.format)],
+                      std::string(kind_name(feed.kind)), feed.recommendation, feed.reason})
+      .dump();
+}
+
+json rule_to_json(const PolicyRule& rule) {
+  return json{{"list", rule.list},
+              {"kind", std::string(kind_name(rule.kind))},
+              {"family", std::string(family_name(rule.family))},
+              {"state_key", rule.state_key},
+              {"entity", rule.entity},
+              {"sha256", rule.sha256},
+              {"recommendation", rule.recommendation_raw},
+              {"reason", rule.reason},
+              {"event_id", rule.event_id}};
+}
+
+PolicyRule rule_from_json(const json& j) {
+  PolicyRule rule;
+  j.at("list").get_to(rule.list);
+  const auto kind = kind_from_name(j.at("kind").get<std::string>());
+  if (!kind) throw json::type_error::create(302, "unknown entity kind in feed state", &j);
+  rule.kind = *kind;
+  const auto family = family_from_name(j.at("family").get<std::string>());
+  if (!family) throw json::type_error::create(302, "unknown rule family in feed state", &j);
+  rule.family = *family;
+  j.at("state_key").get_to(rule.state_key);
+  j.at("entity").get_to(rule.entity);
+  j.at("sha256").get_to(rule.sha256);
+  j.at("recommendation").get_to(rule.recommendation_raw);
+  // Derived rather than stored, so that it follows what this version of Tyr understands.
+  rule.recommendation = parse_recommendation(rule.recommendation_raw);
+  j.at("reason").get_to(rule.reason);
+  j.at("event_id").get_to(rule.event_id);
+  return rule;
+}
+
+// Where a redirect leads: absolute, scheme-relative, absolute-path or relative references.
+std::string resolve_location(const Target& from, const std::string& location) {
+  const std::string lower = ascii_lower(std::string_view(location).substr(0, 8));
+  if (lower.rfind("http://", 0) == 0 || lower.rfind("https://", 0) == 0) return location;
+  const std::string scheme = from.origin.substr(0, from.origin.find("://"));
+  if (location.rfind("//", 0) == 0) return scheme + ":" + location;
+  if (!location.empty() && location.front() == '/') return from.origin + location;
+  const std::string dir = from.path.substr(0, from.path.find('?'));
+  return from.origin + dir.substr(0, dir.rfind('/') + 1) + location;
+}
+
+struct Answer {
+  int status = 0;
+  std::string body;  // of a 200 answer
+  std::string etag, last_modified;
+};
+
+constexpr int kMaxRedirects = 5;
+
+// One GET, following redirects itself: httplib's own following treats a 304 (which has no
+// Location) as a failed redirect.
+Result<Answer> fetch(const std::string& url, const httplib::Headers& headers,
+                     const FetchLimits& limits) {
+  const std::string what = "GET " + url;
+  const auto deadline = std::chrono::steady_clock::now() + limits.total_timeout;
+  std::string current = url;
+  for (int hop = 0;; ++hop) {
+    const auto target = split_url(current);
+    if (!target) {
+      return Error{"TYR_BAD_CONFIG", what + ": not a usable http(s) URL: '" + current + "'", 0};
+    }
+    httplib::Client client(target->origin);
+    if (!client.is_valid()) {
+      return Error{"TYR_BAD_CONFIG", what + ": not a usable http(s) URL: '" + current + "'", 0};
+    }
+    client.set_connection_timeout(limits.timeout);
+    client.set_read_timeout(limits.timeout);
+    client.set_write_timeout(limits.timeout);
+    client.set_url_encode(false);  // the URL is used as written
+
+    // The cap applies to the decompressed body, so a small gzip bomb cannot get past it.
+    Answer answer;
+    bool too_large = false;
+    bool too_slow = false;
+    auto on_response = [&](const httplib::Response& res) {
+      if (res.status != 200 || !res.has_header("Content-Length")) return true;
+      const std::string length = res.get_header_value("Content-Length");
+      uint64_t n = 0;
+      const auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+      too_large = ec == std::errc::result_out_of_range ||
+                  (ec == std::errc() && n > limits.max_body_bytes);
+      return !too_large;
+    };
+    auto on_data = [&](const char* data, std::size_t size) {
+      if (size > limits.max_body_bytes - answer.body.size()) {
+        too_large = true;
+        return false;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        too_slow = true;
+        return false;
+      }
+      answer.body.append(data, size);
+      return true;
+    };
+    const httplib::Result res = client.Get(target->path, headers, on_response, on_data);
+    if (too_large) {
+      return Error{"TYR_FEED_TOO_LARGE",
+                   what + ": body larger than " + std::to_string(limits.max_body_bytes) + " bytes",
+                   200};
+    }
+    if (too_slow) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(limits.total_timeout);
+      return Error{"TYR_NETWORK",
+                   what + ": download took longer than " + std::to_string(ms.count()) + " ms", 0};
+    }
+    if (!res) return Error{"TYR_NETWORK", what + ": " + describe(res.error()), 0};
+
+    const int status = res->status;
+    const bool redirect =
+        status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+    if (redirect && res->has_header("Location")) {
+      if (hop == kMaxRedirects) {
+        return Error{"TYR_FEED_HTTP", what + ": more than " + std::to_string(kMaxRedirects) +
+                                          " redirects", status};
+      }
+      current = resolve_location(*target, res->get_header_value("Location"));
+      continue;
+    }
+    answer.status = status;
+    if (status != 200) answer.body.clear();
+    answer.etag = res->get_header_value("ETag");
+    answer.last_modified = res->get_header_value("Last-Modified");
+    return answer;
+  }
+}
+
+constexpr int kStateVersion = 1;
+
+}  // namespace
+
+std::string feed_list_id(std::string_view feed_name) {
+  return "feed:" + std::string(feed_name);
+}
+
+std::optional<std::string> entity_problem(EntityKind kind, std::string_view entity) {
+  std::optional<std::string> problem;
+  std::string_view noun;
+  switch (kind) {
+    case EntityKind::kServer:
+      problem = server_problem(entity);
+      noun = "server name";
+      break;
+    case EntityKind::kUser:
+      problem = entity.empty() || entity.front() != '@' ? std::optional<std::string>(
+                                                               "does not start with '@'")
+                                                         : sigil_id_problem(entity);
+      noun = "user ID";
+      break;
+    case EntityKind::kRoom:
+      problem = room_problem(entity);
+      noun = "room ID or alias";
+      break;
+  }
+  if (!problem) return std::nullopt;
+  return "'" + printable(entity) + "' is not a " + std::string(noun) + ": " + *problem;
+}
+
+Result<FeedParse> parse_feed(const FeedConfig& feed, std::string_view body) {
+  switch (feed.format) {
+    case FeedConfig::Format::kJsonState: return parse_json_feed(feed, body);
+    case FeedConfig::Format::kText: return parse_text_feed(feed, body);
+    case FeedConfig::Format::kCsv: return parse_csv_feed(feed, body);
+  }
+  return parse_error(feed.name + ": unknown feed format");
+}
+
+Result<FeedParse> parse_json_feed(const FeedConfig& feed, std::string_view body) {
+  json doc;
+  try {
+    doc = json::parse(body);
+  } catch (const json::parse_error& e) {
+    // nlohmann's text is "[json.exception.parse_error.101] parse error at line L, column C:
+    // <detail>"; the line is recounted here from the byte offset, the detail kept.
+    const std::string what = e.what();
+    const auto column = what.find("column ");
+    const auto colon = what.find(": ", column == std::string::npos ? 0 : column);
+    const std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
+    const std::size_t end = std::min(e.byte == 0 ? 0 : e.byte - 1, body.size());
+    std::size_t line = 1;
+    for (std::size_t i = 0; i < end; ++i) line += body[i] == '\n' ? 1 : 0;
+    return parse_error(feed.name + ":" + std::to_string(line) + ": invalid JSON at byte " +
+                       std::to_string(e.byte) + ": " + detail);
+  }
+  if (!doc.is_array()) {
+    return parse_error(feed.name + ": expected a JSON array of state events, found " +
+                       std::string(doc.type_name()));
+  }
+  const std::string list = feed_list_id(feed.name);
+  Collector out(feed);
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    const std::string where = "[" + std::to_string(i) + "]";
+    if (!doc[i].is_object()) {
+      out.warn(where, "not an object");
+      continue;
+    }
+    auto event = parse_policy_event(doc[i], list);
+    if (!event) {
+      out.skip();  // some other state event
+      continue;
+    }
+    if (!event->rule) {
+      // A removal means nothing in a snapshot; an invalid rule is worth a word.
+      if (event->problem.empty()) {
+        out.skip();
+      } else {
+        out.warn(where, event->problem);
+      }
+      continue;
+    }
+    PolicyRule rule = std::move(*event->rule);
+    rule.event_id.clear();  // an event in someone else's room: nothing Tyr can refer to
+    out.add(std::move(rule), where);
+  }
+  return std::move(out).finish();
+}
+
+Result<FeedParse> parse_text_feed(const FeedConfig& feed, std::string_view body) {
+  body = strip_bom(body);
+  Collector out(feed);
+  std::size_t line_no = 0;
+  for (std::size_t pos = 0; pos < body.size();) {
+    const auto end = std::min(body.find('\n', pos), body.size());
+    const std::string_view line = trim(body.substr(pos, end - pos));
+    pos = end + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    const std::string_view token = line.substr(0, line.find_first_of(kSpace));
+    if (line.front() == '#' && !(feed.kind == EntityKind::kRoom && tyr::is_room_alias(token))) {
+      continue;
+    }
+    const std::string where = std::to_string(line_no);
+    if (auto problem = entity_problem(feed.kind, token)) {
+      out.warn(where, *problem);
+      continue;
+    }
+    out.add(entry_rule(feed, feed.kind, token, feed.reason), where);
+  }
+  return std::move(out).finish();
+}
+
+Result<FeedParse> parse_csv_feed(const FeedConfig& feed, std::string_view body) {
+  CsvReader reader(strip_bom(body));
+  CsvRecord rec;
+  bool have_header = false;
+  while (reader.next(rec)) {
+    if (rec.unterminated) {
+      return parse_error(feed.name + ":" + std::to_string(rec.line) +
+                         ": unterminated quoted field");
+    }
+    if (!blank_record(rec)) {
+      have_header = true;
+      break;
+    }
+  }
+  if (!have_header) return parse_error(feed.name + ": empty CSV document (no header row)");
+
+  // Mastodon writes "#domain,#severity,…"; other tools drop the '#'.
+  const std::size_t header_line = rec.line;
+  const std::size_t columns = rec.fields.size();
+  std::optional<std::size_t> domain_col, severity_col, comment_col;
+  for (std::size_t i = columns; i-- > 0;) {  // backwards, so the first of duplicates wins
+    std::string_view name = trim(rec.fields[i]);
+    if (!name.empty() && name.front() == '#') name.remove_prefix(1);
+    const std::string lower = ascii_lower(name);
+    if (lower == "domain") domain_col = i;
+    if (lower == "severity") severity_col = i;
+    if (lower == "public_comment") comment_col = i;
+  }
+  if (!domain_col) {
+    return parse_error(feed.name + ":" + std::to_string(header_line) +
+                       ": no 'domain' column in the CSV header");
+  }
+
+  Collector out(feed);
+  while (reader.next(rec)) {
+    const std::string where = std::to_string(rec.line);
+    if (rec.unterminated) {
+      return parse_error(feed.name + ":" + where + ": unterminated quoted field");
+    }
+    if (blank_record(rec)) continue;
+    if (!rec.problem.empty()) {
+      out.warn(where, rec.problem);
+      continue;
+    }
+    if (rec.fields.size() != columns) {
+      out.warn(where, "expected " + std::to_string(columns) + " fields, found " +
+                          std::to_string(rec.fields.size()));
+      continue;
+    }
+    if (severity_col) {
+      const std::string severity = ascii_lower(trim(rec.fields[*severity_col]));
+      if (severity == "silence" || severity == "noop") {
+        out.skip();  // limits, not blocks: nothing for a ban list to do
+        continue;
+      }
+      if (severity != "suspend") {
+        out.warn(where, "unknown severity '" + printable(rec.fields[*severity_col]) + "'");
+        continue;
+      }
+    }
+    const std::string_view domain = trim(rec.fields[*domain_col]);
+    if (auto problem = entity_problem(EntityKind::kServer, domain)) {
+      out.warn(where, *problem);
+      continue;
+    }
+    std::string reason(comment_col ? trim(rec.fields[*comment_col]) : std::string_view{});
+    if (reason.empty()) reason = feed.reason;
+    out.add(entry_rule(feed, EntityKind::kServer, domain, std::move(reason)), where);
+  }
+  return std::move(out).finish();
+}
+
+void to_json(nlohmann::json& j, const FeedState& state) {
+  json rules = json::array();
+  for (const PolicyRule& rule : state.rules) rules.push_back(rule_to_json(rule));
+  j = json{{"version", kStateVersion},
+           {"source", state.source},
+           {"etag", state.etag},
+           {"last_modified", state.last_modified},
+           {"last_success_ms", state.last_success_ms},
+           {"last_attempt_ms", state.last_attempt_ms},
+           {"last_error", state.last_error},
+           {"skipped", state.skipped},
+           {"warnings", state.warnings},
+           {"rules", std::move(rules)}};
+}
+
+void from_json(const nlohmann::json& j, FeedState& state) {
+  if (j.at("version").get<int>() != kStateVersion) {
+    throw json::type_error::create(302, "unsupported feed state version", &j);
+  }
+  FeedState out;
+  j.at("source").get_to(out.source);
+  j.at("etag").get_to(out.etag);
+  j.at("last_modified").get_to(out.last_modified);
+  j.at("last_success_ms").get_to(out.last_success_ms);
+  j.at("last_attempt_ms").get_to(out.last_attempt_ms);
+  j.at("last_error").get_to(out.last_error);
+  j.at("skipped").get_to(out.skipped);
+  j.at("warnings").get_to(out.warnings);
+  const json& rules = j.at("rules");
+  if (!rules.is_array()) throw json::type_error::create(302, "'rules' is not an array", &j);
+  out.rules.reserve(rules.size());
+  for (const json& rule : rules) out.rules.push_back(rule_from_json(rule));
+  state = std::move(out);
+}
+
+FeedPoller::FeedPoller(FeedConfig feed, FetchLimits limits)
+    : feed_(std::move(feed)), limits_(limits), source_(source_of(feed_)) {}
+
+Result<bool> FeedPoller::poll(FeedState& state) const {
+  state.last_attempt_ms = now_ms();
+  const bool revalidate = state.last_success_ms > 0 && state.source == source_;
+  httplib::Headers headers{{"User-Agent", std::string("tyr/") + kVersion}};
+  if (revalidate && !state.etag.empty()) headers.emplace("If-None-Match", state.etag);
+  if (revalidate && !state.last_modified.empty()) {
+    headers.emplace("If-Modified-Since", state.last_modified);
+  }
+
+  auto fail = [&](Error error) -> Result<bool> {
+    state.last_error = error.message;
+    return error;
+  };
+  const std::string feed_name = "feed '" + feed_.name + "': ";
+  auto answer = fetch(feed_.url, headers, limits_);
+  if (!answer) {
+    Error error = answer.error();
+    error.message.insert(0, feed_name);
+    return fail(std::move(error));
+  }
+  const std::string what = feed_name + "GET " + feed_.url;
+
+  if (answer->status == 304) {
+    // Only meaningful as an answer to our validators; otherwise there is nothing to keep.
+    if (!revalidate) {
+      return fail(Error{"TYR_FEED_HTTP", what + ": HTTP 304 to an unconditional request", 304});
+    }
+    if (!answer->etag.empty()) state.etag = answer->etag;
+    state.last_success_ms = now_ms();
+    state.last_error.clear();
+    return false;
+  }
+  if (answer->status != 200) {
+    return fail(Error{"TYR_FEED_HTTP", what + ": HTTP " + std::to_string(answer->status),
+                      answer->status});
+  }
+
+  auto parsed = parse_feed(feed_, answer->body);
+  if (!parsed) return fail(parsed.error());
+  const bool changed = !same_rules(state.rules, parsed->rules);
+  state.rules = std::move(parsed->rules);
+  state.warnings = std::move(parsed->warnings);
+  state.skipped = parsed->skipped;
+  state.etag = std::move(answer->etag);
+  state.last_modified = std::move(answer->last_modified);
+  state.source = source_;
+  state.last_success_ms = now_ms();
+  state.last_error.clear();
+  return changed;
+}
+
+}  // namespace tyr::policy

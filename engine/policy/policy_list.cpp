@@ -1,0 +1,118 @@
+#include "engine/policy/policy_list.hpp"
+
+namespace tyr::policy {
+
+namespace {
+
+// Base64 digit value, or -1.
+int b64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+}  // namespace
+
+bool same_rule(const PolicyRule& a, const PolicyRule& b) {
+  return a.kind == b.kind && a.family == b.family && a.recommendation == b.recommendation &&
+         a.entity == b.entity && a.sha256 == b.sha256 && a.state_key == b.state_key &&
+         a.recommendation_raw == b.recommendation_raw && a.reason == b.reason && a.list == b.list;
+}
+
+std::optional<Sha256> decode_sha256_base64(std::string_view b64) {
+  // 32 bytes = 10 groups of 3 bytes (40 digits) + 2 bytes (3 digits and one '=').
+  if (b64.size() != 44 || b64[43] != '=') return std::nullopt;
+  Sha256 out{};
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < 43; ++i) {
+    int v = b64_value(b64[i]);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = static_cast<uint8_t>(acc >> bits);
+      acc &= (1u << bits) - 1;
+    }
+  }
+  if (acc != 0) return std::nullopt;  // 2 leftover bits must be zero (canonical encoding)
+  return out;
+}
+
+const PolicyRule* PolicyList::Slots::effective() const {
+  for (const auto& slot : by_family) {
+    if (slot) return &*slot;
+  }
+  return nullptr;
+}
+
+ListDiff PolicyList::apply(const PolicyEvent& event) {
+  auto& keys = keys_[static_cast<size_t>(event.kind)];
+  auto it = keys.find(event.state_key);
+  if (it == keys.end()) {
+    if (!event.rule) return {};  // removing what was never there
+    it = keys.emplace(event.state_key, Slots{}).first;
+  }
+  Slots& slots = it->second;
+  const PolicyRule* before_ptr = slots.effective();
+  std::optional<PolicyRule> before;
+  if (before_ptr) before = *before_ptr;
+
+  auto& slot = slots.by_family[static_cast<size_t>(event.family)];
+  if (event.rule) {
+    PolicyRule rule = *event.rule;
+    // The slot is authoritative for where the rule lives, whatever the caller filled in.
+    rule.kind = event.kind;
+    rule.family = event.family;
+    rule.state_key = event.state_key;
+    rule.list = id_;
+    if (!slot || !same_rule(*slot, rule)) slot = std::move(rule);
+  } else {
+    slot.reset();
+  }
+
+  const PolicyRule* after_ptr = slots.effective();
+  auto& count = counts_[static_cast<size_t>(event.kind)];
+  if (before) {
+    --count;
+    if (before->recommendation == Recommendation::kUnknown) --unknown_;
+  }
+  if (after_ptr) {
+    ++count;
+    if (after_ptr->recommendation == Recommendation::kUnknown) ++unknown_;
+  }
+
+  ListDiff diff;
+  if (before && after_ptr && same_rule(*before, *after_ptr)) {
+    // Nothing changed for matching; the slot kept the first event's ID.
+  } else {
+    diff.removed = std::move(before);
+    if (after_ptr) diff.added = *after_ptr;
+  }
+  if (!after_ptr) keys.erase(it);
+  return diff;
+}
+
+const PolicyRule* PolicyList::find(EntityKind kind, std::string_view state_key) const {
+  const auto& keys = keys_[static_cast<size_t>(kind)];
+  auto it = keys.find(state_key);
+  return it == keys.end() ? nullptr : it->second.effective();
+}
+
+std::vector<PolicyRule> PolicyList::effective_rules() const {
+  std::vector<PolicyRule> out;
+  out.reserve(size());
+  for (const auto& keys : keys_) {
+    for (const auto& [state_key, slots] : keys) {
+      if (const PolicyRule* rule = slots.effective()) out.push_back(*rule);
+    }
+  }
+  return out;
+}
+
+}  // namespace tyr::policy

@@ -1,0 +1,76 @@
+#pragma once
+// The rules of ONE policy list (a policy room or a feed), as its state events leave them.
+//
+// A rule lives under (kind, state_key) and may be written in three families of event types
+// (m.policy.rule.*, m.room.rule.*, org.matrix.mjolnir.rule.*). Each key keeps one slot per
+// family; the EFFECTIVE rule of a key is the one in the highest-precedence family present, so
+// an old Mjolnir rule under the same key is shadowed while a stable one exists and comes back
+// when the stable one is removed. Only changes of effective rules leave this class, as diffs
+// that the PolicyIndex applies.
+
+#include <array>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/core/digest.hpp"
+#include "engine/policy/policy_rule.hpp"
+
+namespace tyr::policy {
+
+// The change of the effective rule under one key. A modification is `removed` old + `added`
+// new; a rule that appears has only `added`, one that goes away only `removed`.
+struct ListDiff {
+  std::optional<PolicyRule> removed;
+  std::optional<PolicyRule> added;
+
+  bool empty() const { return !removed && !added; }
+};
+
+// Same rule for matching and explaining: every field but `event_id`. A re-sent identical rule
+// is no change, and keeps the event ID of the event that first set that content.
+bool same_rule(const PolicyRule& a, const PolicyRule& b);
+
+// Decodes an MSC4205 hash: exactly 44 characters of standard base64 ('+', '/') ending in one
+// '=', canonical (the unused low bits of the last digit are zero). nullopt when malformed.
+std::optional<Sha256> decode_sha256_base64(std::string_view b64);
+
+class PolicyList {
+ public:
+  explicit PolicyList(std::string id) : id_(std::move(id)) {}
+
+  const std::string& id() const { return id_; }
+
+  // Applies one parsed state event of this list. Returns the change of the effective rule
+  // under (event.kind, event.state_key): empty when the event changes nothing that matters
+  // (an identical re-send, or a write to a family shadowed by a higher-precedence one).
+  ListDiff apply(const PolicyEvent& event);
+
+  // The effective rule under a key, or nullptr.
+  const PolicyRule* find(EntityKind kind, std::string_view state_key) const;
+
+  // Every effective rule, ordered by kind then state_key (unknown recommendations included).
+  std::vector<PolicyRule> effective_rules() const;
+
+  size_t size() const { return counts_[0] + counts_[1] + counts_[2]; }
+  size_t count(EntityKind kind) const { return counts_[static_cast<size_t>(kind)]; }
+  // Effective rules whose recommendation Tyr does not act on (kept so they shadow, counted).
+  size_t unknown_count() const { return unknown_; }
+
+ private:
+  struct Slots {
+    std::array<std::optional<PolicyRule>, 3> by_family;  // indexed by Family
+    const PolicyRule* effective() const;
+  };
+
+  std::string id_;
+  // One map per EntityKind; std::less<> so lookups by string_view build no string.
+  std::array<std::map<std::string, Slots, std::less<>>, kEntityKinds> keys_;
+  std::array<size_t, kEntityKinds> counts_{};
+  size_t unknown_ = 0;
+};
+
+}  // namespace tyr::policy

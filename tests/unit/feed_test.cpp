@@ -1,0 +1,656 @@
+// HTTP feeds: the three parsers on small documents and on a real feed, and FeedPoller against a
+// real httplib::Server on a loopback port chosen at run time.
+
+#include "engine/policy/feed.hpp"
+
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using tyr::policy::EntityKind;
+using tyr::policy::entity_problem;
+using tyr::policy::FeedConfig;
+using tyr::policy::FeedParse;
+using tyr::policy::FeedPoller;
+using tyr::policy::FeedState;
+using tyr::policy::FetchLimits;
+using tyr::policy::PolicyRule;
+using tyr::policy::Recommendation;
+
+FeedConfig feed_config(FeedConfig::Format format, EntityKind kind = EntityKind::kServer) {
+  FeedConfig feed;
+  feed.name = "test";
+  feed.url = "http://127.0.0.1:1/list";
+  feed.format = format;
+  feed.kind = kind;
+  feed.reason = "listed in feed test";
+  return feed;
+}
+
+FeedParse parse_ok(const FeedConfig& feed, const std::string& body) {
+  auto parsed = tyr::policy::parse_feed(feed, body);
+  INFO((parsed ? std::string() : parsed.error().message));
+  REQUIRE(parsed.ok());
+  return std::move(parsed).value();
+}
+
+std::string parse_error_of(const FeedConfig& feed, const std::string& body) {
+  auto parsed = tyr::policy::parse_feed(feed, body);
+  if (parsed) return "(no error)";
+  CHECK(parsed.error().code == "TYR_FEED_PARSE");
+  return parsed.error().message;
+}
+
+std::vector<std::string> entities(const FeedParse& parse) {
+  std::vector<std::string> out;
+  for (const PolicyRule& rule : parse.rules) out.push_back(rule.entity);
+  return out;
+}
+
+std::vector<std::string> reasons(const FeedParse& parse) {
+  std::vector<std::string> out;
+  for (const PolicyRule& rule : parse.rules) out.push_back(rule.reason);
+  return out;
+}
+
+// A feed server: answers every GET with the test's handler and records the request headers.
+class FeedServer {
+ public:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+  explicit FeedServer(Handler handler) : handler_(std::move(handler)) {
+    server_.Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mutex_);
+        requests_.push_back(req.headers);
+      }
+      handler_(req, res);
+    });
+    server_.set_keep_alive_timeout(1);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    REQUIRE(port_ > 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    REQUIRE(server_.is_running());
+  }
+  ~FeedServer() {
+    server_.stop();
+    thread_.join();
+  }
+  FeedServer(const FeedServer&) = delete;
+  FeedServer& operator=(const FeedServer&) = delete;
+
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  // Headers of the n-th request (0-based).
+  httplib::Headers request(std::size_t n) const {
+    std::lock_guard lock(mutex_);
+    REQUIRE(n < requests_.size());
+    return requests_[n];
+  }
+  std::size_t count() const {
+    std::lock_guard lock(mutex_);
+    return requests_.size();
+  }
+
+ private:
+  Handler handler_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::vector<httplib::Headers> requests_;
+};
+
+std::string header(const httplib::Headers& headers, const std::string& name) {
+  auto it = headers.find(name);
+  return it == headers.end() ? "(absent)" : it->second;
+}
+
+FeedPoller text_poller(const std::string& url, FetchLimits limits = {}) {
+  FeedConfig feed = feed_config(FeedConfig::Format::kText);
+  feed.url = url;
+  limits.timeout = std::chrono::milliseconds(5000);
+  return FeedPoller(feed, limits);
+}
+
+}  // namespace
+
+TEST_CASE("feed: text feeds give one server rule per line", "[feed]") {
+  const FeedParse parse = parse_ok(feed_config(FeedConfig::Format::kText),
+                                   "\xEF\xBB\xBF# disposable domains\n"
+                                   "\n"
+                                   "example.com   trailing words are ignored\r\n"
+                                   "  spaced.org\t \n"
+                                   "   # an indented comment\n"
+                                   "*.evil.net\n"
+                                   "matrix.example.org:8448");
+  CHECK(parse.warnings.empty());
+  CHECK(parse.skipped == 0);
+  CHECK(entities(parse) ==
+        std::vector<std::string>{"example.com", "spaced.org", "*.evil.net",
+                                 "matrix.example.org:8448"});
+  const PolicyRule& rule = parse.rules.at(0);
+  CHECK(rule.list == "feed:test");
+  CHECK(rule.kind == EntityKind::kServer);
+  CHECK(rule.family == tyr::policy::Family::kStable);
+  CHECK(rule.state_key == "example.com");
+  CHECK(rule.sha256.empty());
+  CHECK(rule.recommendation == Recommendation::kBan);
+  CHECK(rule.recommendation_raw == "m.ban");
+  CHECK(rule.reason == "listed in feed test");
+  CHECK(rule.event_id.empty());
+}
+
+TEST_CASE("feed: bad text lines are skipped and reported with their line", "[feed]") {
+  FeedConfig feed = feed_config(FeedConfig::Format::kText);
+  feed.recommendation = "m.takedown";
+  const FeedParse parse = parse_ok(feed,
+                                   "ok.org\n"
+                                   "bad@host.org\n"
+                                   "a..b\n"
+                                   "b\xC3\xBC" "cher.de\n"
+                                   "ok.org\n"
+                                   "tab\x01.org\n"
+                                   "[::1]:8448\n");
+  CHECK(entities(parse) == std::vector<std::string>{"ok.org", "[::1]:8448"});
+  CHECK(parse.rules.at(0).recommendation == Recommendation::kTakedown);
+  CHECK(parse.skipped == 5);
+  CHECK(parse.warnings ==
+        std::vector<std::string>{
+            "test:2: 'bad@host.org' is not a server name: contains '@'",
+            "test:3: 'a..b' is not a server name: empty label (leading, trailing or doubled '.')",
+            "test:4: 'b\xC3\xBC" "cher.de' is not a server name: not ASCII (write international "
+            "names in punycode)",
+            "test:5: duplicate entry 'ok.org', first at test:1",
+            "test:6: 'tab\\x01.org' is not a server name: contains a space or control character",
+        });
+}
+
+TEST_CASE("feed: only the first few skipped lines are described", "[feed]") {
+  std::string body;
+  for (int i = 0; i < 25; ++i) body += "@user" + std::to_string(i) + ":example.org\n";
+  const FeedParse parse = parse_ok(feed_config(FeedConfig::Format::kText), body);
+  CHECK(parse.rules.empty());
+  CHECK(parse.skipped == 25);
+  REQUIRE(parse.warnings.size() == tyr::policy::kMaxFeedWarnings + 1);
+  CHECK(parse.warnings.front() ==
+        "test:1: '@user0:example.org' is not a server name: contains '@'");
+  CHECK(parse.warnings.back() == "test: 15 more entries skipped");
+}
+
+TEST_CASE("feed: user and room text feeds validate their entities", "[feed]") {
+  const FeedParse users = parse_ok(feed_config(FeedConfig::Format::kText, EntityKind::kUser),
+                                   "@spam:evil.org\n@*:bad.net\nspam\n@:x.org\n");
+  CHECK(entities(users) == std::vector<std::string>{"@spam:evil.org", "@*:bad.net"});
+  CHECK(users.rules.at(1).kind == EntityKind::kUser);
+  CHECK(users.warnings == std::vector<std::string>{
+                              "test:3: 'spam' is not a user ID: does not start with '@'",
+                              "test:4: '@:x.org' is not a user ID: empty local part",
+                          });
+
+  // A room alias starts like a comment; as the first token of a room feed it is an entity.
+  const FeedParse rooms = parse_ok(feed_config(FeedConfig::Format::kText, EntityKind::kRoom),
+                                   "# spam rooms\n#spam:evil.org\n!abc:evil.org\n#nope\nroom\n");
+  CHECK(entities(rooms) == std::vector<std::string>{"#spam:evil.org", "!abc:evil.org"});
+  CHECK(rooms.warnings == std::vector<std::string>{
+                              "test:5: 'room' is not a room ID or alias: not a room ID (!...) or "
+                              "alias (#...:server)",
+                          });
+}
+
+TEST_CASE("feed: entity_problem accepts globs and names what is wrong", "[feed]") {
+  CHECK_FALSE(entity_problem(EntityKind::kServer, "*.example.org"));
+  CHECK_FALSE(entity_problem(EntityKind::kServer, "ex??ple.org"));
+  CHECK_FALSE(entity_problem(EntityKind::kServer, "1.2.3.4"));
+  CHECK_FALSE(entity_problem(EntityKind::kServer, "[2001:db8::1]"));
+  CHECK(entity_problem(EntityKind::kServer, "example.org.") ==
+        "'example.org.' is not a server name: empty label (leading, trailing or doubled '.')");
+  CHECK(entity_problem(EntityKind::kServer, "example.org:x") ==
+        "'example.org:x' is not a server name: invalid port");
+  CHECK(entity_problem(EntityKind::kServer, "[::1") ==
+        "'[::1' is not a server name: unterminated IPv6 literal");
+  CHECK(entity_problem(EntityKind::kServer, "a/b.org") ==
+        "'a/b.org' is not a server name: contains '/'");
+  CHECK(entity_problem(EntityKind::kUser, "@spam") ==
+        "'@spam' is not a user ID: no ':server' part");
+  CHECK(entity_problem(EntityKind::kUser, "@spam:a@b") ==
+        "'@spam:a@b' is not a user ID: server part contains '@'");
+  CHECK_FALSE(entity_problem(EntityKind::kRoom, "!opaque-v12-room-id"));
+}
+
+TEST_CASE("feed: a Mastodon domain-block export maps severities and keeps comments", "[feed]") {
+  const FeedParse parse = parse_ok(
+      feed_config(FeedConfig::Format::kCsv),
+      "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\r\n"
+      "spam.example,suspend,false,false,\"Spam, and lots of it\",false\r\n"
+      "quiet.example,silence,true,false,,false\r\n"
+      "fine.example,noop,true,false,,false\r\n"
+      "ex**ple.org,suspend,false,false,\"Harassment \"\"campaigns\"\"\",true\r\n"
+      "plain.example,suspend,false,false,,false\r\n"
+      "multi.example,suspend,false,false,\"first line\nsecond line\",false\r\n"
+      "after.example,Suspend,false,false,  padded  ,false\r\n");
+  CHECK(parse.warnings.empty());
+  CHECK(parse.skipped == 2);  // silence and noop
+  CHECK(entities(parse) == std::vector<std::string>{"spam.example", "ex**ple.org", "plain.example",
+                                                    "multi.example", "after.example"});
+  CHECK(reasons(parse) == std::vector<std::string>{"Spam, and lots of it",
+                                                   "Harassment \"campaigns\"",
+                                                   "listed in feed test",
+                                                   "first line\nsecond line", "padded"});
+  for (const PolicyRule& rule : parse.rules) {
+    CHECK(rule.kind == EntityKind::kServer);
+    CHECK(rule.recommendation == Recommendation::kBan);
+    CHECK(rule.state_key == rule.entity);
+  }
+}
+
+TEST_CASE("feed: CSV without a severity column bans every row", "[feed]") {
+  const FeedParse parse = parse_ok(feed_config(FeedConfig::Format::kCsv),
+                                   "\n"
+                                   "comment, Domain\n"
+                                   "\"a, b\",one.example\n"
+                                   "\n"
+                                   ",two.example\n");
+  CHECK(parse.warnings.empty());
+  CHECK(entities(parse) == std::vector<std::string>{"one.example", "two.example"});
+  CHECK(reasons(parse) == std::vector<std::string>{"listed in feed test", "listed in feed test"});
+}
+
+TEST_CASE("feed: bad CSV rows are skipped with the line they start on", "[feed]") {
+  const FeedParse parse = parse_ok(feed_config(FeedConfig::Format::kCsv),
+                                   "domain,severity,public_comment\n"
+                                   "a.example,suspend,\"two\nlines\"\n"
+                                   "b.example,suspend\n"
+                                   "c.example,limit,x\n"
+                                   "d.example,suspend,\"closed\" junk\n"
+                                   "e example,suspend,x\n"
+                                   "f.example,suspend,x\n");
+  CHECK(entities(parse) == std::vector<std::string>{"a.example", "f.example"});
+  CHECK(parse.skipped == 4);
+  CHECK(parse.warnings == std::vector<std::string>{
+                              "test:4: expected 3 fields, found 2",
+                              "test:5: unknown severity 'limit'",
+                              "test:6: text after a closing quote",
+                              "test:7: 'e example' is not a server name: contains a space or "
+                              "control character",
+                          });
+}
+
+TEST_CASE("feed: unreadable CSV documents are errors", "[feed]") {
+  const FeedConfig feed = feed_config(FeedConfig::Format::kCsv);
+  CHECK(parse_error_of(feed, "") == "test: empty CSV document (no header row)");
+  CHECK(parse_error_of(feed, "\r\n\n") == "test: empty CSV document (no header row)");
+  CHECK(parse_error_of(feed, "\nexample.com,suspend\n") ==
+        "test:2: no 'domain' column in the CSV header");
+  CHECK(parse_error_of(feed, "domain,public_comment\na.example,ok\nb.example,\"never closed\n") ==
+        "test:3: unterminated quoted field");
+}
+
+TEST_CASE("feed: JSON state snapshots give the rules their events describe", "[feed]") {
+  const json events = json::array({
+      {{"type", "m.policy.rule.server"},
+       {"state_key", "rule1"},
+       {"event_id", "$a"},
+       {"sender", "@mod:example.org"},
+       {"origin_server_ts", 1},
+       {"content", {{"entity", "*.evil.org"}, {"recommendation", "m.ban"}, {"reason", "spam"}}}},
+      {{"type", "m.room.create"},
+       {"state_key", ""},
+       {"event_id", "$b"},
+       {"sender", "@mod:example.org"},
+       {"origin_server_ts", 1},
+       {"content", {{"creator", "@mod:example.org"}}}},
+      {{"type", "m.policy.rule.user"},
+       {"state_key", "rule2"},
+       {"event_id", "$c"},
+       {"sender", "@mod:example.org"},
+       {"origin_server_ts", 2},
+       {"content",
+        {{"entity", "@spam:evil.org"}, {"recommendation", "m.takedown"}, {"reason", "csam"}}}},
+      {{"type", "m.policy.rule.user"},
+       {"state_key", "removed"},
+       {"event_id", "$d"},
+       {"sender", "@mod:example.org"},
+       {"origin_server_ts", 3},
+       {"content", json::object()}},
+      {{"type", "m.policy.rule.user"},
+       {"state_key", "broken"},
+       {"event_id", "$e"},
+       {"sender", "@mod:example.org"},
+       {"origin_server_ts", 4},
+       {"content", {{"entity", 5}, {"recommendation", "m.ban"}, {"reason", ""}}}},
+      "not an event",
+  });
+  // Kind and recommendation come from the events, not from the feed's settings.
+  FeedConfig feed = feed_config(FeedConfig::Format::kJsonState, EntityKind::kRoom);
+  const FeedParse parse = parse_ok(feed, events.dump(2));
+  REQUIRE(parse.rules.size() == 2);
+  CHECK(parse.rules[0].list == "feed:test");
+  CHECK(parse.rules[0].kind == EntityKind::kServer);
+  CHECK(parse.rules[0].state_key == "rule1");
+  CHECK(parse.rules[0].entity == "*.evil.org");
+  CHECK(parse.rules[0].reason == "spam");
+  CHECK(parse.rules[0].event_id.empty());
+  CHECK(parse.rules[1].kind == EntityKind::kUser);
+  CHECK(parse.rules[1].recommendation == Recommendation::kTakedown);
+  CHECK(parse.skipped == 4);  // m.room.create, the removal, the broken rule, the string
+  CHECK(parse.warnings == std::vector<std::string>{"test:[4]: 'entity' is not a string",
+                                                   "test:[5]: not an object"});
+}
+
+TEST_CASE("feed: invalid JSON is an error with its line and byte", "[feed]") {
+  const FeedConfig feed = feed_config(FeedConfig::Format::kJsonState);
+  CHECK(parse_error_of(feed, "[\n  {\"type\": x}\n]") ==
+        "test:2: invalid JSON at byte 14: syntax error while parsing value - invalid literal; "
+        "last read: '\"type\": x'");
+  CHECK(parse_error_of(feed, "{\"events\": []}") ==
+        "test: expected a JSON array of state events, found object");
+  CHECK(parse_error_of(feed, "") ==
+        "test:1: invalid JSON at byte 1: syntax error while parsing value - unexpected end of "
+        "input; expected '[', '{', or a literal");
+}
+
+TEST_CASE("feed: the real disposable-domains list parses cleanly", "[feed]") {
+  // CI checks out ../shared next to the clone; elsewhere the file may be missing.
+  const fs::path path =
+      fs::path(TYR_FIXTURES_DIR "/../../../shared/data/feeds/disposable-domains.txt");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    WARN("skipped: " << path.string() << " not found");
+    return;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  FeedConfig feed = feed_config(FeedConfig::Format::kText);
+  feed.name = "disposable";
+  const FeedParse parse = parse_ok(feed, text.str());
+  CHECK(parse.warnings.empty());
+  CHECK(parse.skipped == 0);
+  CHECK(parse.rules.size() == 8335);
+  CHECK(parse.rules.front().entity == "0-mail.com");
+  for (const PolicyRule& rule : parse.rules) {
+    if (rule.kind != EntityKind::kServer || rule.list != "feed:disposable") FAIL(rule.entity);
+  }
+}
+
+TEST_CASE("feed: the poller revalidates with ETag and Last-Modified", "[feed]") {
+  std::mutex mutex;
+  std::string body = "a.example\nb.example\n";
+  std::string etag = "\"v1\"";
+  FeedServer server([&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mutex);
+    if (req.get_header_value("If-None-Match") == etag) {
+      res.status = 304;
+      return;
+    }
+    res.set_header("ETag", etag);
+    res.set_header("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT");
+    res.set_content(body, "text/plain");
+  });
+  const FeedPoller poller = text_poller(server.url("/list.txt"));
+  FeedState state;
+
+  auto first = poller.poll(state);
+  REQUIRE(first.ok());
+  CHECK(*first == true);
+  CHECK(state.rules.size() == 2);
+  CHECK(state.etag == "\"v1\"");
+  CHECK(state.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT");
+  CHECK(state.last_success_ms > 0);
+  CHECK(state.last_attempt_ms <= state.last_success_ms);
+  CHECK(header(server.request(0), "If-None-Match") == "(absent)");
+  CHECK(header(server.request(0), "If-Modified-Since") == "(absent)");
+
+  auto second = poller.poll(state);
+  INFO(state.last_error);
+  REQUIRE(second.ok());
+  CHECK(*second == false);
+  CHECK(state.rules.size() == 2);
+  CHECK(header(server.request(1), "If-None-Match") == "\"v1\"");
+  CHECK(header(server.request(1), "If-Modified-Since") == "Wed, 21 Oct 2015 07:28:00 GMT");
+
+  {
+    std::lock_guard lock(mutex);
+    body = "a.example\nc.example\n";
+    etag = "\"v2\"";
+  }
+  auto third = poller.poll(state);
+  REQUIRE(third.ok());
+  CHECK(*third == true);
+  CHECK(state.rules.at(1).entity == "c.example");
+  CHECK(state.etag == "\"v2\"");
+
+  // A server without validators that sends the same list again: nothing changed.
+  {
+    std::lock_guard lock(mutex);
+    etag = "";
+  }
+  auto fourth = poller.poll(state);
+  REQUIRE(fourth.ok());
+  CHECK(*fourth == false);
+  CHECK(state.etag.empty());
+  CHECK(server.count() == 4);
+}
+
+TEST_CASE("feed: the poller follows redirects and revalidates at their end", "[feed]") {
+  FeedServer server([](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/old/list.txt") {
+      res.status = 301;
+      res.set_header("Location", "/new/list.txt");
+    } else if (req.path == "/new/list.txt") {
+      res.status = 302;
+      res.set_header("Location", "final.txt");  // relative to /new/
+    } else if (req.path == "/new/final.txt") {
+      if (req.get_header_value("If-None-Match") == "\"v1\"") {
+        res.status = 304;
+        return;
+      }
+      res.set_header("ETag", "\"v1\"");
+      res.set_content("a.example\n", "text/plain");
+    } else {
+      res.status = 302;
+      res.set_header("Location", req.path);  // a loop
+    }
+  });
+  const FeedPoller poller = text_poller(server.url("/old/list.txt"));
+  FeedState state;
+  auto first = poller.poll(state);
+  INFO(state.last_error);
+  REQUIRE(first.ok());
+  CHECK(state.rules.size() == 1);
+  auto second = poller.poll(state);
+  REQUIRE(second.ok());
+  CHECK(*second == false);
+  CHECK(server.count() == 6);
+  CHECK(header(server.request(5), "If-None-Match") == "\"v1\"");
+
+  const std::string loop = server.url("/loop");
+  auto looping = text_poller(loop).poll(state);
+  REQUIRE_FALSE(looping.ok());
+  CHECK(looping.error().message == "feed 'test': GET " + loop + ": more than 5 redirects");
+  CHECK(state.rules.size() == 1);
+}
+
+TEST_CASE("feed: a failed poll keeps the last good contents", "[feed]") {
+  std::mutex mutex;
+  int status = 200;
+  std::string body = "a.example\n";
+  FeedServer server([&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mutex);
+    res.status = status;
+    res.set_header("ETag", "\"v1\"");
+    res.set_content(body, "text/plain");
+  });
+  const std::string url = server.url("/list.txt");
+  FetchLimits limits;
+  limits.max_body_bytes = 1024;
+  const FeedPoller poller = text_poller(url, limits);
+  FeedState state;
+  REQUIRE(poller.poll(state).ok());
+  const int64_t good_at = state.last_success_ms;
+  auto still_good = [&] {
+    CHECK(state.rules.size() == 1);
+    CHECK(state.etag == "\"v1\"");
+    CHECK(state.last_success_ms == good_at);
+    CHECK(state.last_attempt_ms >= good_at);
+  };
+
+  {
+    std::lock_guard lock(mutex);
+    status = 503;
+  }
+  auto unavailable = poller.poll(state);
+  REQUIRE_FALSE(unavailable.ok());
+  CHECK(unavailable.error().code == "TYR_FEED_HTTP");
+  CHECK(unavailable.error().status == 503);
+  CHECK(state.last_error == "feed 'test': GET " + url + ": HTTP 503");
+  still_good();
+
+  {
+    std::lock_guard lock(mutex);
+    status = 200;
+    body = std::string(2000, 'x');
+  }
+  auto too_large = poller.poll(state);
+  REQUIRE_FALSE(too_large.ok());
+  CHECK(too_large.error().code == "TYR_FEED_TOO_LARGE");
+  CHECK(state.last_error == "feed 'test': GET " + url + ": body larger than 1024 bytes");
+  still_good();
+
+  // The text parser never fails; a CSV feed served from the same place does.
+  FeedConfig csv = poller.feed();
+  csv.format = FeedConfig::Format::kCsv;
+  {
+    std::lock_guard lock(mutex);
+    body = "example.com,suspend\n";
+  }
+  auto unreadable = FeedPoller(csv).poll(state);
+  REQUIRE_FALSE(unreadable.ok());
+  CHECK(unreadable.error().code == "TYR_FEED_PARSE");
+  CHECK(state.last_error == "test:1: no 'domain' column in the CSV header");
+  still_good();
+
+  {
+    std::lock_guard lock(mutex);
+    body = "b.example\n";
+  }
+  auto recovered = poller.poll(state);
+  REQUIRE(recovered.ok());
+  CHECK(*recovered == true);
+  CHECK(state.last_error.empty());
+  CHECK(state.rules.at(0).entity == "b.example");
+}
+
+TEST_CASE("feed: a poll of a server that is gone is a network error", "[feed]") {
+  std::string url;
+  {
+    FeedServer server([](const httplib::Request&, httplib::Response& res) {
+      res.set_content("a.example\n", "text/plain");
+    });
+    url = server.url("/list.txt");
+  }
+  FeedState state;
+  state.rules.resize(1);
+  auto result = text_poller(url).poll(state);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == "TYR_NETWORK");
+  CHECK(result.error().status == 0);
+  CHECK(state.last_error == "feed 'test': GET " + url + ": cannot connect");
+  CHECK(state.rules.size() == 1);
+}
+
+TEST_CASE("feed: validators are not sent when the feed's settings changed", "[feed]") {
+  FeedServer server([](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("If-None-Match")) {
+      res.status = 304;
+      return;
+    }
+    res.set_header("ETag", "\"v1\"");
+    res.set_content("a.example\n", "text/plain");
+  });
+  FeedState state;
+  REQUIRE(text_poller(server.url("/list.txt")).poll(state).ok());
+  FeedConfig reworded = text_poller(server.url("/list.txt")).feed();
+  reworded.reason = "new reason";
+  auto result = FeedPoller(reworded).poll(state);
+  REQUIRE(result.ok());
+  CHECK(*result == true);
+  CHECK(header(server.request(1), "If-None-Match") == "(absent)");
+  CHECK(state.rules.at(0).reason == "new reason");
+}
+
+TEST_CASE("feed: state survives a JSON round trip and revalidates after restart", "[feed]") {
+  FeedServer server([](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("If-None-Match") == "\"v1\"") {
+      res.status = 304;
+      return;
+    }
+    res.set_header("ETag", "\"v1\"");
+    res.set_content("a.example\nbad@x\n", "text/plain");
+  });
+  const FeedPoller poller = text_poller(server.url("/list.txt"));
+  FeedState state;
+  REQUIRE(poller.poll(state).ok());
+  state.last_error = "an old failure";
+  PolicyRule hashed;
+  hashed.list = "feed:test";
+  hashed.kind = EntityKind::kUser;
+  hashed.family = tyr::policy::Family::kMjolnir;
+  hashed.state_key = "k";
+  hashed.sha256 = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+  hashed.recommendation = Recommendation::kTakedown;
+  hashed.recommendation_raw = "m.takedown";
+  hashed.reason = "r";
+  hashed.event_id = "$e";
+  state.rules.push_back(hashed);
+
+  const std::string stored = json(state).dump();
+  const FeedState restored = json::parse(stored).get<FeedState>();
+  CHECK(json(restored) == json(state));
+  CHECK(restored.skipped == 1);
+  CHECK(restored.warnings == std::vector<std::string>{
+                                 "test:2: 'bad@x' is not a server name: contains '@'"});
+  REQUIRE(restored.rules.size() == 2);
+  CHECK(restored.rules[1].kind == EntityKind::kUser);
+  CHECK(restored.rules[1].family == tyr::policy::Family::kMjolnir);
+  CHECK(restored.rules[1].recommendation == Recommendation::kTakedown);
+  CHECK(restored.rules[1].sha256 == hashed.sha256);
+  CHECK(restored.rules[1].event_id == "$e");
+
+  // After a restart the first poll is conditional, so an unchanged feed costs one 304.
+  FeedState after_restart = restored;
+  auto result = poller.poll(after_restart);
+  REQUIRE(result.ok());
+  CHECK(*result == false);
+  CHECK(header(server.request(1), "If-None-Match") == "\"v1\"");
+  CHECK(after_restart.rules.size() == 2);
+  CHECK(after_restart.last_error.empty());
+
+  json wrong_version = json(state);
+  wrong_version["version"] = 2;
+  CHECK_THROWS_AS(wrong_version.get<FeedState>(), json::exception);
+  json bad_kind = json(state);
+  bad_kind["rules"][0]["kind"] = "planet";
+  CHECK_THROWS_AS(bad_kind.get<FeedState>(), json::exception);
+  json missing = json(state);
+  missing.erase("etag");
+  CHECK_THROWS_AS(missing.get<FeedState>(), json::exception);
+}

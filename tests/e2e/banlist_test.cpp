@@ -176,3 +176,54 @@ TEST_CASE("e2e: an HTTP feed served locally becomes server ACL entries", "[e2e]"
   feed.stop();
   server.join();
 }
+
+TEST_CASE("e2e: a takedown bans and redacts recent messages; lacking power is reported", "[e2e]") {
+  Harness h;
+  auto& victim = h.add_user("victim");
+  const std::string room = h.create_room_with_tyr("takedown-room");
+  // A room where Tyr holds no power: it must say so instead of failing silently.
+  auto weak = h.op().create_room({{"preset", "public_chat"}, {"room_alias_name", "weak"},
+                                  {"invite", {h.bot_user()}}});
+  REQUIRE(weak);
+  REQUIRE(victim.join(room));
+  REQUIRE(victim.join(*weak));
+  std::vector<std::string> sent;
+  for (int i = 0; i < 3; ++i) sent.push_back(h.say(victim, room, "buy cheap stuff " + std::to_string(i)));
+  h.start_tyr();
+  h.protect(room);
+  h.protect(*weak);
+  h.say(h.op(), h.management_room(), "!tyr lists create tk");
+  REQUIRE_FALSE(h.wait_reply("Created policy list tk: ").empty());
+  h.say(h.op(), h.management_room(), "!tyr takedown tk @victim:localhost");
+  REQUIRE(wait_until([&] { return h.membership(room, "@victim:localhost") == "ban"; }, 30s));
+  REQUIRE(wait_until(
+      [&] {
+        for (const auto& ev : h.messages(room)) {
+          if (std::find(sent.begin(), sent.end(), ev.value("event_id", "")) != sent.end() &&
+              !ev["content"].empty()) {
+            return false;
+          }
+        }
+        return true;
+      },
+      30s));
+  CHECK_FALSE(h.wait_reply("Redacted 3 events of @victim:localhost in " + room).empty());
+  CHECK_FALSE(h.wait_reply("Cannot ban @victim:localhost from " + *weak).empty());
+  CHECK(h.membership(*weak, "@victim:localhost") == "join");
+}
+
+TEST_CASE("e2e: a shadow list reports what it would do and does nothing", "[e2e]") {
+  Harness h("lists:\n  - room: \"#quiet-list:localhost\"\n    shadow: true\n");
+  auto& suspect = h.add_user("suspect");
+  const std::string room = h.create_room_with_tyr("shadowed");
+  const std::string list = make_list_room(h, "quiet-list");
+  put_rule(h, list, "m.policy.rule.user", "rule:@suspect:localhost",
+           {{"entity", "@suspect:localhost"}, {"recommendation", "m.ban"}, {"reason", "maybe"}});
+  h.start_tyr();
+  h.protect(room);
+  h.say(h.op(), h.management_room(), "!tyr lists watch #quiet-list:localhost");
+  REQUIRE_FALSE(h.wait_reply("(shadow mode)").empty());
+  REQUIRE(suspect.join(room));
+  CHECK_FALSE(h.wait_reply("[shadow] Would ban @suspect:localhost from " + room).empty());
+  CHECK(h.membership(room, "@suspect:localhost") == "join");
+}

@@ -106,7 +106,7 @@ class Loader {
   Config load(const std::string& text) {
     const YAML::Node root = parse_document(text, file_);
     const Section top = top_section(root, {"homeserver", "appservice", "management", "data_dir",
-                                           "log_level", "policy", "feeds", "lists"});
+                                           "log_level", "policy", "feeds", "lists", "rules"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
@@ -114,6 +114,7 @@ class Loader {
     read_policy(top, cfg.policy);
     read_feeds(top, cfg.feeds);
     read_lists(top, cfg.lists);
+    read_rules(top, cfg.rules);
 
     const auto data_dir = string_value(top, "data_dir", true);
     if (data_dir->empty()) fail_at(*top.find("data_dir"), "key 'data_dir': must not be empty");
@@ -372,6 +373,14 @@ class Loader {
     if (auto v = string_value(s, "command_prefix", false)) {
       m.command_prefix = *v;
       check_non_empty(s, "command_prefix", m.command_prefix);
+    }
+  }
+
+  void read_rules(const Section& top, RulesConfig& r) const {
+    const Section s = subsection(top, "rules", false, {"dir"});
+    if (auto dir = string_value(s, "dir", false)) {
+      if (dir->empty()) fail_at(*s.find("dir"), "key 'rules.dir': must not be empty");
+      r.dir = resolve(*dir, base_dir_);
     }
   }
 

@@ -81,6 +81,11 @@ struct ListSetting {
   bool shadow = false;
 };
 
+// Custom rules (section `rules`): a directory of rule files (see docs/rules.md).
+struct RulesConfig {
+  std::filesystem::path dir;  // empty: no rules; relative to the config file
+};
+
 struct Config {
   std::filesystem::path source;  // the file this was loaded from (empty when built in code)
   HomeserverConfig homeserver;
@@ -91,6 +96,7 @@ struct Config {
   PolicyConfig policy;
   std::vector<FeedConfig> feeds;   // names unique
   std::vector<ListSetting> lists;  // rooms unique
+  RulesConfig rules;
 
   std::string bot_user_id() const {
     return "@" + appservice.sender_localpart + ":" + homeserver.server_name;

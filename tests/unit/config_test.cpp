@@ -551,3 +551,12 @@ TEST_CASE("config: list settings are validated", "[config]") {
   CHECK(error_of(kValid + "lists:\n  - room: \"!a:b\"\n  - room: \"!a:b\"\n") ==
         "test.yaml:13:11: key 'lists[1].room': duplicate list '!a:b' (also lists[0])");
 }
+
+TEST_CASE("config: rules.dir resolves against the config's directory", "[config]") {
+  const Config none = load_config_string(kValid, "test.yaml", "/etc/tyr");
+  CHECK(none.rules.dir.empty());
+  const Config cfg = load_config_string(kValid + "rules:\n  dir: rules.d\n", "test.yaml", "/etc/tyr");
+  CHECK(cfg.rules.dir == fs::path("/etc/tyr/rules.d"));
+  CHECK(error_of(kValid + "rules:\n  dir: x\n  pack: y\n") == "test.yaml:13:3: unknown key 'rules.pack'");
+  CHECK(error_of(kValid + "rules:\n  dir: \"\"\n") == "test.yaml:12:8: key 'rules.dir': must not be empty");
+}

@@ -13,6 +13,7 @@
 
 #include "cli/sandbox/sandbox.hpp"
 #include "cli/policy_tools.hpp"
+#include "cli/rules_tools.hpp"
 #include "cli/service.hpp"
 #include "engine/client/homeserver_client.hpp"
 #include "engine/config/config.hpp"
@@ -24,8 +25,10 @@ namespace {
 using namespace tyr;
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void on_signal(int) { g_stop = true; }
+void on_hangup(int) { g_reload = true; }
 
 struct Args {
   std::vector<std::string> positional;
@@ -39,7 +42,8 @@ struct Args {
 
 // Options that take a value; anything else starting with "--" is a flag.
 const std::vector<std::string> kValueOptions = {"--config", "--output", "--sandbox-dir",
-                                                "--list", "--server-name", "--current"};
+                                                "--list", "--server-name", "--current",
+                                                "--rules"};
 
 bool parse_args(int argc, char** argv, int start, Args& out, std::string& error) {
   for (int i = start; i < argc; ++i) {
@@ -79,6 +83,11 @@ void print_help() {
       "                               Judge each event's sender against policy lists (FILE: a\n"
       "                               JSON array of state events, as /rooms/{id}/state returns);\n"
       "                               prints one JSON object per event.\n"
+      "  check --rules DIR [--list FILE...] [--summary] EVENTS.jsonl\n"
+      "                               Score each event with the rules: score, hits, verdict;\n"
+      "                               --summary: counts, spam caught, ham blocked, precision,\n"
+      "                               recall for events labelled \"label\": \"spam\"|\"ham\".\n"
+      "  rules lint DIR               Load a rule directory as the service would; report errors.\n"
       "  acl --list FILE... --server-name NAME [--current ACL.json]\n"
       "                               Print the m.room.server_acl content Tyr would set.\n"
       "  version, --version           Print the version.\n"
@@ -196,6 +205,7 @@ int run_sandbox(const Args& args) {
   }
   std::thread mirror;
   cli::ServiceHooks hooks;
+  hooks.reload = &g_reload;
   hooks.on_ready = [&](const std::string& mgmt_room) {
     const std::string url = sb.synapse().base_url();
     std::printf(
@@ -248,7 +258,9 @@ int cmd_run(const Args& args) {
     return 1;
   }
   log::set_level(cfg.log_level);
-  return cli::run_service(cfg, g_stop);
+  cli::ServiceHooks hooks;
+  hooks.reload = &g_reload;
+  return cli::run_service(cfg, g_stop, hooks);
 }
 
 }  // namespace
@@ -257,6 +269,7 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGHUP, on_hangup);
   std::string cmd = argc > 1 ? argv[1] : "help";
   Args args;
   std::string error;
@@ -275,11 +288,23 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(args);
   if (cmd == "registration") return cmd_registration(args);
   if (cmd == "check-config") return cmd_check_config(args);
+  if (cmd == "rules") {
+    if (args.positional.size() == 2 && args.positional[0] == "lint") {
+      return cli::cmd_rules_lint(args.positional[1]);
+    }
+    std::fprintf(stderr, "usage: tyr rules lint DIR\n");
+    return 2;
+  }
   if (cmd == "check" || cmd == "acl") {
     std::vector<std::string> lists;
     auto [b, e] = args.all_options.equal_range("--list");
     for (auto it = b; it != e; ++it) lists.push_back(it->second);
-    if (cmd == "check") return cli::cmd_check(lists, args.positional);
+    if (cmd == "check") {
+      if (auto rules = args.options.find("--rules"); rules != args.options.end()) {
+        return cli::cmd_check_rules(rules->second, lists, args.positional, args.has_flag("--summary"));
+      }
+      return cli::cmd_check(lists, args.positional);
+    }
     auto name = args.options.find("--server-name");
     auto current = args.options.find("--current");
     return cli::cmd_acl(lists, name == args.options.end() ? "" : name->second,

@@ -1,5 +1,6 @@
 #include "cli/policy_tools.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,8 @@
 #include "engine/policy/policy_index.hpp"
 #include "engine/policy/policy_list.hpp"
 #include "engine/policy/server_acl.hpp"
+#include "cli/rules_tools.hpp"
+#include "rules/rule_set.hpp"
 
 namespace tyr::cli {
 
@@ -130,6 +133,31 @@ int cmd_check(const std::vector<std::string>& list_files, const std::vector<std:
     std::printf("%s\n", out.dump().c_str());
   }
   return 0;
+}
+
+int cmd_check_rules(const std::string& rules_dir, const std::vector<std::string>& list_files,
+                    const std::vector<std::string>& positional, bool summary) {
+  if (positional.size() != 1) {
+    std::fprintf(stderr, "usage: tyr check --rules DIR [--list FILE…] [--summary] EVENTS.jsonl\n");
+    return 2;
+  }
+  LoadedLists lists;
+  if (!load_lists(list_files, lists)) return 2;
+  struct Oracle : rules::ListOracle {
+    const PolicyIndex* index;
+    bool listed(rules::EntityKind kind, std::string_view entity) const override {
+      const EntityKind k = kind == rules::EntityKind::kUser     ? EntityKind::kUser
+                           : kind == rules::EntityKind::kServer ? EntityKind::kServer
+                                                                : EntityKind::kRoom;
+      std::vector<const PolicyRule*> hits;
+      index->match(k, entity, hits);
+      return std::any_of(hits.begin(), hits.end(), [](const PolicyRule* r) {
+        return r->recommendation != Recommendation::kUnknown;
+      });
+    }
+  } oracle;
+  oracle.index = &lists.index;
+  return cmd_rules_check(rules_dir, positional[0], summary, &oracle);
 }
 
 int cmd_acl(const std::vector<std::string>& list_files, const std::string& server_name,

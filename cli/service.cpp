@@ -12,6 +12,7 @@
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/store/store.hpp"
+#include "plugins/rules_scorer.hpp"
 
 namespace tyr::cli {
 
@@ -47,6 +48,16 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   PolicyBook book(store);
   book.load();
   Bot bot(config, store, client, book);
+  std::unique_ptr<plugins::RulesScorer> rules;
+  if (!config.rules.dir.empty()) {
+    rules = std::make_unique<plugins::RulesScorer>(config.rules.dir, &book.index());
+    if (auto r = rules->reload(); !r) {
+      log::error("service", "cannot load the rules: " + r.error().message);
+      return 1;
+    }
+    log::info("service", "rules: " + rules->describe().front());
+    bot.set_scorer(rules.get());
+  }
   Pipeline pipeline(store, bot);
   Executor executor(store, bot);
   pipeline.on_committed = [&executor] { executor.notify(); };
@@ -128,7 +139,16 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   log::info("service", "ready; protecting " + std::to_string(bot.rooms().size()) + " rooms");
   if (hooks.on_ready) hooks.on_ready(mgmt.value());
 
-  while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (!stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (hooks.reload != nullptr && hooks.reload->exchange(false)) {
+      log::info("service", "reloading rules (SIGHUP)");
+      Batch batch;
+      bot.reload_rules(batch);
+      if (auto r = store.commit(batch); !r) log::error("service", r.error().to_string());
+      executor.notify();
+    }
+  }
   log::info("service", "stopping");
   server.stop();
   feeds.stop();

@@ -13,6 +13,8 @@ namespace tyr::cli {
 struct ServiceHooks {
   // Called once Tyr is serving and has joined its management room.
   std::function<void(const std::string& management_room_id)> on_ready;
+  // Set (e.g. by SIGHUP) to reload the rules; the service clears it.
+  std::atomic<bool>* reload = nullptr;
 };
 
 // Runs until `stop` becomes true. Returns a process exit code.

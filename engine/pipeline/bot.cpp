@@ -121,6 +121,11 @@ const std::vector<Bot::CommandSpec>& Bot::command_table() {
        &Bot::cmd_allow},
       {{"redact"}, "redact <user> [room]", "redact a user's recent messages",
        &Bot::cmd_redact},
+      {{"rules", "test"}, "rules test <text>", "score a message as if sent in a protected room",
+       &Bot::cmd_rules_test},
+      {{"rules", "reload"}, "rules reload", "reload the rule files (also on SIGHUP)",
+       &Bot::cmd_rules_reload},
+      {{"rules"}, "rules", "the loaded rules and verdict counters", &Bot::cmd_rules},
       {{"status"}, "status", "version, uptime, protected rooms, lists and queues",
        &Bot::cmd_status},
       {{"ping"}, "ping [text]", "check that Tyr is listening", &Bot::cmd_ping},
@@ -160,7 +165,9 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
     return;
   }
   if (event.contains("state_key") && book_.is_list(*room)) on_list_event(event, batch);
-  if (*type == "m.room.member" && rooms_.contains(*room)) on_member_event(event, batch);
+  if (!rooms_.contains(*room)) return;
+  if (*type == "m.room.member") on_member_event(event, batch);
+  if (scorer_ != nullptr) on_scored_event(event, batch);
 }
 
 void Bot::handle_management_message(const nlohmann::json& event, Batch& batch) {
@@ -234,6 +241,12 @@ void Bot::cmd_status(CommandContext& ctx) {
           " user, " + std::to_string(totals[2]) + " server, " + std::to_string(totals[1]) +
           " room rules)";
   if (config_.policy.dry_run) text += "\nDry run: Tyr reports what it would do and does nothing";
+  if (scorer_ != nullptr) {
+    text += "\nVerdicts: " + std::to_string(verdicts_[1].load()) + " notify, " +
+            std::to_string(verdicts_[2].load()) + " redact, " + std::to_string(verdicts_[3].load()) +
+            " kick, " + std::to_string(verdicts_[4].load()) + " ban; shadow rules would have acted " +
+            std::to_string(shadow_verdicts_.load()) + " times";
+  }
   if (status_provider_) {
     for (const auto& line : status_provider_()) text += "\n" + line;
   }
@@ -322,6 +335,9 @@ ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& action, Batch&
   if (kind == "unban") return run_unban(action, batch);
   if (kind == "acl") return run_acl(action, batch);
   if (kind == "redact_user") return run_redact_user(seq, action, batch);
+  if (kind == "redact_event") return run_redact_event(seq, action, batch);
+  if (kind == "kick") return run_kick(action, batch);
+  if (kind == "rule_ban") return run_rule_ban(action, batch);
   return {ActionOutcome::Kind::kFailed, {}, "unknown action kind '" + kind + "'"};
 }
 

@@ -2,6 +2,8 @@
 // The moderation bot's event handling and action running: management-room commands from
 // operators, the protected-room registry, and the homeserver actions they lead to.
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -14,6 +16,7 @@
 
 #include "engine/client/homeserver_client.hpp"
 #include "engine/commands/command_parser.hpp"
+#include "engine/core/verdict.hpp"
 #include "engine/config/config.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/pipeline/policy_book.hpp"
@@ -53,6 +56,10 @@ class Bot : public EventHandler, public ActionRunner {
   }
   RoomRegistry& rooms() { return rooms_; }
   PolicyBook& book() { return book_; }
+  // Custom rules and protections; may stay unset (then only lists are enforced).
+  void set_scorer(EventScorer* scorer) { scorer_ = scorer; }
+  // Reloads the rules (SIGHUP, `rules reload`) and reports the outcome in the management room.
+  void reload_rules(Batch& batch, const std::string& reply_to = {});
 
   // Judges a user against every list (same code path as live enforcement and `tyr check`).
   Judgement judge_user(const std::string& user_id) const;
@@ -96,6 +103,10 @@ class Bot : public EventHandler, public ActionRunner {
   void cmd_allow(CommandContext& ctx);
   void cmd_allow_remove(CommandContext& ctx);
   void cmd_redact(CommandContext& ctx);
+  void cmd_rules(CommandContext& ctx);
+  void cmd_rules_test(CommandContext& ctx);
+  void cmd_rules_reload(CommandContext& ctx);
+  void on_scored_event(const nlohmann::json& event, Batch& batch);
   void write_rule(CommandContext& ctx, const std::string& recommendation);
 
   // Event path.
@@ -118,6 +129,9 @@ class Bot : public EventHandler, public ActionRunner {
   ActionOutcome run_unban(const nlohmann::json& action, Batch& batch);
   ActionOutcome run_acl(const nlohmann::json& action, Batch& batch);
   ActionOutcome run_redact_user(uint64_t seq, const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_redact_event(uint64_t seq, const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_kick(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_rule_ban(const nlohmann::json& action, Batch& batch);
   // Power levels of a room, read fresh from the homeserver.
   Result<class PowerLevels> power_in(const std::string& room_id);
   ActionOutcome from_error(const std::string& what, const Error& e);
@@ -142,6 +156,9 @@ class Bot : public EventHandler, public ActionRunner {
   std::set<std::string> pending_sweeps_;  // rooms with a sweep queued and not yet started
   std::set<std::string> pending_acl_;     // rooms with an ACL update queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
+  EventScorer* scorer_ = nullptr;
+  std::array<std::atomic<uint64_t>, 5> verdicts_{};  // by Action
+  std::atomic<uint64_t> shadow_verdicts_{0};         // shadow rules would have acted
   std::string management_room_;
   std::string bot_user_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -1,0 +1,51 @@
+#pragma once
+// The engine's view of a scored event: what custom rules and protections concluded, and why.
+// Scorers (rules, protections) live outside the engine and are wired in by the composition
+// root; the engine acts on their verdicts.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/core/result.hpp"
+
+namespace tyr {
+
+// Ordered by strength: a verdict's action is the strongest one whose threshold was reached.
+enum class Action : uint8_t { kAllow = 0, kNotify = 1, kRedact = 2, kKick = 3, kBan = 4 };
+
+inline const char* action_name(Action a) {
+  switch (a) {
+    case Action::kAllow: return "allow";
+    case Action::kNotify: return "notify";
+    case Action::kRedact: return "redact";
+    case Action::kKick: return "kick";
+    case Action::kBan: return "ban";
+  }
+  return "allow";
+}
+
+struct EventVerdict {
+  double score = 0;                      // enforced score: what `action` was decided on
+  Action action = Action::kAllow;
+  Action shadow_action = Action::kAllow;  // what shadow rules would have led to
+  std::string explanation;               // rule ids, scores and matched text, for moderators
+  std::vector<std::string> rules;        // ids of the rules that hit (enforced and shadow)
+};
+
+class EventScorer {
+ public:
+  virtual ~EventScorer() = default;
+  // Scores one client-format event at `now_ms` (rate windows advance).
+  virtual EventVerdict score(const nlohmann::json& event, int64_t now_ms) = 0;
+  // Scores without advancing any state, evaluating every rule (for `rules test`).
+  virtual EventVerdict explain(const nlohmann::json& event) = 0;
+  // Reloads the rules atomically; on error the old rules stay and the message says where.
+  virtual Result<void> reload() = 0;
+  // A short description of what is loaded, one line per rule group or rule.
+  virtual std::vector<std::string> describe() const = 0;
+};
+
+}  // namespace tyr

@@ -1,0 +1,188 @@
+// Custom rules and protections in protected rooms: scoring each event, acting on the verdict
+// (notify, redact, kick, ban) with an explanation, and the `rules` commands.
+
+#include <chrono>
+#include <cstdio>
+
+#include "engine/core/ids.hpp"
+#include "engine/core/log.hpp"
+#include "engine/pipeline/bot.hpp"
+#include "engine/pipeline/power.hpp"
+
+namespace tyr::engine {
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string clip(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(0, n) + "…"; }
+
+std::string fmt_score(double score) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", score);
+  return buf;
+}
+
+}  // namespace
+
+void Bot::on_scored_event(const nlohmann::json& event, Batch& batch) {
+  if (event.contains("state_key")) return;  // rules score messages, not state
+  const std::string sender = event.value("sender", "");
+  const std::string room = event.value("room_id", "");
+  const std::string event_id = event.value("event_id", "");
+  EventVerdict v = scorer_->score(event, event.value("origin_server_ts", now_ms()));
+  ++verdicts_[static_cast<int>(v.action)];
+  if (v.shadow_action > v.action) ++shadow_verdicts_;
+  if (v.action == Action::kAllow) return;
+
+  const auto& ops = config_.management.operators;
+  const bool exempt = sender == bot_user_ || std::find(ops.begin(), ops.end(), sender) != ops.end() ||
+                      is_allowlisted(sender) || is_allowlisted(std::string(strip_port(server_of(sender))));
+  const bool dry = config_.policy.dry_run;
+  std::string head = std::string(action_name(v.action)) + " (score " + fmt_score(v.score) +
+                     ") for " + sender + " in " + room + ", event " + event_id;
+  if (exempt) {
+    enqueue_notice(batch, management_room_, "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
+    return;
+  }
+  if (v.action == Action::kNotify || dry) {
+    enqueue_notice(batch, management_room_,
+                   std::string(dry && v.action != Action::kNotify ? "[dry run] Would " : "Notice: ") + head +
+                       "\n" + v.explanation);
+    return;
+  }
+  const std::string reason = "Tyr rules: " + clip(v.rules.empty() ? std::string("score") : v.rules.front(), 60);
+  if (v.action >= Action::kKick) {
+    nlohmann::json act = {{"kind", v.action == Action::kBan ? "rule_ban" : "kick"},
+                          {"room", room}, {"user", sender}, {"reason", reason}};
+    store_.enqueue_action(batch, act.dump(), Priority::kBan);
+  }
+  nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
+                           {"sender", sender}, {"reason", reason}};
+  store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
+  enqueue_notice(batch, management_room_, "Acting: " + head + "\n" + v.explanation);
+}
+
+void Bot::cmd_rules(CommandContext& ctx) {
+  if (scorer_ == nullptr) {
+    ctx.reply(*this, "No rules are configured (set rules.dir in Tyr's config).");
+    return;
+  }
+  std::string text = "Rules:";
+  for (const auto& line : scorer_->describe()) text += "\n  " + line;
+  text += "\nVerdicts: " + std::to_string(verdicts_[1].load()) + " notify, " +
+          std::to_string(verdicts_[2].load()) + " redact, " + std::to_string(verdicts_[3].load()) +
+          " kick, " + std::to_string(verdicts_[4].load()) + " ban; shadow rules would have acted " +
+          std::to_string(shadow_verdicts_.load()) + " times";
+  ctx.reply(*this, text);
+}
+
+void Bot::cmd_rules_test(CommandContext& ctx) {
+  if (scorer_ == nullptr) {
+    ctx.reply(*this, "No rules are configured (set rules.dir in Tyr's config).");
+    return;
+  }
+  // The raw text after "rules test", so spacing and quotes are scored as typed.
+  std::string body = ctx.event["content"].value("body", "");
+  const auto pos = body.find("test");
+  std::string text = pos == std::string::npos ? "" : body.substr(pos + 4);
+  text.erase(0, text.find_first_not_of(" \t"));
+  if (text.empty()) {
+    ctx.reply(*this, "Usage: " + config_.management.command_prefix + " rules test <text>");
+    return;
+  }
+  nlohmann::json event = {{"type", "m.room.message"},
+                          {"event_id", "$rules-test"},
+                          {"room_id", rooms_.size() ? rooms_.snapshot().begin()->first : management_room_},
+                          {"sender", ctx.event.value("sender", "")},
+                          {"origin_server_ts", now_ms()},
+                          {"content", {{"msgtype", "m.text"}, {"body", text}}}};
+  EventVerdict v = scorer_->explain(event);
+  std::string reply = "Verdict: " + std::string(action_name(v.action)) + ", score " +
+                      fmt_score(v.score);
+  if (v.shadow_action > v.action) reply += std::string(" (shadow rules: ") + action_name(v.shadow_action) + ")";
+  reply += v.explanation.empty() ? "\nNo rule matched." : "\n" + v.explanation;
+  ctx.reply(*this, reply);
+}
+
+void Bot::reload_rules(Batch& batch, const std::string& reply_to) {
+  if (scorer_ == nullptr) {
+    enqueue_notice(batch, management_room_, "No rules are configured (set rules.dir in Tyr's config).", reply_to);
+    return;
+  }
+  auto r = scorer_->reload();
+  if (!r) {
+    log::error("rules", "reload failed: " + r.error().message);
+    enqueue_notice(batch, management_room_,
+                   "Rules NOT reloaded; the previous rules stay active. " + r.error().message, reply_to);
+    return;
+  }
+  auto lines = scorer_->describe();
+  enqueue_notice(batch, management_room_,
+                 "Rules reloaded: " + (lines.empty() ? std::string("no rules") : lines.front()) + ".",
+                 reply_to);
+}
+
+void Bot::cmd_rules_reload(CommandContext& ctx) { reload_rules(ctx.batch, ctx.event.value("event_id", "")); }
+
+ActionOutcome Bot::run_redact_event(uint64_t seq, const nlohmann::json& action, Batch& batch) {
+  const std::string room = action.value("room", "");
+  const std::string sender = action.value("sender", "");
+  auto power = power_in(room);
+  if (!power) return from_error("power levels of " + room, power.error());
+  if (auto why = power->why_cannot_redact(bot_user_, sender); !why.empty()) {
+    enqueue_notice(batch, management_room_, "Cannot redact in " + room + ": " + why + ".");
+    return {};
+  }
+  auto r = client_.redact(room, action.value("event_id", ""), txn_id(seq), action.value("reason", ""));
+  if (!r) {
+    if (is_retryable(r.error())) return from_error("redact in " + room, r.error());
+    enqueue_notice(batch, management_room_, "Redaction in " + room + " failed: " + r.error().to_string());
+  }
+  return {};
+}
+
+ActionOutcome Bot::run_kick(const nlohmann::json& action, Batch& batch) {
+  const std::string room = action.value("room", "");
+  const std::string user = action.value("user", "");
+  auto power = power_in(room);
+  if (!power) return from_error("power levels of " + room, power.error());
+  if (power->level(bot_user_) < power->kick_level() || power->level(user) >= power->level(bot_user_)) {
+    enqueue_notice(batch, management_room_, "Cannot kick " + user + " from " + room + ": not enough power.");
+    return {};
+  }
+  auto member = client_.state_event(room, "m.room.member", user);
+  const std::string membership = member ? member->value("membership", "") : "";
+  if (membership != "join" && membership != "invite" && membership != "knock") return {};
+  auto r = client_.kick(room, user, action.value("reason", ""));
+  if (!r) {
+    if (is_retryable(r.error())) return from_error("kick " + user, r.error());
+    enqueue_notice(batch, management_room_, "Kicking " + user + " failed: " + r.error().to_string());
+  }
+  return {};
+}
+
+ActionOutcome Bot::run_rule_ban(const nlohmann::json& action, Batch& batch) {
+  const std::string room = action.value("room", "");
+  const std::string user = action.value("user", "");
+  auto member = client_.state_event(room, "m.room.member", user);
+  if (member && member->value("membership", "") == "ban") return {};  // never re-issue a ban
+  auto power = power_in(room);
+  if (!power) return from_error("power levels of " + room, power.error());
+  if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
+    enqueue_notice(batch, management_room_, "Cannot ban " + user + " from " + room + ": " + why + ".");
+    return {};
+  }
+  auto r = client_.ban(room, user, action.value("reason", ""));
+  if (!r) {
+    if (is_retryable(r.error())) return from_error("ban " + user, r.error());
+    enqueue_notice(batch, management_room_, "Banning " + user + " failed: " + r.error().to_string());
+  }
+  return {};
+}
+
+}  // namespace tyr::engine

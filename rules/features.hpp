@@ -1,0 +1,47 @@
+#pragma once
+// Features: everything rules read from an event, computed once per event. Views point into the
+// event JSON, which must outlive the Features; owned buffers keep their capacity across events
+// (one Features per thread), so steady-state extraction allocates nothing.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace tyr::rules {
+
+// Text fields a regex or keyword condition scans (one Hyperscan database per field).
+enum class Field : uint8_t {
+  kBody, kFormattedBody, kUrls, kDomains, kDisplayName, kSender, kSenderServer, kRoom
+};
+inline constexpr int kFields = 8;
+std::string_view field_name(Field f);
+
+// Derived numbers `feature:` conditions compare.
+enum class Feature : uint8_t {
+  kMentions, kLinks, kLength, kUppercaseRatio, kLetters, kDistinctDomains, kLines, kDigits,
+  kDigitRun, kEmoji
+};
+inline constexpr int kFeatures = 10;
+std::string_view feature_name(Feature f);
+
+struct Features {
+  std::string_view type, sender, room, msgtype;
+  std::string_view sender_server;  // server part of sender, port stripped
+  std::string_view body, formatted_body, display_name;
+  std::string body_lower;  // ASCII-lower-cased body (URL detection)
+  std::string urls;        // URLs in body and formatted_body hrefs, '\n'-separated, deduplicated
+  std::string domains;     // their hosts, lower case, '\n'-separated, deduplicated
+  double numbers[kFeatures] = {};
+
+  std::string_view field(Field f) const;
+  double number(Feature f) const { return numbers[static_cast<int>(f)]; }
+};
+
+// Fills `out` from a Matrix event. Missing or mistyped fields read as absent (empty), never
+// throw: a rule about `body` simply does not match an event without one.
+void extract_features(const nlohmann::json& event, std::string_view display_name, Features& out);
+
+}  // namespace tyr::rules

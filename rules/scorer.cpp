@@ -1,0 +1,324 @@
+// Scoring: features once, rate windows once, then the rules in file order. Conditions read the
+// Features and the TextMatcher's per-event results; nothing re-parses the event.
+
+#include <nlohmann/json.hpp>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "rules/compiled.hpp"
+
+namespace tyr::rules {
+
+std::string_view action_name(Action a) {
+  switch (a) {
+    case Action::kAllow: return "allow";
+    case Action::kNotify: return "notify";
+    case Action::kRedact: return "redact";
+    case Action::kKick: return "kick";
+    case Action::kBan: return "ban";
+  }
+  return "allow";
+}
+
+std::string_view mode_name(Mode m) { return m == Mode::kShadow ? "shadow" : "enforce"; }
+
+Action Thresholds::action_for(double score) const {
+  for (int a = kActions - 1; a > 0; --a) {
+    if (at[a] < kNever && score >= at[a]) return static_cast<Action>(a);
+  }
+  return Action::kAllow;
+}
+
+namespace {
+
+// Why a condition held: a text span, or the condition that decided it (for a description).
+struct Why {
+  const Condition* cond = nullptr;
+  Field field = Field::kBody;
+  Span span;
+  bool has_span = false;
+  uint32_t rate = 0;  // rate conditions: events in the window
+};
+
+// Per-thread evaluation state, sized to one RuleSet; stamps avoid clearing between events.
+struct EvalState {
+  uint64_t serial = 0;
+  uint32_t gen = 0;
+  std::vector<uint32_t> rule_stamp;
+  std::vector<uint8_t> rule_value;
+  std::vector<Why> rule_why;
+  std::vector<uint32_t> rate_value;  // per condition (only rate conditions used)
+  Features features;
+  std::string key;
+
+  void reset_for(const RuleSet& set) {
+    if (serial == set.serial && gen != UINT32_MAX) {
+      ++gen;
+      return;
+    }
+    serial = set.serial;
+    gen = 1;
+    rule_stamp.assign(set.rules.size(), 0);
+    rule_value.assign(set.rules.size(), 0);
+    rule_why.assign(set.rules.size(), Why{});
+    rate_value.assign(set.conditions.size(), 0);
+  }
+};
+
+class Evaluator {
+ public:
+  Evaluator(const RuleSet& set, EvalState& st, const ScoreOptions& opt)
+      : set_(set), st_(st), opt_(opt), f_(st.features) {}
+
+  bool rule(uint32_t r, Why& why) {
+    if (st_.rule_stamp[r] == st_.gen) {
+      why = st_.rule_why[r];
+      return st_.rule_value[r] != 0;
+    }
+    // References form a DAG (checked at load), so this cannot recurse forever.
+    const bool v = eval(set_.rules[r].condition, why);
+    st_.rule_stamp[r] = st_.gen;
+    st_.rule_value[r] = v ? 1 : 0;
+    st_.rule_why[r] = why;
+    return v;
+  }
+
+ private:
+  bool eval(uint32_t index, Why& why) {
+    const Condition& c = set_.conditions[index];
+    why = Why{&c, c.field, {}, false, 0};
+    switch (c.kind) {
+      case CondKind::kText:
+        why.has_span = set_.text.match(c.rule, f_, why.span);
+        return why.has_span;
+      case CondKind::kGlob: {
+        const std::string_view v = f_.field(c.field);
+        return !v.empty() && RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *c.glob);
+      }
+      case CondKind::kFeature: {
+        const double x = f_.number(c.feature);
+        for (const auto& [op, y] : c.tests) {
+          const bool ok = op == Cmp::kGt ? x > y : op == Cmp::kGe ? x >= y : op == Cmp::kLt ? x < y
+                        : op == Cmp::kLe ? x <= y : x == y;
+          if (!ok) return false;
+        }
+        return true;
+      }
+      case CondKind::kMedia:
+        return std::find(c.msgtypes.begin(), c.msgtypes.end(), f_.msgtype) != c.msgtypes.end();
+      case CondKind::kListed: {
+        if (opt_.lists == nullptr) return false;
+        switch (c.target) {
+          case ListTarget::kSender:
+            return !f_.sender.empty() && opt_.lists->listed(EntityKind::kUser, f_.sender);
+          case ListTarget::kSenderServer:
+            return !f_.sender_server.empty() &&
+                   opt_.lists->listed(EntityKind::kServer, f_.sender_server);
+          case ListTarget::kRoom:
+            return !f_.room.empty() && opt_.lists->listed(EntityKind::kRoom, f_.room);
+        }
+        return false;
+      }
+      case CondKind::kRate:
+        why.rate = st_.rate_value[index];
+        return why.rate >= c.rate_count;
+      case CondKind::kAll: {
+        Why first, child;
+        for (uint32_t k : c.children) {
+          if (!eval(k, child)) return false;
+          // Explain with the first text span, else with the first condition.
+          if (first.cond == nullptr || (!first.has_span && child.has_span)) first = child;
+        }
+        why = first;
+        return true;
+      }
+      case CondKind::kAny: {
+        Why child;
+        for (uint32_t k : c.children) {
+          if (eval(k, child)) {
+            why = child;
+            return true;
+          }
+        }
+        return false;
+      }
+      case CondKind::kNot: {
+        Why child;
+        return !eval(c.children[0], child);
+      }
+      case CondKind::kRuleRef:
+        return rule(c.rule, why);
+    }
+    return false;
+  }
+
+  const RuleSet& set_;
+  EvalState& st_;
+  const ScoreOptions& opt_;
+  const Features& f_;
+};
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// At most kMaxMatchBytes, cut on a UTF-8 character boundary.
+std::string capped(std::string_view s) {
+  if (s.size() <= kMaxMatchBytes) return std::string(s);
+  size_t n = kMaxMatchBytes;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n)) + "…";
+}
+
+std::string describe(const Why& why, const Features& f) {
+  if (why.has_span) {
+    const std::string_view text = f.field(why.field);
+    return capped(text.substr(why.span.from, why.span.to - why.span.from));
+  }
+  if (why.cond == nullptr) return {};
+  const Condition& c = *why.cond;
+  switch (c.kind) {
+    case CondKind::kFeature:
+      return std::string(feature_name(c.feature)) + "=" + number_text(f.number(c.feature));
+    case CondKind::kGlob: return capped(f.field(c.field));
+    case CondKind::kMedia: return std::string(f.msgtype);
+    case CondKind::kListed:
+      return capped(c.target == ListTarget::kSender ? f.sender
+                    : c.target == ListTarget::kRoom ? f.room : f.sender_server) + " listed";
+    case CondKind::kRate:
+      return std::to_string(why.rate) + " events in " + std::to_string(c.rate_window_ms / 1000) +
+             "s per " + (c.per == RatePer::kSender ? "sender" : c.per == RatePer::kRoom ? "room"
+                                                                                   : "sender_in_room");
+    case CondKind::kNot: return "not";
+    default: return {};
+  }
+}
+
+bool applies(const Rule& r, std::string_view type) {
+  for (const auto& t : r.events) {
+    if (t == type) return true;
+  }
+  return false;
+}
+
+void count_rates(const RuleSet& set, EvalState& st, RuntimeState& state, int64_t now_ms) {
+  const Features& f = st.features;
+  for (size_t k = 0; k < set.rate_conditions.size(); ++k) {
+    const uint32_t index = set.rate_conditions[k];
+    const Condition& c = set.conditions[index];
+    st.rate_value[index] = 0;
+    if (!applies(set.rules[set.rate_rules[k][0]], f.type)) continue;
+    std::string_view entity = c.per == RatePer::kRoom ? f.room : f.sender;
+    if (entity.empty() || (c.per == RatePer::kSenderInRoom && f.room.empty())) continue;
+    st.key.assign(c.rate_key_prefix);
+    st.key.append(entity);
+    if (c.per == RatePer::kSenderInRoom) {
+      st.key.push_back('\x1f');
+      st.key.append(f.room);
+    }
+    st.rate_value[index] = state.record(st.key, c.rate_count, c.rate_window_ms, now_ms);
+  }
+}
+
+}  // namespace
+
+Verdict score(const RuleSet& set, const nlohmann::json& event, RuntimeState& state, int64_t now_ms,
+              const ScoreOptions& options) {
+  thread_local EvalState st;
+  st.reset_for(set);
+  set.text.begin_event();
+  extract_features(event, options.display_name, st.features);
+  const Features& f = st.features;
+  count_rates(set, st, state, now_ms);
+
+  const RoomOverride* ov = nullptr;
+  if (!set.overrides.empty()) {
+    auto it = set.overrides.find(f.room);
+    if (it != set.overrides.end()) ov = &it->second;
+  }
+  const Thresholds& thresholds = ov != nullptr ? ov->thresholds : set.thresholds;
+  double top = 0;
+  for (int a = 1; a < kActions; ++a) {
+    if (thresholds.at[a] < Thresholds::kNever) top = thresholds.at[a];
+  }
+
+  Verdict v;
+  Evaluator eval(set, st, options);
+  for (uint32_t r = 0; r < set.rules.size(); ++r) {
+    const Rule& rule = set.rules[r];
+    const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? rule.enabled : ov->enabled[r] == 1;
+    if (!enabled || !applies(rule, f.type)) continue;
+    // Nothing can lower the score, and the strongest action is already decided.
+    if (!options.explain && !set.has_negative && top > 0 && v.score >= top) {
+      v.stopped_early = true;
+      break;
+    }
+    Why why;
+    if (!eval.rule(r, why)) continue;
+    Hit h;
+    h.rule = rule.id;
+    h.group = rule.group;
+    h.score = rule.score;
+    h.mode = rule.mode;
+    h.match = describe(why, f);
+    if (rule.mode == Mode::kEnforce) v.score += rule.score;
+    v.total_score += rule.score;
+    v.hits.push_back(std::move(h));
+  }
+  v.action = thresholds.action_for(v.score);
+  v.shadow_action = thresholds.action_for(v.total_score);
+  return v;
+}
+
+Verdict score_text(const RuleSet& set, std::string_view text, std::string_view sender,
+                   std::string_view room, const ScoreOptions& options) {
+  nlohmann::json event = {{"type", "m.room.message"},
+                          {"sender", sender},
+                          {"room_id", room},
+                          {"content", {{"msgtype", "m.text"}, {"body", text}}}};
+  RuntimeState throwaway(16);
+  ScoreOptions opt = options;
+  opt.explain = true;
+  return score(set, event, throwaway, 0, opt);
+}
+
+std::string explain(const Verdict& v) {
+  std::string out = "score " + number_text(v.score) + " -> " + std::string(action_name(v.action));
+  std::string enforced, shadow;
+  for (const auto& h : v.hits) {
+    std::string& list = h.mode == Mode::kShadow ? shadow : enforced;
+    list += list.empty() ? "" : ", ";
+    list += h.rule + " " + (h.score >= 0 ? "+" : "") + number_text(h.score);
+    if (!h.match.empty()) list += " \"" + h.match + "\"";
+  }
+  if (!enforced.empty()) out += ": " + enforced;
+  if (!shadow.empty()) {
+    out += "; shadow: " + shadow + " (would be " + number_text(v.total_score) + " -> " +
+           std::string(action_name(v.shadow_action)) + ")";
+  }
+  return out;
+}
+
+RuleSetInfo info(const RuleSet& set) {
+  RuleSetInfo i;
+  i.rules = set.rules.size();
+  for (const auto& r : set.rules) {
+    if (!r.enabled) ++i.disabled;
+    else if (r.mode == Mode::kShadow) ++i.shadow;
+    else ++i.enforced;
+  }
+  i.hyperscan_patterns = set.text.count(TextMatcher::Kind::kExact) +
+                         set.text.count(TextMatcher::Kind::kPrefilter) +
+                         set.text.count(TextMatcher::Kind::kHsOnly);
+  i.re2_confirmed = set.text.count(TextMatcher::Kind::kPrefilter);
+  i.re2_only = set.text.count(TextMatcher::Kind::kRe2Only);
+  i.files = set.files;
+  i.thresholds = set.thresholds;
+  return i;
+}
+
+}  // namespace tyr::rules

@@ -175,6 +175,10 @@ void Harness::kill_tyr(int signal) {
   tyr_pid_ = -1;
 }
 
+void Harness::kill_tyr_signal(int signal) {
+  if (tyr_pid_ > 0) ::kill(tyr_pid_, signal);
+}
+
 bool Harness::tyr_running() const {
   return tyr_pid_ > 0 && ::waitpid(tyr_pid_, nullptr, WNOHANG) == 0;
 }

@@ -37,6 +37,7 @@ class Harness {
   void kill_tyr(int signal);  // sends `signal` and reaps the process
   void stop_tyr() { kill_tyr(SIGTERM); }
   bool tyr_running() const;
+  void kill_tyr_signal(int signal);  // sends `signal` and leaves Tyr running (e.g. SIGHUP)
 
   engine::HomeserverClient& op() { return *op_client_; }
   engine::HomeserverClient& stranger() { return *stranger_client_; }

@@ -1,0 +1,229 @@
+// Rule engine benchmark (not part of ctest).
+//
+//   tyr_rules_bench [EVENTS.jsonl] [N]   default: ../shared/data/sms-spam/train.jsonl (or a
+//                                         synthetic corpus), N = 50000 events
+//
+// Builds a rule set of 1,000 regexes (all on `body`), 10,000 whole-word keywords (one keyword
+// file), 3 rate conditions, feature and composed rules, then on ONE thread times
+//   parse:  nlohmann::json::parse of each event line
+//   full:   parse + score (features, one Hyperscan scan per field, rates, all rules, explain off)
+// and counts heap allocations per event in steady state (global operator new is replaced).
+// Events cycle through the corpus with 500 senders in 50 rooms so rate state is exercised.
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rules/rule_set.hpp"
+
+namespace {
+
+size_t g_allocs = 0;
+
+}  // namespace
+
+// Counting replacements of the global allocation functions. GCC pairs the inlined malloc/free
+// of this file with new/delete expressions and warns; the pairing is correct by construction.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void* operator new(size_t n) {
+  ++g_allocs;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+std::string word(std::mt19937& rng, size_t min_len, size_t max_len) {
+  std::uniform_int_distribution<size_t> len(min_len, max_len);
+  std::uniform_int_distribution<int> letter('a', 'z');
+  std::string w;
+  for (size_t i = len(rng); i > 0; --i) w.push_back(static_cast<char>(letter(rng)));
+  return w;
+}
+
+std::string make_rules(const fs::path& dir) {
+  std::mt19937 rng(42);
+  {
+    std::ofstream kw(dir / "keywords.txt");
+    const char* real[] = {"prize", "claim", "winner", "bitcoin", "giveaway", "airdrop",
+                          "ringtone", "voucher", "urgent", "guaranteed"};
+    for (const char* r : real) kw << r << "\n";
+    for (int i = 10; i < 10000; ++i) kw << word(rng, 5, 10) << "\n";
+  }
+  std::ofstream y(dir / "bench.yaml");
+  y << "thresholds: {notify: 3, redact: 6, kick: 12, ban: 20}\nrules:\n";
+  y << "  - {id: kw, score: 3, when: {keywords: {file: keywords.txt}}}\n";
+  for (int i = 0; i < 1000; ++i) {
+    const std::string a = word(rng, 4, 7), b = word(rng, 4, 7), c = word(rng, 3, 6);
+    std::string re;
+    switch (i % 5) {
+      case 0: re = "\\b" + a + "\\s+" + b + "\\b"; break;
+      case 1: re = a + "[0-9]{3,}"; break;
+      case 2: re = "(?:" + a + "|" + b + ")\\W+" + c; break;
+      case 3: re = "https?://[a-z0-9.-]*" + a; break;
+      default: re = a + ".{0,20}" + b; break;
+    }
+    y << "  - {id: re" << i << ", score: 1, when: {regex: '" << re << "'}}\n";
+  }
+  y << "  - {id: phone, score: 3, when: {feature: digit_run, ge: 5}}\n"
+       "  - {id: caps, score: 1.5, when: {all: [{feature: uppercase_ratio, ge: 0.8}, "
+       "{feature: letters, ge: 20}]}}\n"
+       "  - {id: kw-link, score: 2, when: {all: [{rule: kw}, {feature: links, ge: 1}]}}\n"
+       "  - {id: flood1, score: 3, when: {rate: {events: 5, seconds: 10, per: sender_in_room}}}\n"
+       "  - {id: flood2, score: 9, when: {rate: {events: 10, seconds: 60, per: sender}}}\n"
+       "  - {id: busy, score: 1, when: {rate: {events: 50, seconds: 10, per: room}}}\n";
+  return (dir / "bench.yaml").string();
+}
+
+std::vector<std::string> make_events(const std::string& corpus, size_t n) {
+  std::vector<std::string> bodies;
+  std::ifstream in(corpus);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("content")) bodies.push_back(j["content"].value("body", ""));
+  }
+  if (bodies.empty()) {
+    std::mt19937 rng(7);
+    for (int i = 0; i < 1000; ++i) {
+      std::string b;
+      for (int w = 0; w < 15; ++w) b += word(rng, 2, 8) + " ";
+      bodies.push_back(b + (i % 10 == 0 ? "WIN a prize, call 09061701461 https://bit.ly/x" : ""));
+    }
+  }
+  std::vector<std::string> events;
+  events.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    nlohmann::json ev = {
+        {"type", "m.room.message"},
+        {"event_id", "$ev" + std::to_string(i)},
+        {"sender", "@user" + std::to_string(i % 500) + ":example.org"},
+        {"room_id", "!room" + std::to_string(i % 50) + ":example.org"},
+        {"origin_server_ts", 1700000000000 + static_cast<int64_t>(i) * 20},
+        {"content", {{"msgtype", "m.text"}, {"body", bodies[i % bodies.size()]}}}};
+    events.push_back(ev.dump());
+  }
+  return events;
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string corpus = argc > 1 ? argv[1] : "../shared/data/sms-spam/train.jsonl";
+  const size_t n = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 50000;
+  const fs::path dir = fs::temp_directory_path() / ("tyr_rules_bench_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  make_rules(dir);
+  const std::vector<std::string> events = make_events(corpus, n);
+  size_t bytes = 0;
+  for (const auto& e : events) bytes += e.size();
+
+  auto t0 = Clock::now();
+  auto loaded = tyr::rules::load_rule_dir(dir);
+  const double load_s = seconds_since(t0);
+  fs::remove_all(dir);
+  if (!loaded) {
+    std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
+    return 1;
+  }
+  const auto& set = **loaded;
+  const auto i = tyr::rules::info(set);
+  std::printf("command: tyr_rules_bench %s %zu\n", corpus.c_str(), n);
+  std::printf("rules: %zu (1000 regexes, 10000 keywords in one list, 3 rates); %zu Hyperscan "
+              "patterns, %zu RE2-confirmed, %zu RE2-only; load+compile %.2f s\n",
+              i.rules, i.hyperscan_patterns, i.re2_confirmed, i.re2_only, load_s);
+  std::printf("events: %zu (%.1f MB of JSON, mean %.0f bytes)\n", events.size(), bytes / 1e6,
+              static_cast<double>(bytes) / static_cast<double>(events.size()));
+
+  // Parse alone.
+  size_t sink = 0;
+  for (int round = 0; round < 2; ++round) {  // first round warms caches
+    const size_t a0 = g_allocs;
+    t0 = Clock::now();
+    for (const auto& e : events) sink += nlohmann::json::parse(e).size();
+    const double s = seconds_since(t0);
+    if (round == 1) {
+      std::printf("parse only:        %9.0f events/s  (%.2f us/event, %.1f allocations/event)\n",
+                  events.size() / s, 1e6 * s / events.size(),
+                  static_cast<double>(g_allocs - a0) / static_cast<double>(events.size()));
+    }
+  }
+
+  // Parse + score.
+  tyr::rules::RuntimeState state;
+  size_t actions[tyr::rules::kActions] = {};
+  for (int round = 0; round < 2; ++round) {
+    const size_t a0 = g_allocs;
+    t0 = Clock::now();
+    for (const auto& e : events) {
+      const auto ev = nlohmann::json::parse(e);
+      const auto v = tyr::rules::score(set, ev, state, ev["origin_server_ts"].get<int64_t>() +
+                                                           round * 3600000);
+      ++actions[static_cast<int>(v.action)];
+    }
+    const double s = seconds_since(t0);
+    if (round == 1) {
+      std::printf("parse + score:     %9.0f events/s  (%.2f us/event, %.1f allocations/event)\n",
+                  events.size() / s, 1e6 * s / events.size(),
+                  static_cast<double>(g_allocs - a0) / static_cast<double>(events.size()));
+    }
+  }
+  // Scoring alone on pre-parsed events, to separate its allocations from the parser's.
+  std::vector<nlohmann::json> parsed;
+  std::vector<int64_t> ts;
+  parsed.reserve(events.size());
+  for (const auto& e : events) {
+    parsed.push_back(nlohmann::json::parse(e));
+    ts.push_back(parsed.back()["origin_server_ts"].get<int64_t>());
+  }
+  size_t hits = 0, hit_events = 0;
+  for (int round = 0; round < 2; ++round) {
+    const size_t a0 = g_allocs;
+    size_t a_nohit = 0, nohit = 0;
+    t0 = Clock::now();
+    for (size_t k = 0; k < parsed.size(); ++k) {
+      const size_t before = g_allocs;
+      const auto v = tyr::rules::score(set, parsed[k], state, ts[k] + (round + 2) * 3600000);
+      if (v.hits.empty()) {
+        a_nohit += g_allocs - before;
+        ++nohit;
+      }
+      if (round == 1) {
+        hits += v.hits.size();
+        hit_events += v.hits.empty() ? 0 : 1;
+      }
+    }
+    const double s = seconds_since(t0);
+    if (round == 1) {
+      std::printf("score only:        %9.0f events/s  (%.2f us/event, %.2f allocations/event; "
+                  "%.2f for events without hits)\n",
+                  parsed.size() / s, 1e6 * s / parsed.size(),
+                  static_cast<double>(g_allocs - a0) / static_cast<double>(parsed.size()),
+                  nohit == 0 ? 0.0 : static_cast<double>(a_nohit) / static_cast<double>(nohit));
+    }
+  }
+  std::printf("events with hits: %zu of %zu (%zu hits); verdicts over the parse+score rounds: "
+              "allow %zu notify %zu redact %zu kick %zu ban %zu; rate keys %zu (sink %zu)\n",
+              hit_events, parsed.size(), hits, actions[0], actions[1], actions[2], actions[3],
+              actions[4], state.keys(), sink);
+  return 0;
+}

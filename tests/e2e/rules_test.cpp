@@ -1,0 +1,104 @@
+// End-to-end: custom rules scoring live events in a protected room of a real Synapse.
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/e2e/harness.hpp"
+
+using namespace tyr;
+using namespace tyr::e2e;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A private copy of the e2e rules, so a test can break it and reload.
+fs::path copy_rules(const Harness& h) {
+  const fs::path dir = h.dir() / "rules";
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml", dir / "rules.yaml",
+                fs::copy_options::overwrite_existing);
+  return dir;
+}
+
+std::string rules_config() { return "rules:\n  dir: rules\n"; }
+
+bool redacted(Harness& h, const std::string& room, const std::string& event_id) {
+  for (const auto& ev : h.messages(room)) {
+    if (ev.value("event_id", "") == event_id) return ev["content"].empty();
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("e2e: rules redact spam with an explanation, notify on low scores, count shadow hits",
+          "[e2e][rules]") {
+  Harness h(rules_config());
+  copy_rules(h);
+  auto& sender = h.add_user("sender");
+  const std::string room = h.create_room_with_tyr("scored");
+  REQUIRE(sender.join(room));
+  h.start_tyr();
+  h.protect(room);
+
+  const std::string spam = h.say(sender, room, "buy cheap   pills here");
+  REQUIRE(wait_until([&] { return redacted(h, room, spam); }, 30s));
+  const std::string why = h.wait_reply("Acting: redact (score 6.0) for @sender:localhost");
+  REQUIRE_FALSE(why.empty());
+  CHECK(why.find("test.spam-phrase") != std::string::npos);
+  CHECK(why.find("cheap   pills") != std::string::npos);  // the matched text span
+
+  const std::string mild = h.say(sender, room, "this is mildly-suspicious, nothing more");
+  CHECK_FALSE(h.wait_reply("Notice: notify (score 2.0) for @sender:localhost").empty());
+  const std::string shadow = h.say(sender, room, "a shadowword appears");
+  h.say(h.op(), h.management_room(), "!tyr rules");
+  const std::string rules = h.wait_reply("shadow rules would have acted 1 times");
+  REQUIRE_FALSE(rules.empty());
+  CHECK(rules.find("4 rules (3 enforced, 1 shadow)") != std::string::npos);
+  CHECK_FALSE(redacted(h, room, mild));
+  CHECK_FALSE(redacted(h, room, shadow));
+  CHECK(h.membership(room, "@sender:localhost") == "join");
+
+  h.say(h.op(), h.management_room(), "!tyr rules test where are the cheap pills");
+  CHECK_FALSE(h.wait_reply("Verdict: redact, score 6.0").empty());
+}
+
+TEST_CASE("e2e: a flooder is kicked by a rate rule", "[e2e][rules]") {
+  Harness h(rules_config());
+  copy_rules(h);
+  auto& flooder = h.add_user("flooder");
+  const std::string room = h.create_room_with_tyr("flooded");
+  REQUIRE(flooder.join(room));
+  h.start_tyr();
+  h.protect(room);
+  for (int i = 0; i < 5; ++i) h.say(flooder, room, "message number " + std::to_string(i));
+  REQUIRE(wait_until([&] { return h.membership(room, "@flooder:localhost") == "leave"; }, 30s));
+  CHECK_FALSE(h.wait_reply("Acting: kick (score 9.0) for @flooder:localhost").empty());
+}
+
+TEST_CASE("e2e: a broken rule file is reported and the old rules keep running", "[e2e][rules]") {
+  Harness h(rules_config());
+  const fs::path dir = copy_rules(h);
+  auto& sender = h.add_user("sender");
+  const std::string room = h.create_room_with_tyr("reloaded");
+  REQUIRE(sender.join(room));
+  h.start_tyr();
+  h.protect(room);
+  std::ofstream(dir / "zz-broken.yaml") << "rules:\n  - id: broken\n    score: lots\n";
+  h.say(h.op(), h.management_room(), "!tyr rules reload");
+  const std::string report = h.wait_reply("Rules NOT reloaded");
+  REQUIRE_FALSE(report.empty());
+  CHECK(report.find("zz-broken.yaml:3:") != std::string::npos);
+  const std::string spam = h.say(sender, room, "cheap pills again");
+  REQUIRE(wait_until([&] { return redacted(h, room, spam); }, 30s));
+
+  // Fixed file, reload by SIGHUP: the new rule is live.
+  std::ofstream(dir / "zz-broken.yaml")
+      << "rules:\n  - id: test.new\n    score: 6\n    when:\n      keywords: [brandnewspam]\n";
+  h.kill_tyr_signal(SIGHUP);
+  REQUIRE_FALSE(h.wait_reply("Rules reloaded: 5 rules").empty());
+  const std::string fresh = h.say(sender, room, "some brandnewspam here");
+  REQUIRE(wait_until([&] { return redacted(h, room, fresh); }, 30s));
+}

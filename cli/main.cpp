@@ -194,6 +194,42 @@ void mirror_management_room(const std::string& base_url, const std::string& toke
   }
 }
 
+// Once Tyr protects the demo room, the visitor posts one spam message there, so the console shows
+// Tyr redacting it and explaining why.
+void post_demo_spam(const std::string& base_url, const std::string& operator_token,
+                    const std::string& visitor_token, const std::string& mgmt_room,
+                    const std::string& demo_room, const std::string& stamp) {
+  engine::ClientOptions opts;
+  opts.base_url = base_url;
+  opts.max_attempts = 1;
+  opts.as_token = operator_token;
+  engine::HomeserverClient op(opts);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool ready = false;
+  while (!ready && !g_stop && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto page = op.messages(mgmt_room, "b", "", 20);
+    if (!page) continue;
+    for (const auto& ev : page->value("chunk", nlohmann::json::array())) {
+      const std::string body = ev.value("content", nlohmann::json::object()).value("body", "");
+      if (body.rfind("Now protecting " + demo_room, 0) == 0 ||
+          body.find("is already protected") != std::string::npos) {
+        ready = true;
+      }
+    }
+  }
+  if (!ready || g_stop) return;
+  opts.as_token = visitor_token;
+  engine::HomeserverClient visitor(opts);
+  // Strong enough to be redacted, not to cost the visitor a kick or a ban.
+  const std::string text = "Get FREE crypto now: bit.ly/free-btc giveaway";
+  if (visitor.send_event(demo_room, "m.room.message", {{"msgtype", "m.text"}, {"body", text}},
+                         "sandbox-spam-" + stamp)) {
+    std::printf("[@visitor:localhost in #demo] %s\n", text.c_str());
+    std::fflush(stdout);
+  }
+}
+
 int run_sandbox(const Args& args) {
   std::filesystem::path dir = ".tyr-sandbox";
   if (auto it = args.options.find("--sandbox-dir"); it != args.options.end()) dir = it->second;
@@ -203,7 +239,7 @@ int run_sandbox(const Args& args) {
     std::fprintf(stderr, "tyr: the sandbox could not start: %s\n", info.error().message.c_str());
     return 1;
   }
-  std::thread mirror;
+  std::thread mirror, demo;
   cli::ServiceHooks hooks;
   hooks.reload = &g_reload;
   hooks.on_ready = [&](const std::string& mgmt_room) {
@@ -214,12 +250,14 @@ int run_sandbox(const Args& args) {
         "Log in with any Matrix client (Element Desktop, Cinny, gomuks, nheko…):\n"
         "  homeserver  %s\n  user        operator\n  password    %s\n"
         "Open the room %s (the management room) and type:  !tyr help\n"
-        "The demo room %s is protected by Tyr.\n"
+        "The demo room %s is protected by Tyr with the default rule pack. Operators are\n"
+        "exempt from Tyr's actions: to try it, log in as visitor (password %s) and post spam\n"
+        "there. The visitor's first spam message is posted for you in a moment.\n"
         "Tyr's config: %s  (reuse with: tyr run --config %s)\n"
         "Stop with Ctrl-C; the sandbox keeps its state in %s.\n"
         "=========================================================\n\n",
         url.c_str(), url.c_str(), info->operator_password.c_str(),
-        info->management_alias.c_str(), info->demo_alias.c_str(),
+        info->management_alias.c_str(), info->demo_alias.c_str(), info->visitor_password.c_str(),
         info->config.source.c_str(), info->config.source.c_str(),
         std::filesystem::absolute(dir).c_str());
     std::fflush(stdout);
@@ -235,10 +273,13 @@ int run_sandbox(const Args& args) {
                                 "sandbox-" + stamp + "-" + cmd.substr(5, 6));
       if (!sent) log::warn("sandbox", "could not send '" + cmd + "': " + sent.error().to_string());
     }
+    demo = std::thread(post_demo_spam, url, info->operator_token, info->visitor_token, mgmt_room,
+                       info->demo_room_id, stamp);
   };
   int rc = cli::run_service(info->config, g_stop, hooks);
   g_stop = true;
   if (mirror.joinable()) mirror.join();
+  if (demo.joinable()) demo.join();
   return rc;
 }
 

@@ -48,6 +48,7 @@ struct Condition {
 struct Rule {
   std::string id, description, group;
   std::vector<std::string> events;  // event types; never empty
+  uint64_t type_mask = 0;           // bit i: RuleSet::event_types[i] is among `events`
   uint32_t condition = 0;
   double score = 0;
   Mode mode = Mode::kEnforce;
@@ -76,6 +77,9 @@ class RuleSet {
   std::vector<uint32_t> rate_conditions;  // kRate condition indexes, in rule order
   // Per rate condition: the rules whose event types decide whether an event is counted.
   std::vector<std::vector<uint32_t>> rate_rules;
+  // Distinct event types of all rules (at most 64: more is a load error), so a rule's type test
+  // is one bit test per event instead of string comparisons.
+  std::vector<std::string> event_types;
   bool has_negative = false;  // some rule can lower the score: never stop early
   size_t files = 0;
   uint64_t serial = 0;  // unique per loaded set (per-thread scratch is keyed by it)

@@ -127,7 +127,19 @@ class Builder {
     check_cycles();
     resolve_overrides();
     collect_rates();
-    for (const auto& r : set_->rules) set_->has_negative = set_->has_negative || r.score < 0;
+    for (auto& r : set_->rules) {
+      set_->has_negative = set_->has_negative || r.score < 0;
+      for (const auto& type : r.events) {
+        auto& types = set_->event_types;
+        auto it = std::find(types.begin(), types.end(), type);
+        if (it == types.end()) {
+          if (types.size() == 64) throw LoadError(r.file + ":" + std::to_string(r.line) +
+                                                  ":1: more than 64 distinct event types");
+          it = types.insert(types.end(), type);
+        }
+        r.type_mask |= uint64_t{1} << (it - types.begin());
+      }
+    }
     set_->serial = next_serial.fetch_add(1);
     try {
       set_->text.build(set_->serial);

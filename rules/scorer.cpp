@@ -198,20 +198,21 @@ std::string describe(const Why& why, const Features& f) {
   }
 }
 
-bool applies(const Rule& r, std::string_view type) {
-  for (const auto& t : r.events) {
-    if (t == type) return true;
+uint64_t type_bit(const RuleSet& set, std::string_view type) {
+  for (size_t i = 0; i < set.event_types.size(); ++i) {
+    if (set.event_types[i] == type) return uint64_t{1} << i;
   }
-  return false;
+  return 0;
 }
 
-void count_rates(const RuleSet& set, EvalState& st, RuntimeState& state, int64_t now_ms) {
+void count_rates(const RuleSet& set, EvalState& st, RuntimeState& state, int64_t now_ms,
+                 uint64_t type) {
   const Features& f = st.features;
   for (size_t k = 0; k < set.rate_conditions.size(); ++k) {
     const uint32_t index = set.rate_conditions[k];
     const Condition& c = set.conditions[index];
     st.rate_value[index] = 0;
-    if (!applies(set.rules[set.rate_rules[k][0]], f.type)) continue;
+    if ((set.rules[set.rate_rules[k][0]].type_mask & type) == 0) continue;
     std::string_view entity = c.per == RatePer::kRoom ? f.room : f.sender;
     if (entity.empty() || (c.per == RatePer::kSenderInRoom && f.room.empty())) continue;
     st.key.assign(c.rate_key_prefix);
@@ -233,7 +234,8 @@ Verdict score(const RuleSet& set, const nlohmann::json& event, RuntimeState& sta
   set.text.begin_event();
   extract_features(event, options.display_name, st.features);
   const Features& f = st.features;
-  count_rates(set, st, state, now_ms);
+  const uint64_t type = type_bit(set, f.type);
+  count_rates(set, st, state, now_ms, type);
 
   const RoomOverride* ov = nullptr;
   if (!set.overrides.empty()) {
@@ -251,7 +253,7 @@ Verdict score(const RuleSet& set, const nlohmann::json& event, RuntimeState& sta
   for (uint32_t r = 0; r < set.rules.size(); ++r) {
     const Rule& rule = set.rules[r];
     const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? rule.enabled : ov->enabled[r] == 1;
-    if (!enabled || !applies(rule, f.type)) continue;
+    if (!enabled || (rule.type_mask & type) == 0) continue;
     // Nothing can lower the score, and the strongest action is already decided.
     if (!options.explain && !set.has_negative && top > 0 && v.score >= top) {
       v.stopped_early = true;

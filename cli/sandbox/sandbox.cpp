@@ -20,6 +20,10 @@ namespace {
 
 constexpr const char* kServerName = "localhost";
 
+#ifndef TYR_DEFAULT_RULES_DIR
+#define TYR_DEFAULT_RULES_DIR "rules/default"
+#endif
+
 bool port_is_free(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return false;
@@ -114,7 +118,8 @@ Result<SandboxInfo> Sandbox::start() {
       << "  registration: \"registration.yaml\"\n"
       << "management:\n  room: \"" << management_alias << "\"\n"
       << "  operators: [\"" << operator_user << "\"]\n"
-      << "data_dir: \"tyr-data\"\n";
+      << "data_dir: \"tyr-data\"\n"
+      << "rules:\n  dir: \"" << TYR_DEFAULT_RULES_DIR << "\"\n";
   write_file(dir_ / "tyr.yaml", cfg.str());
 
   SynapseOptions sopts;
@@ -165,6 +170,23 @@ Result<SandboxInfo> Sandbox::start() {
                             {{"users", {{bot, 100}}}}}});
   if (!demo) return sandbox_error("cannot create the demo room", demo.error());
 
+  // A visitor to post in the demo room: operators are exempt from Tyr's actions.
+  if (!saved.contains("visitor_password")) {
+    saved["visitor_password"] = engine::random_token().substr(0, 16);
+    write_file(state_path, saved.dump(2) + "\n");
+  }
+  const std::string visitor_password = saved["visitor_password"].get<std::string>();
+  auto visitor = synapse_->register_user("visitor", visitor_password, /*admin=*/false);
+  if (!visitor) return sandbox_error("cannot create the visitor account", visitor.error());
+  {
+    engine::ClientOptions vopts = copts;
+    vopts.as_token = visitor->access_token;
+    engine::HomeserverClient visitor_client(vopts);
+    if (auto joined = visitor_client.join(*demo); !joined) {
+      return sandbox_error("the visitor cannot join the demo room", joined.error());
+    }
+  }
+
   SandboxInfo info;
   try {
     info.config = engine::load_config_file(dir_ / "tyr.yaml");
@@ -176,6 +198,10 @@ Result<SandboxInfo> Sandbox::start() {
   info.operator_token = op->access_token;
   info.management_alias = management_alias;
   info.demo_alias = demo_alias;
+  info.demo_room_id = *demo;
+  info.visitor_user = visitor->user_id;
+  info.visitor_password = visitor_password;
+  info.visitor_token = visitor->access_token;
   return info;
 }
 

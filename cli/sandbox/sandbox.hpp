@@ -19,6 +19,10 @@ struct SandboxInfo {
   std::string operator_token;
   std::string management_alias;    // "#tyr-admin:localhost"
   std::string demo_alias;          // "#demo:localhost"
+  std::string demo_room_id;
+  std::string visitor_user;        // "@visitor:localhost", a member of the demo room
+  std::string visitor_password;
+  std::string visitor_token;
 };
 
 class Sandbox {

@@ -11,8 +11,8 @@ namespace {
 EventVerdict convert(const rules::Verdict& v) {
   EventVerdict out;
   out.score = v.score;
-  out.action = static_cast<Action>(v.action);
-  out.shadow_action = static_cast<Action>(v.shadow_action);
+  out.action = v.action;
+  out.shadow_action = v.shadow_action;
   if (!v.hits.empty()) out.explanation = rules::explain(v);
   for (const auto& h : v.hits) out.rules.push_back(h.rule);
   return out;
@@ -83,7 +83,7 @@ std::vector<std::string> RulesScorer::describe() const {
   std::string t = "thresholds:";
   for (int a = 1; a < rules::kActions; ++a) {
     if (i.thresholds.at[a] >= rules::Thresholds::kNever) continue;
-    t += " " + std::string(rules::action_name(static_cast<rules::Action>(a))) + " ≥ " + fmt(i.thresholds.at[a]);
+    t += " " + std::string(tyr::action_name(static_cast<Action>(a))) + " ≥ " + fmt(i.thresholds.at[a]);
   }
   out.push_back(t);
   out.push_back(std::to_string(i.hyperscan_patterns) + " patterns in Hyperscan, " +

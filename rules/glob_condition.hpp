@@ -1,6 +1,6 @@
 #pragma once
 // `glob:` conditions on sender, sender_server and room, with the Matrix glob semantics of
-// engine/policy/glob.hpp (Synapse server ACLs): whole string, case-insensitive (Unicode simple
+// engine/core/glob.hpp (Synapse server ACLs): whole string, case-insensitive (Unicode simple
 // case folding), `*` = any run of code points, `?` = exactly one code point, never a newline.
 // rules/ may not depend on the engine library, so the conversion is restated here; the unit
 // tests check it against the glob fixtures the engine's reference is tested with.
@@ -16,7 +16,7 @@ class RE2;
 
 namespace tyr::rules {
 
-// RE2 body (no anchors, no flags) matching exactly what `glob` matches.
+// RE2 body (no anchors, no flags) matching exactly what `glob` matches (core's conversion).
 std::string glob_to_re2(std::string_view glob);
 
 // One RE2 for any of `globs`, to be used with RE2::FullMatch; nullptr if RE2 rejects it.

@@ -20,13 +20,14 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "engine/core/result.hpp"
+#include "engine/core/verdict.hpp"
 
 namespace tyr::rules {
 
-// Ordered by strength: a verdict is the strongest action whose threshold the score reaches.
-enum class Action : uint8_t { kAllow, kNotify, kRedact, kKick, kBan };
+// The engine's actions, ordered by strength: a verdict is the strongest action whose threshold
+// the score reaches.
+using Action = tyr::Action;
 inline constexpr int kActions = 5;
-std::string_view action_name(Action a);
 
 enum class Mode : uint8_t { kEnforce, kShadow };
 std::string_view mode_name(Mode m);

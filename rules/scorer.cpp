@@ -11,17 +11,6 @@
 
 namespace tyr::rules {
 
-std::string_view action_name(Action a) {
-  switch (a) {
-    case Action::kAllow: return "allow";
-    case Action::kNotify: return "notify";
-    case Action::kRedact: return "redact";
-    case Action::kKick: return "kick";
-    case Action::kBan: return "ban";
-  }
-  return "allow";
-}
-
 std::string_view mode_name(Mode m) { return m == Mode::kShadow ? "shadow" : "enforce"; }
 
 Action Thresholds::action_for(double score) const {

@@ -1,4 +1,5 @@
 #include "engine/pipeline/bot.hpp"
+#include "engine/core/clock.hpp"
 
 #include <algorithm>
 
@@ -11,12 +12,6 @@ namespace tyr::engine {
 namespace {
 
 constexpr std::string_view kRoomPrefix = "room/";
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string format_duration(std::chrono::seconds s) {
   auto total = s.count();

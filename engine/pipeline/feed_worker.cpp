@@ -1,16 +1,11 @@
 #include "engine/pipeline/feed_worker.hpp"
+#include "engine/core/clock.hpp"
 
 #include "engine/core/log.hpp"
 
 namespace tyr::engine {
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string ago(int64_t ms) {
   const int64_t s = (now_ms() - ms) / 1000;

@@ -2,13 +2,14 @@
 // the executor actions that ban, unban, update server ACLs, redact and publish rules.
 
 #include <algorithm>
+#include "engine/core/clock.hpp"
 #include <thread>
 
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "engine/pipeline/power.hpp"
-#include "engine/policy/glob.hpp"
+#include "engine/core/glob.hpp"
 #include "engine/policy/policy_rule.hpp"
 #include "engine/policy/server_acl.hpp"
 
@@ -26,12 +27,6 @@ constexpr std::string_view kAllowPrefix = "allow/";
 constexpr std::string_view kBanPrefix = "ban/";          // ban/<room>\x1f<user> -> JSON record
 constexpr std::string_view kBanRulePrefix = "banrule/";  // banrule/<list>\x1f<key>\x1f<room>\x1f<user>
 constexpr size_t kMaxRedactions = 1000;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool enforceable(const PolicyRule& r) {
   return r.recommendation == Recommendation::kBan || r.recommendation == Recommendation::kTakedown;

@@ -2,6 +2,7 @@
 // (notify, redact, kick, ban) with an explanation, and the `rules` commands.
 
 #include <chrono>
+#include "engine/core/clock.hpp"
 #include <cstdio>
 
 #include "engine/core/ids.hpp"
@@ -12,12 +13,6 @@
 namespace tyr::engine {
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string clip(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(0, n) + "…"; }
 

@@ -1,4 +1,5 @@
 #include "engine/policy/feed.hpp"
+#include "engine/core/clock.hpp"
 
 #include <httplib.h>
 
@@ -306,12 +307,6 @@ class CsvReader {
 
 bool blank_record(const CsvRecord& rec) {
   return rec.fields.size() == 1 && trim(rec.fields[0]).empty() && !rec.unterminated;
-}
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 struct Target {

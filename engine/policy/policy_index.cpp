@@ -17,7 +17,7 @@
 
 #include "engine/core/digest.hpp"
 #include "engine/core/ids.hpp"
-#include "engine/policy/glob.hpp"
+#include "engine/core/glob.hpp"
 
 namespace tyr::policy {
 

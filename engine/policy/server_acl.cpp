@@ -4,7 +4,7 @@
 #include <set>
 
 #include "engine/core/ids.hpp"
-#include "engine/policy/glob.hpp"
+#include "engine/core/glob.hpp"
 
 namespace tyr::policy {
 

@@ -1,4 +1,5 @@
 #include "engine/store/store.hpp"
+#include "engine/core/clock.hpp"
 
 #include "engine/core/digest.hpp"
 
@@ -21,12 +22,6 @@ std::string digest_of(const std::vector<std::string_view>& ids) {
   Sha256Builder h;
   for (auto id : ids) h.update(id).update("\n");
   return to_hex(h.finish());
-}
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }

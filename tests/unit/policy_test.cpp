@@ -11,7 +11,7 @@
 #include <re2/re2.h>
 
 #include "engine/core/digest.hpp"
-#include "engine/policy/glob.hpp"
+#include "engine/core/glob.hpp"
 #include "engine/policy/policy_index.hpp"
 #include "engine/policy/policy_list.hpp"
 #include "engine/policy/policy_rule.hpp"

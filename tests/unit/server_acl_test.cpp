@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/policy/glob.hpp"
+#include "engine/core/glob.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

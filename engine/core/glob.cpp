@@ -1,4 +1,4 @@
-#include "engine/policy/glob.hpp"
+#include "engine/core/glob.hpp"
 
 #include <re2/re2.h>
 

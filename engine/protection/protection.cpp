@@ -1,0 +1,152 @@
+#include "engine/protection/protection.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace tyr::protection {
+
+namespace {
+
+std::string_view str(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return {};
+  return it->get_ref<const std::string&>();
+}
+
+const nlohmann::json& member(const nlohmann::json& obj, const char* key) {
+  static const nlohmann::json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
+}  // namespace
+
+EventContext::EventContext(const nlohmann::json& ev, int64_t now)
+    : event(ev), room_id(str(ev, "room_id")), sender(str(ev, "sender")), event_id(str(ev, "event_id")),
+      now_ms(now) {}
+
+MembershipContext::MembershipContext(const nlohmann::json& ev, int64_t now)
+    : event(ev), room_id(str(ev, "room_id")), user_id(str(ev, "state_key")), sender(str(ev, "sender")),
+      membership(str(member(ev, "content"), "membership")),
+      prev_membership(str(member(member(ev, "unsigned"), "prev_content"), "membership")),
+      display_name(str(member(ev, "content"), "displayname")),
+      avatar_url(str(member(ev, "content"), "avatar_url")), now_ms(now) {}
+
+std::string power_text(uint8_t powers) {
+  std::string out;
+  auto add = [&out](const char* s) { out += (out.empty() ? "" : ", ") + std::string(s); };
+  if ((powers & kPowerRedact) != 0) add("redact");
+  if ((powers & kPowerKick) != 0) add("kick");
+  if ((powers & kPowerBan) != 0) add("ban");
+  if ((powers & kPowerStateJoinRules) != 0) add("m.room.join_rules");
+  return out.empty() ? "none" : out;
+}
+
+std::string_view intent_kind_name(IntentKind k) {
+  switch (k) {
+    case IntentKind::kNotify: return "notify";
+    case IntentKind::kRedact: return "redact_event";
+    case IntentKind::kKick: return "kick";
+    case IntentKind::kBan: return "ban";
+    case IntentKind::kSetJoinRule: return "set_join_rule";
+    case IntentKind::kRestoreJoinRule: return "restore_join_rule";
+  }
+  return "notify";
+}
+
+nlohmann::json to_json(const ActionIntent& i) {
+  nlohmann::json j = {{"kind", intent_kind_name(i.kind)}};
+  auto put = [&j](const char* k, const std::string& v) {
+    if (!v.empty()) j[k] = v;
+  };
+  put("room", i.room);
+  put("user", i.user);
+  put("event_id", i.event_id);
+  put("join_rule", i.join_rule);
+  put(i.kind == IntentKind::kNotify ? "text" : "reason", i.text);
+  put("protection", i.protection);
+  return j;
+}
+
+void RecordingSink::hit(std::string_view symbol, std::string_view match, double factor) {
+  hits.push_back({std::string(symbol), std::string(match), factor});
+}
+void RecordingSink::scale(double m, std::string_view why) {
+  multiplier *= m;
+  scale_reasons.emplace_back(why);
+}
+void RecordingSink::act(ActionIntent intent) { intents.push_back(std::move(intent)); }
+void RecordingSink::clear() {
+  hits.clear();
+  multiplier = 1.0;
+  scale_reasons.clear();
+  intents.clear();
+}
+bool RecordingSink::has(std::string_view symbol) const {
+  return std::any_of(hits.begin(), hits.end(), [&](const Emitted& e) { return e.symbol == symbol; });
+}
+bool RecordingSink::has_intent(IntentKind kind) const {
+  return std::any_of(intents.begin(), intents.end(),
+                     [&](const ActionIntent& i) { return i.kind == kind; });
+}
+
+const SymbolSpec* ProtectionDescriptor::symbol(std::string_view s) const {
+  for (const auto& spec : symbols) {
+    if (spec.name == s) return &spec;
+  }
+  return nullptr;
+}
+const ConfigKey* ProtectionDescriptor::key(std::string_view k) const {
+  for (const auto& spec : config) {
+    if (spec.name == k) return &spec;
+  }
+  return nullptr;
+}
+
+namespace {
+
+bool snake(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+bool upper(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+Error err(std::string m) { return Error{"TYR_PROTECTION", std::move(m)}; }
+
+}  // namespace
+
+Result<void> validate_descriptors(std::span<const ProtectionDescriptor* const> list) {
+  std::set<std::string_view> names;
+  for (const auto* d : list) {
+    if (d == nullptr) return err("null protection descriptor");
+    const std::string p = "protection " + std::string(d->name) + ": ";
+    if (!snake(d->name)) return err("protection name '" + std::string(d->name) + "' is not lower_snake_case");
+    if (!names.insert(d->name).second) return err("duplicate protection name '" + std::string(d->name) + "'");
+    if (d->create == nullptr) return err(p + "no factory");
+    if (d->description.empty()) return err(p + "no description");
+    std::set<std::string_view> keys, symbols;
+    for (const auto& k : d->config) {
+      if (!snake(k.name) || !keys.insert(k.name).second) {
+        return err(p + "bad or duplicate key '" + std::string(k.name) + "'");
+      }
+      auto def = nlohmann::json::parse(k.default_json, nullptr, false);
+      if (def.is_discarded()) return err(p + "key '" + std::string(k.name) + "': default is not JSON");
+      auto v = validate_value(d->name, k, def);
+      if (!v) return err(v.error().message + " (in its default)");
+    }
+    for (const auto& s : d->symbols) {
+      if (!upper(s.name) || !symbols.insert(s.name).second) {
+        return err(p + "bad or duplicate symbol '" + std::string(s.name) + "'");
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace tyr::protection

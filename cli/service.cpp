@@ -12,7 +12,7 @@
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/store/store.hpp"
-#include "plugins/rules_scorer.hpp"
+#include "plugins/moderation_scorer.hpp"
 
 namespace tyr::cli {
 
@@ -48,16 +48,29 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   PolicyBook book(store);
   book.load();
   Bot bot(config, store, client, book);
-  std::unique_ptr<plugins::RulesScorer> rules;
-  if (!config.rules.dir.empty()) {
-    rules = std::make_unique<plugins::RulesScorer>(config.rules.dir, &book.index());
-    if (auto r = rules->reload(); !r) {
-      log::error("service", "cannot load the rules: " + r.error().message);
-      return 1;
-    }
-    log::info("service", "rules: " + rules->describe().front());
-    bot.set_scorer(rules.get());
+  // Custom rules (when configured) and the protections, scored together.
+  if (auto r = plugins::validate_registry(); !r) {
+    log::error("service", "protection registry: " + r.error().message);
+    return 1;
   }
+  std::unique_ptr<plugins::RulesScorer> rules;
+  if (!config.rules.dir.empty()) rules = std::make_unique<plugins::RulesScorer>(config.rules.dir, &book.index());
+  plugins::ModerationScorer scorer(std::move(rules));
+  if (auto r = scorer.reload(); !r) {
+    log::error("service", "cannot load the rules: " + r.error().message);
+    return 1;
+  }
+  {
+    auto load = [&](const char* key) {
+      auto v = store.get(Cf::kState, key);
+      return v ? nlohmann::json::parse(*v, nullptr, false) : nlohmann::json();
+    };
+    if (auto r = scorer.restore(load("protections/settings"), load("protections/state")); !r) {
+      log::warn("service", "protection settings or state not restored: " + r.error().message);
+    }
+  }
+  for (const auto& line : scorer.describe()) log::info("service", line);
+  bot.set_scorer(&scorer);
   Pipeline pipeline(store, bot);
   Executor executor(store, bot);
   pipeline.on_committed = [&executor] { executor.notify(); };
@@ -139,8 +152,19 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   log::info("service", "ready; protecting " + std::to_string(bot.rooms().size()) + " rooms");
   if (hooks.on_ready) hooks.on_ready(mgmt.value());
 
+  auto next_tick = std::chrono::steady_clock::now();
   while (!stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (std::chrono::steady_clock::now() >= next_tick) {
+      // Protections' timers run on the pipeline thread, which owns the scorer.
+      next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      pipeline.post([&] {
+        Batch batch;
+        bot.tick(batch);
+        if (auto r = store.commit(batch); !r) log::error("service", r.error().to_string());
+        executor.notify();
+      });
+    }
     if (hooks.reload != nullptr && hooks.reload->exchange(false)) {
       log::info("service", "reloading rules (SIGHUP)");
       Batch batch;

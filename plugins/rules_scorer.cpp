@@ -72,6 +72,11 @@ EventVerdict RulesScorer::explain(const nlohmann::json& event) {
 
 Result<void> RulesScorer::reload() { return engine_.reload(); }
 
+rules::Thresholds RulesScorer::thresholds() const {
+  auto set = engine_.current();
+  return set ? rules::info(*set).thresholds : rules::Thresholds{};
+}
+
 std::vector<std::string> RulesScorer::describe() const {
   auto set = engine_.current();
   if (!set) return {"no rules loaded"};

@@ -4,6 +4,7 @@
 // root; the engine acts on their verdicts.
 
 #include <cstdint>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,24 @@ class EventScorer {
   virtual Result<void> reload() = 0;
   // A short description of what is loaded, one line per rule group or rule.
   virtual std::vector<std::string> describe() const = 0;
+
+  // Protections: membership changes and periodic work in protected rooms.
+  virtual void on_membership(const nlohmann::json& /*event*/, int64_t /*now_ms*/) {}
+  virtual void on_timer(int64_t /*now_ms*/) {}
+  // Actions requested since the last call, as executor JSON: {"kind": notify | redact_event |
+  // kick | ban | set_join_rule | restore_join_rule, "room", "user", "event_id", "join_rule",
+  // "reason", "protection", "shadow"}.
+  virtual std::vector<nlohmann::json> take_actions() { return {}; }
+  // `protections …` management commands: the reply, and whether settings changed.
+  virtual std::pair<std::string, bool> protections_command(const std::vector<std::string>& /*args*/) {
+    return {"No protections are available.", false};
+  }
+  // Settings and state to persist, and to restore at start (errors are reported, not fatal).
+  virtual nlohmann::json save_settings() const { return nullptr; }
+  virtual nlohmann::json save_state() const { return nullptr; }
+  virtual Result<void> restore(const nlohmann::json& /*settings*/, const nlohmann::json& /*state*/) {
+    return {};
+  }
 };
 
 }  // namespace tyr

@@ -1,8 +1,8 @@
 #include "engine/pipeline/bot.hpp"
-#include "engine/core/clock.hpp"
 
 #include <algorithm>
 
+#include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/version.hpp"
@@ -121,6 +121,10 @@ const std::vector<Bot::CommandSpec>& Bot::command_table() {
       {{"rules", "reload"}, "rules reload", "reload the rule files (also on SIGHUP)",
        &Bot::cmd_rules_reload},
       {{"rules"}, "rules", "the loaded rules and verdict counters", &Bot::cmd_rules},
+      {{"protections"},
+       "protections [room] | protections enable|disable|shadow <name> [room] | "
+       "protections config <name> <key> <value> [room]",
+       "built-in protections: state, counters and settings", &Bot::cmd_protections},
       {{"status"}, "status", "version, uptime, protected rooms, lists and queues",
        &Bot::cmd_status},
       {{"ping"}, "ping [text]", "check that Tyr is listening", &Bot::cmd_ping},
@@ -161,7 +165,14 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   }
   if (event.contains("state_key") && book_.is_list(*room)) on_list_event(event, batch);
   if (!rooms_.contains(*room)) return;
-  if (*type == "m.room.member") on_member_event(event, batch);
+  if (*type == "m.room.member") {
+    on_member_event(event, batch);
+    if (scorer_ != nullptr) {
+      scorer_->on_membership(event, event.value("origin_server_ts", int64_t{0}));
+      enqueue_requested(batch);
+    }
+    return;
+  }
   if (scorer_ != nullptr) on_scored_event(event, batch);
 }
 
@@ -333,6 +344,7 @@ ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& action, Batch&
   if (kind == "redact_event") return run_redact_event(seq, action, batch);
   if (kind == "kick") return run_kick(action, batch);
   if (kind == "rule_ban") return run_rule_ban(action, batch);
+  if (kind == "set_join_rule" || kind == "restore_join_rule") return run_join_rule(action, batch);
   return {ActionOutcome::Kind::kFailed, {}, "unknown action kind '" + kind + "'"};
 }
 

@@ -58,6 +58,8 @@ class Bot : public EventHandler, public ActionRunner {
   PolicyBook& book() { return book_; }
   // Custom rules and protections; may stay unset (then only lists are enforced).
   void set_scorer(EventScorer* scorer) { scorer_ = scorer; }
+  // Periodic work of the scorer (protections' timers); pipeline thread.
+  void tick(Batch& batch);
   // Reloads the rules (SIGHUP, `rules reload`) and reports the outcome in the management room.
   void reload_rules(Batch& batch, const std::string& reply_to = {});
 
@@ -107,6 +109,10 @@ class Bot : public EventHandler, public ActionRunner {
   void cmd_rules_test(CommandContext& ctx);
   void cmd_rules_reload(CommandContext& ctx);
   void on_scored_event(const nlohmann::json& event, Batch& batch);
+  void cmd_protections(CommandContext& ctx);
+  // Queues what the scorer's protections asked for (exempt users are left alone).
+  void enqueue_requested(Batch& batch);
+  bool is_exempt(const std::string& user) const;
   void write_rule(CommandContext& ctx, const std::string& recommendation);
 
   // Event path.
@@ -132,6 +138,7 @@ class Bot : public EventHandler, public ActionRunner {
   ActionOutcome run_redact_event(uint64_t seq, const nlohmann::json& action, Batch& batch);
   ActionOutcome run_kick(const nlohmann::json& action, Batch& batch);
   ActionOutcome run_rule_ban(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_join_rule(const nlohmann::json& action, Batch& batch);
   // Power levels of a room, read fresh from the homeserver.
   Result<class PowerLevels> power_in(const std::string& room_id);
   ActionOutcome from_error(const std::string& what, const Error& e);

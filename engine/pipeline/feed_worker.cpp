@@ -1,6 +1,6 @@
 #include "engine/pipeline/feed_worker.hpp"
-#include "engine/core/clock.hpp"
 
+#include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
 
 namespace tyr::engine {

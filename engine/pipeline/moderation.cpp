@@ -2,9 +2,9 @@
 // the executor actions that ban, unban, update server ACLs, redact and publish rules.
 
 #include <algorithm>
-#include "engine/core/clock.hpp"
 #include <thread>
 
+#include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/pipeline/bot.hpp"

@@ -33,6 +33,8 @@ void Worker::notify() {
   });
 }
 
+void Worker::post(std::function<void()> task) { boost::asio::post(io_, std::move(task)); }
+
 void Pipeline::drain() {
   // Commits group up to kEventsPerCommit events: one fsync covers them all.
   for (;;) {

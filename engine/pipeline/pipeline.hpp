@@ -51,6 +51,7 @@ class Worker {
   void start();
   void stop();
   void notify();  // thread-safe: schedule a drain
+  void post(std::function<void()> task);  // thread-safe: run `task` on the worker's thread
 
  protected:
   virtual void drain() = 0;

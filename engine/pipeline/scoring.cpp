@@ -2,9 +2,9 @@
 // (notify, redact, kick, ban) with an explanation, and the `rules` commands.
 
 #include <chrono>
-#include "engine/core/clock.hpp"
 #include <cstdio>
 
+#include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/pipeline/bot.hpp"
@@ -30,13 +30,12 @@ void Bot::on_scored_event(const nlohmann::json& event, Batch& batch) {
   const std::string room = event.value("room_id", "");
   const std::string event_id = event.value("event_id", "");
   EventVerdict v = scorer_->score(event, event.value("origin_server_ts", now_ms()));
+  enqueue_requested(batch);
   ++verdicts_[static_cast<int>(v.action)];
   if (v.shadow_action > v.action) ++shadow_verdicts_;
   if (v.action == Action::kAllow) return;
 
-  const auto& ops = config_.management.operators;
-  const bool exempt = sender == bot_user_ || std::find(ops.begin(), ops.end(), sender) != ops.end() ||
-                      is_allowlisted(sender) || is_allowlisted(std::string(strip_port(server_of(sender))));
+  const bool exempt = is_exempt(sender);
   const bool dry = config_.policy.dry_run;
   std::string head = std::string(action_name(v.action)) + " (score " + fmt_score(v.score) +
                      ") for " + sender + " in " + room + ", event " + event_id;
@@ -60,6 +59,105 @@ void Bot::on_scored_event(const nlohmann::json& event, Batch& batch) {
                            {"sender", sender}, {"reason", reason}};
   store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
   enqueue_notice(batch, management_room_, "Acting: " + head + "\n" + v.explanation);
+}
+
+bool Bot::is_exempt(const std::string& user) const {
+  const auto& ops = config_.management.operators;
+  return user == bot_user_ || std::find(ops.begin(), ops.end(), user) != ops.end() ||
+         is_allowlisted(user) || is_allowlisted(std::string(strip_port(server_of(user))));
+}
+
+void Bot::enqueue_requested(Batch& batch) {
+  for (auto& a : scorer_->take_actions()) {
+    const std::string kind = a.value("kind", "");
+    const std::string room = a.value("room", "");
+    const std::string user = a.value("user", "");
+    const std::string who = a.value("protection", "");
+    const bool shadow = a.value("shadow", false) || config_.policy.dry_run;
+    if (kind == "notify") {
+      enqueue_notice(batch, management_room_,
+                     "[" + who + "] " + a.value("reason", a.value("text", "")) +
+                         (room.empty() ? "" : " (room " + room + ")"));
+      continue;
+    }
+    if (shadow) {
+      enqueue_notice(batch, management_room_,
+                     "[" + who + ", shadow] Would " + kind + (user.empty() ? "" : " " + user) +
+                         (room.empty() ? "" : " in " + room) + ".");
+      continue;
+    }
+    if (!user.empty() && (kind == "kick" || kind == "ban" || kind == "redact_event") && is_exempt(user)) {
+      continue;
+    }
+    nlohmann::json act = a;
+    Priority prio = Priority::kControl;
+    if (kind == "ban") {
+      act["kind"] = "rule_ban";
+      prio = Priority::kBan;
+    } else if (kind == "kick") {
+      prio = Priority::kBan;
+    } else if (kind == "redact_event") {
+      act["sender"] = user;
+      prio = Priority::kRedact;
+    } else if (kind != "set_join_rule" && kind != "restore_join_rule") {
+      continue;
+    }
+    store_.enqueue_action(batch, act.dump(), prio);
+  }
+}
+
+void Bot::tick(Batch& batch) {
+  if (scorer_ == nullptr) return;
+  scorer_->on_timer(now_ms());
+  enqueue_requested(batch);
+  batch.put(Cf::kState, "protections/state", scorer_->save_state().dump());
+}
+
+void Bot::cmd_protections(CommandContext& ctx) {
+  if (scorer_ == nullptr) {
+    ctx.reply(*this, "No protections are available.");
+    return;
+  }
+  auto [text, changed] = scorer_->protections_command(ctx.args);
+  if (changed) ctx.batch.put(Cf::kState, "protections/settings", scorer_->save_settings().dump());
+  ctx.reply(*this, text);
+}
+
+ActionOutcome Bot::run_join_rule(const nlohmann::json& action, Batch& batch) {
+  const std::string room = action.value("room", "");
+  const std::string saved_key = "joinrule/" + room;
+  nlohmann::json content;
+  if (action.value("kind", "") == "set_join_rule") {
+    auto current = client_.state_event(room, "m.room.join_rules");
+    if (!current && current.error().code != "M_NOT_FOUND") return from_error("join rules of " + room, current.error());
+    // Keep the rule in force before the first raise; a second raise must not overwrite it.
+    if (!store_.get(Cf::kState, saved_key)) {
+      batch.put(Cf::kState, saved_key, (current ? *current : nlohmann::json{{"join_rule", "public"}}).dump());
+    }
+    content = current ? *current : nlohmann::json::object();
+    content["join_rule"] = action.value("join_rule", "invite");
+  } else {
+    auto saved = store_.get(Cf::kState, saved_key);
+    if (!saved) return {};
+    content = nlohmann::json::parse(*saved, nullptr, false);
+    if (!content.is_object()) return {};
+    batch.del(Cf::kState, saved_key);
+  }
+  auto power = power_in(room);
+  if (!power) return from_error("power levels of " + room, power.error());
+  if (auto why = power->why_cannot_set_state(bot_user_, "m.room.join_rules"); !why.empty()) {
+    enqueue_notice(batch, management_room_, "Cannot change the join rule of " + room + ": " + why + ".");
+    return {};
+  }
+  auto sent = client_.send_state(room, "m.room.join_rules", "", content);
+  if (!sent) {
+    if (is_retryable(sent.error())) return from_error("join rules of " + room, sent.error());
+    enqueue_notice(batch, management_room_, "Changing the join rule of " + room + " failed: " + sent.error().to_string());
+    return {};
+  }
+  enqueue_notice(batch, management_room_, "Join rule of " + room + " is now " + content.value("join_rule", "") +
+                                              " (" + action.value("protection", "protection") + ").");
+  return {};
 }
 
 void Bot::cmd_rules(CommandContext& ctx) {

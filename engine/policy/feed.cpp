@@ -1,5 +1,4 @@
 #include "engine/policy/feed.hpp"
-#include "engine/core/clock.hpp"
 
 #include <httplib.h>
 
@@ -10,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/version.hpp"
 

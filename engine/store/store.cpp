@@ -1,6 +1,6 @@
 #include "engine/store/store.hpp"
-#include "engine/core/clock.hpp"
 
+#include "engine/core/clock.hpp"
 #include "engine/core/digest.hpp"
 
 #include <chrono>

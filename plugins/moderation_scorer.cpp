@@ -1,0 +1,138 @@
+#include "plugins/moderation_scorer.hpp"
+
+namespace tyr::plugins {
+
+namespace {
+
+std::string mode_word(protection::Mode m) {
+  return m == protection::Mode::kEnforce ? "on" : m == protection::Mode::kShadow ? "shadow" : "off";
+}
+
+}  // namespace
+
+ModerationScorer::ModerationScorer(std::unique_ptr<RulesScorer> rules) : rules_(std::move(rules)) {}
+
+void ModerationScorer::collect(const ProtectionResult& r) {
+  for (const auto& intent : r.intents) pending_.push_back(protection::to_json(intent));
+  for (const auto& intent : r.shadow_intents) {
+    auto j = protection::to_json(intent);
+    j["shadow"] = true;
+    pending_.push_back(std::move(j));
+  }
+}
+
+EventVerdict ModerationScorer::score(const nlohmann::json& event, int64_t now_ms) {
+  EventVerdict rules_verdict = rules_ ? rules_->score(event, now_ms) : EventVerdict{};
+  protection::EventContext ctx(event, now_ms);
+  auto r = suite_.on_event(ctx);
+  collect(r);
+  if (r.hits.empty() && r.multiplier == 1.0 && r.shadow_multiplier == 1.0) return rules_verdict;
+  return suite_.merge(rules_verdict, r);
+}
+
+EventVerdict ModerationScorer::explain(const nlohmann::json& event) {
+  return rules_ ? rules_->explain(event) : EventVerdict{};
+}
+
+Result<void> ModerationScorer::reload() {
+  if (!rules_) return {};
+  auto r = rules_->reload();
+  if (r) suite_.set_thresholds(rules_->thresholds());
+  return r;
+}
+
+std::vector<std::string> ModerationScorer::describe() const {
+  std::vector<std::string> out = rules_ ? rules_->describe() : std::vector<std::string>{"no rules configured"};
+  size_t on = 0, shadow = 0;
+  for (const auto* d : suite_.registry()) {
+    auto m = suite_.mode(d->name, {});
+    on += m == protection::Mode::kEnforce;
+    shadow += m == protection::Mode::kShadow;
+  }
+  out.push_back("protections: " + std::to_string(on) + " on, " + std::to_string(shadow) +
+                " in shadow mode, of " + std::to_string(suite_.registry().size()));
+  return out;
+}
+
+void ModerationScorer::on_membership(const nlohmann::json& event, int64_t now_ms) {
+  protection::MembershipContext ctx(event, now_ms);
+  auto r = suite_.on_membership(ctx);
+  collect(r);
+  // Hits on a membership (impersonating names, joins in a wave) are judged like an event's.
+  if (!r.hits.empty()) {
+    EventVerdict v = suite_.merge({}, r);
+    if (v.action != Action::kAllow) {
+      pending_.push_back({{"kind", "notify"},
+                          {"room", event.value("room_id", "")},
+                          {"user", event.value("state_key", "")},
+                          {"reason", std::string(action_name(v.action)) + " for " +
+                                         event.value("state_key", "") + ": " + v.explanation},
+                          {"protection", "membership"}});
+    }
+    if (v.action >= Action::kKick) {
+      pending_.push_back({{"kind", v.action == Action::kBan ? "ban" : "kick"},
+                          {"room", event.value("room_id", "")},
+                          {"user", event.value("state_key", "")},
+                          {"reason", "Tyr protections: " + (v.rules.empty() ? std::string() : v.rules.front())},
+                          {"protection", "membership"}});
+    }
+  }
+}
+
+void ModerationScorer::on_timer(int64_t now_ms) { collect(suite_.on_timer(now_ms)); }
+
+std::vector<nlohmann::json> ModerationScorer::take_actions() {
+  std::vector<nlohmann::json> out;
+  out.swap(pending_);
+  return out;
+}
+
+Result<void> ModerationScorer::restore(const nlohmann::json& settings, const nlohmann::json& state) {
+  if (!settings.is_null()) {
+    if (auto r = suite_.load_settings(settings); !r) return r;
+  }
+  if (!state.is_null()) {
+    if (auto r = suite_.load_state(state); !r) return r;
+  }
+  return {};
+}
+
+std::pair<std::string, bool> ModerationScorer::protections_command(const std::vector<std::string>& args) {
+  // protections [room] | enable|disable|shadow <name> [room] | config <name> <key> <value> [room]
+  if (args.empty() || (args.size() == 1 && args[0] != "enable" && args[0] != "disable" &&
+                       args[0] != "shadow" && args[0] != "config")) {
+    const std::string room = args.empty() ? "" : args[0];
+    std::string text = "Protections" + (room.empty() ? std::string() : " in " + room) + ":";
+    for (const auto& s : suite_.status(room)) {
+      text += "\n  " + s.name + ": " + mode_word(s.mode) + " — " + std::to_string(s.hits) +
+              " hits, " + std::to_string(s.shadow_hits) + " shadow hits, " +
+              std::to_string(s.intents) + " actions requested";
+    }
+    return {text, false};
+  }
+  const std::string& verb = args[0];
+  if (verb == "enable" || verb == "disable" || verb == "shadow") {
+    if (args.size() < 2 || args.size() > 3) {
+      return {"Usage: protections " + verb + " <name> [room]", false};
+    }
+    const auto mode = verb == "enable" ? protection::Mode::kEnforce
+                      : verb == "shadow" ? protection::Mode::kShadow
+                                         : protection::Mode::kOff;
+    const std::string room = args.size() == 3 ? args[2] : "";
+    if (auto r = suite_.set_mode(args[1], mode, room); !r) return {r.error().message, false};
+    return {"Protection " + args[1] + " is now " + mode_word(mode) +
+                (room.empty() ? " everywhere" : " in " + room) + ".",
+            true};
+  }
+  // config
+  if (args.size() < 4 || args.size() > 5) {
+    return {"Usage: protections config <name> <key> <value> [room]", false};
+  }
+  const std::string room = args.size() == 5 ? args[4] : "";
+  if (auto r = suite_.set_config(args[1], args[2], args[3], room); !r) return {r.error().message, false};
+  return {"Protection " + args[1] + ": " + args[2] + " = " + args[3] +
+              (room.empty() ? "" : " in " + room) + ".",
+          true};
+}
+
+}  // namespace tyr::plugins

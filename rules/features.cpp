@@ -1,5 +1,7 @@
 #include "rules/features.hpp"
 
+#include "engine/core/utf8.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -191,22 +193,6 @@ void scan_hrefs(std::string_view html, LinkCounter& lc, std::string& lowered,
     }
     ++pill_count;
   }
-}
-
-size_t decode_utf8(std::string_view s, size_t i, char32_t& cp) {
-  const auto lead = static_cast<unsigned char>(s[i]);
-  if (lead < 0x80) {
-    cp = lead;
-    return 1;
-  }
-  const size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-  if (len == 1 || i + len > s.size()) {
-    cp = 0xFFFD;
-    return 1;
-  }
-  cp = lead & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return len;
 }
 
 bool is_emoji(char32_t c) {

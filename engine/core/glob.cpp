@@ -1,5 +1,7 @@
 #include "engine/core/glob.hpp"
 
+#include "engine/core/utf8.hpp"
+
 #include <re2/re2.h>
 
 #include <cstdio>
@@ -46,20 +48,6 @@ char32_t unicode16_case_partner(char32_t c) {
   return 0;
 }
 
-// Decodes the UTF-8 sequence at glob[i]; returns its length (0 when not a valid 2-4 byte one).
-size_t decode_utf8(std::string_view s, size_t i, char32_t& cp) {
-  const auto lead = static_cast<unsigned char>(s[i]);
-  size_t len = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0;
-  if (len == 0 || lead > 0xF4 || i + len > s.size()) return 0;
-  cp = lead & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-  for (size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  return len;
-}
-
 std::string hex_escape(char32_t c) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "\\x{%X}", static_cast<unsigned>(c));
@@ -88,7 +76,7 @@ std::string glob_to_regex_body(std::string_view glob) {
     if (uc >= 0x80) {
       char32_t cp = 0;
       const size_t len = decode_utf8(glob, i, cp);
-      if (len != 0 && unicode16_case_partner(cp) != 0) {
+      if (cp != kReplacementChar && unicode16_case_partner(cp) != 0) {
         out += "[" + hex_escape(cp) + hex_escape(unicode16_case_partner(cp)) + "]";
         i += len;
         continue;

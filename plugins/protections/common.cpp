@@ -1,5 +1,7 @@
 #include "plugins/protections/common.hpp"
 
+#include "engine/core/utf8.hpp"
+
 #include <algorithm>
 #include <utility>
 
@@ -29,22 +31,6 @@ std::string normalise_text(std::string_view s) {
 }
 
 namespace {
-
-size_t decode(std::string_view s, size_t i, char32_t& cp) {
-  const auto lead = static_cast<unsigned char>(s[i]);
-  if (lead < 0x80) {
-    cp = lead;
-    return 1;
-  }
-  const size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-  if (len == 1 || i + len > s.size()) {
-    cp = 0xFFFD;
-    return 1;
-  }
-  cp = lead & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return len;
-}
 
 // Look-alikes of Latin letters (lower case targets). A basic set, not Unicode's full table.
 constexpr std::pair<char32_t, char> kConfusables[] = {
@@ -92,7 +78,7 @@ std::string fold_confusables(std::string_view name) {
   out.reserve(name.size());
   for (size_t i = 0; i < name.size();) {
     char32_t cp = 0;
-    i += decode(name, i, cp);
+    i += decode_utf8(name, i, cp);
     if (cp >= 0xFF01 && cp <= 0xFF5E) cp = cp - 0xFF01 + 0x21;  // fullwidth ASCII
     char c = 0;
     if (cp < 0x80) {

@@ -10,6 +10,7 @@
 #include "engine/pipeline/bot.hpp"
 #include "engine/pipeline/feed_worker.hpp"
 #include "engine/pipeline/policy_book.hpp"
+#include "engine/pipeline/report_worker.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/store/store.hpp"
 #include "plugins/moderation_scorer.hpp"
@@ -76,6 +77,11 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   pipeline.on_committed = [&executor] { executor.notify(); };
   FeedWorker feeds(config, store, bot);
   feeds.on_change = [&executor] { executor.notify(); };
+  ClientOptions admin_opts = copts;
+  admin_opts.max_attempts = 2;
+  HomeserverClient admin_client(admin_opts);
+  ReportWorker reports(config, store, admin_client, bot);
+  reports.on_change = [&executor] { executor.notify(); };
 
   AppserviceServer::Hooks as_hooks;
   as_hooks.on_events_accepted = [&pipeline] { pipeline.notify(); };
@@ -132,6 +138,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   pipeline.start();
   executor.start();
   feeds.start();
+  if (config.reports.enabled) reports.start();
   {
     // Lists may have changed while Tyr was away: reload each watched list room's state.
     Batch refresh;
@@ -176,6 +183,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   log::info("service", "stopping");
   server.stop();
   feeds.stop();
+  reports.stop();
   pipeline.stop();
   executor.stop();
   return 0;

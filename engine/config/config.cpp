@@ -106,7 +106,8 @@ class Loader {
   Config load(const std::string& text) {
     const YAML::Node root = parse_document(text, file_);
     const Section top = top_section(root, {"homeserver", "appservice", "management", "data_dir",
-                                           "log_level", "policy", "feeds", "lists", "rules"});
+                                           "log_level", "policy", "feeds", "lists", "rules",
+                                           "reports"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
@@ -115,6 +116,11 @@ class Loader {
     read_feeds(top, cfg.feeds);
     read_lists(top, cfg.lists);
     read_rules(top, cfg.rules);
+    read_reports(top, cfg.reports);
+    if (cfg.reports.enabled && cfg.homeserver.admin_token.empty()) {
+      fail_at(*top.find("reports"), "key 'reports': needs 'homeserver.admin_token' (a server "
+                                    "admin's access token) to read the homeserver's abuse reports");
+    }
 
     const auto data_dir = string_value(top, "data_dir", true);
     if (data_dir->empty()) fail_at(*top.find("data_dir"), "key 'data_dir': must not be empty");
@@ -373,6 +379,34 @@ class Loader {
     if (auto v = string_value(s, "command_prefix", false)) {
       m.command_prefix = *v;
       check_non_empty(s, "command_prefix", m.command_prefix);
+    }
+  }
+
+  void read_reports(const Section& top, ReportsConfig& r) const {
+    if (!top.find("reports")) return;
+    const Section s = subsection(top, "reports", false,
+                                 {"poll_seconds", "trusted_reporters", "trusted_reports_to_redact"});
+    r.enabled = true;
+    if (auto v = int_value(s, "poll_seconds")) {
+      if (*v < 1) fail_at(*s.find("poll_seconds"), "key 'reports.poll_seconds': must be >= 1");
+      r.poll = std::chrono::seconds(*v);
+    }
+    if (const Entry* list = list_entry(s, "trusted_reporters")) {
+      for (std::size_t i = 0; i < list->value.size(); ++i) {
+        const YAML::Node item = list->value[i];
+        const std::string where = "key 'reports.trusted_reporters[" + std::to_string(i) + "]': ";
+        if (!item.IsScalar() || !tyr::is_user_id(item.Scalar())) {
+          fail(file_, item.Mark(), where + "expected a user ID (@local:server)");
+        }
+        r.trusted_reporters.push_back(item.Scalar());
+      }
+    }
+    if (auto v = int_value(s, "trusted_reports_to_redact")) {
+      if (*v < 1) {
+        fail_at(*s.find("trusted_reports_to_redact"),
+                "key 'reports.trusted_reports_to_redact': must be >= 1");
+      }
+      r.trusted_reports_to_redact = static_cast<int>(*v);
     }
   }
 

@@ -86,6 +86,15 @@ struct RulesConfig {
   std::filesystem::path dir;  // empty: no rules; relative to the config file
 };
 
+// Abuse reports (section `reports`): read from the homeserver's admin API (needs
+// homeserver.admin_token), posted to the management room, answered with `!tyr report`.
+struct ReportsConfig {
+  bool enabled = false;  // the section is present
+  std::chrono::seconds poll{15};
+  std::vector<std::string> trusted_reporters;  // their reports add up to an automatic redaction
+  int trusted_reports_to_redact = 2;
+};
+
 struct Config {
   std::filesystem::path source;  // the file this was loaded from (empty when built in code)
   HomeserverConfig homeserver;
@@ -97,6 +106,7 @@ struct Config {
   std::vector<FeedConfig> feeds;   // names unique
   std::vector<ListSetting> lists;  // rooms unique
   RulesConfig rules;
+  ReportsConfig reports;
 
   std::string bot_user_id() const {
     return "@" + appservice.sender_localpart + ":" + homeserver.server_name;

@@ -121,6 +121,8 @@ const std::vector<Bot::CommandSpec>& Bot::command_table() {
       {{"rules", "reload"}, "rules reload", "reload the rule files (also on SIGHUP)",
        &Bot::cmd_rules_reload},
       {{"rules"}, "rules", "the loaded rules and verdict counters", &Bot::cmd_rules},
+      {{"report"}, "report <id> redact|kick|ban|ignore", "answer an abuse report",
+       &Bot::cmd_report},
       {{"protections"},
        "protections [room] | protections enable|disable|shadow <name> [room] | "
        "protections config <name> <key> <value> [room]",

@@ -58,6 +58,9 @@ class Bot : public EventHandler, public ActionRunner {
   PolicyBook& book() { return book_; }
   // Custom rules and protections; may stay unset (then only lists are enforced).
   void set_scorer(EventScorer* scorer) { scorer_ = scorer; }
+  // One abuse report from the homeserver (admin API format): posted with context, counted
+  // towards an automatic redaction when the reporter is trusted.
+  void on_report(const nlohmann::json& report, Batch& batch);
   // Periodic work of the scorer (protections' timers); pipeline thread.
   void tick(Batch& batch);
   // Reloads the rules (SIGHUP, `rules reload`) and reports the outcome in the management room.
@@ -110,6 +113,7 @@ class Bot : public EventHandler, public ActionRunner {
   void cmd_rules_reload(CommandContext& ctx);
   void on_scored_event(const nlohmann::json& event, Batch& batch);
   void cmd_protections(CommandContext& ctx);
+  void cmd_report(CommandContext& ctx);
   // Queues what the scorer's protections asked for (exempt users are left alone).
   void enqueue_requested(Batch& batch);
   bool is_exempt(const std::string& user) const;

@@ -160,6 +160,88 @@ ActionOutcome Bot::run_join_rule(const nlohmann::json& action, Batch& batch) {
   return {};
 }
 
+void Bot::on_report(const nlohmann::json& report, Batch& batch) {
+  const std::string id = std::to_string(report.value("id", int64_t{0}));
+  const std::string room = report.value("room_id", "");
+  const std::string event_id = report.value("event_id", "");
+  const std::string sender = report.value("sender", "");
+  const std::string reporter = report.value("user_id", "");
+  nlohmann::json stored = {{"room_id", room}, {"event_id", event_id}, {"sender", sender},
+                           {"reporter", reporter}, {"reason", report.value("reason", "")}};
+  batch.put(Cf::kState, "report/" + id, stored.dump());
+  std::string excerpt;
+  if (auto ev = client_.call(HttpRequest{"GET", "/_matrix/client/v3/rooms/" + HomeserverClient::encode_segment(room) +
+                                                    "/event/" + HomeserverClient::encode_segment(event_id),
+                                         {}, std::nullopt, {}, {}})) {
+    excerpt = ev->value("content", nlohmann::json::object()).value("body", "");
+    if (excerpt.size() > 200) excerpt = excerpt.substr(0, 200) + "…";
+  }
+  std::string text = "Report " + id + ": " + reporter + " reported " + event_id + " by " + sender +
+                     " in " + room + (report.value("reason", "").empty() ? "" : ": \"" + report.value("reason", "") + "\"");
+  if (!excerpt.empty()) text += "\nMessage: " + excerpt;
+  text += "\nAnswer with `" + config_.management.command_prefix + " report " + id + " redact|kick|ban|ignore`.";
+  const auto& trusted = config_.reports.trusted_reporters;
+  if (std::find(trusted.begin(), trusted.end(), reporter) != trusted.end()) {
+    const std::string key = "reportcount/" + event_id;
+    const int count = std::stoi(store_.get(Cf::kState, key).value_or("0")) + 1;
+    batch.put(Cf::kState, key, std::to_string(count));
+    text += "\nTrusted reports of this event: " + std::to_string(count) + " of " +
+            std::to_string(config_.reports.trusted_reports_to_redact) + ".";
+    if (count == config_.reports.trusted_reports_to_redact && !is_exempt(sender)) {
+      text += " Redacting it.";
+      nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
+                               {"sender", sender}, {"reason", "Reported by trusted reporters"}};
+      if (config_.policy.dry_run) {
+        text += " [dry run: not done]";
+      } else {
+        store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
+      }
+    }
+  }
+  enqueue_notice(batch, management_room_, text);
+}
+
+void Bot::cmd_report(CommandContext& ctx) {
+  const std::string usage = "Usage: " + config_.management.command_prefix + " report <id> redact|kick|ban|ignore";
+  if (ctx.args.size() != 2) {
+    ctx.reply(*this, usage);
+    return;
+  }
+  auto saved = store_.get(Cf::kState, "report/" + ctx.args[0]);
+  if (!saved) {
+    ctx.reply(*this, "No report " + ctx.args[0] + ".");
+    return;
+  }
+  auto r = nlohmann::json::parse(*saved, nullptr, false);
+  const std::string verb = ctx.args[1];
+  const std::string room = r.value("room_id", ""), sender = r.value("sender", "");
+  const std::string reason = "Abuse report " + ctx.args[0];
+  if (verb == "ignore") {
+    ctx.batch.del(Cf::kState, "report/" + ctx.args[0]);
+    ctx.reply(*this, "Report " + ctx.args[0] + " ignored.");
+    return;
+  }
+  if (verb != "redact" && verb != "kick" && verb != "ban") {
+    ctx.reply(*this, usage);
+    return;
+  }
+  if (is_exempt(sender)) {
+    ctx.reply(*this, "Not acting on report " + ctx.args[0] + ": " + sender + " is exempt.");
+    return;
+  }
+  if (verb != "redact") {
+    nlohmann::json act = {{"kind", verb == "ban" ? "rule_ban" : "kick"}, {"room", room},
+                          {"user", sender}, {"reason", reason}};
+    store_.enqueue_action(ctx.batch, act.dump(), Priority::kBan);
+  }
+  nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", r.value("event_id", "")},
+                           {"sender", sender}, {"reason", reason}};
+  store_.enqueue_action(ctx.batch, redact.dump(), Priority::kRedact);
+  ctx.batch.del(Cf::kState, "report/" + ctx.args[0]);
+  ctx.reply(*this, "Report " + ctx.args[0] + ": " + (verb == "redact" ? "redacting" : verb == "kick" ? "redacting and kicking" : "redacting and banning") +
+                       " " + sender + ".");
+}
+
 void Bot::cmd_rules(CommandContext& ctx) {
   if (scorer_ == nullptr) {
     ctx.reply(*this, "No rules are configured (set rules.dir in Tyr's config).");

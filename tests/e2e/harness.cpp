@@ -91,6 +91,7 @@ Harness::Harness(std::string extra_config) : extra_config_(std::move(extra_confi
   if (op.user_id != op_user_) throw std::runtime_error("unexpected operator id " + op.user_id);
   stranger_user_ = stranger.user_id;
   op_client_ = client_for(synapse_->base_url(), op.access_token);
+  op_token_ = op.access_token;
   stranger_client_ = client_for(synapse_->base_url(), stranger.access_token);
   as_client_ = client_for(synapse_->base_url(), as_token_);
 
@@ -107,6 +108,8 @@ Harness::Harness(std::string extra_config) : extra_config_(std::move(extra_confi
 void Harness::write_config(const std::string& homeserver_url) {
   std::ofstream(dir_ / "tyr.yaml")
       << "homeserver:\n  url: \"" << homeserver_url << "\"\n  server_name: localhost\n"
+      // Before the operator exists (registration time) the admin token is not known yet.
+      << "  admin_token: \"" << (op_token_.empty() ? std::string("unknown-yet") : op_token_) << "\"\n"
       << "appservice:\n  bind_address: 127.0.0.1\n  port: " << tyr_port_
       << "\n  registration: registration.yaml\n"
       << "management:\n  room: \"#tyr-admin:localhost\"\n  operators: [\"" << op_user_ << "\"]\n"

@@ -80,7 +80,7 @@ class Harness {
   std::unique_ptr<engine::HomeserverClient> op_client_, stranger_client_, as_client_;
   std::vector<std::unique_ptr<engine::HomeserverClient>> user_clients_;
   std::string extra_config_;
-  std::string op_user_, stranger_user_, mgmt_room_, as_token_, hs_token_;
+  std::string op_user_, stranger_user_, mgmt_room_, as_token_, hs_token_, op_token_;
   uint16_t tyr_port_ = 0;
   pid_t tyr_pid_ = -1;
   int tyr_starts_ = 0;

@@ -560,3 +560,21 @@ TEST_CASE("config: rules.dir resolves against the config's directory", "[config]
   CHECK(error_of(kValid + "rules:\n  dir: x\n  pack: y\n") == "test.yaml:13:3: unknown key 'rules.pack'");
   CHECK(error_of(kValid + "rules:\n  dir: \"\"\n") == "test.yaml:12:8: key 'rules.dir': must not be empty");
 }
+
+TEST_CASE("config: reports need an admin token and take trusted reporters", "[config]") {
+  CHECK_FALSE(load_config_string(kValid, "test.yaml").reports.enabled);
+  CHECK(error_of(kValid + "reports:\n  poll_seconds: 5\n") ==
+        "test.yaml:12:3: key 'reports': needs 'homeserver.admin_token' (a server admin's access "
+        "token) to read the homeserver's abuse reports");
+  const std::string with_token = replace(kValid, "  server_name: localhost\n",
+                                         "  server_name: localhost\n  admin_token: adm\n");
+  const Config cfg = load_config_string(
+      with_token + "reports:\n  trusted_reporters: [\"@t:localhost\"]\n  trusted_reports_to_redact: 3\n",
+      "test.yaml");
+  CHECK(cfg.reports.enabled);
+  CHECK(cfg.reports.poll == std::chrono::seconds(15));
+  CHECK(cfg.reports.trusted_reporters == std::vector<std::string>{"@t:localhost"});
+  CHECK(cfg.reports.trusted_reports_to_redact == 3);
+  CHECK(error_of(with_token + "reports:\n  trusted_reporters: [\"nobody\"]\n") ==
+        "test.yaml:13:23: key 'reports.trusted_reporters[0]': expected a user ID (@local:server)");
+}

@@ -1,0 +1,65 @@
+// End-to-end: abuse reports made by users through the homeserver reach the management room and
+// lead to action.
+
+#include <catch2/catch.hpp>
+
+#include "tests/e2e/harness.hpp"
+
+using namespace tyr;
+using namespace tyr::e2e;
+
+namespace {
+
+void report(engine::HomeserverClient& who, const std::string& room, const std::string& event_id,
+            const std::string& reason) {
+  engine::HttpRequest req;
+  req.method = "POST";
+  req.path = "/_matrix/client/v3/rooms/" + engine::HomeserverClient::encode_segment(room) +
+             "/report/" + engine::HomeserverClient::encode_segment(event_id);
+  req.body = nlohmann::json{{"reason", reason}};
+  auto r = who.call(req);
+  INFO((r ? std::string("ok") : r.error().to_string()));
+  REQUIRE(r);
+}
+
+bool redacted(Harness& h, const std::string& room, const std::string& event_id) {
+  for (const auto& ev : h.messages(room)) {
+    if (ev.value("event_id", "") == event_id) return ev["content"].empty();
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("e2e: an abuse report is posted and an operator's answer redacts; trusted reports "
+          "redact by themselves",
+          "[e2e][reports]") {
+  Harness h("reports:\n  poll_seconds: 1\n  trusted_reporters: [\"@trusted:localhost\"]\n"
+            "  trusted_reports_to_redact: 1\n");
+  auto& rude = h.add_user("rude");
+  auto& trusted = h.add_user("trusted");
+  const std::string room = h.create_room_with_tyr("reported");
+  REQUIRE(rude.join(room));
+  REQUIRE(h.stranger().join(room));
+  REQUIRE(trusted.join(room));
+  h.start_tyr();
+  h.protect(room);
+
+  const std::string first = h.say(rude, room, "you are all idiots");
+  report(h.stranger(), room, first, "insults");
+  const std::string posted = h.wait_reply("reported " + first);
+  REQUIRE_FALSE(posted.empty());
+  CHECK(posted.find("@stranger:localhost reported") != std::string::npos);
+  CHECK(posted.find("\"insults\"") != std::string::npos);
+  CHECK(posted.find("Message: you are all idiots") != std::string::npos);
+  const auto id_at = posted.find("Report ") + 7;
+  const std::string id = posted.substr(id_at, posted.find(':', id_at) - id_at);
+  CHECK_FALSE(redacted(h, room, first));
+  h.say(h.op(), h.management_room(), "!tyr report " + id + " redact");
+  REQUIRE(wait_until([&] { return redacted(h, room, first); }, 30s));
+
+  const std::string second = h.say(rude, room, "more insults here");
+  report(trusted, room, second, "again");
+  REQUIRE(wait_until([&] { return redacted(h, room, second); }, 30s));
+  CHECK_FALSE(h.wait_reply("Trusted reports of this event: 1 of 1. Redacting it.").empty());
+}

@@ -59,3 +59,27 @@ TEST_CASE("e2e: mention spam is redacted once the protection is enabled and tune
   CHECK(list.find("mention_spam: on") != std::string::npos);
   CHECK(list.find("flooding: off") != std::string::npos);
 }
+
+TEST_CASE("e2e: a join wave raises the join rule to invite and then restores it", "[e2e][protections]") {
+  Harness h;
+  std::vector<engine::HomeserverClient*> joiners;
+  for (const char* name : {"wave1", "wave2", "wave3"}) joiners.push_back(&h.add_user(name));
+  const std::string room = h.create_room_with_tyr("waved");
+  h.start_tyr();
+  h.protect(room);
+  h.say(h.op(), h.management_room(), "!tyr protections config join_wave max_joins 3 " + room);
+  REQUIRE_FALSE(h.wait_reply("Protection join_wave: max_joins = 3 in " + room).empty());
+  h.say(h.op(), h.management_room(), "!tyr protections config join_wave calm_seconds 10 " + room);
+  REQUIRE_FALSE(h.wait_reply("Protection join_wave: calm_seconds = 10 in " + room).empty());
+  h.say(h.op(), h.management_room(), "!tyr protections enable join_wave " + room);
+  REQUIRE_FALSE(h.wait_reply("Protection join_wave is now on in " + room).empty());
+  CHECK(h.state(room, "m.room.join_rules").value("join_rule", "") == "public");
+
+  for (auto* j : joiners) REQUIRE(j->join(room));
+  REQUIRE(wait_until([&] { return h.state(room, "m.room.join_rules").value("join_rule", "") == "invite"; },
+                     30s));
+  CHECK_FALSE(h.wait_reply("Join wave in " + room).empty());
+  // Calm for 10 s; Tyr's timer runs every 5 s.
+  REQUIRE(wait_until([&] { return h.state(room, "m.room.join_rules").value("join_rule", "") == "public"; },
+                     60s));
+}

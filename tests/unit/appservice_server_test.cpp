@@ -15,6 +15,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+
+#include "cli/sandbox/synapse_process.hpp"
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -39,20 +41,8 @@ constexpr const char* kToken = "secret-hs";
 constexpr const char* kBearer = "Bearer secret-hs";
 constexpr size_t kMaxBody = 4096;
 
-// A loopback port with nothing listening: bound once by us, then released.
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  socklen_t len = sizeof(addr);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+// A loopback port with nothing listening (the sandbox's helper: bind port 0, release).
+uint16_t free_port() { return tyr::sandbox::free_loopback_port(); }
 
 // A fresh directory under the system temp dir, removed with everything in it at scope exit.
 class TempDir {

@@ -11,6 +11,8 @@
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
+
+#include "cli/sandbox/synapse_process.hpp"
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -128,20 +130,8 @@ struct SleepLog {
   std::vector<milliseconds> waits;
 };
 
-// A loopback port with nothing listening: bound once by us, then released.
-int unused_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  socklen_t len = sizeof(addr);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+// A loopback port with nothing listening (the sandbox's helper: bind port 0, release).
+int unused_port() { return tyr::sandbox::free_loopback_port(); }
 
 }  // namespace
 

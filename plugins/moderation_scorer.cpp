@@ -1,5 +1,7 @@
 #include "plugins/moderation_scorer.hpp"
 
+#include <algorithm>
+
 namespace tyr::plugins {
 
 namespace {
@@ -22,8 +24,19 @@ void ModerationScorer::collect(const ProtectionResult& r) {
 }
 
 EventVerdict ModerationScorer::score(const nlohmann::json& event, int64_t now_ms) {
+  return score_in_room(event, now_ms, RoomFacts{});
+}
+
+EventVerdict ModerationScorer::score_in_room(const nlohmann::json& event, int64_t now_ms,
+                                             const RoomFacts& room) {
   EventVerdict rules_verdict = rules_ ? rules_->score(event, now_ms) : EventVerdict{};
   protection::EventContext ctx(event, now_ms);
+  ctx.power_known = room.known;
+  ctx.sender_power = static_cast<int>(std::clamp<int64_t>(room.sender_power, -1000000000, 1000000000));
+  ctx.display_name = room.sender_display_name;
+  ctx.member_since_ms = room.member_since_ms;
+  ctx.moderators = room.moderators;
+  ctx.operators = room.operators;
   auto r = suite_.on_event(ctx);
   collect(r);
   if (r.hits.empty() && r.multiplier == 1.0 && r.shadow_multiplier == 1.0) return rules_verdict;
@@ -54,8 +67,11 @@ std::vector<std::string> ModerationScorer::describe() const {
   return out;
 }
 
-void ModerationScorer::on_membership(const nlohmann::json& event, int64_t now_ms) {
+void ModerationScorer::on_membership(const nlohmann::json& event, int64_t now_ms,
+                                     const RoomFacts& room) {
   protection::MembershipContext ctx(event, now_ms);
+  ctx.moderators = room.moderators;
+  ctx.operators = room.operators;
   auto r = suite_.on_membership(ctx);
   collect(r);
   // Hits on a membership (impersonating names, joins in a wave) are judged like an event's.

@@ -23,7 +23,8 @@ class ModerationScorer : public EventScorer {
   Result<void> reload() override;
   std::vector<std::string> describe() const override;
 
-  void on_membership(const nlohmann::json& event, int64_t now_ms) override;
+  EventVerdict score_in_room(const nlohmann::json& event, int64_t now_ms, const RoomFacts& room) override;
+  void on_membership(const nlohmann::json& event, int64_t now_ms, const RoomFacts& room) override;
   void on_timer(int64_t now_ms) override;
   std::vector<nlohmann::json> take_actions() override;
   std::pair<std::string, bool> protections_command(const std::vector<std::string>& args) override;

@@ -4,8 +4,11 @@
 // root; the engine acts on their verdicts.
 
 #include <cstdint>
-#include <utility>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,11 +39,31 @@ struct EventVerdict {
   std::vector<std::string> rules;        // ids of the rules that hit (enforced and shadow)
 };
 
+// A room member as protections see them (moderators, operators).
+struct MemberFacts {
+  std::string user_id, display_name, avatar_url;
+};
+
+// What the pipeline knows about the room an event was sent in, from the room state it tracks.
+// Views point into the pipeline's room-state cache and are valid for one call only.
+struct RoomFacts {
+  bool known = false;  // false: the room's state could not be read; the rest is defaults
+  int64_t sender_power = 0;
+  std::string_view sender_display_name;
+  std::optional<int64_t> member_since_ms;  // when the sender last joined, when known
+  std::span<const MemberFacts> moderators;  // power >= kick (creators included)
+  std::span<const MemberFacts> operators;   // Tyr's operators, with their names in this room
+};
+
 class EventScorer {
  public:
   virtual ~EventScorer() = default;
   // Scores one client-format event at `now_ms` (rate windows advance).
   virtual EventVerdict score(const nlohmann::json& event, int64_t now_ms) = 0;
+  // The same with what the pipeline knows of the room (power, names, moderators).
+  virtual EventVerdict score_in_room(const nlohmann::json& event, int64_t now_ms, const RoomFacts&) {
+    return score(event, now_ms);
+  }
   // Scores without advancing any state, evaluating every rule (for `rules test`).
   virtual EventVerdict explain(const nlohmann::json& event) = 0;
   // Reloads the rules atomically; on error the old rules stay and the message says where.
@@ -49,7 +72,8 @@ class EventScorer {
   virtual std::vector<std::string> describe() const = 0;
 
   // Protections: membership changes and periodic work in protected rooms.
-  virtual void on_membership(const nlohmann::json& /*event*/, int64_t /*now_ms*/) {}
+  virtual void on_membership(const nlohmann::json& /*event*/, int64_t /*now_ms*/,
+                             const RoomFacts& /*room*/) {}
   virtual void on_timer(int64_t /*now_ms*/) {}
   // Actions requested since the last call, as executor JSON: {"kind": notify | redact_event |
   // kick | ban | set_join_rule | restore_join_rule, "room", "user", "event_id", "join_rule",

@@ -85,7 +85,8 @@ size_t RoomRegistry::size() const {
 // ---- Bot ----
 
 Bot::Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book)
-    : config_(config), store_(store), client_(client), book_(book), bot_user_(config.bot_user_id()) {
+    : config_(config), store_(store), client_(client), book_(book),
+      room_state_(config.management.operators), bot_user_(config.bot_user_id()) {
   rooms_.load(store_);
 }
 
@@ -167,10 +168,13 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   }
   if (event.contains("state_key") && book_.is_list(*room)) on_list_event(event, batch);
   if (!rooms_.contains(*room)) return;
+  if (scorer_ != nullptr) ensure_room_state(*room);
+  if (event.contains("state_key")) room_state_.apply(event);
   if (*type == "m.room.member") {
     on_member_event(event, batch);
     if (scorer_ != nullptr) {
-      scorer_->on_membership(event, event.value("origin_server_ts", int64_t{0}));
+      scorer_->on_membership(event, event.value("origin_server_ts", int64_t{0}),
+                             room_state_.facts(*room, event.value("state_key", "")));
       enqueue_requested(batch);
     }
     return;
@@ -313,6 +317,7 @@ void Bot::cmd_rooms_remove(CommandContext& ctx) {
   }
   ctx.batch.del(Cf::kState, std::string(kRoomPrefix) + id);
   rooms_.remove(id);
+  room_state_.forget(id);
   ctx.reply(*this, "No longer protecting " + id + ".");
 }
 

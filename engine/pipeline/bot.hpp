@@ -20,6 +20,7 @@
 #include "engine/config/config.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/pipeline/policy_book.hpp"
+#include "engine/pipeline/room_state.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
 
@@ -112,6 +113,9 @@ class Bot : public EventHandler, public ActionRunner {
   void cmd_rules_test(CommandContext& ctx);
   void cmd_rules_reload(CommandContext& ctx);
   void on_scored_event(const nlohmann::json& event, Batch& batch);
+  // Loads a protected room's state on first use (event path only); false when it could not be
+  // read (the facts are then unknown, and loading is retried a minute later).
+  bool ensure_room_state(const std::string& room);
   void cmd_protections(CommandContext& ctx);
   void cmd_report(CommandContext& ctx);
   // Queues what the scorer's protections asked for (exempt users are left alone).
@@ -168,6 +172,8 @@ class Bot : public EventHandler, public ActionRunner {
   std::set<std::string> pending_acl_;     // rooms with an ACL update queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
   EventScorer* scorer_ = nullptr;
+  RoomStateCache room_state_;                        // event path only
+  std::map<std::string, int64_t> room_state_retry_;  // room -> when to try loading again
   std::array<std::atomic<uint64_t>, 5> verdicts_{};  // by Action
   std::atomic<uint64_t> shadow_verdicts_{0};         // shadow rules would have acted
   std::string management_room_;

@@ -29,7 +29,8 @@ void Bot::on_scored_event(const nlohmann::json& event, Batch& batch) {
   const std::string sender = event.value("sender", "");
   const std::string room = event.value("room_id", "");
   const std::string event_id = event.value("event_id", "");
-  EventVerdict v = scorer_->score(event, event.value("origin_server_ts", now_ms()));
+  EventVerdict v = scorer_->score_in_room(event, event.value("origin_server_ts", now_ms()),
+                                          room_state_.facts(room, sender));
   enqueue_requested(batch);
   ++verdicts_[static_cast<int>(v.action)];
   if (v.shadow_action > v.action) ++shadow_verdicts_;
@@ -59,6 +60,24 @@ void Bot::on_scored_event(const nlohmann::json& event, Batch& batch) {
                            {"sender", sender}, {"reason", reason}};
   store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
   enqueue_notice(batch, management_room_, "Acting: " + head + "\n" + v.explanation);
+}
+
+bool Bot::ensure_room_state(const std::string& room) {
+  if (room_state_.has(room)) return true;
+  const int64_t now = now_ms();
+  if (auto it = room_state_retry_.find(room); it != room_state_retry_.end() && now < it->second) return false;
+  auto state = client_.room_state(room);
+  if (!state) {
+    log::warn("bot", "could not read the state of " + room + " (" + state.error().code + " " +
+                         state.error().message + "); protections see no power levels or names there");
+    room_state_retry_[room] = now + 60'000;
+    return false;
+  }
+  room_state_retry_.erase(room);
+  room_state_.load(room, *state);
+  log::info("bot", "room state of " + room + " loaded: " + std::to_string(room_state_.member_count(room)) +
+                       " members");
+  return true;
 }
 
 bool Bot::is_exempt(const std::string& user) const {

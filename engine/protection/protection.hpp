@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/result.hpp"
+#include "engine/core/verdict.hpp"
 #include "engine/protection/schema.hpp"
 
 namespace tyr::protection {
@@ -40,9 +41,7 @@ std::string power_text(uint8_t powers);  // "redact, kick" or "none"
 
 // What the caller knows about a message event. The suite fills `message` from the rules'
 // feature extraction; protections never re-parse the event.
-struct Moderator {
-  std::string user_id, display_name, avatar_url;
-};
+using Moderator = tyr::MemberFacts;
 
 struct MessageFacts {
   std::string_view msgtype;
@@ -64,6 +63,7 @@ struct EventContext {
   std::string_view room_id, sender, event_id;
   int64_t now_ms = 0;
   std::optional<int64_t> member_since_ms;  // when the sender joined this room, if known
+  bool power_known = false;                // sender_power comes from the room's power levels
   int sender_power = 0;                    // the sender's power level in the room
   std::string_view display_name;           // the sender's, if known
   std::span<const Moderator> moderators;   // room moderators (power ≥ kick), if known

@@ -20,7 +20,8 @@ constexpr SymbolSpec kSymbols[] = {
 class LowPowerMedia : public Protection {
  public:
   void on_event(const EventContext& ctx, const ProtectionConfig& cfg, Sink& sink) override {
-    if (!ctx.message.media || ctx.sender_power >= cfg.integer("min_power")) return;
+    // Unknown power (the room's state could not be read) is not low power.
+    if (!ctx.message.media || !ctx.power_known || ctx.sender_power >= cfg.integer("min_power")) return;
     sink.hit("LOW_POWER_MEDIA", std::string(ctx.message.msgtype.empty() ? "m.sticker" : ctx.message.msgtype) +
                                     " at power " + std::to_string(ctx.sender_power));
   }

@@ -128,13 +128,18 @@ TEST_CASE("protection: low_power_media uses the power level the caller supplies"
   SUITE(s, "low_power_media", {{"min_power", "10"}});
   const json low_ev = image("@a:x");
   EventContext low(low_ev, 0);
+  low.power_known = true;
   low.sender_power = 0;
   CHECK(has(s.on_event(low), "LOW_POWER_MEDIA"));
   const json high_ev = image("@a:x");
   EventContext high(high_ev, 0);
+  high.power_known = true;
   high.sender_power = 50;
   CHECK(s.on_event(high).hits.empty());
   CHECK(event(s, text("@a:x", "just text"), 0).hits.empty());
+  // Power unknown (the room's state could not be read): never counted as low.
+  const json unknown_ev = image("@a:x");
+  CHECK(s.on_event(EventContext(unknown_ev, 0)).hits.empty());
 }
 
 TEST_CASE("protection: join_wave notifies, raises the join rule and restores it when calm", "[protection]") {

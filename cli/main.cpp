@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/sandbox/sandbox.hpp"
+#include "cli/plugins_tools.hpp"
 #include "cli/policy_tools.hpp"
 #include "cli/rules_tools.hpp"
 #include "cli/service.hpp"
@@ -90,6 +91,10 @@ void print_help() {
       "  rules lint DIR               Load a rule directory as the service would; report errors.\n"
       "  acl --list FILE... --server-name NAME [--current ACL.json]\n"
       "                               Print the m.room.server_acl content Tyr would set.\n"
+      "  plugins                      List the protections: symbols, default scores, config.\n"
+      "  plugins docs [--output DOCS] [--check]\n"
+      "                               Regenerate the reference sections of DOCS/protections/*.md\n"
+      "                               (default ./docs) from the descriptors; --check only reports.\n"
       "  version, --version           Print the version.\n"
       "  help, --help                 This text.\n",
       kVersion);
@@ -329,6 +334,15 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(args);
   if (cmd == "registration") return cmd_registration(args);
   if (cmd == "check-config") return cmd_check_config(args);
+  if (cmd == "plugins") {
+    if (args.positional.empty()) return cli::cmd_plugins_list();
+    if (args.positional.size() == 1 && args.positional[0] == "docs") {
+      auto out = args.options.find("--output");
+      return cli::cmd_plugins_docs(out == args.options.end() ? "docs" : out->second, args.has_flag("--check"));
+    }
+    std::fprintf(stderr, "usage: tyr plugins | tyr plugins docs [--output DOCS] [--check]\n");
+    return 2;
+  }
   if (cmd == "rules") {
     if (args.positional.size() == 2 && args.positional[0] == "lint") {
       return cli::cmd_rules_lint(args.positional[1]);

@@ -20,6 +20,7 @@
 #include "engine/config/config.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/version.hpp"
+#include "engine/veto/veto.hpp"
 
 namespace {
 
@@ -80,6 +81,8 @@ void print_help() {
       "                               with fresh random tokens (default output: the config's\n"
       "                               appservice.registration path).\n"
       "  check-config --config FILE   Validate a config file and report the first error.\n"
+      "  synapse-config --config FILE Print the homeserver.yaml additions: the registration and,\n"
+      "                               with a veto: section, the synapse-http-antispam module.\n"
       "  check --list FILE... EVENTS.jsonl\n"
       "                               Judge each event's sender against policy lists (FILE: a\n"
       "                               JSON array of state events, as /rooms/{id}/state returns);\n"
@@ -117,6 +120,37 @@ int cmd_check_config(const Args& args) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
+}
+
+int cmd_synapse_config(const Args& args) {
+  auto it = args.options.find("--config");
+  if (it == args.options.end()) {
+    std::fprintf(stderr, "tyr synapse-config: --config FILE is required\n");
+    return 2;
+  }
+  engine::Config cfg;
+  try {
+    cfg = engine::load_config_file(it->second, /*read_tokens=*/false);
+  } catch (const engine::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  std::printf("# homeserver.yaml additions for Tyr (from %s)\n", it->second.c_str());
+  std::printf("app_service_config_files:\n  - %s\n",
+              cfg.appservice.registration.empty() ? "/path/to/tyr-registration.yaml"
+                                                   : std::filesystem::absolute(cfg.appservice.registration).c_str());
+  if (!cfg.veto.enabled) {
+    std::printf("# No inline veto: add a `veto:` section to %s to refuse spam before it is stored.\n",
+                it->second.c_str());
+    return 0;
+  }
+  const std::string base = "http://" + cfg.veto.bind_address + ":" + std::to_string(cfg.veto.port) +
+                           std::string(engine::veto::Server::kPathPrefix.substr(0, engine::veto::Server::kPathPrefix.size() - 1));
+  std::printf("# Inline veto: pip install synapse-http-antispam==0.5.1 into Synapse's environment.\n"
+              "# fail_open %s: while Tyr is unreachable, joins, invites and messages are %s.\n%s",
+              cfg.veto.fail_open ? "true" : "false", cfg.veto.fail_open ? "allowed" : "refused",
+              engine::veto::synapse_module_yaml(cfg.veto, base).c_str());
+  return 0;
 }
 
 int cmd_registration(const Args& args) {
@@ -333,6 +367,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "run") return cmd_run(args);
   if (cmd == "registration") return cmd_registration(args);
+  if (cmd == "synapse-config") return cmd_synapse_config(args);
   if (cmd == "check-config") return cmd_check_config(args);
   if (cmd == "plugins") {
     if (args.positional.empty()) return cli::cmd_plugins_list();

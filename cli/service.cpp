@@ -13,6 +13,7 @@
 #include "engine/pipeline/report_worker.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/store/store.hpp"
+#include "engine/veto/veto.hpp"
 #include "plugins/moderation_scorer.hpp"
 
 namespace tyr::cli {
@@ -73,6 +74,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   for (const auto& line : scorer.describe()) log::info("service", line);
   bot.set_scorer(&scorer);
   Pipeline pipeline(store, bot);
+  bot.set_pipeline_poster([&pipeline](std::function<void()> task) { pipeline.post(std::move(task)); });
   Executor executor(store, bot);
   pipeline.on_committed = [&executor] { executor.notify(); };
   FeedWorker feeds(config, store, bot);
@@ -93,6 +95,11 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   };
   AppserviceServer server(config, store, as_hooks);
   if (!server.start()) return 1;
+  bot.set_on_queued([&executor] { executor.notify(); });
+  // The inline veto listens from the start: until Tyr is ready it allows (and counts), so the
+  // homeserver is never kept waiting on a Tyr that is still loading.
+  veto::Server veto_server(config.veto, bot);
+  if (config.veto.enabled && !veto_server.start()) return 1;
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   auto reg = retry_until("registering the bot user", stop, deadline, [&] {
@@ -131,6 +138,22 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
             std::to_string(stats.transactions_retried.load()) + " retried); events " +
             std::to_string(stats.events_accepted.load()) + " accepted, " +
             std::to_string(stats.events_duplicate.load()) + " duplicate"};
+    if (config.veto.enabled) {
+      const auto& vs = veto_server.stats();
+      uint64_t n[static_cast<size_t>(veto::Outcome::kCount)] = {};
+      for (size_t c = 0; c < static_cast<size_t>(veto::Callback::kCount); ++c) {
+        for (size_t o = 0; o < static_cast<size_t>(veto::Outcome::kCount); ++o) {
+          n[o] += vs.count(static_cast<veto::Callback>(c), static_cast<veto::Outcome>(o));
+        }
+      }
+      std::string line = "Inline veto:";
+      for (size_t o = 0; o < static_cast<size_t>(veto::Outcome::kCount); ++o) {
+        line += std::string(o == 0 ? " " : ", ") + std::to_string(n[o]) + " " +
+                std::string(veto::outcome_name(static_cast<veto::Outcome>(o)));
+      }
+      lines.push_back(line + "; " + std::to_string(vs.bad_requests.load()) + " bad requests, " +
+                      std::to_string(vs.auth_failures.load()) + " wrong secrets");
+    }
     for (auto& l : feeds.status()) lines.push_back(std::move(l));
     return lines;
   });
@@ -142,6 +165,9 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   {
     // Lists may have changed while Tyr was away: reload each watched list room's state.
     Batch refresh;
+    for (const auto& [room, info] : bot.rooms().snapshot()) {
+      store.enqueue_action(refresh, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
+    }
     for (const auto& l : book.lists()) {
       if (l.feed) continue;
       store.enqueue_action(refresh, nlohmann::json{{"kind", "watch_list"}, {"room", l.id}, {"quiet", true}}.dump());
@@ -156,6 +182,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   } else {
     log::warn("service", "appservice ping failed: " + ping.error().to_string());
   }
+  bot.set_veto_ready(true);
   log::info("service", "ready; protecting " + std::to_string(bot.rooms().size()) + " rooms");
   if (hooks.on_ready) hooks.on_ready(mgmt.value());
 
@@ -181,6 +208,8 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     }
   }
   log::info("service", "stopping");
+  bot.set_veto_ready(false);
+  veto_server.stop();
   server.stop();
   feeds.stop();
   reports.stop();

@@ -66,6 +66,7 @@ EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, co
   const double total = (rv.score + r.total_score()) * r.multiplier * r.shadow_multiplier;
   v.action = std::max(rv.action, static_cast<Action>(t.action_for(v.score)));
   v.shadow_action = std::max({rv.shadow_action, v.action, static_cast<Action>(t.action_for(total))});
+  v.reject = rv.reject || t.rejects(v.score);
   std::string enforced, shadow;
   for (const auto& h : r.hits) {
     std::string& list = h.shadow ? shadow : enforced;

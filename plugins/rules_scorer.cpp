@@ -13,6 +13,7 @@ EventVerdict convert(const rules::Verdict& v) {
   out.score = v.score;
   out.action = v.action;
   out.shadow_action = v.shadow_action;
+  out.reject = v.reject;
   if (!v.hits.empty()) out.explanation = rules::explain(v);
   for (const auto& h : v.hits) out.rules.push_back(h.rule);
   return out;

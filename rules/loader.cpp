@@ -3,6 +3,7 @@
 // "file:line:col: message" with 1-based positions. See docs/rules.md for the format.
 
 #include <re2/re2.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -92,6 +93,43 @@ struct PendingOverride {
   std::vector<std::pair<std::string, YAML::Mark>> enable, disable;
 };
 
+// Where each document's root node starts, as YAML::Node::Mark() reports it.
+class RootMarks : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+
+  void OnDocumentStart(const YAML::Mark&) override { at_root_ = true; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (at_root_) marks.push_back(mark);
+    at_root_ = false;
+  }
+  bool at_root_ = false;
+};
+
+// Conditions nest a few levels in practice. The limit also ends the recursion into an alias
+// inside its own anchor (`when: &c {not: *c}`), which yaml-cpp builds as a node that contains
+// itself.
+constexpr int kMaxConditionDepth = 64;
+
 constexpr std::string_view kConditionKeys[] = {"regex", "keywords", "glob",  "feature", "media",
                                                "listed", "rate",    "all",   "any",     "not",
                                                "rule"};
@@ -152,17 +190,34 @@ class Builder {
  private:
   // ---- YAML plumbing (same approach as engine/config/config.cpp) ----
 
+  // Not YAML::LoadAll: yaml-cpp 0.7 never returns from it on a stray flow token such as ","
+  // (jbeder/yaml-cpp#1040): the parser reports an empty document without consuming the token,
+  // again and again, and LoadAll keeps each one until memory runs out. The document comes from
+  // YAML::Load (first document only); a second pass only looks for the root of another one.
   YAML::Node parse_document(const std::string& text) const {
-    std::vector<YAML::Node> docs;
+    YAML::Node doc;
+    RootMarks roots;
     try {
-      docs = YAML::LoadAll(text);
+      doc = YAML::Load(text);
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      for (int i = 0; i < 2 && parser.HandleNextDocument(roots); ++i) {
+      }
     } catch (const YAML::Exception& e) {
       fail(file_, e.mark, e.msg);
     }
-    if (docs.size() > 1) fail(file_, docs[1].Mark(), "expected a single YAML document");
-    if (docs.empty() || docs[0].IsNull()) return YAML::Node(YAML::NodeType::Map);
-    if (!docs[0].IsMap()) fail(file_, docs[0].Mark(), "expected a mapping at the top level");
-    return docs[0];
+    if (roots.marks.size() > 1) {
+      const YAML::Mark& second = roots.marks[1];
+      // A parser stuck on a token starts the next document where the previous one started.
+      if (second.pos == roots.marks[0].pos && second.pos >= 0 &&
+          static_cast<size_t>(second.pos) < text.size()) {
+        fail(file_, second, "unexpected '" + std::string(1, text[second.pos]) + "'");
+      }
+      fail(file_, second, "expected a single YAML document");
+    }
+    if (doc.IsNull()) return YAML::Node(YAML::NodeType::Map);
+    if (!doc.IsMap()) fail(file_, doc.Mark(), "expected a mapping at the top level");
+    return doc;
   }
 
   [[noreturn]] void fail_at(const Entry& e, const std::string& msg) const {
@@ -324,7 +379,8 @@ class Builder {
     const Entry& when = require(s, "when");
     const auto index = static_cast<uint32_t>(set_->rules.size());
     current_rule_ = index;
-    r.condition = read_condition(when, s.dotted("when"));
+    when_path_ = s.dotted("when");
+    r.condition = read_condition(when, when_path_);
     r.file = file_;
     r.line = node.Mark().line + 1;
     ids_.emplace(r.id, std::make_pair(index, position(file_, id.value.Mark())));
@@ -337,7 +393,11 @@ class Builder {
     return static_cast<uint32_t>(set_->conditions.size() - 1);
   }
 
-  uint32_t read_condition(const Entry& e, const std::string& path) {
+  uint32_t read_condition(const Entry& e, const std::string& path, int depth = 1) {
+    if (depth > kMaxConditionDepth) {
+      fail_at(e, "key '" + when_path_ + "': conditions nest deeper than " +
+                     std::to_string(kMaxConditionDepth) + " levels");
+    }
     if (!e.value.IsMap()) fail_at(e, "key '" + path + "': expected a mapping with a condition");
     // Find the one key that names the condition; the others are its options.
     std::optional<Entry> kind_entry;
@@ -400,7 +460,8 @@ class Builder {
       c.kind = kind == "all" ? CondKind::kAll : CondKind::kAny;
       for (size_t i = 0; i < ke.value.size(); ++i) {
         const YAML::Node child = ke.value[i];
-        c.children.push_back(read_condition(Entry{child, child}, p + "[" + std::to_string(i) + "]"));
+        c.children.push_back(
+            read_condition(Entry{child, child}, p + "[" + std::to_string(i) + "]", depth + 1));
       }
       return add_condition(std::move(c));
     }
@@ -408,7 +469,7 @@ class Builder {
       section(e.value, path, e.value.Mark(), {"not"});
       Condition c;
       c.kind = CondKind::kNot;
-      c.children.push_back(read_condition(ke, path + ".not"));
+      c.children.push_back(read_condition(ke, path + ".not", depth + 1));
       return add_condition(std::move(c));
     }
     // rule: <id>
@@ -585,7 +646,12 @@ class Builder {
 
   Thresholds read_thresholds(const Entry& e, const std::string& path, Thresholds base) const {
     if (!e.value.IsMap()) fail_at(e, "key '" + path + "': expected a mapping");
-    const Section s = section(e.value, path, e.value.Mark(), {"notify", "redact", "kick", "ban"});
+    const Section s = section(e.value, path, e.value.Mark(), {"notify", "redact", "kick", "ban", "reject"});
+    if (const Entry* v = s.find("reject")) {
+      const double t = number_of(*v, s.dotted("reject"));
+      if (t <= 0) fail_at(*v, "key '" + s.dotted("reject") + "': must be > 0");
+      base.reject = t;
+    }
     static constexpr std::pair<std::string_view, Action> kNames[] = {
         {"notify", Action::kNotify}, {"redact", Action::kRedact}, {"kick", Action::kKick},
         {"ban", Action::kBan}};
@@ -722,6 +788,7 @@ class Builder {
   std::string file_;
   fs::path base_dir_;
   uint32_t current_rule_ = 0;
+  std::string when_path_;  // "rules[i].when" of the rule being read
   std::vector<uint32_t> condition_rule_;  // per condition: the rule whose tree holds it
   std::map<std::string, std::pair<uint32_t, std::string>, std::less<>> ids_;  // id -> index, where
   std::vector<PendingRef> refs_;

@@ -50,7 +50,12 @@ struct ListOracle {
 struct Thresholds {
   static constexpr double kNever = 1e300;
   double at[kActions] = {0, 3, 6, kNever, kNever};  // indexed by Action; kAllow = 0
+  // Inline veto: events scoring at least this are refused before the homeserver stores them.
+  // 0 means "the redact threshold": what would be redacted is refused at the door.
+  double reject = 0;
   Action action_for(double score) const;
+  double reject_at() const { return reject > 0 ? reject : at[static_cast<int>(Action::kRedact)]; }
+  bool rejects(double score) const { return reject_at() < kNever && score >= reject_at(); }
   static Thresholds none() { return {{0, kNever, kNever, kNever, kNever}}; }
 };
 
@@ -68,6 +73,7 @@ struct Verdict {
   double total_score = 0;    // enforced + shadow rules
   Action action = Action::kAllow;         // from `score` and the room's thresholds
   Action shadow_action = Action::kAllow;  // from `total_score`: what shadow rules would do
+  bool reject = false;         // `score` reached the reject threshold (inline veto)
   bool stopped_early = false;  // top threshold reached, remaining rules skipped
   std::vector<Hit> hits;       // in rule order
 };

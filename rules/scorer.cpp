@@ -236,6 +236,7 @@ Verdict score(const RuleSet& set, const nlohmann::json& event, RuntimeState& sta
   for (int a = 1; a < kActions; ++a) {
     if (thresholds.at[a] < Thresholds::kNever) top = thresholds.at[a];
   }
+  if (thresholds.reject_at() < Thresholds::kNever) top = std::max(top, thresholds.reject_at());
 
   Verdict v;
   Evaluator eval(set, st, options);
@@ -262,6 +263,7 @@ Verdict score(const RuleSet& set, const nlohmann::json& event, RuntimeState& sta
   }
   v.action = thresholds.action_for(v.score);
   v.shadow_action = thresholds.action_for(v.total_score);
+  v.reject = thresholds.rejects(v.score);
   return v;
 }
 

@@ -44,3 +44,12 @@ else
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION"
   "$VENV/bin/python" -c "import synapse; print('setup: Synapse', synapse.__version__)"
 fi
+
+# The Synapse module that forwards spam-checker callbacks to Tyr's inline veto, pinned.
+ANTISPAM_VERSION=0.5.1
+if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('synapse-http-antispam') != '$ANTISPAM_VERSION')" 2>/dev/null; then
+  echo "setup: synapse-http-antispam $ANTISPAM_VERSION present"
+else
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "synapse-http-antispam==$ANTISPAM_VERSION"
+  echo "setup: installed synapse-http-antispam $ANTISPAM_VERSION"
+fi

@@ -20,6 +20,19 @@ AppserviceResponse matrix_error(int status, std::string_view errcode, std::strin
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// Iterative on purpose: it guards the recursive code that would overflow on such input.
+bool nested_deeper_than(const nlohmann::json& value, size_t limit) {
+  std::vector<std::pair<const nlohmann::json*, size_t>> stack{{&value, 1}};
+  while (!stack.empty()) {
+    const auto [v, depth] = stack.back();
+    stack.pop_back();
+    if (!v->is_structured()) continue;
+    if (depth > limit) return true;
+    for (const auto& child : *v) stack.emplace_back(&child, depth + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
 bool secure_equals(std::string_view a, std::string_view b) {
@@ -118,39 +131,57 @@ AppserviceResponse AppserviceServer::handle(const AppserviceRequest& request) {
   return matrix_error(404, "M_UNRECOGNIZED", "Unrecognized request");
 }
 
-AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_id,
-                                                        const std::string& body) {
+Result<TransactionBody> parse_transaction_body(std::string_view body) {
   auto doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return matrix_error(400, "M_NOT_JSON", "Transaction body is not a JSON object");
+    return Error{"M_NOT_JSON", "Transaction body is not a JSON object", 400, -1};
   }
   auto events_it = doc.find("events");
   if (events_it == doc.end()) {
-    return matrix_error(400, "M_BAD_JSON", "Transaction has no 'events' array");
+    return Error{"M_BAD_JSON", "Transaction has no 'events' array", 400, -1};
   }
   if (!events_it->is_array()) {
-    return matrix_error(400, "M_BAD_JSON", "Transaction field 'events' is not an array");
+    return Error{"M_BAD_JSON", "Transaction field 'events' is not an array", 400, -1};
+  }
+  TransactionBody out;
+  out.event_ids.reserve(events_it->size());
+  out.event_json.reserve(events_it->size());
+  for (const auto& ev : *events_it) {
+    auto id = ev.is_object() ? ev.find("event_id") : ev.end();
+    std::string problem;
+    if (!ev.is_object() || id == ev.end() || !id->is_string() ||
+        id->get_ref<const std::string&>().empty()) {
+      problem = "is not an event with an event_id";
+    } else if (nested_deeper_than(ev, kMaxEventDepth)) {
+      problem = "nests deeper than " + std::to_string(kMaxEventDepth) + " levels";
+    }
+    if (!problem.empty()) {
+      out.skipped.emplace_back(out.event_ids.size(), std::move(problem));
+      out.event_ids.emplace_back();
+      out.event_json.emplace_back();
+    } else {
+      out.event_ids.push_back(id->get<std::string>());
+      out.event_json.push_back(ev.dump());
+    }
+  }
+  return out;
+}
+
+AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_id,
+                                                        const std::string& body) {
+  auto parsed = parse_transaction_body(body);
+  if (!parsed) {
+    const Error& e = parsed.error();
+    return matrix_error(e.status, e.code, e.message);
   }
   ++stats_.transactions;
 
-  std::vector<std::string> ids;
-  std::vector<std::string> json;
-  ids.reserve(events_it->size());
-  json.reserve(events_it->size());
-  size_t index = 0;
-  for (const auto& ev : *events_it) {
-    auto id = ev.is_object() ? ev.find("event_id") : ev.end();
-    if (!ev.is_object() || id == ev.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
-      // Rejecting the whole transaction would block the homeserver's queue forever.
-      log::warn("appservice", "transaction " + txn_id + ": entry " + std::to_string(index) +
-                                  " is not an event with an event_id; skipped");
-      ids.emplace_back();
-      json.emplace_back();
-    } else {
-      ids.push_back(id->get<std::string>());
-      json.push_back(ev.dump());
-    }
-    ++index;
+  const std::vector<std::string>& ids = parsed->event_ids;
+  const std::vector<std::string>& json = parsed->event_json;
+  for (const auto& [index, why] : parsed->skipped) {
+    // Rejecting the whole transaction would block the homeserver's queue forever.
+    log::warn("appservice", "transaction " + txn_id + ": entry " + std::to_string(index) + " " +
+                                why + "; skipped");
   }
   std::vector<std::string_view> id_views(ids.begin(), ids.end());
   auto result = store_.accept_transaction(txn_id, id_views, json);

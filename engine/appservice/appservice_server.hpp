@@ -9,9 +9,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "engine/config/config.hpp"
+#include "engine/core/result.hpp"
 #include "engine/store/store.hpp"
 
 namespace httplib {
@@ -80,5 +84,25 @@ class AppserviceServer {
 
 // Constant-time string comparison.
 bool secure_equals(std::string_view a, std::string_view b);
+
+// Deepest nesting of an event's JSON (the event object is level 1) that Tyr accepts. Python's
+// json, which Synapse reads client and federation JSON with, refuses nesting beyond its
+// recursion limit (1000 by default), so no Synapse event comes near this; a deeper one would
+// overflow the stack of the recursive code that handles JSON (serialising, copying).
+inline constexpr size_t kMaxEventDepth = 1024;
+
+// A PUT /transactions/{txnId} body as the store takes it: one slot per entry of `events`, in
+// order. An entry that is not an object with a non-empty string `event_id`, or that nests
+// deeper than kMaxEventDepth, has an empty ID and empty JSON: it is skipped, not rejected
+// (rejecting would block the homeserver's queue), and `skipped` says why.
+struct TransactionBody {
+  std::vector<std::string> event_ids;
+  std::vector<std::string> event_json;  // each event re-serialised compactly
+  std::vector<std::pair<size_t, std::string>> skipped;  // entry index, reason
+};
+
+// Errors are the 400 answers: M_NOT_JSON when the body is not a JSON object, M_BAD_JSON when it
+// has no `events` array.
+Result<TransactionBody> parse_transaction_body(std::string_view body);
 
 }  // namespace tyr::engine

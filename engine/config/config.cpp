@@ -107,7 +107,7 @@ class Loader {
     const YAML::Node root = parse_document(text, file_);
     const Section top = top_section(root, {"homeserver", "appservice", "management", "data_dir",
                                            "log_level", "policy", "feeds", "lists", "rules",
-                                           "reports"});
+                                           "reports", "veto", "admin"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
@@ -117,6 +117,8 @@ class Loader {
     read_lists(top, cfg.lists);
     read_rules(top, cfg.rules);
     read_reports(top, cfg.reports);
+    read_veto(top, cfg.veto);
+    read_admin(top, cfg.admin);
     if (cfg.reports.enabled && cfg.homeserver.admin_token.empty()) {
       fail_at(*top.find("reports"), "key 'reports': needs 'homeserver.admin_token' (a server "
                                     "admin's access token) to read the homeserver's abuse reports");
@@ -380,6 +382,68 @@ class Loader {
       m.command_prefix = *v;
       check_non_empty(s, "command_prefix", m.command_prefix);
     }
+  }
+
+  uint16_t port_value(const Section& s) const {
+    const auto v = int_value(s, "port");
+    if (v && (*v < 1 || *v > 65535)) fail_at(*s.find("port"), "key '" + s.dotted("port") + "': must be between 1 and 65535");
+    return static_cast<uint16_t>(*v);
+  }
+
+  void read_veto(const Section& top, VetoConfig& v) const {
+    if (!top.find("veto")) return;
+    const Section s = subsection(top, "veto", false,
+                                 {"bind_address", "port", "secret", "secret_path", "scope", "deadline_ms",
+                                  "fail_open", "notices_per_minute"});
+    v.enabled = true;
+    if (auto b = string_value(s, "bind_address", false)) {
+      v.bind_address = *b;
+      check_non_empty(s, "bind_address", v.bind_address);
+    }
+    if (s.find("port")) v.port = port_value(s);
+    const auto secret = string_value(s, "secret", false);
+    const auto secret_path = string_value(s, "secret_path", false);
+    if (secret && secret_path) fail_at(*s.find("secret_path"), "key 'veto.secret_path': give 'secret' or 'secret_path', not both");
+    if (secret) {
+      v.secret = *secret;
+    } else if (secret_path) {
+      const fs::path p = resolve(*secret_path, base_dir_);
+      std::ifstream in(p);
+      if (!in) fail_at(*s.find("secret_path"), "key 'veto.secret_path': cannot read " + p.string());
+      std::getline(in, v.secret);
+      while (!v.secret.empty() && (v.secret.back() == '\r' || v.secret.back() == ' ')) v.secret.pop_back();
+    } else {
+      fail(file_, s.mark, "key 'veto': needs 'secret' or 'secret_path' (the module's Bearer secret)");
+    }
+    if (v.secret.size() < 16) {
+      fail_at(*s.find(secret ? "secret" : "secret_path"), "key 'veto.secret': must be at least 16 characters");
+    }
+    if (auto scope = string_value(s, "scope", false)) {
+      if (*scope != "protected_rooms" && *scope != "server") {
+        fail_at(*s.find("scope"), "key 'veto.scope': expected 'protected_rooms' or 'server'");
+      }
+      v.whole_server = *scope == "server";
+    }
+    if (auto d = int_value(s, "deadline_ms")) {
+      if (*d < 1 || *d > 10000) fail_at(*s.find("deadline_ms"), "key 'veto.deadline_ms': must be between 1 and 10000");
+      v.deadline = std::chrono::milliseconds(*d);
+    }
+    if (auto f = bool_value(s, "fail_open")) v.fail_open = *f;
+    if (auto n = int_value(s, "notices_per_minute")) {
+      if (*n < 0 || *n > 1000) fail_at(*s.find("notices_per_minute"), "key 'veto.notices_per_minute': must be between 0 and 1000");
+      v.notices_per_minute = static_cast<int>(*n);
+    }
+  }
+
+  void read_admin(const Section& top, AdminConfig& a) const {
+    if (!top.find("admin")) return;
+    const Section s = subsection(top, "admin", false, {"bind_address", "port"});
+    a.enabled = true;
+    if (auto b = string_value(s, "bind_address", false)) {
+      a.bind_address = *b;
+      check_non_empty(s, "bind_address", a.bind_address);
+    }
+    if (s.find("port")) a.port = port_value(s);
   }
 
   void read_reports(const Section& top, ReportsConfig& r) const {

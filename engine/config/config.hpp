@@ -95,6 +95,26 @@ struct ReportsConfig {
   int trusted_reports_to_redact = 2;
 };
 
+// Inline veto (section `veto`): the listener that Synapse's synapse-http-antispam module calls
+// before it accepts a join, an invite or an event. Absent section: no listener.
+struct VetoConfig {
+  bool enabled = false;  // the section is present
+  std::string bind_address = "127.0.0.1";
+  uint16_t port = 9001;
+  std::string secret;    // Bearer secret the module sends (inline, or read from secret_path)
+  bool whole_server = false;  // scope: false = protected rooms only, true = every room
+  std::chrono::milliseconds deadline{250};  // answer "allow" when a decision takes longer
+  bool fail_open = true;  // what `tyr synapse-config` tells the module to do when Tyr is down
+  int notices_per_minute = 10;  // refusals posted one by one; beyond that, a summary a minute
+};
+
+// Admin listener (section `admin`): /metrics, /healthz, /readyz. Absent section: none.
+struct AdminConfig {
+  bool enabled = false;
+  std::string bind_address = "127.0.0.1";
+  uint16_t port = 9002;
+};
+
 struct Config {
   std::filesystem::path source;  // the file this was loaded from (empty when built in code)
   HomeserverConfig homeserver;
@@ -107,6 +127,8 @@ struct Config {
   std::vector<ListSetting> lists;  // rooms unique
   RulesConfig rules;
   ReportsConfig reports;
+  VetoConfig veto;
+  AdminConfig admin;
 
   std::string bot_user_id() const {
     return "@" + appservice.sender_localpart + ":" + homeserver.server_name;

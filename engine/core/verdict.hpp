@@ -35,6 +35,7 @@ struct EventVerdict {
   double score = 0;                      // enforced score: what `action` was decided on
   Action action = Action::kAllow;
   Action shadow_action = Action::kAllow;  // what shadow rules would have led to
+  bool reject = false;                    // at or above the reject threshold (inline veto)
   std::string explanation;               // rule ids, scores and matched text, for moderators
   std::vector<std::string> rules;        // ids of the rules that hit (enforced and shadow)
 };

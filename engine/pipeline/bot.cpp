@@ -168,7 +168,7 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   }
   if (event.contains("state_key") && book_.is_list(*room)) on_list_event(event, batch);
   if (!rooms_.contains(*room)) return;
-  if (scorer_ != nullptr) ensure_room_state(*room);
+  if (scorer_ != nullptr) ensure_room_state(*room, batch);
   if (event.contains("state_key")) room_state_.apply(event);
   if (*type == "m.room.member") {
     on_member_event(event, batch);
@@ -339,6 +339,7 @@ ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& action, Batch&
             "notice: " + res.error().to_string()};
   }
   if (kind == "join_protect") return run_join_protect(action, batch);
+  if (kind == "load_room_state") return run_load_room_state(action);
   if (kind == "watch_list") return run_watch_list(seq, action, batch);
   if (kind == "create_list") return run_create_list(seq, action, batch);
   if (kind == "set_rule") return run_set_rule(action, batch);
@@ -400,6 +401,9 @@ ActionOutcome Bot::run_join_protect(const nlohmann::json& action, Batch& batch) 
   if (is_room_alias(room)) info["alias"] = room;
   batch.put(Cf::kState, std::string(kRoomPrefix) + room_id, info.dump());
   rooms_.add(room_id, info);
+  // Protections see power levels and names from the first event on (a failure is logged and
+  // retried by the event path).
+  run_load_room_state(nlohmann::json{{"room", room_id}});
   // Apply every list to the new room at once.
   store_.enqueue_action(batch, nlohmann::json{{"kind", "sweep"}, {"room", room_id}}.dump());
   store_.enqueue_action(batch, nlohmann::json{{"kind", "acl"}, {"room", room_id}}.dump(),

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include "engine/pipeline/room_state.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
+#include "engine/veto/veto.hpp"
 
 namespace tyr::engine {
 
@@ -45,7 +47,7 @@ class RoomRegistry {
 
 using policy::Judgement;
 
-class Bot : public EventHandler, public ActionRunner {
+class Bot : public EventHandler, public ActionRunner, public veto::Backend {
  public:
   Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book);
 
@@ -56,6 +58,16 @@ class Bot : public EventHandler, public ActionRunner {
     status_provider_ = std::move(provider);
   }
   RoomRegistry& rooms() { return rooms_; }
+
+  // Inline veto (engine/veto): decisions from the same judge and scorer as the event path.
+  bool veto_ready() const override { return veto_ready_; }
+  void set_veto_ready(bool ready) { veto_ready_ = ready; }
+  veto::Decision decide_membership(const veto::Request& request) override;
+  veto::Decision decide_event(const veto::Request& request, std::chrono::milliseconds deadline) override;
+  // Wakes the executor after actions were queued off the pipeline thread (vetoes).
+  void set_on_queued(std::function<void()> wake) { on_queued_ = std::move(wake); }
+  // How the executor hands results (room state) to the pipeline thread. Unset: run in place.
+  void set_pipeline_poster(std::function<void(std::function<void()>)> post) { pipeline_post_ = std::move(post); }
   PolicyBook& book() { return book_; }
   // Custom rules and protections; may stay unset (then only lists are enforced).
   void set_scorer(EventScorer* scorer) { scorer_ = scorer; }
@@ -113,9 +125,19 @@ class Bot : public EventHandler, public ActionRunner {
   void cmd_rules_test(CommandContext& ctx);
   void cmd_rules_reload(CommandContext& ctx);
   void on_scored_event(const nlohmann::json& event, Batch& batch);
-  // Loads a protected room's state on first use (event path only); false when it could not be
-  // read (the facts are then unknown, and loading is retried a minute later).
-  bool ensure_room_state(const std::string& room);
+  // Asks the executor to read a protected room's state on first use (the event path never
+  // waits on the network); until it arrives, and a minute after a failure, facts are unknown.
+  // Veto of one event, on the pipeline thread (it owns the scorer). The verdict is kept so that
+  // the same event arriving through the appservice is not scored twice.
+  veto::Decision veto_event(const nlohmann::json& event);
+  // Refusals are posted one by one up to veto.notices_per_minute, then summarised (tick()).
+  void veto_notice(Batch& batch, const std::string& what, const std::string& text);
+  void veto_summary(Batch& batch, bool force);
+  bool in_veto_scope(const std::string& room) const;
+  // Notice, kick/ban and (unless the event was refused before it was stored) redaction.
+  void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch);
+  void ensure_room_state(const std::string& room, Batch& batch);
+  ActionOutcome run_load_room_state(const nlohmann::json& action);
   void cmd_protections(CommandContext& ctx);
   void cmd_report(CommandContext& ctx);
   // Queues what the scorer's protections asked for (exempt users are left alone).
@@ -172,8 +194,18 @@ class Bot : public EventHandler, public ActionRunner {
   std::set<std::string> pending_acl_;     // rooms with an ACL update queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
   EventScorer* scorer_ = nullptr;
-  RoomStateCache room_state_;                        // event path only
-  std::map<std::string, int64_t> room_state_retry_;  // room -> when to try loading again
+  RoomStateCache room_state_;                        // pipeline thread only
+  std::map<std::string, int64_t> room_state_asked_;  // pipeline thread: room -> when asked
+  std::function<void(std::function<void()>)> pipeline_post_;
+  std::function<void()> on_queued_;
+  std::atomic<bool> veto_ready_{false};
+  std::mutex veto_mu_;  // the refusal-notice window below (any thread)
+  int64_t veto_window_start_ = 0;
+  int veto_notices_ = 0;
+  std::map<std::string, uint64_t> veto_suppressed_;  // what -> refusals not posted this window
+  static constexpr size_t kMaxVetted = 4096;
+  std::map<std::string, EventVerdict> vetted_;  // pipeline thread: event_id -> veto verdict
+  std::deque<std::string> vetted_order_;
   std::array<std::atomic<uint64_t>, 5> verdicts_{};  // by Action
   std::atomic<uint64_t> shadow_verdicts_{0};         // shadow rules would have acted
   std::string management_room_;

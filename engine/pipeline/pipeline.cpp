@@ -70,6 +70,12 @@ void Pipeline::drain() {
     }
     processed_ += n;
     if (on_committed) on_committed();
+    if (n == kEventsPerCommit) {
+      // More may be waiting: continue after the work posted meanwhile (inline vetoes, timers),
+      // which must not wait behind a whole backlog.
+      notify();
+      return;
+    }
   }
 }
 

@@ -29,22 +29,34 @@ void Bot::on_scored_event(const nlohmann::json& event, Batch& batch) {
   const std::string sender = event.value("sender", "");
   const std::string room = event.value("room_id", "");
   const std::string event_id = event.value("event_id", "");
-  EventVerdict v = scorer_->score_in_room(event, event.value("origin_server_ts", now_ms()),
-                                          room_state_.facts(room, sender));
-  enqueue_requested(batch);
-  ++verdicts_[static_cast<int>(v.action)];
-  if (v.shadow_action > v.action) ++shadow_verdicts_;
-  if (v.action == Action::kAllow) return;
+  EventVerdict v;
+  if (auto it = vetted_.find(event_id); it != vetted_.end()) {
+    // Scored (and counted) when the homeserver asked the inline veto; allowed then.
+    v = std::move(it->second);
+    vetted_.erase(it);
+  } else {
+    v = scorer_->score_in_room(event, event.value("origin_server_ts", now_ms()), room_state_.facts(room, sender));
+    enqueue_requested(batch);
+    ++verdicts_[static_cast<int>(v.action)];
+    if (v.shadow_action > v.action) ++shadow_verdicts_;
+  }
+  act_on_verdict(event, v, /*refused=*/false, batch);
+}
 
+void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch) {
+  if (v.action == Action::kAllow && !refused) return;
+  const std::string sender = event.value("sender", "");
+  const std::string room = event.value("room_id", "");
+  const std::string event_id = event.value("event_id", "");
   const bool exempt = is_exempt(sender);
   const bool dry = config_.policy.dry_run;
-  std::string head = std::string(action_name(v.action)) + " (score " + fmt_score(v.score) +
+  std::string head = std::string(refused ? "refuse" : action_name(v.action)) + " (score " + fmt_score(v.score) +
                      ") for " + sender + " in " + room + ", event " + event_id;
   if (exempt) {
     enqueue_notice(batch, management_room_, "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
     return;
   }
-  if (v.action == Action::kNotify || dry) {
+  if ((v.action == Action::kNotify && !refused) || dry) {
     enqueue_notice(batch, management_room_,
                    std::string(dry && v.action != Action::kNotify ? "[dry run] Would " : "Notice: ") + head +
                        "\n" + v.explanation);
@@ -56,28 +68,49 @@ void Bot::on_scored_event(const nlohmann::json& event, Batch& batch) {
                           {"room", room}, {"user", sender}, {"reason", reason}};
     store_.enqueue_action(batch, act.dump(), Priority::kBan);
   }
+  if (refused) {
+    veto_notice(batch, "events", "Refused before it was stored: " + head + "\n" + v.explanation);
+    return;
+  }
   nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
                            {"sender", sender}, {"reason", reason}};
   store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
   enqueue_notice(batch, management_room_, "Acting: " + head + "\n" + v.explanation);
 }
 
-bool Bot::ensure_room_state(const std::string& room) {
-  if (room_state_.has(room)) return true;
+void Bot::ensure_room_state(const std::string& room, Batch& batch) {
+  if (room_state_.has(room)) return;
   const int64_t now = now_ms();
-  if (auto it = room_state_retry_.find(room); it != room_state_retry_.end() && now < it->second) return false;
+  if (auto it = room_state_asked_.find(room); it != room_state_asked_.end() && now - it->second < 60'000) return;
+  room_state_asked_[room] = now;
+  store_.enqueue_action(batch, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
+}
+
+ActionOutcome Bot::run_load_room_state(const nlohmann::json& action) {
+  const std::string room = action.value("room", "");
   auto state = client_.room_state(room);
   if (!state) {
-    log::warn("bot", "could not read the state of " + room + " (" + state.error().code + " " +
-                         state.error().message + "); protections see no power levels or names there");
-    room_state_retry_[room] = now + 60'000;
-    return false;
+    if (is_retryable(state.error())) {
+      return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(std::max<int64_t>(state.error().retry_after_ms, 1000)),
+              "room state of " + room + ": " + state.error().to_string()};
+    }
+    log::warn("bot", "could not read the state of " + room + " (" + state.error().to_string() +
+                         "); protections see no power levels or names there");
+    return {ActionOutcome::Kind::kFailed, {}, "room state of " + room + ": " + state.error().to_string()};
   }
-  room_state_retry_.erase(room);
-  room_state_.load(room, *state);
-  log::info("bot", "room state of " + room + " loaded: " + std::to_string(room_state_.member_count(room)) +
-                       " members");
-  return true;
+  auto apply = [this, room, events = std::move(*state)] {
+    if (!rooms_.contains(room)) return;
+    room_state_.load(room, events);
+    room_state_asked_.erase(room);
+    log::info("bot", "room state of " + room + " loaded: " + std::to_string(room_state_.member_count(room)) +
+                         " members");
+  };
+  if (pipeline_post_) {
+    pipeline_post_(std::move(apply));
+  } else {
+    apply();
+  }
+  return {};
 }
 
 bool Bot::is_exempt(const std::string& user) const {
@@ -126,6 +159,7 @@ void Bot::enqueue_requested(Batch& batch) {
 }
 
 void Bot::tick(Batch& batch) {
+  veto_summary(batch, /*force=*/false);
   if (scorer_ == nullptr) return;
   scorer_->on_timer(now_ms());
   enqueue_requested(batch);

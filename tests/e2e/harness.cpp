@@ -62,7 +62,7 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
-Harness::Harness(std::string extra_config) : extra_config_(std::move(extra_config)) {
+Harness::Harness(std::string extra_config, std::string synapse_yaml) : extra_config_(std::move(extra_config)) {
   dir_ = fs::temp_directory_path() / ("tyr-e2e-" + unique_suffix());
   fs::create_directories(dir_);
   tyr_port_ = sandbox::free_loopback_port();
@@ -83,6 +83,7 @@ Harness::Harness(std::string extra_config) : extra_config_(std::move(extra_confi
   so.dir = dir_ / "synapse";
   so.python = sandbox::default_synapse_python();
   so.appservice_registrations = {dir_ / "registration.yaml"};
+  so.extra_yaml = std::move(synapse_yaml);
   synapse_ = std::make_unique<sandbox::SynapseProcess>(so);
   must(synapse_->start(), "starting Synapse");
 

@@ -29,7 +29,8 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 class Harness {
  public:
   // `extra_config` is appended to tyr.yaml (e.g. a `policy:` or `feeds:` section).
-  explicit Harness(std::string extra_config = {});
+  // `extra_config` is appended to Tyr's config; `synapse_yaml` to Synapse's homeserver.yaml.
+  explicit Harness(std::string extra_config = {}, std::string synapse_yaml = {});
   ~Harness();
 
   // Starts `tyr run --config …` and waits until it answers in the management room.

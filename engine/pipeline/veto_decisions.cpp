@@ -1,0 +1,151 @@
+// The inline veto's decisions (engine/veto asks, the bot answers): joins and invites judged
+// against the policy lists like members of protected rooms, events scored by the same scorer
+// as the appservice path, on the pipeline thread that owns it.
+
+#include <future>
+
+#include "engine/core/clock.hpp"
+#include "engine/core/ids.hpp"
+#include "engine/core/log.hpp"
+#include "engine/pipeline/bot.hpp"
+
+namespace tyr::engine {
+
+namespace {
+
+constexpr char kRefusedMember[] = "You are banned from this room by its moderation policy.";
+constexpr char kRefusedEvent[] = "This message was refused by the server's spam filter.";
+
+}  // namespace
+
+bool Bot::in_veto_scope(const std::string& room) const {
+  return config_.veto.whole_server || rooms_.contains(room);
+}
+
+veto::Decision Bot::decide_membership(const veto::Request& request) {
+  if (!in_veto_scope(request.room)) return {};
+  const bool invite = request.callback == veto::Callback::kUserMayInvite;
+  // An invite is refused when either side is listed: a listed inviter spams invites, and a
+  // listed invitee would be banned on arrival.
+  std::vector<std::string> who = {request.user};
+  if (invite && !request.inviter.empty()) who.insert(who.begin(), request.inviter);
+  for (const auto& user : who) {
+    if (user == bot_user_) continue;
+    Judgement j = judge_user(user);
+    if (!j.act || !j.exempt.empty()) continue;
+    const std::string rule = policy::describe_rule(j.matches.front());
+    Batch batch;
+    const std::string what = invite ? "invites" : "joins";
+    const std::string head = std::string(invite ? "invite of " + request.user + " by " + request.inviter
+                                                : "join of " + request.user) +
+                             " to " + request.room + " (" + user + " matches " + rule + ")";
+    if (j.shadow) {
+      veto_notice(batch, what, "[shadow] Would refuse the " + head + ".");
+    } else {
+      veto_notice(batch, what, "Refused the " + head + ".");
+    }
+    if (!batch.empty()) {
+      if (auto r = store_.commit(batch); !r) log::error("veto", "commit: " + r.error().to_string());
+      if (on_queued_) on_queued_();
+    }
+    if (j.shadow) return {};
+    return {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedMember};
+  }
+  return {};
+}
+
+veto::Decision Bot::decide_event(const veto::Request& request, std::chrono::milliseconds deadline) {
+  if (!in_veto_scope(request.room) || request.user == bot_user_) return {};
+  if (!pipeline_post_) return veto_event(request.event);
+  auto promise = std::make_shared<std::promise<veto::Decision>>();
+  auto result = promise->get_future();
+  pipeline_post_([this, promise, event = request.event] {
+    try {
+      promise->set_value(veto_event(event));
+    } catch (const std::exception& e) {
+      log::error("veto", std::string("event decision failed: ") + e.what());
+      promise->set_value({veto::Outcome::kError, {}, {}});
+    }
+  });
+  if (result.wait_for(deadline) != std::future_status::ready) {
+    // The decision still happens (and is remembered for the appservice path); the homeserver
+    // does not wait for it.
+    return {veto::Outcome::kTimeout, {}, {}};
+  }
+  return result.get();
+}
+
+veto::Decision Bot::veto_event(const nlohmann::json& event) {
+  const std::string sender = event.value("sender", "");
+  const std::string room = event.value("room_id", "");
+  const std::string event_id = event.value("event_id", "");
+  if (event.contains("state_key") || is_exempt(sender)) return {};
+  Batch batch;
+  veto::Decision d;
+  Judgement j = judge_user(sender);
+  if (j.act && j.exempt.empty()) {
+    const std::string head = "message from " + sender + " in " + room + " (matches " +
+                             policy::describe_rule(j.matches.front()) + ")";
+    if (j.shadow) {
+      veto_notice(batch, "events", "[shadow] Would refuse a " + head + ".");
+    } else {
+      veto_notice(batch, "events", "Refused a " + head + ".");
+      d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedMember};
+    }
+  } else if (scorer_ != nullptr) {
+    ensure_room_state(room, batch);
+    EventVerdict v = scorer_->score_in_room(event, event.value("origin_server_ts", now_ms()),
+                                            room_state_.facts(room, sender));
+    enqueue_requested(batch);
+    ++verdicts_[static_cast<int>(v.action)];
+    if (v.shadow_action > v.action) ++shadow_verdicts_;
+    if (v.reject && !config_.policy.dry_run) {
+      act_on_verdict(event, v, /*refused=*/true, batch);
+      d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedEvent};
+    } else if (!event_id.empty()) {
+      // Allowed: the event will arrive as a transaction and be acted on with this verdict.
+      if (vetted_.emplace(event_id, v).second) vetted_order_.push_back(event_id);
+      while (vetted_order_.size() > kMaxVetted) {
+        vetted_.erase(vetted_order_.front());
+        vetted_order_.pop_front();
+      }
+    }
+  }
+  if (!batch.empty()) {
+    if (auto r = store_.commit(batch); !r) log::error("veto", "commit: " + r.error().to_string());
+    if (on_queued_) on_queued_();
+  }
+  return d;
+}
+
+void Bot::veto_notice(Batch& batch, const std::string& what, const std::string& text) {
+  std::lock_guard lock(veto_mu_);
+  const int64_t now = now_ms();
+  if (now - veto_window_start_ >= 60'000) {
+    veto_window_start_ = now;
+    veto_notices_ = 0;
+  }
+  if (veto_notices_ < config_.veto.notices_per_minute) {
+    ++veto_notices_;
+    enqueue_notice(batch, management_room_, text);
+    return;
+  }
+  ++veto_suppressed_[what];
+}
+
+void Bot::veto_summary(Batch& batch, bool force) {
+  std::lock_guard lock(veto_mu_);
+  if (veto_suppressed_.empty() || (!force && now_ms() - veto_window_start_ < 60'000)) return;
+  uint64_t total = 0;
+  std::string parts;
+  for (const auto& [what, n] : veto_suppressed_) {
+    total += n;
+    parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+  }
+  enqueue_notice(batch, management_room_,
+                 "Inline veto: " + std::to_string(total) + " more refusals in the last minute (" + parts +
+                     "); see `" + config_.management.command_prefix + " status` and the audit trail.");
+  veto_suppressed_.clear();
+}
+
+}  // namespace tyr::engine

@@ -1,0 +1,111 @@
+// End-to-end: the inline veto. Synapse loads the synapse-http-antispam module pointed at Tyr
+// (the snippet `tyr synapse-config` prints), and Tyr refuses listed users' joins and invites
+// and spam messages before Synapse stores them.
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "cli/sandbox/synapse_process.hpp"
+#include "engine/veto/veto.hpp"
+#include "tests/e2e/harness.hpp"
+
+using namespace tyr;
+using namespace tyr::e2e;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct VetoSetup {
+  uint16_t port = sandbox::free_loopback_port();
+  std::string secret = "e2e-veto-secret-0123456789";
+  bool fail_open = true;  // false cannot be tested here: the harness creates rooms before Tyr runs
+
+  std::string tyr_config() const {
+    return "rules:\n  dir: rules\nveto:\n  port: " + std::to_string(port) + "\n  secret: " + secret +
+           "\n  deadline_ms: 2000\n  fail_open: " + (fail_open ? "true" : "false") + "\n";
+  }
+  std::string synapse_yaml() const {
+    engine::VetoConfig v;
+    v.port = port;
+    v.secret = secret;
+    v.fail_open = fail_open;
+    return engine::veto::synapse_module_yaml(v, "http://127.0.0.1:" + std::to_string(port) + "/_tyr/veto");
+  }
+};
+
+void copy_rules(const Harness& h) {
+  fs::create_directories(h.dir() / "rules");
+  fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml", h.dir() / "rules" / "rules.yaml",
+                fs::copy_options::overwrite_existing);
+}
+
+bool in_timeline(Harness& h, const std::string& room, const std::string& body) {
+  for (const auto& ev : h.messages(room)) {
+    if (ev.value("type", "") == "m.room.message" && ev["content"].value("body", "") == body) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse stores them", "[e2e][veto]") {
+  VetoSetup v;
+  Harness h(v.tyr_config(), v.synapse_yaml());
+  copy_rules(h);
+  auto& listed = h.add_user("listed");
+  auto& member = h.add_user("member");
+  auto& friendly = h.add_user("friendly");
+  const std::string room = h.create_room_with_tyr("vetoed");
+  auto pl = h.state(room, "m.room.power_levels");
+  pl["invite"] = 0;
+  REQUIRE(h.op().send_state(room, "m.room.power_levels", "", pl));
+  REQUIRE(member.join(room));
+  h.start_tyr();
+  h.protect(room);
+  h.say(h.op(), h.management_room(), "!tyr lists create vetolist");
+  REQUIRE_FALSE(h.wait_reply("Created policy list vetolist: ").empty());
+  h.say(h.op(), h.management_room(), "!tyr ban vetolist @listed:localhost spam account");
+  REQUIRE_FALSE(h.wait_reply("Banned @listed:localhost (user) in vetolist.").empty());
+
+  // A listed user's join is refused with the error Tyr chose.
+  auto join = listed.join(room);
+  REQUIRE_FALSE(join);
+  CHECK(join.error().code == "M_FORBIDDEN");
+  CHECK(join.error().message == "You are banned from this room by its moderation policy.");
+  CHECK(h.membership(room, "@listed:localhost").empty());
+  CHECK_FALSE(h.wait_reply("Refused the join of @listed:localhost to " + room).empty());
+
+  // An invite of a listed user is refused too; a normal invite passes.
+  auto invite = member.invite(room, "@listed:localhost");
+  REQUIRE_FALSE(invite);
+  CHECK(invite.error().code == "M_FORBIDDEN");
+  CHECK_FALSE(h.wait_reply("Refused the invite of @listed:localhost by @member:localhost").empty());
+  REQUIRE(member.invite(room, "@friendly:localhost"));
+  REQUIRE(friendly.join(room));
+  CHECK(h.membership(room, "@friendly:localhost") == "join");
+
+  // Spam is refused and never appears in the timeline; a normal message passes.
+  auto spam = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "cheap pills here"}},
+                                "veto-spam");
+  REQUIRE_FALSE(spam);
+  CHECK(spam.error().code == "M_FORBIDDEN");
+  CHECK(spam.error().message == "This message was refused by the server's spam filter.");
+  const std::string notice = h.wait_reply("Refused before it was stored: refuse");
+  CHECK(notice.find("test.spam-phrase") != std::string::npos);
+  auto fine = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "hello there"}},
+                                "veto-fine");
+  REQUIRE(fine);
+  CHECK(in_timeline(h, room, "hello there"));
+  CHECK_FALSE(in_timeline(h, room, "cheap pills here"));
+
+  h.say(h.op(), h.management_room(), "!tyr status");
+  const std::string status = h.wait_reply("Inline veto:");
+  CHECK(status.find("3 reject") != std::string::npos);
+
+  // Tyr stopped: fail_open (the default) lets traffic through; the appservice path catches up.
+  h.stop_tyr();
+  auto while_down = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is away"}},
+                                      "veto-down");
+  CHECK(while_down);
+}

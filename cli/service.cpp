@@ -5,6 +5,7 @@
 
 #include "engine/appservice/appservice_server.hpp"
 #include "engine/client/homeserver_client.hpp"
+#include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/version.hpp"
 #include "engine/pipeline/bot.hpp"
@@ -14,6 +15,8 @@
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/store/store.hpp"
 #include "engine/veto/veto.hpp"
+#include "engine/metrics/admin_server.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
 #include "plugins/moderation_scorer.hpp"
 
 namespace tyr::cli {
@@ -100,6 +103,36 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   // homeserver is never kept waiting on a Tyr that is still loading.
   veto::Server veto_server(config.veto, bot);
   if (config.veto.enabled && !veto_server.start()) return 1;
+
+  // Metrics and health. The pipeline's heartbeat is the protections tick it runs every 5 s.
+  auto& m = metrics::tyr_metrics();
+  std::atomic<int64_t> heartbeat{now_ms()};
+  m.inbox_depth.set_callback([&store] { return static_cast<double>(store.inbox_depth()); });
+  m.outbox_depth.set_callback([&store] { return static_cast<double>(store.outbox_depth()); });
+  m.rules_loaded.set_callback([&scorer] { return static_cast<double>(scorer.rules_loaded()); });
+  for (size_t k = 0; k < policy::kEntityKinds; ++k) {
+    static constexpr const char* kKinds[] = {"user", "room", "server"};
+    m.list_entries.with(kKinds[k]).set_callback(
+        [&book, k] { return static_cast<double>(book.index().snapshot()->stats().rules[k]); });
+  }
+  for (size_t i = 0; i < config.feeds.size(); ++i) {
+    m.feed_last_success_timestamp.with(config.feeds[i].name).set_callback([&feeds, i] {
+      return static_cast<double>(feeds.last_success_ms(i)) / 1000.0;
+    });
+  }
+  metrics::AdminServer admin(
+      config.admin.bind_address, config.admin.port, m.registry,
+      [&heartbeat] {
+        const int64_t age = now_ms() - heartbeat.load();
+        if (age > 30'000) return metrics::ProbeResult{false, "pipeline stalled for " + std::to_string(age / 1000) + " s"};
+        return metrics::ProbeResult{true, {}};
+      },
+      [&bot, &stop] {
+        if (stop) return metrics::ProbeResult{false, "stopping"};
+        if (!bot.veto_ready()) return metrics::ProbeResult{false, "starting: joining rooms and loading lists"};
+        return metrics::ProbeResult{true, {}};
+      });
+  if (config.admin.enabled && !admin.start()) return 1;
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   auto reg = retry_until("registering the bot user", stop, deadline, [&] {
@@ -193,6 +226,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       // Protections' timers run on the pipeline thread, which owns the scorer.
       next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(5);
       pipeline.post([&] {
+        heartbeat = now_ms();
         Batch batch;
         bot.tick(batch);
         if (auto r = store.commit(batch); !r) log::error("service", r.error().to_string());
@@ -210,6 +244,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   log::info("service", "stopping");
   bot.set_veto_ready(false);
   veto_server.stop();
+  admin.stop();
   server.stop();
   feeds.stop();
   reports.stop();

@@ -19,6 +19,7 @@ class ModerationScorer : public EventScorer {
   explicit ModerationScorer(std::unique_ptr<RulesScorer> rules);
 
   EventVerdict score(const nlohmann::json& event, int64_t now_ms) override;
+  size_t rules_loaded() const override { return rules_ ? rules_->rules_loaded() : 0; }
   EventVerdict explain(const nlohmann::json& event) override;
   Result<void> reload() override;
   std::vector<std::string> describe() const override;

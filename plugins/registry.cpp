@@ -74,6 +74,8 @@ EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, co
     list += h.protection + "/" + h.symbol + " " + (h.score >= 0 ? "+" : "") + number_text(h.score);
     if (!h.match.empty()) list += " \"" + h.match + "\"";
     v.rules.push_back(h.protection + "/" + h.symbol);
+    v.shadow.resize(v.rules.size() - 1, false);
+    v.shadow.push_back(h.shadow);
   }
   std::string out = "score " + number_text(v.score) + " -> " + action_name(v.action);
   if (!enforced.empty()) out += ": " + enforced;

@@ -15,7 +15,10 @@ EventVerdict convert(const rules::Verdict& v) {
   out.shadow_action = v.shadow_action;
   out.reject = v.reject;
   if (!v.hits.empty()) out.explanation = rules::explain(v);
-  for (const auto& h : v.hits) out.rules.push_back(h.rule);
+  for (const auto& h : v.hits) {
+    out.rules.push_back(h.rule);
+    out.shadow.push_back(h.mode == rules::Mode::kShadow);
+  }
   return out;
 }
 
@@ -76,6 +79,11 @@ Result<void> RulesScorer::reload() { return engine_.reload(); }
 rules::Thresholds RulesScorer::thresholds() const {
   auto set = engine_.current();
   return set ? rules::info(*set).thresholds : rules::Thresholds{};
+}
+
+size_t RulesScorer::rules_loaded() const {
+  auto set = engine_.current();
+  return set ? rules::info(*set).rules : 0;
 }
 
 std::vector<std::string> RulesScorer::describe() const {

@@ -21,6 +21,7 @@ class RulesScorer : public EventScorer {
   EventVerdict explain(const nlohmann::json& event) override;
   Result<void> reload() override;
   std::vector<std::string> describe() const override;
+  size_t rules_loaded() const override;
   // The loaded set's thresholds (the defaults before a successful load).
   rules::Thresholds thresholds() const;
 

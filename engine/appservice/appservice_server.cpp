@@ -1,5 +1,7 @@
 #include "engine/appservice/appservice_server.hpp"
 
+#include "engine/metrics/tyr_metrics.hpp"
+
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
@@ -86,6 +88,7 @@ bool AppserviceServer::is_own_user(std::string_view user_id) const {
 AppserviceResponse AppserviceServer::handle(const AppserviceRequest& request) {
   if (auto denied = check_auth(request); denied.status != 0) {
     ++stats_.auth_failures;
+    metrics::tyr_metrics().appservice_auth_failures.inc();
     log::warn("appservice", request.method + " " + request.path + " refused: " + denied.body);
     return denied;
   }
@@ -175,6 +178,7 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
     return matrix_error(e.status, e.code, e.message);
   }
   ++stats_.transactions;
+  metrics::tyr_metrics().transactions_received.inc();
 
   const std::vector<std::string>& ids = parsed->event_ids;
   const std::vector<std::string>& json = parsed->event_json;
@@ -193,6 +197,10 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
   stats_.events_duplicate += result->duplicates;
   stats_.events_invalid += result->invalid;
   if (result->retried_txn) ++stats_.transactions_retried;
+  auto& m = metrics::tyr_metrics();
+  if (result->retried_txn) m.transactions_deduplicated.inc();
+  m.events_deduplicated.add(result->duplicates);
+  m.events_invalid.add(result->invalid);
   log::debug("appservice", "transaction " + txn_id + ": " + std::to_string(result->accepted) +
                                " new, " + std::to_string(result->duplicates) + " duplicate");
   if (result->accepted > 0 && hooks_.on_events_accepted) hooks_.on_events_accepted();

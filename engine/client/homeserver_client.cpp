@@ -13,6 +13,8 @@
 #include <thread>
 #include <utility>
 
+#include "engine/metrics/tyr_metrics.hpp"
+
 namespace tyr::engine {
 
 namespace {
@@ -208,6 +210,35 @@ void HomeserverClient::Impl::sleep(std::chrono::milliseconds duration) {
   }
 }
 
+namespace {
+
+// The kind of call, for the latency histogram's bounded `endpoint` label (paths hold IDs).
+std::string_view endpoint_kind(const HttpRequest& r) {
+  const std::string& p = r.path;
+  auto has = [&](std::string_view s) { return p.find(s) != std::string::npos; };
+  if (has("/_synapse/admin")) return "admin";
+  if (has("/account/whoami")) return "whoami";
+  if (has("/register")) return "register";
+  if (has("/appservice/") && has("/ping")) return "ping";
+  if (has("/createRoom")) return "create_room";
+  if (has("/directory/room/")) return "resolve_alias";
+  if (has("/join")) return has("/joined_members") ? "joined_members" : "join";
+  if (has("/leave")) return "leave";
+  if (has("/invite")) return "invite";
+  if (has("/unban")) return "unban";
+  if (has("/ban")) return "ban";
+  if (has("/kick")) return "kick";
+  if (has("/redact/")) return "redact";
+  if (has("/send/")) return "send_event";
+  if (has("/members")) return "members";
+  if (has("/messages")) return "messages";
+  if (has("/state/")) return r.method == "PUT" ? "send_state" : "state_event";
+  if (p.ends_with("/state")) return "room_state";
+  return "other";
+}
+
+}  // namespace
+
 Result<Answer> HomeserverClient::Impl::perform(const HttpRequest& request) {
   if (!base_) {
     return Error{"TYR_BAD_CONFIG", "invalid homeserver base_url '" + options_.base_url + "'", 0};
@@ -236,7 +267,9 @@ Result<Answer> HomeserverClient::Impl::perform(const HttpRequest& request) {
   const int max_attempts = std::max(1, options_.max_attempts);
   for (int attempt = 1;; ++attempt) {
     auto client = acquire();
+    const auto sent_at = std::chrono::steady_clock::now();
     httplib::Result res = client->send(req);
+    metrics::tyr_metrics().homeserver_request_duration.with(endpoint_kind(request)).observe_since(sent_at);
     if (!res) {
       // The connection state is unknown; let the client go rather than pool it.
       Error error{"TYR_NETWORK", httplib::to_string(res.error()), 0};

@@ -38,6 +38,7 @@ struct EventVerdict {
   bool reject = false;                    // at or above the reject threshold (inline veto)
   std::string explanation;               // rule ids, scores and matched text, for moderators
   std::vector<std::string> rules;        // ids of the rules that hit (enforced and shadow)
+  std::vector<bool> shadow;              // parallel to `rules` where known: a shadow hit
 };
 
 // A room member as protections see them (moderators, operators).
@@ -71,6 +72,7 @@ class EventScorer {
   virtual Result<void> reload() = 0;
   // A short description of what is loaded, one line per rule group or rule.
   virtual std::vector<std::string> describe() const = 0;
+  virtual size_t rules_loaded() const { return 0; }
 
   // Protections: membership changes and periodic work in protected rooms.
   virtual void on_membership(const nlohmann::json& /*event*/, int64_t /*now_ms*/,

@@ -45,7 +45,7 @@ const std::vector<std::string> kActions = {"allow", "notify", "redact", "kick", 
 const std::vector<std::string> kVetoCallbacks = {"user_may_join_room", "user_may_invite",
                                                  "check_event_for_spam",
                                                  "should_drop_federated_event", "other"};
-const std::vector<std::string> kVetoOutcomes = {"allow", "reject", "drop", "not_ready", "error"};
+const std::vector<std::string> kVetoOutcomes = {"allow", "reject", "drop", "not_ready", "timeout", "error"};
 
 // Call kinds of HomeserverClient, not paths: paths embed room and user IDs.
 const std::vector<std::string> kEndpoints = {

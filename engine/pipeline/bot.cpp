@@ -1,5 +1,7 @@
 #include "engine/pipeline/bot.hpp"
 
+#include "engine/metrics/tyr_metrics.hpp"
+
 #include <algorithm>
 
 #include "engine/core/clock.hpp"
@@ -157,6 +159,8 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   const std::string* room = string_at(event, "room_id");
   const std::string* type = string_at(event, "type");
   if (!sender || !room || !type) return;  // not a room event we can act on
+  handle_started_ = std::chrono::steady_clock::now();
+  metrics::tyr_metrics().events_received.with(*type).inc();
   log::debug("bot", "event " + event.value("event_id", "") + " " + *type + " from " + *sender +
                         " in " + *room);
   // Tyr's own notices, bans, rules and redactions come back through transactions; their

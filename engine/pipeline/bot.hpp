@@ -135,6 +135,8 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   void veto_summary(Batch& batch, bool force);
   bool in_veto_scope(const std::string& room) const;
   // Notice, kick/ban and (unless the event was refused before it was stored) redaction.
+  // Counts a fresh verdict (verdicts by action, rule and protection hits, latency).
+  void count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started);
   void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch);
   void ensure_room_state(const std::string& room, Batch& batch);
   ActionOutcome run_load_room_state(const nlohmann::json& action);
@@ -198,6 +200,7 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   std::map<std::string, int64_t> room_state_asked_;  // pipeline thread: room -> when asked
   std::function<void(std::function<void()>)> pipeline_post_;
   std::function<void()> on_queued_;
+  std::chrono::steady_clock::time_point handle_started_;  // pipeline thread: current event
   std::atomic<bool> veto_ready_{false};
   std::mutex veto_mu_;  // the refusal-notice window below (any thread)
   int64_t veto_window_start_ = 0;

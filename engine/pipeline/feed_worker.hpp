@@ -26,6 +26,11 @@ class FeedWorker : public Worker {
   void restore();
   // One line per feed for `status`.
   std::vector<std::string> status() const;
+  // When feed `index` (config order) was last fetched successfully (ms since the epoch; 0: never).
+  int64_t last_success_ms(size_t index) const {
+    std::lock_guard lock(mu_);
+    return index < states_.size() ? states_[index].last_success_ms : 0;
+  }
   std::function<void()> on_change;  // e.g. wake the executor
 
  private:

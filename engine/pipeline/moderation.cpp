@@ -7,6 +7,7 @@
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "engine/pipeline/power.hpp"
 #include "engine/core/glob.hpp"
@@ -107,6 +108,13 @@ void Bot::on_list_event(const nlohmann::json& event, Batch& batch) {
 void Bot::enqueue_ban(Batch& batch, const std::string& room, const std::string& user,
                       const Judgement& j) {
   const PolicyRule& r = j.matches.front();
+  {
+    const auto list = book_.find(r.list);
+    metrics::tyr_metrics()
+        .list_matches.with(metrics::list_label(list ? list->shortcode : "", list ? list->alias : "", r.list),
+                           metrics::mode(j.shadow))
+        .inc();
+  }
   nlohmann::json action = {{"kind", "ban"},        {"room", room},          {"user", user},
                            {"reason", r.reason.empty() ? "listed in " + r.list : r.reason},
                            {"list", r.list},       {"state_key", r.state_key},

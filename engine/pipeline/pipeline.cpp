@@ -1,13 +1,32 @@
 #include "engine/pipeline/pipeline.hpp"
 
+#include <cctype>
+
 #include <boost/asio/post.hpp>
 
 #include "engine/core/log.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
 
 namespace tyr::engine {
 
 namespace {
 constexpr size_t kEventsPerCommit = 64;
+
+// The Matrix errcode (M_… or TYR_…) a failure's detail names, for the bounded result label.
+std::string errcode_in(const std::string& detail) {
+  for (const char* prefix : {"M_", "TYR_"}) {
+    for (size_t at = detail.find(prefix); at != std::string::npos; at = detail.find(prefix, at + 1)) {
+      if (at > 0 && (std::isalnum(static_cast<unsigned char>(detail[at - 1])) || detail[at - 1] == '_')) continue;
+      size_t end = at;
+      while (end < detail.size() && (std::isupper(static_cast<unsigned char>(detail[end])) ||
+                                     std::isdigit(static_cast<unsigned char>(detail[end])) || detail[end] == '_')) {
+        ++end;
+      }
+      if (end - at > std::string_view(prefix).size()) return detail.substr(at, end - at);
+    }
+  }
+  return "error";
+}
 }
 
 Worker::~Worker() = default;
@@ -114,6 +133,12 @@ void Executor::drain() {
       return;
     }
     const std::string& key = next->key;
+    metrics::tyr_metrics()
+        .actions
+        .with(action.is_object() ? action.value("kind", "unknown") : "unknown",
+              outcome.kind == ActionOutcome::Kind::kDone ? std::string(metrics::kOk)
+                                                         : errcode_in(outcome.detail))
+        .inc();
     if (outcome.kind != ActionOutcome::Kind::kDone) {
       ++failed_;
       log::error("executor", "action " + std::to_string(next->seq) + " failed: " + outcome.detail);

@@ -34,7 +34,7 @@ struct ActionOutcome {
   enum class Kind { kDone, kRetry, kFailed };
   Kind kind = Kind::kDone;
   std::chrono::milliseconds retry_after{0};  // kRetry: wait before retrying; kDone: pacing
-  std::string detail;
+  std::string detail;  // for failures: "<what>: <errcode> …" (the errcode is counted in metrics)
 };
 
 class ActionRunner {

@@ -8,6 +8,7 @@
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/pipeline/bot.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
 #include "engine/pipeline/power.hpp"
 
 namespace tyr::engine {
@@ -37,10 +38,27 @@ void Bot::on_scored_event(const nlohmann::json& event, Batch& batch) {
   } else {
     v = scorer_->score_in_room(event, event.value("origin_server_ts", now_ms()), room_state_.facts(room, sender));
     enqueue_requested(batch);
-    ++verdicts_[static_cast<int>(v.action)];
-    if (v.shadow_action > v.action) ++shadow_verdicts_;
+    count_verdict(v, handle_started_);
   }
   act_on_verdict(event, v, /*refused=*/false, batch);
+}
+
+void Bot::count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started) {
+  auto& m = metrics::tyr_metrics();
+  m.event_verdict_duration.observe_since(started);
+  ++verdicts_[static_cast<int>(v.action)];
+  if (v.shadow_action > v.action) ++shadow_verdicts_;
+  m.verdicts.with(action_name(v.action)).inc();
+  for (size_t i = 0; i < v.rules.size(); ++i) {
+    const std::string& id = v.rules[i];
+    const auto mode = metrics::mode(i < v.shadow.size() && v.shadow[i]);
+    // Protection hits are "protection/SYMBOL"; rule ids have no slash.
+    if (const size_t slash = id.find('/'); slash != std::string::npos) {
+      m.protection_hits.with(std::string_view(id).substr(0, slash), mode).inc();
+    } else {
+      m.rule_hits.with(id, mode).inc();
+    }
+  }
 }
 
 void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch) {

@@ -94,11 +94,11 @@ veto::Decision Bot::veto_event(const nlohmann::json& event) {
     }
   } else if (scorer_ != nullptr) {
     ensure_room_state(room, batch);
+    const auto started = std::chrono::steady_clock::now();
     EventVerdict v = scorer_->score_in_room(event, event.value("origin_server_ts", now_ms()),
                                             room_state_.facts(room, sender));
     enqueue_requested(batch);
-    ++verdicts_[static_cast<int>(v.action)];
-    if (v.shadow_action > v.action) ++shadow_verdicts_;
+    count_verdict(v, started);
     if (v.reject && !config_.policy.dry_run) {
       act_on_verdict(event, v, /*refused=*/true, batch);
       d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedEvent};

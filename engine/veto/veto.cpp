@@ -6,6 +6,7 @@
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
 
 namespace tyr::engine::veto {
 
@@ -160,6 +161,9 @@ Response Server::handle(std::string_view method, std::string_view path, std::str
 }
 
 Response Server::decide(const Request& request) {
+  auto& m = metrics::tyr_metrics();
+  const std::string_view label = callback_name(request.callback);
+  metrics::ScopedTimer timer(m.veto_duration.with(label));
   Decision d;
   if (request.callback == Callback::kPing) {
     ++stats_.decisions[static_cast<size_t>(Callback::kPing)][static_cast<size_t>(Outcome::kAllow)];
@@ -190,6 +194,7 @@ Response Server::decide(const Request& request) {
     }
   }
   ++stats_.decisions[static_cast<size_t>(request.callback)][static_cast<size_t>(d.outcome)];
+  m.vetoes.with(label, outcome_name(d.outcome)).inc();
   if (d.outcome == Outcome::kReject || d.outcome == Outcome::kDrop) {
     return json_error(403, d.errcode.empty() ? "M_FORBIDDEN" : d.errcode,
                       d.error.empty() ? "Refused by the server's moderation policy" : d.error);

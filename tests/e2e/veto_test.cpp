@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include <httplib.h>
+
 #include "cli/sandbox/synapse_process.hpp"
 #include "engine/veto/veto.hpp"
 #include "tests/e2e/harness.hpp"
@@ -18,12 +20,14 @@ namespace {
 
 struct VetoSetup {
   uint16_t port = sandbox::free_loopback_port();
+  uint16_t admin_port = sandbox::free_loopback_port();
   std::string secret = "e2e-veto-secret-0123456789";
   bool fail_open = true;  // false cannot be tested here: the harness creates rooms before Tyr runs
 
   std::string tyr_config() const {
     return "rules:\n  dir: rules\nveto:\n  port: " + std::to_string(port) + "\n  secret: " + secret +
-           "\n  deadline_ms: 2000\n  fail_open: " + (fail_open ? "true" : "false") + "\n";
+           "\n  deadline_ms: 2000\n  fail_open: " + (fail_open ? "true" : "false") +
+           "\nadmin:\n  port: " + std::to_string(admin_port) + "\n";
   }
   std::string synapse_yaml() const {
     engine::VetoConfig v;
@@ -38,6 +42,13 @@ void copy_rules(const Harness& h) {
   fs::create_directories(h.dir() / "rules");
   fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml", h.dir() / "rules" / "rules.yaml",
                 fs::copy_options::overwrite_existing);
+}
+
+// The value of one sample line of a Prometheus scrape ("name{labels} value"); -1 when absent.
+double sample(const std::string& scrape, const std::string& series) {
+  const size_t at = scrape.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(scrape.substr(at + series.size() + 2));
 }
 
 bool in_timeline(Harness& h, const std::string& room, const std::string& body) {
@@ -102,6 +113,33 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
   h.say(h.op(), h.management_room(), "!tyr status");
   const std::string status = h.wait_reply("Inline veto:");
   CHECK(status.find("3 reject") != std::string::npos);
+
+  // The admin listener: health, readiness and a scrape that counts what happened above.
+  httplib::Client admin("127.0.0.1", v.admin_port);
+  auto healthz = admin.Get("/healthz");
+  REQUIRE(healthz);
+  CHECK(healthz->status == 200);
+  auto readyz = admin.Get("/readyz");
+  REQUIRE(readyz);
+  CHECK(readyz->status == 200);
+  auto scrape = admin.Get("/metrics");
+  REQUIRE(scrape);
+  CHECK(scrape->status == 200);
+  CHECK(scrape->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0) == 0);
+  const std::string& text = scrape->body;
+  CHECK(sample(text, "tyr_vetoes_total{callback=\"check_event_for_spam\",outcome=\"reject\"}") == 1);
+  CHECK(sample(text, "tyr_vetoes_total{callback=\"user_may_join_room\",outcome=\"reject\"}") == 1);
+  CHECK(sample(text, "tyr_vetoes_total{callback=\"user_may_invite\",outcome=\"reject\"}") == 1);
+  CHECK(sample(text, "tyr_vetoes_total{callback=\"check_event_for_spam\",outcome=\"allow\"}") >= 1);
+  CHECK(sample(text, "tyr_rule_hits_total{rule=\"test.spam-phrase\",mode=\"enforced\"}") == 1);
+  CHECK(sample(text, "tyr_transactions_received_total") > 0);
+  CHECK(sample(text, "tyr_events_received_total{type=\"m.room.message\"}") > 0);
+  CHECK(sample(text, "tyr_rules_loaded") == 4);
+  CHECK(sample(text, "tyr_list_entries{kind=\"user\"}") == 1);
+  CHECK(sample(text, "tyr_actions_total{kind=\"notice\",result=\"ok\"}") > 0);
+  CHECK(text.find("tyr_homeserver_request_duration_seconds_bucket{endpoint=\"send_event\",le=") != std::string::npos);
+  CHECK(sample(text, "tyr_veto_duration_seconds_count{callback=\"check_event_for_spam\"}") >= 2);
+  CHECK(text.find("@member") == std::string::npos);  // no user IDs in labels
 
   // Tyr stopped: fail_open (the default) lets traffic through; the appservice path catches up.
   h.stop_tyr();

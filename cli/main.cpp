@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/sandbox/sandbox.hpp"
+#include "cli/audit_tools.hpp"
 #include "cli/plugins_tools.hpp"
 #include "cli/policy_tools.hpp"
 #include "cli/rules_tools.hpp"
@@ -94,6 +95,8 @@ void print_help() {
       "  rules lint DIR               Load a rule directory as the service would; report errors.\n"
       "  acl --list FILE... --server-name NAME [--current ACL.json]\n"
       "                               Print the m.room.server_acl content Tyr would set.\n"
+      "  audit (--data DIR | --config FILE) [--user U] [--room R] [--since T] [--until T]\n"
+      "        [--limit N] [--json]   Print the audit trail, newest first (safe while Tyr runs).\n"
       "  plugins                      List the protections: symbols, default scores, config.\n"
       "  plugins docs [--output DOCS] [--check]\n"
       "                               Regenerate the reference sections of DOCS/protections/*.md\n"
@@ -351,6 +354,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGHUP, on_hangup);
   std::string cmd = argc > 1 ? argv[1] : "help";
+  if (cmd == "audit") return tyr::cli::audit_command(std::vector<std::string>(argv + 2, argv + argc));
   Args args;
   std::string error;
   if (!parse_args(argc, argv, 2, args, error)) {

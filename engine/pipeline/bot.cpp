@@ -88,7 +88,7 @@ size_t RoomRegistry::size() const {
 
 Bot::Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book)
     : config_(config), store_(store), client_(client), book_(book),
-      room_state_(config.management.operators), bot_user_(config.bot_user_id()) {
+      audit_(store), room_state_(config.management.operators), bot_user_(config.bot_user_id()) {
   rooms_.load(store_);
 }
 
@@ -126,6 +126,7 @@ const std::vector<Bot::CommandSpec>& Bot::command_table() {
       {{"rules"}, "rules", "the loaded rules and verdict counters", &Bot::cmd_rules},
       {{"report"}, "report <id> redact|kick|ban|ignore", "answer an abuse report",
        &Bot::cmd_report},
+      {{"audit"}, "audit <user|room> [count]", "latest audit-trail entries about a user or room", &Bot::cmd_audit},
       {{"protections"},
        "protections [room] | protections enable|disable|shadow <name> [room] | "
        "protections config <name> <key> <value> [room]",

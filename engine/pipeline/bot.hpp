@@ -25,6 +25,7 @@
 #include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
 #include "engine/veto/veto.hpp"
+#include "engine/audit/audit_log.hpp"
 
 namespace tyr::engine {
 
@@ -135,6 +136,11 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   void veto_summary(Batch& batch, bool force);
   bool in_veto_scope(const std::string& room) const;
   // Notice, kick/ban and (unless the event was refused before it was stored) redaction.
+  // Records an action (or what would have been done) in the audit trail, inside `batch`.
+  // `error`: the homeserver's refusal, null when it succeeded; mode live|shadow|dry_run|veto.
+  void audit_action(Batch& batch, const nlohmann::json& action, std::string_view what,
+                    const Error* error, std::string_view mode = "live", std::string detail = {});
+  void cmd_audit(CommandContext& ctx);
   // Counts a fresh verdict (verdicts by action, rule and protection hits, latency).
   void count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started);
   void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch);
@@ -196,6 +202,7 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   std::set<std::string> pending_acl_;     // rooms with an ACL update queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
   EventScorer* scorer_ = nullptr;
+  AuditLog audit_;
   RoomStateCache room_state_;                        // pipeline thread only
   std::map<std::string, int64_t> room_state_asked_;  // pipeline thread: room -> when asked
   std::function<void(std::function<void()>)> pipeline_post_;

@@ -565,6 +565,7 @@ ActionOutcome Bot::run_ban(const nlohmann::json& action, Batch& batch) {
   if (shadow) {
     enqueue_notice(batch, management_room_,
                    "[shadow] Would ban " + user + " from " + room + ": " + rule + ".");
+    audit_action(batch, action, "ban", nullptr, "shadow");
     return {};
   }
   auto power = power_in(room);
@@ -575,6 +576,7 @@ ActionOutcome Bot::run_ban(const nlohmann::json& action, Batch& batch) {
     return {};
   }
   auto banned = client_.ban(room, user, action.value("reason", ""));
+  audit_action(batch, action, "ban", banned ? nullptr : &banned.error());
   if (!banned) {
     if (is_retryable(banned.error())) return from_error("ban " + user, banned.error());
     enqueue_notice(batch, management_room_,
@@ -629,6 +631,7 @@ ActionOutcome Bot::run_unban(const nlohmann::json& action, Batch& batch) {
     return {};
   }
   auto r = client_.unban(room, user, action.value("rule", ""));
+  audit_action(batch, action, "unban", r || r.error().code == "M_BAD_STATE" ? nullptr : &r.error());
   if (!r && is_retryable(r.error())) return from_error("unban " + user, r.error());
   batch.del(Cf::kState, std::string(kBanPrefix) + room + kSep + user);
   if (r || r.error().code == "M_BAD_STATE") {
@@ -685,6 +688,8 @@ ActionOutcome Bot::run_acl(const nlohmann::json& action, Batch& batch) {
     return {};
   }
   auto sent = client_.send_state(room, "m.room.server_acl", "", plan.content);
+  audit_action(batch, action, "acl", sent ? nullptr : &sent.error(), "live",
+               "deny " + std::to_string(plan.content["deny"].size()) + " servers");
   if (!sent) {
     if (is_retryable(sent.error())) return from_error("ACL of " + room, sent.error());
     enqueue_notice(batch, management_room_,
@@ -704,6 +709,7 @@ ActionOutcome Bot::run_redact_user(uint64_t seq, const nlohmann::json& action, B
   if (action.value("shadow", false)) {
     enqueue_notice(batch, management_room_, "[shadow] Would redact recent messages of " + user +
                                                 " in " + room + ".");
+    audit_action(batch, action, "redact_user", nullptr, "shadow");
     return {};
   }
   auto power = power_in(room);
@@ -742,6 +748,7 @@ ActionOutcome Bot::run_redact_user(uint64_t seq, const nlohmann::json& action, B
     }
     ++done;
   }
+  audit_action(batch, action, "redact_user", nullptr, "live", std::to_string(done) + " events redacted");
   if (done > 0 || action.value("report", false)) {
     enqueue_notice(batch, management_room_, "Redacted " + std::to_string(done) + " events of " +
                                                 user + " in " + room + ".");

@@ -74,24 +74,33 @@ void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, boo
     enqueue_notice(batch, management_room_, "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
     return;
   }
+  const std::string reason = "Tyr rules: " + clip(v.rules.empty() ? std::string("score") : v.rules.front(), 60);
+  const nlohmann::json why = {{"rules", v.rules}, {"score", v.score}};
   if ((v.action == Action::kNotify && !refused) || dry) {
     enqueue_notice(batch, management_room_,
                    std::string(dry && v.action != Action::kNotify ? "[dry run] Would " : "Notice: ") + head +
                        "\n" + v.explanation);
+    if (dry && v.action > Action::kNotify) {
+      audit_action(batch, {{"room", room}, {"user", sender}, {"event_id", event_id}, {"reason", reason},
+                           {"rules", v.rules}, {"score", v.score}},
+                   action_name(v.action), nullptr, "dry_run");
+    }
     return;
   }
-  const std::string reason = "Tyr rules: " + clip(v.rules.empty() ? std::string("score") : v.rules.front(), 60);
   if (v.action >= Action::kKick) {
     nlohmann::json act = {{"kind", v.action == Action::kBan ? "rule_ban" : "kick"},
-                          {"room", room}, {"user", sender}, {"reason", reason}};
+                          {"room", room}, {"user", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
     store_.enqueue_action(batch, act.dump(), Priority::kBan);
   }
   if (refused) {
     veto_notice(batch, "events", "Refused before it was stored: " + head + "\n" + v.explanation);
+    audit_action(batch, {{"room", room}, {"user", sender}, {"event_id", event_id}, {"reason", reason},
+                         {"rules", v.rules}, {"score", v.score}},
+                 "refuse_event", nullptr, "veto");
     return;
   }
   nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
-                           {"sender", sender}, {"reason", reason}};
+                           {"sender", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
   store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
   enqueue_notice(batch, management_room_, "Acting: " + head + "\n" + v.explanation);
 }
@@ -154,6 +163,7 @@ void Bot::enqueue_requested(Batch& batch) {
       enqueue_notice(batch, management_room_,
                      "[" + who + ", shadow] Would " + kind + (user.empty() ? "" : " " + user) +
                          (room.empty() ? "" : " in " + room) + ".");
+      audit_action(batch, a, kind, nullptr, config_.policy.dry_run && !a.value("shadow", false) ? "dry_run" : "shadow");
       continue;
     }
     if (!user.empty() && (kind == "kick" || kind == "ban" || kind == "redact_event") && is_exempt(user)) {
@@ -178,6 +188,7 @@ void Bot::enqueue_requested(Batch& batch) {
 
 void Bot::tick(Batch& batch) {
   veto_summary(batch, /*force=*/false);
+  if (auto pruned = audit_.maybe_prune(); !pruned) log::warn("audit", "prune: " + pruned.error().to_string());
   if (scorer_ == nullptr) return;
   scorer_->on_timer(now_ms());
   enqueue_requested(batch);
@@ -221,6 +232,8 @@ ActionOutcome Bot::run_join_rule(const nlohmann::json& action, Batch& batch) {
     return {};
   }
   auto sent = client_.send_state(room, "m.room.join_rules", "", content);
+  audit_action(batch, action, action.value("kind", "join_rule"), sent ? nullptr : &sent.error(), "live",
+               "join rule " + content.value("join_rule", ""));
   if (!sent) {
     if (is_retryable(sent.error())) return from_error("join rules of " + room, sent.error());
     enqueue_notice(batch, management_room_, "Changing the join rule of " + room + " failed: " + sent.error().to_string());
@@ -385,6 +398,7 @@ ActionOutcome Bot::run_redact_event(uint64_t seq, const nlohmann::json& action, 
     return {};
   }
   auto r = client_.redact(room, action.value("event_id", ""), txn_id(seq), action.value("reason", ""));
+  audit_action(batch, action, "redact", r ? nullptr : &r.error());
   if (!r) {
     if (is_retryable(r.error())) return from_error("redact in " + room, r.error());
     enqueue_notice(batch, management_room_, "Redaction in " + room + " failed: " + r.error().to_string());
@@ -405,6 +419,7 @@ ActionOutcome Bot::run_kick(const nlohmann::json& action, Batch& batch) {
   const std::string membership = member ? member->value("membership", "") : "";
   if (membership != "join" && membership != "invite" && membership != "knock") return {};
   auto r = client_.kick(room, user, action.value("reason", ""));
+  audit_action(batch, action, "kick", r ? nullptr : &r.error());
   if (!r) {
     if (is_retryable(r.error())) return from_error("kick " + user, r.error());
     enqueue_notice(batch, management_room_, "Kicking " + user + " failed: " + r.error().to_string());
@@ -424,6 +439,7 @@ ActionOutcome Bot::run_rule_ban(const nlohmann::json& action, Batch& batch) {
     return {};
   }
   auto r = client_.ban(room, user, action.value("reason", ""));
+  audit_action(batch, action, "ban", r ? nullptr : &r.error());
   if (!r) {
     if (is_retryable(r.error())) return from_error("ban " + user, r.error());
     enqueue_notice(batch, management_room_, "Banning " + user + " failed: " + r.error().to_string());

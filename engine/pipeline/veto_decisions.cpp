@@ -39,10 +39,15 @@ veto::Decision Bot::decide_membership(const veto::Request& request) {
     const std::string head = std::string(invite ? "invite of " + request.user + " by " + request.inviter
                                                 : "join of " + request.user) +
                              " to " + request.room + " (" + user + " matches " + rule + ")";
+    const nlohmann::json subject = {{"room", request.room}, {"user", user}, {"entity", request.user},
+                                    {"list", j.matches.front().list}, {"state_key", j.matches.front().state_key},
+                                    {"reason", rule}};
     if (j.shadow) {
       veto_notice(batch, what, "[shadow] Would refuse the " + head + ".");
+      audit_action(batch, subject, invite ? "refuse_invite" : "refuse_join", nullptr, "shadow");
     } else {
       veto_notice(batch, what, "Refused the " + head + ".");
+      audit_action(batch, subject, invite ? "refuse_invite" : "refuse_join", nullptr, "veto");
     }
     if (!batch.empty()) {
       if (auto r = store_.commit(batch); !r) log::error("veto", "commit: " + r.error().to_string());
@@ -86,10 +91,15 @@ veto::Decision Bot::veto_event(const nlohmann::json& event) {
   if (j.act && j.exempt.empty()) {
     const std::string head = "message from " + sender + " in " + room + " (matches " +
                              policy::describe_rule(j.matches.front()) + ")";
+    const nlohmann::json subject = {{"room", room}, {"user", sender}, {"event_id", event_id},
+                                    {"list", j.matches.front().list}, {"state_key", j.matches.front().state_key},
+                                    {"reason", policy::describe_rule(j.matches.front())}};
     if (j.shadow) {
       veto_notice(batch, "events", "[shadow] Would refuse a " + head + ".");
+      audit_action(batch, subject, "refuse_event", nullptr, "shadow");
     } else {
       veto_notice(batch, "events", "Refused a " + head + ".");
+      audit_action(batch, subject, "refuse_event", nullptr, "veto");
       d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedMember};
     }
   } else if (scorer_ != nullptr) {

@@ -3,20 +3,68 @@
 #include "engine/core/clock.hpp"
 #include "engine/core/digest.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdarg>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
+#include <thread>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
+#include <rocksdb/env.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 
 namespace tyr::engine {
 
 namespace {
 
-constexpr const char* kCfNames[] = {"meta", "txns", "seen", "inbox", "outbox", "state"};
+constexpr const char* kCfNames[] = {"meta", "txns", "seen", "inbox", "outbox", "state", "audit"};
+static_assert(std::size(kCfNames) == static_cast<size_t>(Cf::kCount), "one name per Cf");
+// Adding a family is not a schema change: open creates it in an older store.
 constexpr const char* kSchemaVersion = "1";
+
+// Batch::add's counters: the 8-byte big-endian two's complement of an int64, summed by RocksDB
+// at read and compaction time.
+std::string encode_counter(int64_t v) { return encode_seq(static_cast<uint64_t>(v)); }
+int64_t decode_counter(std::string_view v) { return static_cast<int64_t>(decode_seq(v)); }
+
+class AddInt64 : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* out, rocksdb::Logger*) const override {
+    if (value.size() != 8 || (existing && existing->size() != 8)) return false;  // corruption
+    int64_t sum = decode_counter(std::string_view(value.data(), 8));
+    if (existing) sum += decode_counter(std::string_view(existing->data(), 8));
+    *out = encode_counter(sum);
+    return true;
+  }
+  const char* Name() const override { return "tyr.add_int64"; }
+};
+
+// A read-only open must write nothing under the writer's directory, not even an info LOG
+// (RocksDB 6.x renamed the writer's LOG away when a read-only instance opened).
+class SilentLogger : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
+// What names the store's live files: CURRENT's content and the size of the MANIFEST it names.
+// The writer appends to the MANIFEST (or switches CURRENT to a new one) before any flush or
+// compaction makes a WAL or table file obsolete, so an unchanged mark over an open means no
+// file the open read can have been deleted while it read.
+std::pair<std::string, uintmax_t> manifest_mark(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "CURRENT");
+  std::string name;
+  std::getline(in, name);
+  std::error_code ec;
+  uintmax_t size = name.empty() ? 0 : std::filesystem::file_size(dir / name, ec);
+  return {name, ec ? 0 : size};
+}
 
 std::string digest_of(const std::vector<std::string_view>& ids) {
   Sha256Builder h;
@@ -46,7 +94,15 @@ uint64_t decode_seq(std::string_view key) {
 }
 
 void Batch::put(Cf cf, std::string_view key, std::string_view value) {
-  ops_.push_back({cf, false, std::string(key), std::string(value)});
+  ops_.push_back({cf, Kind::kPut, std::string(key), std::string(value)});
+}
+
+void Batch::del_range(Cf cf, std::string_view begin, std::string_view end) {
+  ops_.push_back({cf, Kind::kDeleteRange, std::string(begin), std::string(end)});
+}
+
+void Batch::add(Cf cf, std::string_view key, int64_t delta) {
+  ops_.push_back({cf, Kind::kAdd, std::string(key), encode_counter(delta)});
 }
 
 void Batch::append(Batch&& other) {
@@ -54,44 +110,124 @@ void Batch::append(Batch&& other) {
   other.ops_.clear();
 }
 
-void Batch::del(Cf cf, std::string_view key) { ops_.push_back({cf, true, std::string(key), {}}); }
+void Batch::del(Cf cf, std::string_view key) {
+  ops_.push_back({cf, Kind::kDelete, std::string(key), {}});
+}
 
-Store::Store(const std::filesystem::path& dir, bool read_only) {
+Store::Store(const std::filesystem::path& dir, bool read_only) : read_only_(read_only) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.keep_log_file_num = 5;
   options.max_log_file_size = 4 << 20;
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (const char* name : kCfNames) cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status st;
+  options.merge_operator = std::make_shared<AddInt64>();
+  // Batch::add counters change on every audit record: fold their operands into one value every
+  // so often instead of letting a Get merge a whole memtable's worth of them.
+  options.max_successive_merges = 64;
   if (read_only) {
-    st = rocksdb::DB::OpenForReadOnly(options, dir.string(), cfs, &handles, &raw);
+    open_read_only(dir, options);
   } else {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options));
+    for (const char* name : kCfNames) cfs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
     std::filesystem::create_directories(dir);
-    st = rocksdb::DB::Open(options, dir.string(), cfs, &handles, &raw);
+    auto st = rocksdb::DB::Open(options, dir.string(), cfs, &handles, &raw);
+    if (!st.ok()) {
+      throw std::runtime_error("cannot open store at " + dir.string() + ": " + st.ToString());
+    }
+    db_.reset(raw);
+    // handles[0] is the default family; keep ours indexed by Cf.
+    default_handle_ = handles[0];
+    handles_.assign(handles.begin() + 1, handles.end());
   }
-  if (!st.ok()) throw std::runtime_error("cannot open store at " + dir.string() + ": " + st.ToString());
-  db_.reset(raw);
-  // handles[0] is the default family; keep ours indexed by Cf.
-  default_handle_ = handles[0];
-  handles_.assign(handles.begin() + 1, handles.end());
 
   // From here on a throw skips ~Store(): release the handles first, or RocksDB aborts
   // (ColumnFamilySet::~ColumnFamilySet: Assertion `last_ref' failed) instead of reporting.
   try {
     init(dir, read_only);
   } catch (...) {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    for (auto* h : handles_) {
+      if (h) db_->DestroyColumnFamilyHandle(h);
+    }
     db_->DestroyColumnFamilyHandle(default_handle_);
     db_->Close();
     db_.reset();
     throw;
   }
+}
+
+// OpenForReadOnly takes no LOCK, so it opens while Tyr runs; what makes that safe:
+//  * max_open_files = -1: the open loads every table file of its version and keeps it open, so
+//    the writer's compactions may unlink them afterwards (Linux keeps unlinked open files).
+//  * The open reads the MANIFEST, then the WALs it does not cover. A flush or compaction
+//    finishing in between can delete a file the open was about to read (an error) or, worse,
+//    a WAL whose data now lives in a table file the open did not see (silently missing
+//    entries). Both need a MANIFEST write first, so an open during which manifest_mark
+//    changed is discarded and repeated; a failed open is repeated too (a race looks like
+//    "No such file" or "Corruption: … MANIFEST may be corrupted" on a healthy store). Under a
+//    writer that never stops flushing, the open gives up with an error rather than a view
+//    with a hole in it. Without this check, the test "read-only opens during constant
+//    flushes and compactions" (tests/unit/audit_test.cpp) saw opens fail and, worse, opens
+//    that missed keys committed before they started (RocksDB 7.8).
+//  * Only the families the store has are opened (an older store lacks "audit"; a read-only
+//    open may not create it), and nothing is written under `dir` (SilentLogger, no
+//    create_if_missing: a mistyped path stays missing).
+// OpenAsSecondary would also work but needs a writable directory of its own and a catch-up
+// call; readers here (tyr audit, tests) want one consistent snapshot and then exit.
+void Store::open_read_only(const std::filesystem::path& dir, const rocksdb::Options& base) {
+  if (!std::filesystem::exists(dir / "CURRENT")) {
+    throw std::runtime_error("cannot open store at " + dir.string() + ": no RocksDB store there (" +
+                             (dir / "CURRENT").string() + " is missing)");
+  }
+  rocksdb::Options options = base;
+  options.create_if_missing = false;  // RocksDB would create `dir` before failing
+  options.create_missing_column_families = false;
+  options.info_log = std::make_shared<SilentLogger>();
+  options.max_open_files = -1;
+  constexpr int kAttempts = 10;  // backing off from 10 ms to 200 ms: about 1.2 s in all
+  std::string last_error;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    if (attempt > 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10 << (attempt - 2), 200)));
+    }
+    const auto before = manifest_mark(dir);
+    std::vector<std::string> names;
+    auto st = rocksdb::DB::ListColumnFamilies(options, dir.string(), &names);
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    std::vector<int> cf_index;  // Cf of cfs[i], -1 for the default family
+    cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options));
+    cf_index.push_back(-1);
+    for (size_t i = 0; i < std::size(kCfNames); ++i) {
+      if (std::find(names.begin(), names.end(), kCfNames[i]) == names.end()) continue;
+      cfs.emplace_back(kCfNames[i], rocksdb::ColumnFamilyOptions(options));
+      cf_index.push_back(static_cast<int>(i));
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    if (st.ok()) st = rocksdb::DB::OpenForReadOnly(options, dir.string(), cfs, &handles, &raw);
+    if (!st.ok()) {
+      last_error = st.ToString();
+      continue;
+    }
+    std::unique_ptr<rocksdb::DB> db(raw);
+    if (manifest_mark(dir) == before) {
+      db_ = std::move(db);
+      handles_.assign(static_cast<size_t>(Cf::kCount), nullptr);
+      for (size_t i = 0; i < handles.size(); ++i) {
+        (cf_index[i] < 0 ? default_handle_ : handles_[cf_index[i]]) = handles[i];
+      }
+      return;
+    }
+    last_error = "the writer flushed or compacted during the open";
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    db->Close();
+  }
+  // Better no answer than one with a hole in it.
+  throw std::runtime_error("cannot open store at " + dir.string() + " read-only: it changed during " +
+                           std::to_string(kAttempts) + " attempts (last: " + last_error +
+                           "); try again");
 }
 
 void Store::init(const std::filesystem::path& dir, bool read_only) {
@@ -114,7 +250,7 @@ void Store::init(const std::filesystem::path& dir, bool read_only) {
   }
   instance_id_ = get(Cf::kMeta, "instance").value_or("");
   auto last_seq = [&](Cf cf) -> uint64_t {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handle(cf)));
+    auto it = iter(cf);
     it->SeekToLast();
     return it->Valid() ? decode_seq(std::string_view(it->key().data(), it->key().size())) : 0;
   };
@@ -129,11 +265,15 @@ void Store::init(const std::filesystem::path& dir, bool read_only) {
     outbox_max = std::max(outbox_max, decode_seq(key.substr(1)));
   });
   next_outbox_seq_ = std::max(outbox_max, hw("outbox_hw")) + 1;
+  // Every batch writing audit entries also writes the mark (commit), so it alone suffices.
+  next_audit_seq_ = hw("audit_hw") + 1;
 }
 
 Store::~Store() {
   if (db_) {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    for (auto* h : handles_) {
+      if (h) db_->DestroyColumnFamilyHandle(h);
+    }
     db_->DestroyColumnFamilyHandle(default_handle_);
     db_->Close();
   }
@@ -182,7 +322,7 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
 }
 
 std::optional<std::pair<uint64_t, std::string>> Store::next_inbox(uint64_t after_seq) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handle(Cf::kInbox)));
+  auto it = iter(Cf::kInbox);
   it->Seek(encode_seq(after_seq + 1));
   if (!it->Valid()) return std::nullopt;
   return std::make_pair(decode_seq(std::string_view(it->key().data(), it->key().size())),
@@ -190,8 +330,7 @@ std::optional<std::pair<uint64_t, std::string>> Store::next_inbox(uint64_t after
 }
 
 std::optional<OutboxEntry> Store::next_outbox(std::string_view after_key) const {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), handle(Cf::kOutbox)));
+  auto it = iter(Cf::kOutbox);
   if (after_key.empty()) {
     it->SeekToFirst();
   } else {
@@ -214,25 +353,41 @@ uint64_t Store::enqueue_action(Batch& batch, std::string_view action_json, Prior
   return seq;
 }
 
+uint64_t Store::next_audit_seq() {
+  std::lock_guard lock(seq_mu_);
+  return next_audit_seq_++;
+}
+
 Result<void> Store::commit(Batch& batch, bool sync) {
+  if (read_only_) return Error{"TYR_STORE", "the store is open read-only", 0, -1};
   rocksdb::WriteBatch wb;
   bool enqueues = false;
+  bool audits = false;
   for (const auto& op : batch.ops_) {
-    if (op.is_delete) {
-      wb.Delete(handle(op.cf), op.key);
-    } else {
-      wb.Put(handle(op.cf), op.key, op.value);
-      enqueues |= op.cf == Cf::kOutbox;
+    switch (op.kind) {
+      case Batch::Kind::kDelete:
+        wb.Delete(handle(op.cf), op.key);
+        break;
+      case Batch::Kind::kDeleteRange:
+        wb.DeleteRange(handle(op.cf), op.key, op.value);
+        break;
+      case Batch::Kind::kAdd:
+        wb.Merge(handle(op.cf), op.key, op.value);
+        break;
+      case Batch::Kind::kPut:
+        wb.Put(handle(op.cf), op.key, op.value);
+        enqueues |= op.cf == Cf::kOutbox;
+        audits |= op.cf == Cf::kAudit;
+        break;
     }
   }
   // Batches may commit in another order than their actions were enqueued (pipeline and
   // executor): the high-water mark is the highest sequence ever handed out, written under the
-  // lock that hands them out, so it never moves backwards.
+  // lock that hands them out, so it never moves backwards. Likewise for audit sequences.
   std::unique_lock lock(seq_mu_, std::defer_lock);
-  if (enqueues) {
-    lock.lock();
-    wb.Put(handle(Cf::kMeta), "outbox_hw", encode_seq(next_outbox_seq_ - 1));
-  }
+  if (enqueues || audits) lock.lock();
+  if (enqueues) wb.Put(handle(Cf::kMeta), "outbox_hw", encode_seq(next_outbox_seq_ - 1));
+  if (audits) wb.Put(handle(Cf::kMeta), "audit_hw", encode_seq(next_audit_seq_ - 1));
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   auto st = db_->Write(wo, &wb);
@@ -242,6 +397,7 @@ Result<void> Store::commit(Batch& batch, bool sync) {
 }
 
 std::optional<std::string> Store::get(Cf cf, std::string_view key) const {
+  if (!handle(cf)) return std::nullopt;
   std::string value;
   auto st = db_->Get(rocksdb::ReadOptions(), handle(cf), slice(key), &value);
   if (st.IsNotFound()) return std::nullopt;
@@ -249,9 +405,19 @@ std::optional<std::string> Store::get(Cf cf, std::string_view key) const {
   return value;
 }
 
+int64_t Store::counter(Cf cf, std::string_view key) const {
+  auto v = get(cf, key);
+  return v ? decode_counter(*v) : 0;
+}
+
+std::unique_ptr<rocksdb::Iterator> Store::iter(Cf cf, const rocksdb::ReadOptions& ro) const {
+  if (!handle(cf)) return std::unique_ptr<rocksdb::Iterator>(rocksdb::NewEmptyIterator());
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, handle(cf)));
+}
+
 void Store::scan(Cf cf, std::string_view prefix,
                  const std::function<void(std::string_view, std::string_view)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handle(cf)));
+  auto it = iter(cf);
   for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
     std::string_view key(it->key().data(), it->key().size());
     if (key.substr(0, prefix.size()) != prefix) break;
@@ -259,9 +425,27 @@ void Store::scan(Cf cf, std::string_view prefix,
   }
 }
 
+void Store::range(Cf cf, std::string_view lower, std::string_view upper, bool reverse,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  const rocksdb::Slice lo = slice(lower);
+  const rocksdb::Slice hi = slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lo;
+  if (!upper.empty()) ro.iterate_upper_bound = &hi;
+  auto it = iter(cf, ro);
+  for (reverse ? it->SeekToLast() : it->SeekToFirst(); it->Valid();
+       reverse ? it->Prev() : it->Next()) {
+    if (!fn(std::string_view(it->key().data(), it->key().size()),
+            std::string_view(it->value().data(), it->value().size()))) {
+      return;
+    }
+  }
+  if (!it->status().ok()) throw std::runtime_error("store read failed: " + it->status().ToString());
+}
+
 size_t Store::count(Cf cf) const {
   size_t n = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handle(cf)));
+  auto it = iter(cf);
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
   return n;
 }

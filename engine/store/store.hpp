@@ -6,7 +6,8 @@
 // Column families (key layout -> value, purpose):
 //   default : unused (RocksDB requires it).
 //   meta    : "schema" -> decimal version; "instance" -> random hex id of this database;
-//             "inbox_hw"/"outbox_hw" -> highest sequence ever used (sequences never repeat).
+//             "inbox_hw"/"outbox_hw"/"audit_hw" -> highest sequence ever used (sequences never
+//             repeat); "audit_count" -> entries in the audit family (a Batch::add counter).
 //   txns    : txnId -> JSON {"events": n, "digest": hex, "ts": ms}. Marks a homeserver
 //             transaction as committed; a retried txnId with the same digest is a pure retry.
 //   seen    : event_id -> 8-byte big-endian inbox sequence. Dedupe of events across
@@ -19,6 +20,16 @@
 //             homeserver.
 //   state   : "<namespace>/<key>" -> value. Small durable state: protected rooms
 //             ("room/<room_id>" -> JSON), management room id ("mgmt/room_id"), …
+//   audit   : the audit trail (engine/audit/audit_log.hpp), one family holding three key spaces:
+//             "t/" + 8-byte big-endian ts_ms + 8-byte big-endian seq -> entry JSON
+//               (docs/audit.md); key order is time order.
+//             "u/" + user_id + "\0" + ts + seq -> "" and "r/" + room_id + "\0" + ts + seq -> "":
+//               indexes by user and by room; the last 16 bytes name the "t/" key.
+//             An entry, its index keys and the change to meta "audit_count" are always
+//             written and deleted in one batch. Bounded by AuditLog::prune.
+//
+// Families are created at open when missing (a store from an older Tyr gains "audit"). A
+// read-only open creates nothing: a family the store lacks reads as empty.
 
 #include <cstdint>
 #include <filesystem>
@@ -37,7 +48,7 @@
 
 namespace tyr::engine {
 
-enum class Cf { kMeta, kTxns, kSeen, kInbox, kOutbox, kState, kCount };
+enum class Cf { kMeta, kTxns, kSeen, kInbox, kOutbox, kState, kAudit, kCount };
 
 std::string encode_seq(uint64_t seq);          // 8-byte big-endian
 uint64_t decode_seq(std::string_view key);
@@ -58,17 +69,25 @@ class Batch {
  public:
   void put(Cf cf, std::string_view key, std::string_view value);
   void del(Cf cf, std::string_view key);
+  // Deletes every key in [begin, end) with one range tombstone: later reads skip the whole range
+  // at once, where one tombstone per key would have to be stepped over one by one (a queue
+  // pruned from its head, until compaction).
+  void del_range(Cf cf, std::string_view begin, std::string_view end);
+  // Adds `delta` to the counter at `key` (read with Store::counter). A RocksDB merge, not a
+  // read-modify-write: batches committed concurrently never lose each other's increments.
+  void add(Cf cf, std::string_view key, int64_t delta);
   void append(Batch&& other);
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
 
  private:
   friend class Store;
+  enum class Kind : uint8_t { kPut, kDelete, kDeleteRange, kAdd };
   struct Op {
     Cf cf;
-    bool is_delete;
+    Kind kind;
     std::string key;
-    std::string value;
+    std::string value;  // kDeleteRange: the end of the range
   };
   std::vector<Op> ops_;
 };
@@ -83,6 +102,12 @@ struct AcceptResult {
 class Store {
  public:
   // Opens (creating if needed) the database under `dir`. Throws std::runtime_error on failure.
+  //
+  // read_only opens a consistent snapshot of the store as it is at the moment of opening, also
+  // while a Tyr process holds it open for writing (RocksDB OpenForReadOnly takes no LOCK): it
+  // sees every batch committed before the open, nothing committed after. It creates and
+  // deletes no file under `dir` (a missing store throws and stays missing) and is safe against
+  // the writer's flushes and compactions: see open_read_only in store.cpp.
   explicit Store(const std::filesystem::path& dir, bool read_only = false);
   ~Store();
   Store(const Store&) = delete;
@@ -103,12 +128,26 @@ class Store {
   uint64_t enqueue_action(Batch& batch, std::string_view action_json,
                           Priority priority = Priority::kControl);
 
+  // Hands out the next audit sequence (1, 2, …; never repeated, also across restarts: commit()
+  // persists the high-water mark with every batch that writes to the audit family).
+  uint64_t next_audit_seq();
+
+  // Fails (TYR_STORE) on a read-only store.
   Result<void> commit(Batch& batch, bool sync = true);
 
   std::optional<std::string> get(Cf cf, std::string_view key) const;
+  // The counter Batch::add maintains at `key`; 0 when never added to.
+  int64_t counter(Cf cf, std::string_view key) const;
   // Calls fn(key, value) for every key in `cf` starting with `prefix`.
   void scan(Cf cf, std::string_view prefix,
             const std::function<void(std::string_view, std::string_view)>& fn) const;
+  // Calls fn(key, value) for the keys in [lower, upper) of `cf` (an empty `upper`: no upper
+  // bound), ascending or, with `reverse`, descending, until fn returns false. The bounds are
+  // given to RocksDB, so deleted keys outside them (a pruned queue's tombstones) cost nothing.
+  void range(Cf cf, std::string_view lower, std::string_view upper, bool reverse,
+             const std::function<bool(std::string_view, std::string_view)>& fn) const;
+
+  bool read_only() const { return read_only_; }
 
   // Random id of this database, made at creation: prefixes client txnIds so that a wiped
   // store never reuses a txnId the homeserver still remembers.
@@ -118,8 +157,11 @@ class Store {
   size_t outbox_depth() const;
 
  private:
+  // Null only in a read-only store that lacks the family (iter() then yields nothing).
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
+  std::unique_ptr<rocksdb::Iterator> iter(Cf cf, const rocksdb::ReadOptions& ro = {}) const;
   size_t count(Cf cf) const;
+  void open_read_only(const std::filesystem::path& dir, const rocksdb::Options& options);
   void init(const std::filesystem::path& dir, bool read_only);  // the constructor after open
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -129,6 +171,8 @@ class Store {
   std::string instance_id_;
   uint64_t next_inbox_seq_ = 1;
   uint64_t next_outbox_seq_ = 1;
+  uint64_t next_audit_seq_ = 1;
+  bool read_only_ = false;
 };
 
 }  // namespace tyr::engine

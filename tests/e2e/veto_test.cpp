@@ -51,6 +51,18 @@ double sample(const std::string& scrape, const std::string& series) {
   return std::stod(scrape.substr(at + series.size() + 2));
 }
 
+// Runs a command and returns its standard output.
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
 bool in_timeline(Harness& h, const std::string& room, const std::string& body) {
   for (const auto& ev : h.messages(room)) {
     if (ev.value("type", "") == "m.room.message" && ev["content"].value("body", "") == body) return true;
@@ -140,6 +152,31 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
   CHECK(text.find("tyr_homeserver_request_duration_seconds_bucket{endpoint=\"send_event\",le=") != std::string::npos);
   CHECK(sample(text, "tyr_veto_duration_seconds_count{callback=\"check_event_for_spam\"}") >= 2);
   CHECK(text.find("@member") == std::string::npos);  // no user IDs in labels
+
+  // The audit trail, read offline while Tyr runs, and from the management room.
+  const std::string trail = run(std::string(TYR_BINARY) + " audit --data '" + h.data_dir().string() + "' --json");
+  size_t refusals = 0;
+  for (size_t at = 0, nl; at < trail.size(); at = nl + 1) {
+    nl = trail.find('\n', at);
+    if (nl == std::string::npos) nl = trail.size();
+    const auto entry = nlohmann::json::parse(trail.substr(at, nl - at), nullptr, false);
+    if (entry.is_discarded() || entry.value("mode", "") != "veto") continue;
+    ++refusals;
+    CHECK(entry.value("outcome", "") == "refused");
+    const std::string action = entry.value("action", "");
+    if (action == "refuse_event") {
+      CHECK(entry["reason"]["rules"][0] == "test.spam-phrase");
+      CHECK(entry.value("user", "") == "@member:localhost");
+    } else {
+      CHECK((action == "refuse_join" || action == "refuse_invite"));
+      CHECK(entry.value("target", "") == "@listed:localhost");
+      CHECK(entry["reason"].value("state_key", "").find("@listed:localhost") != std::string::npos);
+    }
+  }
+  CHECK(refusals == 3);
+  h.say(h.op(), h.management_room(), "!tyr audit @member:localhost");
+  const std::string audit_reply = h.wait_reply("Audit trail for @member:localhost");
+  CHECK(audit_reply.find("refuse_event") != std::string::npos);
 
   // Tyr stopped: fail_open (the default) lets traffic through; the appservice path catches up.
   h.stop_tyr();

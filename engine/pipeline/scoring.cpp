@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "engine/audit/audit_format.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
@@ -253,16 +254,34 @@ void Bot::on_report(const nlohmann::json& report, Batch& batch) {
   nlohmann::json stored = {{"room_id", room}, {"event_id", event_id}, {"sender", sender},
                            {"reporter", reporter}, {"reason", report.value("reason", "")}};
   batch.put(Cf::kState, "report/" + id, stored.dump());
-  std::string excerpt;
+  std::string excerpt, sent_at;
   if (auto ev = client_.call(HttpRequest{"GET", "/_matrix/client/v3/rooms/" + HomeserverClient::encode_segment(room) +
                                                     "/event/" + HomeserverClient::encode_segment(event_id),
                                          {}, std::nullopt, {}, {}})) {
     excerpt = ev->value("content", nlohmann::json::object()).value("body", "");
     if (excerpt.size() > 200) excerpt = excerpt.substr(0, 200) + "…";
+    if (auto ts = ev->find("origin_server_ts"); ts != ev->end() && ts->is_number_integer()) {
+      sent_at = format_utc(ts->get<int64_t>());
+    }
   }
+  // Context for the moderator: earlier reports against the sender, and what Tyr did about them.
+  // (A count per sender: answered reports are forgotten, their number is not.)
+  const std::string count_key = "reported/" + sender;
+  size_t earlier = 0;
+  try {
+    earlier = std::stoul(store_.get(Cf::kState, count_key).value_or("0"));
+  } catch (...) {
+  }
+  batch.put(Cf::kState, count_key, std::to_string(earlier + 1));
+  AuditQuery history_query;
+  history_query.user = sender;
+  history_query.limit = 4;
+  const auto history = audit_.query(history_query);
   std::string text = "Report " + id + ": " + reporter + " reported " + event_id + " by " + sender +
                      " in " + room + (report.value("reason", "").empty() ? "" : ": \"" + report.value("reason", "") + "\"");
-  if (!excerpt.empty()) text += "\nMessage: " + excerpt;
+  if (!excerpt.empty()) text += "\nMessage" + (sent_at.empty() ? "" : " (sent " + sent_at + ")") + ": " + excerpt;
+  text += "\nEarlier reports against " + sender + ": " + std::to_string(earlier) + ".";
+  if (!history.empty()) text += "\nTyr's latest actions about " + sender + ":\n" + format_audit_for_room(history, 3);
   text += "\nAnswer with `" + config_.management.command_prefix + " report " + id + " redact|kick|ban|ignore`.";
   const auto& trusted = config_.reports.trusted_reporters;
   if (std::find(trusted.begin(), trusted.end(), reporter) != trusted.end()) {

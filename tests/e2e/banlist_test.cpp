@@ -177,7 +177,7 @@ TEST_CASE("e2e: an HTTP feed served locally becomes server ACL entries", "[e2e]"
   server.join();
 }
 
-TEST_CASE("e2e: a takedown bans and redacts recent messages; lacking power is reported", "[e2e]") {
+TEST_CASE("e2e: a takedown bans and redacts recent messages, lacking power is reported", "[e2e]") {
   Harness h;
   auto& victim = h.add_user("victim");
   const std::string room = h.create_room_with_tyr("takedown-room");

@@ -31,7 +31,7 @@ bool redacted(Harness& h, const std::string& room, const std::string& event_id) 
 
 }  // namespace
 
-TEST_CASE("e2e: an abuse report is posted and an operator's answer redacts; trusted reports "
+TEST_CASE("e2e: an abuse report is posted and an operator's answer redacts, and trusted reports "
           "redact by themselves",
           "[e2e][reports]") {
   Harness h("reports:\n  poll_seconds: 1\n  trusted_reporters: [\"@trusted:localhost\"]\n"
@@ -51,7 +51,8 @@ TEST_CASE("e2e: an abuse report is posted and an operator's answer redacts; trus
   REQUIRE_FALSE(posted.empty());
   CHECK(posted.find("@stranger:localhost reported") != std::string::npos);
   CHECK(posted.find("\"insults\"") != std::string::npos);
-  CHECK(posted.find("Message: you are all idiots") != std::string::npos);
+  CHECK(posted.find("): you are all idiots") != std::string::npos);  // "Message (sent <time>): …"
+  CHECK(posted.find("Earlier reports against @rude:localhost: 0.") != std::string::npos);
   const auto id_at = posted.find("Report ") + 7;
   const std::string id = posted.substr(id_at, posted.find(':', id_at) - id_at);
   CHECK_FALSE(redacted(h, room, first));
@@ -61,5 +62,7 @@ TEST_CASE("e2e: an abuse report is posted and an operator's answer redacts; trus
   const std::string second = h.say(rude, room, "more insults here");
   report(trusted, room, second, "again");
   REQUIRE(wait_until([&] { return redacted(h, room, second); }, 30s));
-  CHECK_FALSE(h.wait_reply("Trusted reports of this event: 1 of 1. Redacting it.").empty());
+  const std::string again = h.wait_reply("Trusted reports of this event: 1 of 1. Redacting it.");
+  CHECK(again.find("Earlier reports against @rude:localhost: 1.") != std::string::npos);
+  CHECK(again.find("Tyr's latest actions about @rude:localhost:") != std::string::npos);  // the first redaction
 }

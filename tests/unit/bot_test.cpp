@@ -135,7 +135,7 @@ TEST_CASE("bot: status reports version, rooms, lists and the service's lines", "
   CHECK(body.find("Queues: inbox 3, outbox 4") != std::string::npos);
 }
 
-TEST_CASE("bot: rooms add queues a join; bad arguments get usage", "[bot]") {
+TEST_CASE("bot: rooms add queues a join, bad arguments get usage", "[bot]") {
   BotFixture f;
   auto a = f.handle(f.message("@op:hs", "!tyr rooms add #lobby:hs"));
   REQUIRE(a.size() == 1);

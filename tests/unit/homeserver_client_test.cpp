@@ -263,7 +263,7 @@ TEST_CASE("client: messages encodes its query and returns the whole answer", "[c
   CHECK(json::parse(requests[0].params.find("filter")->second) == filter);
 }
 
-TEST_CASE("client: members returns the chunk; kick sends user_id and reason", "[client]") {
+TEST_CASE("client: members returns the chunk, kick sends user_id and reason", "[client]") {
   MockHomeserver hs([](const httplib::Request& req, httplib::Response& res, int) {
     if (req.method == "GET") {
       reply(res, 200, {{"chunk", {{{"type", "m.room.member"}, {"state_key", "@u:hs"}}}}});

@@ -33,7 +33,7 @@ JudgeContext context() {
 
 }  // namespace
 
-TEST_CASE("judge: user and server rules ban; takedown is the strongest", "[judge]") {
+TEST_CASE("judge: user and server rules ban, takedown is the strongest", "[judge]") {
   PolicyIndex index;
   index.replace_list("!list:hs", {rule(EntityKind::kUser, "@spam*:evil.org"),
                                   rule(EntityKind::kServer, "*.evil.org", "m.takedown"),

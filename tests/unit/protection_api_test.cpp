@@ -130,7 +130,7 @@ TEST_CASE("protection: settings validate, layer per room and round-trip through 
         "unknown protection 'ghost'");
 }
 
-TEST_CASE("protection: off, shadow and enforce modes; hits merge into the rules verdict", "[protection]") {
+TEST_CASE("protection: off, shadow and enforce modes, hits merge into the rules verdict", "[protection]") {
   ProtectionSuite suite;
   REQUIRE(suite.set_mode("flooding", Mode::kEnforce, "!a:x"));
   REQUIRE(suite.set_config("flooding", "max_messages", "2", "!a:x"));

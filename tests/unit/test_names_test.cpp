@@ -10,7 +10,7 @@
 
 namespace fs = std::filesystem;
 
-TEST_CASE("test names: no test case name contains a ';'", "[meta]") {
+TEST_CASE("test names: no test case name contains a semicolon", "[meta]") {
   const fs::path tests = fs::path(TYR_FIXTURES_DIR).parent_path();
   const std::regex name(R"re(TEST_CASE\(\s*"([^"]*)")re");
   size_t files = 0;

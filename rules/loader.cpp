@@ -129,6 +129,10 @@ class RootMarks : public YAML::EventHandler {
 // inside its own anchor (`when: &c {not: *c}`), which yaml-cpp builds as a node that contains
 // itself.
 constexpr int kMaxConditionDepth = 64;
+// An alias is read as a copy of its anchor, so aliases of aliases multiply: 25 rules of
+// `when: &cN {any: [*cM, *cM]}` (1.5 kB) would build 2^25 conditions. Far above real rule sets
+// (the default pack has a few dozen).
+constexpr size_t kMaxConditions = 10000;
 
 constexpr std::string_view kConditionKeys[] = {"regex", "keywords", "glob",  "feature", "media",
                                                "listed", "rate",    "all",   "any",     "not",
@@ -397,6 +401,10 @@ class Builder {
     if (depth > kMaxConditionDepth) {
       fail_at(e, "key '" + when_path_ + "': conditions nest deeper than " +
                      std::to_string(kMaxConditionDepth) + " levels");
+    }
+    if (set_->conditions.size() >= kMaxConditions) {
+      fail_at(e, "key '" + when_path_ + "': more than " + std::to_string(kMaxConditions) +
+                     " conditions in the rule set (an alias counts as a copy of its anchor)");
     }
     if (!e.value.IsMap()) fail_at(e, "key '" + path + "': expected a mapping with a condition");
     // Find the one key that names the condition; the others are its options.

@@ -19,7 +19,9 @@ constexpr std::string_view kNames[] = {"user_may_join_room",  "user_may_invite",
 constexpr std::string_view kOutcomes[] = {"allow", "reject", "drop", "not_ready", "timeout", "error"};
 
 Response json_error(int status, std::string_view errcode, const std::string& error) {
-  return {status, nlohmann::json{{"errcode", errcode}, {"error", error}}.dump()};
+  // The error may quote the request (a callback name); invalid UTF-8 there must not throw.
+  return {status, nlohmann::json{{"errcode", errcode}, {"error", error}}.dump(
+                      -1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 Error bad(std::string_view callback, const std::string& what) {
@@ -167,7 +169,8 @@ Response Server::decide(const Request& request) {
   Decision d;
   if (request.callback == Callback::kPing) {
     ++stats_.decisions[static_cast<size_t>(Callback::kPing)][static_cast<size_t>(Outcome::kAllow)];
-    return {200, nlohmann::json{{"id", request.ping_id}, {"status", "ok"}}.dump()};
+    return {200, nlohmann::json{{"id", request.ping_id}, {"status", "ok"}}.dump(
+                     -1, ' ', false, nlohmann::json::error_handler_t::replace)};
   }
   if (request.callback == Callback::kOther) {
     d.outcome = Outcome::kAllow;

@@ -188,3 +188,14 @@ data_dir: ./data
   CHECK(c.admin.port == 9100);
   CHECK(c.admin.bind_address == "127.0.0.1");
 }
+
+TEST_CASE("veto: a callback name or ping id that is not UTF-8 gets a JSON answer (fuzz regression)", "[veto]") {
+  const VetoConfig cfg = config();
+  FakeBackend backend;
+  veto::Server server(cfg, backend);
+  auto bad = server.handle("POST", "/_tyr/veto/us\xb5r_may_invite", kAuth, "[");
+  CHECK(bad.status == 400);
+  CHECK(nlohmann::json::parse(bad.body, nullptr, false).is_object());
+  auto ping = server.handle("POST", "/_tyr/veto/ping", kAuth, "{\"id\":\"\\udc00\"}");
+  CHECK(nlohmann::json::parse(ping.body, nullptr, false).is_object());
+}

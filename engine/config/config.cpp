@@ -188,7 +188,7 @@ class Loader {
   void add_entries(Section& s, const YAML::Node& map,
                    std::initializer_list<std::string_view> allowed) const {
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: it->first lives in a temporary proxy
       if (!key.IsScalar()) fail(file_, key.Mark(), "keys must be plain strings");
       const std::string& name = key.Scalar();
       // yaml-cpp 0.7 keeps both pairs of a duplicated key and lookups see only the first,

@@ -74,7 +74,8 @@ void run_case(const YAML::Node& c, const fs::path& dir) {
     ScoreOptions opt;
     opt.lists = &oracle;
     opt.explain = true;
-    opt.display_name = str(e, "display_name");
+    const std::string display_name = str(e, "display_name");  // outlives the view in opt
+    opt.display_name = display_name;
     const Verdict v = score(**loaded, ev, state, ev.value("origin_server_ts", int64_t{0}), opt);
     INFO("event " << i << ": " << ev.dump() << "\n  -> " << explain(v));
     const YAML::Node x = e["expect"];

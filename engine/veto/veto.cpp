@@ -209,6 +209,12 @@ bool Server::start() {
   http_ = std::make_unique<httplib::Server>();
   http_->set_payload_max_length(kMaxBodyBytes);
   http_->set_read_timeout(5, 0);
+  // Synapse keeps a pool of connections open to the module's URL, and each idle keep-alive
+  // connection holds one of httplib's worker threads: with the default 8 threads, new requests
+  // waited behind idle connections until their read timed out. Enough threads for Synapse's
+  // pool, and idle connections let go sooner.
+  http_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+  http_->set_keep_alive_timeout(2);
   auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
     auto out = handle(req.method, req.path, req.get_header_value("Authorization"), req.body);
     res.status = out.status;
@@ -221,9 +227,14 @@ bool Server::start() {
   http_->Delete(any, dispatch);
   httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    Response err = res.status == 413 ? json_error(413, "M_TOO_LARGE", "Request body too large")
-                                     : json_error(res.status, "M_UNKNOWN", "Request failed");
-    res.set_content(err.body, "application/json");
+    if (res.status == 413) {
+      res.set_content(json_error(413, "M_TOO_LARGE", "Request body too large").body, "application/json");
+    } else {
+      // A transport failure (a request httplib could not read) is not a decision: the module
+      // refuses whatever a JSON errcode says, but applies its fail-open policy to a non-JSON
+      // answer, as to an unreachable Tyr.
+      res.set_content("Tyr could not read the request", "text/plain");
+    }
     return httplib::Server::HandlerResponse::Handled;
   };
   http_->set_error_handler(on_error);

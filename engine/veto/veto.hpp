@@ -115,6 +115,7 @@ class Server {
 
   static constexpr std::string_view kPathPrefix = "/_tyr/veto/";
   static constexpr size_t kMaxBodyBytes = 1024 * 1024;
+  static constexpr size_t kWorkerThreads = 64;
 
  private:
   Response decide(const Request& request);

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <unistd.h>
@@ -27,8 +28,14 @@ namespace {
 namespace fs = std::filesystem;
 using namespace tyr::rules;
 
-// `keywords: {file: keywords.txt}` resolves here.
+// `keywords: {file: keywords.txt}` resolves here; removed at exit.
 fs::path g_base_dir;
+struct RemoveBaseDir {
+  ~RemoveBaseDir() {
+    std::error_code ec;
+    if (!g_base_dir.empty()) fs::remove_all(g_base_dir, ec);
+  }
+} g_remove_base_dir;
 
 struct Oracle : ListOracle {
   bool listed(EntityKind, std::string_view entity) const override {

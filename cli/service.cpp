@@ -96,6 +96,15 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     if (!r) log::warn("service", "cannot register " + user_id + ": " + r.error().to_string());
     return static_cast<bool>(r);
   };
+  // Events the homeserver never delivered are read back from the rooms' history (catch_up.cpp).
+  // Before Tyr is ready (management room joined) the pass at start covers them.
+  as_hooks.on_txn_gap = [&bot](int64_t last_ms, const std::string&) {
+    if (bot.veto_ready()) bot.request_catch_up(last_ms, "gap in transaction IDs", /*reload_lists=*/true);
+  };
+  executor.on_homeserver_back = [&bot](int64_t since_ms) {
+    if (bot.veto_ready()) bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
+  };
+  bot.set_on_recovered([&pipeline] { pipeline.notify(); });
   AppserviceServer server(config, store, as_hooks);
   if (!server.start()) return 1;
   bot.set_on_queued([&executor] { executor.notify(); });
@@ -217,11 +226,29 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   }
   bot.set_veto_ready(true);
   log::info("service", "ready; protecting " + std::to_string(bot.rooms().size()) + " rooms");
+  // What the homeserver sent while Tyr was away arrives as replayed transactions, except what
+  // it lost meanwhile: read the rooms' history from the last transaction Tyr stored.
+  if (auto last = store.get(Cf::kMeta, "last_txn_ms")) {
+    try {
+      bot.request_catch_up(std::stoll(*last), "start", /*reload_lists=*/false);
+    } catch (const std::exception& e) {
+      log::warn("service", std::string("no catch-up at start: ") + e.what());
+    }
+  } else {
+    log::debug("service", "no transaction stored yet: no catch-up at start");
+  }
   if (hooks.on_ready) hooks.on_ready(mgmt.value());
 
   auto next_tick = std::chrono::steady_clock::now();
+  const auto catch_up_every = config.catch_up.interval;
+  auto next_catch_up = std::chrono::steady_clock::now() + catch_up_every;
   while (!stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (catch_up_every.count() > 0 && std::chrono::steady_clock::now() >= next_catch_up) {
+      next_catch_up = std::chrono::steady_clock::now() + catch_up_every;
+      bot.request_catch_up(now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(catch_up_every).count(),
+                           "periodic check", /*reload_lists=*/false);
+    }
     if (std::chrono::steady_clock::now() >= next_tick) {
       // Protections' timers run on the pipeline thread, which owns the scorer.
       next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(5);

@@ -3,7 +3,6 @@
 // "file:line:col: message" with 1-based positions. See docs/rules.md for the format.
 
 #include <re2/re2.h>
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/core/yaml_document.hpp"
 #include "rules/compiled.hpp"
 #include "rules/glob_condition.hpp"
 
@@ -93,38 +93,6 @@ struct PendingOverride {
   std::vector<std::pair<std::string, YAML::Mark>> enable, disable;
 };
 
-// Where each document's root node starts, as YAML::Node::Mark() reports it.
-class RootMarks : public YAML::EventHandler {
- public:
-  std::vector<YAML::Mark> marks;
-
-  void OnDocumentStart(const YAML::Mark&) override { at_root_ = true; }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    node(mark);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    node(mark);
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    node(mark);
-  }
-  void OnMapEnd() override {}
-
- private:
-  void node(const YAML::Mark& mark) {
-    if (at_root_) marks.push_back(mark);
-    at_root_ = false;
-  }
-  bool at_root_ = false;
-};
-
 // Conditions nest a few levels in practice. The limit also ends the recursion into an alias
 // inside its own anchor (`when: &c {not: *c}`), which yaml-cpp builds as a node that contains
 // itself.
@@ -194,31 +162,17 @@ class Builder {
  private:
   // ---- YAML plumbing (same approach as engine/config/config.cpp) ----
 
-  // Not YAML::LoadAll: yaml-cpp 0.7 never returns from it on a stray flow token such as ","
-  // (jbeder/yaml-cpp#1040): the parser reports an empty document without consuming the token,
-  // again and again, and LoadAll keeps each one until memory runs out. The document comes from
-  // YAML::Load (first document only); a second pass only looks for the root of another one.
+  // One document only (engine/core/yaml_document.hpp: not YAML::LoadAll, which hangs on a
+  // stray ",").
   YAML::Node parse_document(const std::string& text) const {
-    YAML::Node doc;
-    RootMarks roots;
+    YamlDocument parsed;
     try {
-      doc = YAML::Load(text);
-      std::istringstream in(text);
-      YAML::Parser parser(in);
-      for (int i = 0; i < 2 && parser.HandleNextDocument(roots); ++i) {
-      }
+      parsed = load_single_yaml_document(text);
     } catch (const YAML::Exception& e) {
       fail(file_, e.mark, e.msg);
     }
-    if (roots.marks.size() > 1) {
-      const YAML::Mark& second = roots.marks[1];
-      // A parser stuck on a token starts the next document where the previous one started.
-      if (second.pos == roots.marks[0].pos && second.pos >= 0 &&
-          static_cast<size_t>(second.pos) < text.size()) {
-        fail(file_, second, "unexpected '" + std::string(1, text[second.pos]) + "'");
-      }
-      fail(file_, second, "expected a single YAML document");
-    }
+    if (!parsed.single) fail(file_, parsed.extra, parsed.problem);
+    const YAML::Node& doc = parsed.node;
     if (doc.IsNull()) return YAML::Node(YAML::NodeType::Map);
     if (!doc.IsMap()) fail(file_, doc.Mark(), "expected a mapping at the top level");
     return doc;

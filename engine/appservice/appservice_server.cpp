@@ -1,11 +1,14 @@
 #include "engine/appservice/appservice_server.hpp"
 
+#include <charconv>
+
 #include "engine/metrics/tyr_metrics.hpp"
 
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 
@@ -170,6 +173,34 @@ Result<TransactionBody> parse_transaction_body(std::string_view body) {
   return out;
 }
 
+void AppserviceServer::note_txn_number(const std::string& txn_id, bool retried) {
+  // Synapse numbers each appservice's transactions 1, 2, 3, … and sends them in order. A jump
+  // means a transaction it never sent (or not yet): Tyr then reads the rooms' recent history.
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(txn_id.data(), txn_id.data() + txn_id.size(), n);
+  if (ec != std::errc() || end != txn_id.data() + txn_id.size()) return;
+  const int64_t now = now_ms();
+  int64_t gap_since = 0;
+  {
+    std::lock_guard lock(txn_mu_);
+    if (n > last_txn_num_) {
+      if (last_txn_num_ != 0 && n > last_txn_num_ + 1) gap_since = last_txn_ms_;
+      last_txn_num_ = n;
+      last_txn_ms_ = now;
+    } else if (n < last_txn_num_ && !retried) {
+      // A lower, new number: the homeserver started its numbering over (or sent a late one).
+      last_txn_num_ = n;
+      last_txn_ms_ = now;
+    }
+  }
+  if (gap_since != 0) {
+    metrics::tyr_metrics().transaction_gaps.inc();
+    log::warn("appservice", "transaction " + txn_id + " skipped " + std::to_string(n - 1) +
+                                " or earlier numbers; reading recent room history for missed events");
+    if (hooks_.on_txn_gap) hooks_.on_txn_gap(gap_since, txn_id);
+  }
+}
+
 AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_id,
                                                         const std::string& body) {
   auto parsed = parse_transaction_body(body);
@@ -204,6 +235,7 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
   log::debug("appservice", "transaction " + txn_id + ": " + std::to_string(result->accepted) +
                                " new, " + std::to_string(result->duplicates) + " duplicate");
   if (result->accepted > 0 && hooks_.on_events_accepted) hooks_.on_events_accepted();
+  note_txn_number(txn_id, result->retried_txn);
   return {200, "{}"};
 }
 

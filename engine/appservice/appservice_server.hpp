@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -53,6 +54,9 @@ class AppserviceServer {
     std::function<void()> on_events_accepted;  // wake the pipeline
     // Called for GET /users/{id} inside Tyr's namespace; returns true once the user exists.
     std::function<bool(const std::string& user_id)> provision_user;
+    // A transaction ID skipped one or more numbers (Synapse numbers them 1, 2, 3, …): the
+    // homeserver may have dropped a transaction. `last_ms` is when the one before arrived.
+    std::function<void(int64_t last_ms, const std::string& txn_id)> on_txn_gap;
   };
 
   AppserviceServer(const Config& config, Store& store, Hooks hooks);
@@ -70,6 +74,7 @@ class AppserviceServer {
 
  private:
   AppserviceResponse handle_transaction(const std::string& txn_id, const std::string& body);
+  void note_txn_number(const std::string& txn_id, bool retried);
   AppserviceResponse check_auth(const AppserviceRequest& request) const;
   bool is_own_user(std::string_view user_id) const;
 
@@ -77,6 +82,9 @@ class AppserviceServer {
   Store& store_;
   Hooks hooks_;
   AppserviceStats stats_;
+  std::mutex txn_mu_;  // the last numeric transaction ID seen and when (gap detection)
+  uint64_t last_txn_num_ = 0;
+  int64_t last_txn_ms_ = 0;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
   uint16_t bound_port_ = 0;

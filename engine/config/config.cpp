@@ -1,5 +1,7 @@
 #include "engine/config/config.hpp"
 
+#include "engine/core/yaml_document.hpp"
+
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <yaml-cpp/yaml.h>
@@ -60,17 +62,17 @@ std::string read_file(const fs::path& path, const std::string& blame_file, const
 
 // Exactly one document: a second one would otherwise be ignored without a word.
 YAML::Node parse_document(const std::string& text, const std::string& file) {
-  std::vector<YAML::Node> docs;
+  YamlDocument parsed;
   try {
-    docs = YAML::LoadAll(text);
+    parsed = load_single_yaml_document(text);
   } catch (const YAML::Exception& e) {
     fail(file, e.mark, e.msg);
   }
-  if (docs.size() > 1) fail(file, docs[1].Mark(), "expected a single YAML document");
-  if (docs.empty() || !docs[0].IsMap()) {
-    fail(file, docs.empty() ? YAML::Mark() : docs[0].Mark(), "expected a mapping at the top level");
+  if (!parsed.single) fail(file, parsed.extra, parsed.problem);
+  if (!parsed.node.IsMap()) {
+    fail(file, parsed.node.IsNull() ? YAML::Mark() : parsed.node.Mark(), "expected a mapping at the top level");
   }
-  return docs[0];
+  return parsed.node;
 }
 
 fs::path resolve(const fs::path& p, const fs::path& base_dir) {
@@ -107,7 +109,7 @@ class Loader {
     const YAML::Node root = parse_document(text, file_);
     const Section top = top_section(root, {"homeserver", "appservice", "management", "data_dir",
                                            "log_level", "policy", "feeds", "lists", "rules",
-                                           "reports", "veto", "admin"});
+                                           "reports", "veto", "admin", "catch_up"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
@@ -119,6 +121,7 @@ class Loader {
     read_reports(top, cfg.reports);
     read_veto(top, cfg.veto);
     read_admin(top, cfg.admin);
+    read_catch_up(top, cfg.catch_up);
     if (cfg.reports.enabled && cfg.homeserver.admin_token.empty()) {
       fail_at(*top.find("reports"), "key 'reports': needs 'homeserver.admin_token' (a server "
                                     "admin's access token) to read the homeserver's abuse reports");
@@ -358,7 +361,7 @@ class Loader {
   }
 
   void read_management(const Section& top, ManagementConfig& m) const {
-    const Section s = subsection(top, "management", true, {"room", "operators", "command_prefix"});
+    const Section s = subsection(top, "management", true, {"room", "operators", "command_prefix", "notices_per_minute"});
     m.room = *string_value(s, "room", true);
     if (!tyr::is_room_id(m.room) && !tyr::is_room_alias(m.room)) {
       fail_at(*s.find("room"),
@@ -381,6 +384,12 @@ class Loader {
     if (auto v = string_value(s, "command_prefix", false)) {
       m.command_prefix = *v;
       check_non_empty(s, "command_prefix", m.command_prefix);
+    }
+    if (auto n = int_value(s, "notices_per_minute")) {
+      if (*n < 0 || *n > 10000) {
+        fail_at(*s.find("notices_per_minute"), "key 'management.notices_per_minute': must be between 0 and 10000");
+      }
+      m.notices_per_minute = static_cast<int>(*n);
     }
   }
 
@@ -444,6 +453,31 @@ class Loader {
       check_non_empty(s, "bind_address", a.bind_address);
     }
     if (s.find("port")) a.port = port_value(s);
+  }
+
+  void read_catch_up(const Section& top, CatchUpConfig& c) const {
+    if (!top.find("catch_up")) return;
+    const Section s = subsection(top, "catch_up", false,
+                                 {"enabled", "interval_seconds", "max_age_seconds", "max_events"});
+    if (auto v = bool_value(s, "enabled")) c.enabled = *v;
+    if (auto v = int_value(s, "interval_seconds")) {
+      if (*v < 0 || *v > 86400) {
+        fail_at(*s.find("interval_seconds"), "key 'catch_up.interval_seconds': must be between 0 and 86400");
+      }
+      c.interval = std::chrono::seconds(*v);
+    }
+    if (auto v = int_value(s, "max_age_seconds")) {
+      if (*v < 60 || *v > 7 * 86400) {
+        fail_at(*s.find("max_age_seconds"), "key 'catch_up.max_age_seconds': must be between 60 and 604800");
+      }
+      c.max_age = std::chrono::seconds(*v);
+    }
+    if (auto v = int_value(s, "max_events")) {
+      if (*v < 1 || *v > 100000) {
+        fail_at(*s.find("max_events"), "key 'catch_up.max_events': must be between 1 and 100000");
+      }
+      c.max_events = static_cast<int>(*v);
+    }
   }
 
   void read_reports(const Section& top, ReportsConfig& r) const {

@@ -46,6 +46,9 @@ struct ManagementConfig {
   std::string room;                    // room ID or alias (required)
   std::vector<std::string> operators;  // user IDs allowed to command Tyr (required, non-empty)
   std::string command_prefix = "!tyr";
+  // Unsolicited notices (acting, notify, refused, bans…) posted per minute; beyond that they are
+  // counted and summarised once a minute. Replies to commands and abuse reports always go out.
+  int notices_per_minute = 60;
 };
 
 // How policy rules are acted on (section `policy`).
@@ -84,6 +87,16 @@ struct ListSetting {
 // Custom rules (section `rules`): a directory of rule files (see docs/rules.md).
 struct RulesConfig {
   std::filesystem::path dir;  // empty: no rules; relative to the config file
+};
+
+// Reading protected rooms' recent history for events the homeserver never delivered (section
+// `catch_up`, docs/configuration.md). Runs after a gap in transaction IDs, when the homeserver
+// comes back from an outage, at start, and every `interval`.
+struct CatchUpConfig {
+  bool enabled = true;
+  std::chrono::seconds interval{300};   // periodic pass; 0: only on gaps, outages and start
+  std::chrono::seconds max_age{3600};   // never read further back than this
+  int max_events = 1000;                // per room and pass
 };
 
 // Abuse reports (section `reports`): read from the homeserver's admin API (needs
@@ -129,6 +142,7 @@ struct Config {
   ReportsConfig reports;
   VetoConfig veto;
   AdminConfig admin;
+  CatchUpConfig catch_up;
 
   std::string bot_user_id() const {
     return "@" + appservice.sender_localpart + ":" + homeserver.server_name;

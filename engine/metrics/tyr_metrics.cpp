@@ -136,6 +136,15 @@ TyrMetrics::TyrMetrics()
       appservice_auth_failures(registry.counter(
           "tyr_appservice_auth_failures_total",
           "Appservice API requests refused for a missing or wrong hs_token.")),
+      transaction_gaps(registry.counter(
+          "tyr_transaction_gaps_total",
+          "Transactions whose txnId skipped numbers: the homeserver may have dropped one.")),
+      events_recovered(registry.counter(
+          "tyr_events_recovered_total",
+          "Events found in protected rooms' recent history that no transaction had delivered.")),
+      notices_suppressed(registry.counter(
+          "tyr_notices_suppressed_total",
+          "Unsolicited management-room notices past management.notices_per_minute (summarised).")),
       verdicts(registry.counter_family("tyr_verdicts_total",
                                        "Verdicts reached on events, by enforced action.",
                                        {Label::fixed("action", kActions)})),
@@ -167,7 +176,7 @@ TyrMetrics::TyrMetrics()
                                   "Actions queued and not yet executed against the homeserver.")),
       actions(registry.counter_family(
           "tyr_actions_total",
-          "Actions executed, by kind and result (\"ok\" or the final Matrix errcode).",
+          "Actions executed, by kind and result (\"ok\", \"skipped\" when nothing was left to do, \"no_power\", or the final Matrix errcode).",
           {Label::capped("kind", kActionKindCap), Label::capped("result", kActionResultCap)})),
       homeserver_request_duration(registry.histogram_family(
           "tyr_homeserver_request_duration_seconds",

@@ -42,6 +42,9 @@ struct TyrMetrics {
   Counter& events_deduplicated;        // events already in `seen`
   Counter& events_invalid;             // entries without an event_id, skipped
   Counter& appservice_auth_failures;   // requests with a missing or wrong hs_token
+  Counter& transaction_gaps;           // a txnId skipped numbers: catch-up from history
+  Counter& events_recovered;           // read back from room history, never received
+  Counter& notices_suppressed;         // unsolicited notices past the per-minute budget
 
   // Decisions (pipeline).
   Family<Counter, 1>& verdicts;             // {action}: allow|notify|redact|kick|ban

@@ -38,6 +38,11 @@ bool is_retryable(const Error& error) {
          error.status == 429;
 }
 
+bool is_outage(const Error& error) {
+  return error.status == 0 || error.status == 502 || error.status == 503 || error.status == 504 ||
+         error.code == "M_LIMIT_EXCEEDED" || error.status == 429;
+}
+
 // ---- RoomRegistry ----
 
 void RoomRegistry::load(const Store& store) {
@@ -90,6 +95,8 @@ Bot::Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBoo
     : config_(config), store_(store), client_(client), book_(book),
       audit_(store), room_state_(config.management.operators), bot_user_(config.bot_user_id()) {
   rooms_.load(store_);
+  notices_.set_limit(config.management.notices_per_minute);
+  notices_.set_category_limit("refused", config.veto.notices_per_minute);
 }
 
 const std::vector<Bot::CommandSpec>& Bot::command_table() {
@@ -155,6 +162,28 @@ void Bot::enqueue_notice(Batch& batch, const std::string& room, const std::strin
   store_.enqueue_action(batch, action.dump());
 }
 
+void Bot::post_notice(Batch& batch, std::string_view category, const std::string& body) {
+  if (management_room_.empty()) return;
+  if (!notices_.admit(std::string(category), now_ms())) {
+    metrics::tyr_metrics().notices_suppressed.inc();
+    return;
+  }
+  nlohmann::json action = {{"kind", "notice"}, {"room", management_room_}, {"body", body}};
+  store_.enqueue_action(batch, action.dump(), Priority::kNotice);
+}
+
+void Bot::notice_summary(Batch& batch, bool force) {
+  auto text = notices_.summary(now_ms(), force);
+  if (!text) return;
+  nlohmann::json action = {
+      {"kind", "notice"},
+      {"room", management_room_},
+      {"body", *text + "; see `" + config_.management.command_prefix +
+                   " status`, `" + config_.management.command_prefix +
+                   " audit <user|room>` and /metrics."}};
+  store_.enqueue_action(batch, action.dump(), Priority::kNotice);
+}
+
 void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   const std::string* sender = string_at(event, "sender");
   const std::string* room = string_at(event, "room_id");
@@ -171,10 +200,13 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
     handle_management_message(event, batch);
     return;
   }
-  if (event.contains("state_key") && book_.is_list(*room)) on_list_event(event, batch);
+  // Read back from history (catch_up.cpp): judged and scored like any event, but its state is
+  // older than what Tyr knows, so it changes neither a list's rules nor the room-state cache.
+  const bool recovered = event.contains("org.tyr.recovered");
+  if (event.contains("state_key") && book_.is_list(*room) && !recovered) on_list_event(event, batch);
   if (!rooms_.contains(*room)) return;
   if (scorer_ != nullptr) ensure_room_state(*room, batch);
-  if (event.contains("state_key")) room_state_.apply(event);
+  if (event.contains("state_key") && !recovered) room_state_.apply(event);
   if (*type == "m.room.member") {
     on_member_event(event, batch);
     if (scorer_ != nullptr) {
@@ -339,12 +371,11 @@ ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& action, Batch&
     }
     auto res = client_.send_event(action.value("room", ""), "m.room.message", content, txn_id(seq));
     if (res) return {};
-    return {is_retryable(res.error()) ? ActionOutcome::Kind::kRetry : ActionOutcome::Kind::kFailed,
-            std::chrono::milliseconds(std::max<int64_t>(res.error().retry_after_ms, 1000)),
-            "notice: " + res.error().to_string()};
+    return from_error("notice", res.error());
   }
   if (kind == "join_protect") return run_join_protect(action, batch);
   if (kind == "load_room_state") return run_load_room_state(action);
+  if (kind == "catch_up") return run_catch_up(action, batch);
   if (kind == "watch_list") return run_watch_list(seq, action, batch);
   if (kind == "create_list") return run_create_list(seq, action, batch);
   if (kind == "set_rule") return run_set_rule(action, batch);
@@ -382,10 +413,7 @@ ActionOutcome Bot::run_join_protect(const nlohmann::json& action, Batch& batch) 
   if (banned_room(room)) return {};
   auto joined = client_.join(room);
   if (!joined) {
-    if (is_retryable(joined.error())) {
-      return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(2000),
-              "join " + room + ": " + joined.error().to_string()};
-    }
+    if (is_retryable(joined.error())) return from_error("join " + room, joined.error());
     enqueue_notice(batch, management_room_,
                    "Could not join " + room + ": " + joined.error().to_string() +
                        ". Invite me first, then try again.",

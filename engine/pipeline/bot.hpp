@@ -20,6 +20,7 @@
 #include "engine/core/verdict.hpp"
 #include "engine/config/config.hpp"
 #include "engine/pipeline/pipeline.hpp"
+#include "engine/pipeline/notice_throttle.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/room_state.hpp"
 #include "engine/policy/judge.hpp"
@@ -70,6 +71,13 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   // How the executor hands results (room state) to the pipeline thread. Unset: run in place.
   void set_pipeline_poster(std::function<void(std::function<void()>)> post) { pipeline_post_ = std::move(post); }
   PolicyBook& book() { return book_; }
+  // Queues a pass over the management room's and every protected room's history back to
+  // `since_ms` (minus a margin, at most catch_up.max_age) for events never delivered
+  // (engine/pipeline/catch_up.cpp); `reload_lists` also rereads every watched list's state.
+  // Any thread; commits its own batch and wakes the executor.
+  void request_catch_up(int64_t since_ms, std::string_view why, bool reload_lists);
+  // Wakes the pipeline after a catch-up put recovered events in the inbox.
+  void set_on_recovered(std::function<void()> wake) { on_recovered_ = std::move(wake); }
   // Custom rules and protections; may stay unset (then only lists are enforced).
   void set_scorer(EventScorer* scorer) { scorer_ = scorer; }
   // One abuse report from the homeserver (admin API format): posted with context, counted
@@ -94,6 +102,11 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   // Queues a notice in `room` (optionally as a reply to `reply_to` event ID).
   void enqueue_notice(Batch& batch, const std::string& room, const std::string& body,
                       const std::string& reply_to = {});
+  // Queues an unsolicited notice in the management room (what Tyr did, would do or refused),
+  // within the notice budget (management.notices_per_minute; refusals also within
+  // veto.notices_per_minute). Past it, the notice is counted and summarised once a minute.
+  // Runs after bans and redactions (Priority::kNotice): reporting never delays acting.
+  void post_notice(Batch& batch, std::string_view category, const std::string& body);
 
   struct CommandContext {
     const nlohmann::json& event;
@@ -131,9 +144,8 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   // Veto of one event, on the pipeline thread (it owns the scorer). The verdict is kept so that
   // the same event arriving through the appservice is not scored twice.
   veto::Decision veto_event(const nlohmann::json& event);
-  // Refusals are posted one by one up to veto.notices_per_minute, then summarised (tick()).
-  void veto_notice(Batch& batch, const std::string& what, const std::string& text);
-  void veto_summary(Batch& batch, bool force);
+  // One notice for what the budget held back in the last window (tick()).
+  void notice_summary(Batch& batch, bool force);
   bool in_veto_scope(const std::string& room) const;
   // Notice, kick/ban and (unless the event was refused before it was stored) redaction.
   // Records an action (or what would have been done) in the audit trail, inside `batch`.
@@ -182,6 +194,7 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   ActionOutcome from_error(const std::string& what, const Error& e);
 
   ActionOutcome run_join_protect(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_catch_up(const nlohmann::json& action, Batch& batch);
   std::string txn_id(uint64_t seq) const;
 
   struct CommandSpec {
@@ -200,6 +213,7 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   mutable std::mutex pending_mu_;
   std::set<std::string> pending_sweeps_;  // rooms with a sweep queued and not yet started
   std::set<std::string> pending_acl_;     // rooms with an ACL update queued and not started
+  std::map<std::string, int64_t> pending_catch_up_;  // room -> since, pass queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
   EventScorer* scorer_ = nullptr;
   AuditLog audit_;
@@ -207,12 +221,10 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   std::map<std::string, int64_t> room_state_asked_;  // pipeline thread: room -> when asked
   std::function<void(std::function<void()>)> pipeline_post_;
   std::function<void()> on_queued_;
+  std::function<void()> on_recovered_;
   std::chrono::steady_clock::time_point handle_started_;  // pipeline thread: current event
   std::atomic<bool> veto_ready_{false};
-  std::mutex veto_mu_;  // the refusal-notice window below (any thread)
-  int64_t veto_window_start_ = 0;
-  int veto_notices_ = 0;
-  std::map<std::string, uint64_t> veto_suppressed_;  // what -> refusals not posted this window
+  NoticeThrottle notices_;  // unsolicited notices (any thread)
   static constexpr size_t kMaxVetted = 4096;
   std::map<std::string, EventVerdict> vetted_;  // pipeline thread: event_id -> veto verdict
   std::deque<std::string> vetted_order_;
@@ -226,5 +238,8 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
 
 // True when an error from the homeserver is worth retrying later (network, 5xx, rate limit).
 bool is_retryable(const Error& error);
+// True when an error says the homeserver is unavailable or throttling (network, 502/503/504,
+// rate limit) rather than anything about the request: such actions wait, they never fail.
+bool is_outage(const Error& error);
 
 }  // namespace tyr::engine

@@ -85,7 +85,7 @@ void Bot::on_member_event(const nlohmann::json& event, Batch& batch) {
   if (!is_user_id(user)) return;
   Judgement j = judge_user(user);
   if (!j.matches.empty() && !j.exempt.empty()) {
-    enqueue_notice(batch, management_room_,
+    post_notice(batch, "exempt",
                    "Not banning " + user + " (" + j.exempt + ") although it matches " +
                        describe_rule(j.matches.front()) + ".");
     return;
@@ -397,9 +397,11 @@ void Bot::cmd_redact(CommandContext& ctx) {
 // ---- executor actions ----
 
 ActionOutcome Bot::from_error(const std::string& what, const Error& e) {
-  return {is_retryable(e) ? ActionOutcome::Kind::kRetry : ActionOutcome::Kind::kFailed,
-          std::chrono::milliseconds(std::max<int64_t>(e.retry_after_ms, 1000)),
-          what + ": " + e.to_string()};
+  ActionOutcome out{is_retryable(e) ? ActionOutcome::Kind::kRetry : ActionOutcome::Kind::kFailed,
+                    std::chrono::milliseconds(std::max<int64_t>(e.retry_after_ms, 1000)),
+                    what + ": " + e.to_string()};
+  out.outage = is_outage(e);
+  return out;
 }
 
 Result<PowerLevels> Bot::power_in(const std::string& room_id) {
@@ -563,7 +565,7 @@ ActionOutcome Bot::run_ban(const nlohmann::json& action, Batch& batch) {
   auto member = client_.state_event(room, "m.room.member", user);
   if (member && member->value("membership", "") == "ban") return {};  // never re-issue a ban
   if (shadow) {
-    enqueue_notice(batch, management_room_,
+    post_notice(batch, "shadow",
                    "[shadow] Would ban " + user + " from " + room + ": " + rule + ".");
     audit_action(batch, action, "ban", nullptr, "shadow");
     return {};
@@ -571,7 +573,7 @@ ActionOutcome Bot::run_ban(const nlohmann::json& action, Batch& batch) {
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
-    enqueue_notice(batch, management_room_,
+    post_notice(batch, "bans",
                    "Cannot ban " + user + " from " + room + " (" + rule + "): " + why + ".");
     return {};
   }
@@ -579,7 +581,7 @@ ActionOutcome Bot::run_ban(const nlohmann::json& action, Batch& batch) {
   audit_action(batch, action, "ban", banned ? nullptr : &banned.error());
   if (!banned) {
     if (is_retryable(banned.error())) return from_error("ban " + user, banned.error());
-    enqueue_notice(batch, management_room_,
+    post_notice(batch, "bans",
                    "Banning " + user + " from " + room + " failed: " + banned.error().to_string());
     return {};
   }
@@ -587,7 +589,7 @@ ActionOutcome Bot::run_ban(const nlohmann::json& action, Batch& batch) {
   nlohmann::json record = {{"list", list}, {"state_key", key}, {"ts", now_ms()}};
   batch.put(Cf::kState, std::string(kBanPrefix) + room + kSep + user, record.dump());
   batch.put(Cf::kState, std::string(kBanRulePrefix) + list + kSep + key + kSep + room + kSep + user, "");
-  enqueue_notice(batch, management_room_, "Banned " + user + " from " + room + ": " + rule + ".");
+  post_notice(batch, "bans", "Banned " + user + " from " + room + ": " + rule + ".");
   ActionOutcome done;
   done.retry_after = config_.policy.ban_pacing;  // pacing before the next action
   return done;
@@ -621,13 +623,13 @@ ActionOutcome Bot::run_unban(const nlohmann::json& action, Batch& batch) {
   const std::string room = action.value("room", "");
   const std::string user = action.value("user", "");
   if (config_.policy.dry_run) {
-    enqueue_notice(batch, management_room_, "[dry run] Would unban " + user + " in " + room + ".");
+    post_notice(batch, "dry run", "[dry run] Would unban " + user + " in " + room + ".");
     return {};
   }
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_unban(bot_user_, user); !why.empty()) {
-    enqueue_notice(batch, management_room_, "Cannot unban " + user + " in " + room + ": " + why + ".");
+    post_notice(batch, "unbans", "Cannot unban " + user + " in " + room + ": " + why + ".");
     return {};
   }
   auto r = client_.unban(room, user, action.value("rule", ""));
@@ -635,10 +637,10 @@ ActionOutcome Bot::run_unban(const nlohmann::json& action, Batch& batch) {
   if (!r && is_retryable(r.error())) return from_error("unban " + user, r.error());
   batch.del(Cf::kState, std::string(kBanPrefix) + room + kSep + user);
   if (r || r.error().code == "M_BAD_STATE") {
-    enqueue_notice(batch, management_room_,
+    post_notice(batch, "unbans",
                    "Unbanned " + user + " in " + room + ": " + action.value("rule", "") + ".");
   } else {
-    enqueue_notice(batch, management_room_,
+    post_notice(batch, "unbans",
                    "Unbanning " + user + " in " + room + " failed: " + r.error().to_string());
   }
   return {};
@@ -707,7 +709,7 @@ ActionOutcome Bot::run_redact_user(uint64_t seq, const nlohmann::json& action, B
   const std::string user = action.value("user", "");
   const int64_t since = now_ms() - action.value("window_s", int64_t{86400}) * 1000;
   if (action.value("shadow", false)) {
-    enqueue_notice(batch, management_room_, "[shadow] Would redact recent messages of " + user +
+    post_notice(batch, "shadow", "[shadow] Would redact recent messages of " + user +
                                                 " in " + room + ".");
     audit_action(batch, action, "redact_user", nullptr, "shadow");
     return {};
@@ -715,7 +717,7 @@ ActionOutcome Bot::run_redact_user(uint64_t seq, const nlohmann::json& action, B
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_redact(bot_user_, user); !why.empty()) {
-    enqueue_notice(batch, management_room_, "Cannot redact " + user + " in " + room + ": " + why + ".");
+    post_notice(batch, "redactions", "Cannot redact " + user + " in " + room + ": " + why + ".");
     return {};
   }
   std::vector<std::string> targets;
@@ -750,7 +752,7 @@ ActionOutcome Bot::run_redact_user(uint64_t seq, const nlohmann::json& action, B
   }
   audit_action(batch, action, "redact_user", nullptr, "live", std::to_string(done) + " events redacted");
   if (done > 0 || action.value("report", false)) {
-    enqueue_notice(batch, management_room_, "Redacted " + std::to_string(done) + " events of " +
+    post_notice(batch, "redactions", "Redacted " + std::to_string(done) + " events of " +
                                                 user + " in " + room + ".");
   }
   return {};

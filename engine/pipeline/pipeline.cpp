@@ -27,7 +27,13 @@ std::string errcode_in(const std::string& detail) {
   }
   return "error";
 }
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
+}  // namespace
 
 Worker::~Worker() = default;
 
@@ -98,6 +104,15 @@ void Pipeline::drain() {
   }
 }
 
+void Executor::wait_then_drain(std::chrono::milliseconds delay) {
+  waiting_ = true;
+  timer_.expires_after(delay);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    waiting_ = false;
+    if (!ec) drain();
+  });
+}
+
 void Executor::drain() {
   if (waiting_) return;
   for (;;) {
@@ -119,25 +134,50 @@ void Executor::drain() {
         outcome = {ActionOutcome::Kind::kFailed, {}, e.what()};
       }
     }
+    if (outcome.kind == ActionOutcome::Kind::kRetry && outcome.outage) {
+      // The homeserver is down or throttling: the action waits, however long that takes.
+      const int64_t now = wall_ms();
+      if (outage_since_ms_ == 0) {
+        outage_since_ms_ = now;
+        outage_logged_ms_ = now;
+        log::warn("executor", "homeserver unavailable (" + outcome.detail + "); action " +
+                                  std::to_string(next->seq) + " and the rest of the outbox wait for it");
+      } else if (now - outage_logged_ms_ >= 60'000) {
+        outage_logged_ms_ = now;
+        log::warn("executor", "homeserver still unavailable after " +
+                                  std::to_string((now - outage_since_ms_) / 1000) + " s (" +
+                                  outcome.detail + "); " + std::to_string(store_.outbox_depth()) +
+                                  " action(s) waiting");
+      }
+      const auto backoff = std::min<std::chrono::milliseconds>(
+          outage_backoff_max, std::chrono::milliseconds(500LL << std::min(outage_tries_, 8)));
+      ++outage_tries_;
+      wait_then_drain(std::max(outcome.retry_after, backoff));
+      return;
+    }
+    if (outage_since_ms_ != 0) {
+      const int64_t since = outage_since_ms_;
+      outage_since_ms_ = 0;
+      outage_tries_ = 0;
+      log::info("executor", "homeserver available again after " +
+                                std::to_string((wall_ms() - since) / 1000) + " s");
+      if (on_homeserver_back) on_homeserver_back(since);
+    }
     ++head_attempts_;
     if (outcome.kind == ActionOutcome::Kind::kRetry && head_attempts_ < max_attempts) {
       auto delay = std::max(outcome.retry_after, std::chrono::milliseconds(100));
       log::warn("executor", "action " + std::to_string(next->seq) + " will be retried in " +
                                 std::to_string(delay.count()) + " ms: " + outcome.detail);
-      waiting_ = true;
-      timer_.expires_after(delay);
-      timer_.async_wait([this](const boost::system::error_code& ec) {
-        waiting_ = false;
-        if (!ec) drain();
-      });
+      wait_then_drain(delay);
       return;
     }
     const std::string& key = next->key;
     metrics::tyr_metrics()
         .actions
         .with(action.is_object() ? action.value("kind", "unknown") : "unknown",
-              outcome.kind == ActionOutcome::Kind::kDone ? std::string(metrics::kOk)
-                                                         : errcode_in(outcome.detail))
+              outcome.kind != ActionOutcome::Kind::kDone ? errcode_in(outcome.detail)
+              : outcome.result.empty()                   ? std::string(metrics::kOk)
+                                                         : outcome.result)
         .inc();
     if (outcome.kind != ActionOutcome::Kind::kDone) {
       ++failed_;
@@ -155,12 +195,7 @@ void Executor::drain() {
     }
     if (outcome.kind == ActionOutcome::Kind::kDone && outcome.retry_after.count() > 0) {
       // Pacing (e.g. between mass bans): wait before the next action.
-      waiting_ = true;
-      timer_.expires_after(outcome.retry_after);
-      timer_.async_wait([this](const boost::system::error_code& ec) {
-        waiting_ = false;
-        if (!ec) drain();
-      });
+      wait_then_drain(outcome.retry_after);
       return;
     }
   }

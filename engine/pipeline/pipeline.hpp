@@ -35,6 +35,13 @@ struct ActionOutcome {
   Kind kind = Kind::kDone;
   std::chrono::milliseconds retry_after{0};  // kRetry: wait before retrying; kDone: pacing
   std::string detail;  // for failures: "<what>: <errcode> …" (the errcode is counted in metrics)
+  // kRetry because the homeserver could not be reached or asked Tyr to slow down (transport
+  // failure, 502/503/504, rate limit). Says nothing about the action itself: the executor waits
+  // for the homeserver as long as it takes and does not count the try against max_attempts.
+  bool outage = false;
+  // kDone: the `result` label of tyr_actions_total when not "ok", e.g. "skipped" when there was
+  // nothing left to do (the user had already left) or the errcode of a refusal that was reported.
+  std::string result = {};
 };
 
 class ActionRunner {
@@ -85,16 +92,27 @@ class Executor : public Worker {
   ~Executor() override { stop(); }
   uint64_t done() const { return done_; }
   uint64_t failed() const { return failed_; }
+  bool homeserver_unavailable() const { return outage_since_ms_ != 0; }
+  // Tries per action for failures that concern the action (5xx other than 502-504, …).
   int max_attempts = 8;
+  // Longest wait between tries while the homeserver is unavailable.
+  std::chrono::milliseconds outage_backoff_max{30000};
+  // Called on the executor's thread when an action succeeds after the homeserver was
+  // unavailable, with the wall-clock time (ms) the outage was first seen.
+  std::function<void(int64_t outage_started_ms)> on_homeserver_back;
 
  private:
   void drain() override;
+  void wait_then_drain(std::chrono::milliseconds delay);
   Store& store_;
   ActionRunner& runner_;
   boost::asio::steady_timer timer_;
   bool waiting_ = false;
   uint64_t head_seq_ = 0;
   int head_attempts_ = 0;
+  int outage_tries_ = 0;
+  std::atomic<int64_t> outage_since_ms_{0};
+  int64_t outage_logged_ms_ = 0;
   std::atomic<uint64_t> done_{0};
   std::atomic<uint64_t> failed_{0};
 };

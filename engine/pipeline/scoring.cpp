@@ -72,13 +72,13 @@ void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, boo
   std::string head = std::string(refused ? "refuse" : action_name(v.action)) + " (score " + fmt_score(v.score) +
                      ") for " + sender + " in " + room + ", event " + event_id;
   if (exempt) {
-    enqueue_notice(batch, management_room_, "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
+    post_notice(batch, "exempt", "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
     return;
   }
   const std::string reason = "Tyr rules: " + clip(v.rules.empty() ? std::string("score") : v.rules.front(), 60);
   const nlohmann::json why = {{"rules", v.rules}, {"score", v.score}};
   if ((v.action == Action::kNotify && !refused) || dry) {
-    enqueue_notice(batch, management_room_,
+    post_notice(batch, dry && v.action != Action::kNotify ? "dry run" : "notify",
                    std::string(dry && v.action != Action::kNotify ? "[dry run] Would " : "Notice: ") + head +
                        "\n" + v.explanation);
     if (dry && v.action > Action::kNotify) {
@@ -94,7 +94,7 @@ void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, boo
     store_.enqueue_action(batch, act.dump(), Priority::kBan);
   }
   if (refused) {
-    veto_notice(batch, "events", "Refused before it was stored: " + head + "\n" + v.explanation);
+    post_notice(batch, "refused", "Refused before it was stored: " + head + "\n" + v.explanation);
     audit_action(batch, {{"room", room}, {"user", sender}, {"event_id", event_id}, {"reason", reason},
                          {"rules", v.rules}, {"score", v.score}},
                  "refuse_event", nullptr, "veto");
@@ -103,7 +103,7 @@ void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, boo
   nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
                            {"sender", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
   store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
-  enqueue_notice(batch, management_room_, "Acting: " + head + "\n" + v.explanation);
+  post_notice(batch, "acting", "Acting: " + head + "\n" + v.explanation);
 }
 
 void Bot::ensure_room_state(const std::string& room, Batch& batch) {
@@ -119,8 +119,7 @@ ActionOutcome Bot::run_load_room_state(const nlohmann::json& action) {
   auto state = client_.room_state(room);
   if (!state) {
     if (is_retryable(state.error())) {
-      return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(std::max<int64_t>(state.error().retry_after_ms, 1000)),
-              "room state of " + room + ": " + state.error().to_string()};
+      return from_error("room state of " + room, state.error());
     }
     log::warn("bot", "could not read the state of " + room + " (" + state.error().to_string() +
                          "); protections see no power levels or names there");
@@ -155,13 +154,13 @@ void Bot::enqueue_requested(Batch& batch) {
     const std::string who = a.value("protection", "");
     const bool shadow = a.value("shadow", false) || config_.policy.dry_run;
     if (kind == "notify") {
-      enqueue_notice(batch, management_room_,
+      post_notice(batch, "notify",
                      "[" + who + "] " + a.value("reason", a.value("text", "")) +
                          (room.empty() ? "" : " (room " + room + ")"));
       continue;
     }
     if (shadow) {
-      enqueue_notice(batch, management_room_,
+      post_notice(batch, "shadow",
                      "[" + who + ", shadow] Would " + kind + (user.empty() ? "" : " " + user) +
                          (room.empty() ? "" : " in " + room) + ".");
       audit_action(batch, a, kind, nullptr, config_.policy.dry_run && !a.value("shadow", false) ? "dry_run" : "shadow");
@@ -188,7 +187,7 @@ void Bot::enqueue_requested(Batch& batch) {
 }
 
 void Bot::tick(Batch& batch) {
-  veto_summary(batch, /*force=*/false);
+  notice_summary(batch, /*force=*/false);
   if (auto pruned = audit_.maybe_prune(); !pruned) log::warn("audit", "prune: " + pruned.error().to_string());
   if (scorer_ == nullptr) return;
   scorer_->on_timer(now_ms());
@@ -413,14 +412,14 @@ ActionOutcome Bot::run_redact_event(uint64_t seq, const nlohmann::json& action, 
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_redact(bot_user_, sender); !why.empty()) {
-    enqueue_notice(batch, management_room_, "Cannot redact in " + room + ": " + why + ".");
+    post_notice(batch, "errors", "Cannot redact in " + room + ": " + why + ".");
     return {};
   }
   auto r = client_.redact(room, action.value("event_id", ""), txn_id(seq), action.value("reason", ""));
   audit_action(batch, action, "redact", r ? nullptr : &r.error());
   if (!r) {
     if (is_retryable(r.error())) return from_error("redact in " + room, r.error());
-    enqueue_notice(batch, management_room_, "Redaction in " + room + " failed: " + r.error().to_string());
+    post_notice(batch, "errors", "Redaction in " + room + " failed: " + r.error().to_string());
   }
   return {};
 }
@@ -431,17 +430,26 @@ ActionOutcome Bot::run_kick(const nlohmann::json& action, Batch& batch) {
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
   if (power->level(bot_user_) < power->kick_level() || power->level(user) >= power->level(bot_user_)) {
-    enqueue_notice(batch, management_room_, "Cannot kick " + user + " from " + room + ": not enough power.");
-    return {};
+    post_notice(batch, "errors", "Cannot kick " + user + " from " + room + ": not enough power.");
+    ActionOutcome refused;
+    refused.result = "no_power";
+    return refused;
   }
   auto member = client_.state_event(room, "m.room.member", user);
   const std::string membership = member ? member->value("membership", "") : "";
-  if (membership != "join" && membership != "invite" && membership != "knock") return {};
+  if (membership != "join" && membership != "invite" && membership != "knock") {
+    ActionOutcome skipped;  // already gone (an earlier kick, or they left)
+    skipped.result = "skipped";
+    return skipped;
+  }
   auto r = client_.kick(room, user, action.value("reason", ""));
   audit_action(batch, action, "kick", r ? nullptr : &r.error());
   if (!r) {
     if (is_retryable(r.error())) return from_error("kick " + user, r.error());
-    enqueue_notice(batch, management_room_, "Kicking " + user + " failed: " + r.error().to_string());
+    post_notice(batch, "errors", "Kicking " + user + " failed: " + r.error().to_string());
+    ActionOutcome refused;
+    refused.result = r.error().code.empty() ? "error" : r.error().code;
+    return refused;
   }
   return {};
 }
@@ -450,18 +458,22 @@ ActionOutcome Bot::run_rule_ban(const nlohmann::json& action, Batch& batch) {
   const std::string room = action.value("room", "");
   const std::string user = action.value("user", "");
   auto member = client_.state_event(room, "m.room.member", user);
-  if (member && member->value("membership", "") == "ban") return {};  // never re-issue a ban
+  if (member && member->value("membership", "") == "ban") {  // never re-issue a ban
+    ActionOutcome skipped;
+    skipped.result = "skipped";
+    return skipped;
+  }
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
-    enqueue_notice(batch, management_room_, "Cannot ban " + user + " from " + room + ": " + why + ".");
+    post_notice(batch, "errors", "Cannot ban " + user + " from " + room + ": " + why + ".");
     return {};
   }
   auto r = client_.ban(room, user, action.value("reason", ""));
   audit_action(batch, action, "ban", r ? nullptr : &r.error());
   if (!r) {
     if (is_retryable(r.error())) return from_error("ban " + user, r.error());
-    enqueue_notice(batch, management_room_, "Banning " + user + " failed: " + r.error().to_string());
+    post_notice(batch, "errors", "Banning " + user + " failed: " + r.error().to_string());
   }
   return {};
 }

@@ -43,10 +43,10 @@ veto::Decision Bot::decide_membership(const veto::Request& request) {
                                     {"list", j.matches.front().list}, {"state_key", j.matches.front().state_key},
                                     {"reason", rule}};
     if (j.shadow) {
-      veto_notice(batch, what, "[shadow] Would refuse the " + head + ".");
+      post_notice(batch, "refused", "[shadow] Would refuse the " + head + ".");
       audit_action(batch, subject, invite ? "refuse_invite" : "refuse_join", nullptr, "shadow");
     } else {
-      veto_notice(batch, what, "Refused the " + head + ".");
+      post_notice(batch, "refused", "Refused the " + head + ".");
       audit_action(batch, subject, invite ? "refuse_invite" : "refuse_join", nullptr, "veto");
     }
     if (!batch.empty()) {
@@ -95,10 +95,10 @@ veto::Decision Bot::veto_event(const nlohmann::json& event) {
                                     {"list", j.matches.front().list}, {"state_key", j.matches.front().state_key},
                                     {"reason", policy::describe_rule(j.matches.front())}};
     if (j.shadow) {
-      veto_notice(batch, "events", "[shadow] Would refuse a " + head + ".");
+      post_notice(batch, "refused", "[shadow] Would refuse a " + head + ".");
       audit_action(batch, subject, "refuse_event", nullptr, "shadow");
     } else {
-      veto_notice(batch, "events", "Refused a " + head + ".");
+      post_notice(batch, "refused", "Refused a " + head + ".");
       audit_action(batch, subject, "refuse_event", nullptr, "veto");
       d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedMember};
     }
@@ -126,36 +126,6 @@ veto::Decision Bot::veto_event(const nlohmann::json& event) {
     if (on_queued_) on_queued_();
   }
   return d;
-}
-
-void Bot::veto_notice(Batch& batch, const std::string& what, const std::string& text) {
-  std::lock_guard lock(veto_mu_);
-  const int64_t now = now_ms();
-  if (now - veto_window_start_ >= 60'000) {
-    veto_window_start_ = now;
-    veto_notices_ = 0;
-  }
-  if (veto_notices_ < config_.veto.notices_per_minute) {
-    ++veto_notices_;
-    enqueue_notice(batch, management_room_, text);
-    return;
-  }
-  ++veto_suppressed_[what];
-}
-
-void Bot::veto_summary(Batch& batch, bool force) {
-  std::lock_guard lock(veto_mu_);
-  if (veto_suppressed_.empty() || (!force && now_ms() - veto_window_start_ < 60'000)) return;
-  uint64_t total = 0;
-  std::string parts;
-  for (const auto& [what, n] : veto_suppressed_) {
-    total += n;
-    parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + what;
-  }
-  enqueue_notice(batch, management_room_,
-                 "Inline veto: " + std::to_string(total) + " more refusals in the last minute (" + parts +
-                     "); see `" + config_.management.command_prefix + " status` and the audit trail.");
-  veto_suppressed_.clear();
 }
 
 }  // namespace tyr::engine

@@ -284,8 +284,8 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
                                                const std::vector<std::string>& event_json) {
   std::lock_guard lock(seq_mu_);
   AcceptResult result;
-  const std::string digest = digest_of(event_ids);
-  if (auto prior = get(Cf::kTxns, txn_id)) {
+  const std::string digest = txn_id.empty() ? std::string() : digest_of(event_ids);
+  if (auto prior = txn_id.empty() ? std::nullopt : get(Cf::kTxns, txn_id)) {
     auto j = nlohmann::json::parse(*prior, nullptr, false);
     if (!j.is_discarded() && j.value("digest", "") == digest) result.retried_txn = true;
   }
@@ -310,8 +310,12 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
     ++result.accepted;
   }
   if (result.accepted > 0) wb.Put(handle(Cf::kMeta), "inbox_hw", encode_seq(seq - 1));
-  nlohmann::json marker = {{"events", event_ids.size()}, {"digest", digest}, {"ts", now_ms()}};
-  wb.Put(handle(Cf::kTxns), slice(txn_id), marker.dump());
+  if (!txn_id.empty()) {
+    const int64_t now = now_ms();
+    nlohmann::json marker = {{"events", event_ids.size()}, {"digest", digest}, {"ts", now}};
+    wb.Put(handle(Cf::kTxns), slice(txn_id), marker.dump());
+    wb.Put(handle(Cf::kMeta), "last_txn_ms", std::to_string(now));
+  }
 
   rocksdb::WriteOptions wo;
   wo.sync = true;

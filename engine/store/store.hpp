@@ -7,7 +7,8 @@
 //   default : unused (RocksDB requires it).
 //   meta    : "schema" -> decimal version; "instance" -> random hex id of this database;
 //             "inbox_hw"/"outbox_hw"/"audit_hw" -> highest sequence ever used (sequences never
-//             repeat); "audit_count" -> entries in the audit family (a Batch::add counter).
+//             repeat); "audit_count" -> entries in the audit family (a Batch::add counter);
+//             "last_txn_ms" -> when the last homeserver transaction was committed (decimal).
 //   txns    : txnId -> JSON {"events": n, "digest": hex, "ts": ms}. Marks a homeserver
 //             transaction as committed; a retried txnId with the same digest is a pure retry.
 //   seen    : event_id -> 8-byte big-endian inbox sequence. Dedupe of events across
@@ -55,7 +56,8 @@ uint64_t decode_seq(std::string_view key);
 
 // Outbox priorities: bans run before ACL updates, which run before redactions. Control
 // actions (replies, joins, sweeps) go first so that operators are never kept waiting.
-enum class Priority : uint8_t { kControl = 0, kBan = 1, kAcl = 2, kRedact = 3 };
+// Unsolicited notices (what Tyr did) come last: reporting never delays acting.
+enum class Priority : uint8_t { kControl = 0, kBan = 1, kAcl = 2, kRedact = 3, kNotice = 4 };
 
 struct OutboxEntry {
   std::string key;  // priority byte + sequence
@@ -115,6 +117,9 @@ class Store {
 
   // Commits a homeserver transaction durably (fsync) before returning: new events go to the
   // inbox in order, already-seen ones are skipped, the txn marker is written in the same batch.
+  // Also records when it was received (meta "last_txn_ms"). An empty txn_id accepts events
+  // from elsewhere (room history read back after a gap, engine/pipeline/catch_up.cpp) with the
+  // same dedupe and no transaction marker.
   Result<AcceptResult> accept_transaction(std::string_view txn_id,
                                           const std::vector<std::string_view>& event_ids,
                                           const std::vector<std::string>& event_json);

@@ -85,6 +85,10 @@ class Harness {
       : config_(make_config(free_port())), store_(dir_.path()) {
     AppserviceServer::Hooks hooks;
     hooks.on_events_accepted = [this] { ++accepted_calls_; };
+    hooks.on_txn_gap = [this](int64_t last_ms, const std::string& txn_id) {
+      std::lock_guard lock(mutex_);
+      gaps_.emplace_back(txn_id, last_ms);
+    };
     if (provision != Provision::kNone) {
       const bool answer = provision == Provision::kYes;
       hooks.provision_user = [this, answer](const std::string& user_id) {
@@ -99,6 +103,10 @@ class Harness {
   AppserviceServer& server() { return *server_; }
   Store& store() { return store_; }
   int accepted_calls() const { return accepted_calls_; }
+  std::vector<std::pair<std::string, int64_t>> gaps() const {
+    std::lock_guard lock(mutex_);
+    return gaps_;
+  }
   std::vector<std::string> provisioned() const {
     std::lock_guard lock(mutex_);
     return provisioned_;
@@ -130,6 +138,7 @@ class Harness {
   std::atomic<int> accepted_calls_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> provisioned_;
+  std::vector<std::pair<std::string, int64_t>> gaps_;
   std::optional<AppserviceServer> server_;
 };
 
@@ -654,4 +663,24 @@ TEST_CASE("appservice: secure_equals compares whole strings", "[appservice]") {
   CHECK(secure_equals(std::string_view("a\0b", 3), std::string_view("a\0b", 3)));
   // Every byte value counts, including high ones.
   CHECK_FALSE(secure_equals("\xff", "\x7f"));
+}
+
+TEST_CASE("appservice: a jump in transaction numbers is reported once, retries and restarts are not",
+          "[appservice]") {
+  Harness h;
+  check_ok(h.server().handle(put_txn("1", txn_body({"$g1"}))));
+  check_ok(h.server().handle(put_txn("2", txn_body({"$g2"}))));
+  check_ok(h.server().handle(put_txn("2", txn_body({"$g2"}))));  // a retry
+  CHECK(h.gaps().empty());
+  check_ok(h.server().handle(put_txn("5", txn_body({"$g5"}))));  // 3 and 4 never came
+  REQUIRE(h.gaps().size() == 1);
+  CHECK(h.gaps()[0].first == "5");
+  CHECK(h.gaps()[0].second > 0);  // when transaction 2 arrived
+  check_ok(h.server().handle(put_txn("6", txn_body({"$g6"}))));
+  check_ok(h.server().handle(put_txn("1", txn_body({"$r1"}))));  // numbering started over
+  check_ok(h.server().handle(put_txn("2", txn_body({"$r2"}))));
+  check_ok(h.server().handle(put_txn("not-a-number", txn_body({"$x"}))));
+  CHECK(h.gaps().size() == 1);
+  // The homeserver's clock of "last transaction" is kept in the store for the pass at start.
+  CHECK(h.store().get(tyr::engine::Cf::kMeta, "last_txn_ms").has_value());
 }

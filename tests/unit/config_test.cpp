@@ -578,3 +578,27 @@ TEST_CASE("config: reports need an admin token and take trusted reporters", "[co
   CHECK(error_of(with_token + "reports:\n  trusted_reporters: [\"nobody\"]\n") ==
         "test.yaml:13:23: key 'reports.trusted_reporters[0]': expected a user ID (@local:server)");
 }
+
+TEST_CASE("config: catch_up and the notice budget take defaults, values, and bounded errors", "[config]") {
+  const Config d = load_config_string(kValid, "test.yaml");
+  CHECK(d.catch_up.enabled);
+  CHECK(d.catch_up.interval == std::chrono::seconds(300));
+  CHECK(d.catch_up.max_age == std::chrono::seconds(3600));
+  CHECK(d.catch_up.max_events == 1000);
+  CHECK(d.management.notices_per_minute == 60);
+
+  const Config c = load_config_string(
+      kValid + "catch_up:\n  enabled: false\n  interval_seconds: 0\n  max_age_seconds: 600\n  max_events: 50\n",
+      "test.yaml");
+  CHECK_FALSE(c.catch_up.enabled);
+  CHECK(c.catch_up.interval == std::chrono::seconds(0));
+  CHECK(c.catch_up.max_age == std::chrono::seconds(600));
+  CHECK(c.catch_up.max_events == 50);
+
+  CHECK(error_of(kValid + "catch_up:\n  max_age_seconds: 5\n") ==
+        "test.yaml:12:20: key 'catch_up.max_age_seconds': must be between 60 and 604800");
+  CHECK(error_of(kValid + "catch_up:\n  every: 5\n") == "test.yaml:12:3: unknown key 'catch_up.every'");
+  CHECK(error_of(replace(kValid, "operators: [\"@alice:localhost\"]",
+                         "operators: [\"@alice:localhost\"]\n  notices_per_minute: -1")) ==
+        "test.yaml:10:23: key 'management.notices_per_minute': must be between 0 and 10000");
+}

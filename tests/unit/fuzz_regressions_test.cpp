@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/appservice/appservice_server.hpp"
+#include "engine/config/config.hpp"
 #include "rules/rule_set.hpp"
 
 using tyr::engine::kMaxEventDepth;
@@ -101,4 +102,19 @@ TEST_CASE("fuzz regression: fuzz_rule_file/regression-alias-expansion-out-of-mem
   // Sharing through anchors stays fine at real sizes.
   CHECK(rules_error("rules:\n  - id: a\n    score: 1\n    when: &c {keywords: [x]}\n"
                     "  - id: b\n    score: 1\n    when: {all: [*c, *c]}\n") == "");
+}
+
+TEST_CASE("fuzz regression: a config file of a stray comma is an error, not a hang", "[fuzz]") {
+  // The same yaml-cpp LoadAll loop as the rule file above, in Tyr's config loader.
+  auto config_error = [](const std::string& text) -> std::string {
+    try {
+      tyr::engine::load_config_string(text, "tyr.yaml");
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(config_error(",") == "tyr.yaml:1:1: unexpected ','");
+  CHECK(config_error("data_dir: x\n---\n,\n") == "tyr.yaml:3:1: expected a single YAML document");
+  CHECK(config_error("") == "tyr.yaml:1:1: expected a mapping at the top level");
 }

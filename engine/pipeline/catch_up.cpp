@@ -1,0 +1,147 @@
+// Catch-up: reading protected rooms' recent history for events the homeserver never delivered.
+//
+// Synapse can lose appservice events: a transaction stored while the service was marked down can
+// be left unsent after recovery, and events queued in memory are lost when Synapse stops
+// (docs/soak.md). Tyr cannot moderate what it never receives, so after a gap in transaction IDs,
+// when the homeserver answers again after an outage, at start and every catch_up.interval, it
+// pages each protected room's history back to a point in time and puts every event it has not
+// seen into the inbox, exactly as if a transaction had brought it (the `seen` family dedupes).
+//
+// Recovered events are marked "org.tyr.recovered": their room state (power levels, names) and
+// policy rules are older than what Tyr already knows, so they are judged and scored but do not
+// overwrite the room-state cache or a list's rules; the room's state and lists are read afresh
+// instead.
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "engine/audit/audit_format.hpp"
+#include "engine/core/clock.hpp"
+#include "engine/core/log.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
+#include "engine/pipeline/bot.hpp"
+
+namespace tyr::engine {
+
+namespace {
+// History is read from a minute before the point where events may have gone missing: clocks of
+// the homeserver and Tyr differ, and an event is timestamped before it is delivered.
+constexpr int64_t kMarginMs = 60'000;
+constexpr int kPageSize = 100;
+}  // namespace
+
+void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_lists) {
+  if (!config_.catch_up.enabled || management_room_.empty()) {
+    log::debug("catch-up", std::string(why) + ": not now (" + (config_.catch_up.enabled ? "no management room yet" : "disabled") + ")");
+    return;
+  }
+  const int64_t now = now_ms();
+  const int64_t since = std::max(since_ms - kMarginMs, now - config_.catch_up.max_age.count() * 1000);
+  std::vector<std::string> rooms{management_room_};
+  for (const auto& [room, info] : rooms_.snapshot()) rooms.push_back(room);
+  Batch batch;
+  size_t queued = 0;
+  {
+    std::lock_guard lock(pending_mu_);
+    for (const auto& room : rooms) {
+      // One pending pass per room: a pass already queued reads from its own, earlier or later,
+      // point; widen it rather than queue a second.
+      auto [it, fresh] = pending_catch_up_.emplace(room, since);
+      if (!fresh) {
+        it->second = std::min(it->second, since);
+        continue;
+      }
+      nlohmann::json action = {{"kind", "catch_up"}, {"room", room}, {"since", since}, {"why", std::string(why)}};
+      store_.enqueue_action(batch, action.dump(), Priority::kRedact);
+      ++queued;
+    }
+  }
+  if (reload_lists) {
+    for (const auto& l : book_.lists()) {
+      if (l.feed) continue;
+      store_.enqueue_action(batch, nlohmann::json{{"kind", "watch_list"}, {"room", l.id}, {"quiet", true}}.dump());
+    }
+  }
+  if (batch.empty()) {
+    log::debug("catch-up", std::string(why) + ": every room already has a pass queued");
+    return;
+  }
+  if (auto r = store_.commit(batch); !r) {
+    log::error("catch-up", "cannot queue: " + r.error().to_string());
+    std::lock_guard lock(pending_mu_);
+    for (const auto& room : rooms) pending_catch_up_.erase(room);
+    return;
+  }
+  log::info("catch-up", std::string(why) + ": reading " + std::to_string(queued) + " room(s)' history from " +
+                            format_utc(since));
+  if (on_queued_) on_queued_();
+}
+
+ActionOutcome Bot::run_catch_up(const nlohmann::json& action, Batch& batch) {
+  const std::string room = action.value("room", "");
+  int64_t since = action.value("since", int64_t{0});
+  {
+    // From here on a new request queues a new pass: this one may already be past its events.
+    std::lock_guard lock(pending_mu_);
+    if (auto it = pending_catch_up_.find(room); it != pending_catch_up_.end()) {
+      since = std::min(since, it->second);
+      pending_catch_up_.erase(it);
+    }
+  }
+  if (room != management_room_ && !rooms_.contains(room)) return {};  // no longer protected
+  std::vector<nlohmann::json> events;  // newest first
+  std::string from;
+  bool reached = false;
+  while (!reached && static_cast<int>(events.size()) < config_.catch_up.max_events) {
+    auto page = client_.messages(room, "b", from, kPageSize);
+    if (!page) return from_error("catch-up of " + room, page.error());
+    const auto& chunk = (*page)["chunk"];
+    for (const auto& ev : chunk) {
+      const auto ts = ev.value("origin_server_ts", int64_t{0});
+      if (ts < since) {
+        reached = true;
+        break;
+      }
+      events.push_back(ev);
+    }
+    const std::string end = page->value("end", "");
+    if (chunk.empty() || end.empty() || end == from) break;  // the start of the room
+    from = end;
+  }
+  std::vector<std::string> ids, json;
+  ids.reserve(events.size());
+  json.reserve(events.size());
+  bool state = false;
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {  // oldest first, as delivered
+    nlohmann::json& ev = *it;
+    if (!ev.is_object() || !ev.contains("event_id") || !ev["event_id"].is_string()) continue;
+    if (ev.value("sender", "") == bot_user_) continue;  // Tyr's own: nothing to judge
+    if (!ev.contains("room_id")) ev["room_id"] = room;
+    ev["org.tyr.recovered"] = true;
+    state = state || ev.contains("state_key");
+    ids.push_back(ev["event_id"].get<std::string>());
+    json.push_back(ev.dump());
+  }
+  std::vector<std::string_view> id_views(ids.begin(), ids.end());
+  auto accepted = store_.accept_transaction({}, id_views, json);
+  if (!accepted) return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(1000),
+                         "catch-up of " + room + ": " + accepted.error().to_string()};
+  const size_t fresh = accepted->accepted;
+  if (fresh > 0) {
+    metrics::tyr_metrics().events_recovered.add(fresh);
+    log::warn("catch-up", room + ": " + std::to_string(fresh) + " event(s) the homeserver never delivered, of " +
+                              std::to_string(ids.size()) + " since " + format_utc(since) + "; handling them now");
+    if (on_recovered_) on_recovered_();
+    // Their state is older than what Tyr knows: read the room's state afresh.
+    if (state && rooms_.contains(room)) {
+      store_.enqueue_action(batch, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
+    }
+  } else {
+    log::debug("catch-up", room + ": nothing missed (" + std::to_string(ids.size()) + " event(s) since " +
+                               format_utc(since) + ")");
+  }
+  return {};
+}
+
+}  // namespace tyr::engine

@@ -10,6 +10,7 @@
 #include "engine/core/version.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "engine/pipeline/feed_worker.hpp"
+#include "engine/pipeline/homeserver_watch.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/report_worker.hpp"
 #include "engine/pipeline/pipeline.hpp"
@@ -105,6 +106,23 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     if (bot.veto_ready()) bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
   };
   bot.set_on_recovered([&pipeline] { pipeline.notify(); });
+  // Outages are noticed even when Tyr has nothing to send: Synapse drops what it had queued in
+  // memory for Tyr when it stops.
+  ClientOptions probe_opts = copts;
+  probe_opts.max_attempts = 1;
+  probe_opts.connect_timeout = std::chrono::milliseconds(2000);
+  probe_opts.request_timeout = std::chrono::milliseconds(5000);
+  HomeserverClient probe_client(probe_opts);
+  HomeserverWatch watch(
+      [&probe_client] {
+        HttpRequest req;
+        req.method = "GET";
+        req.path = "/_matrix/client/versions";
+        return static_cast<bool>(probe_client.call(req));
+      },
+      [&bot](int64_t since_ms) {
+        if (bot.veto_ready()) bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
+      });
   AppserviceServer server(config, store, as_hooks);
   if (!server.start()) return 1;
   bot.set_on_queued([&executor] { executor.notify(); });
@@ -203,6 +221,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   pipeline.start();
   executor.start();
   feeds.start();
+  watch.start();
   if (config.reports.enabled) reports.start();
   {
     // Lists may have changed while Tyr was away: reload each watched list room's state.
@@ -274,6 +293,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   admin.stop();
   server.stop();
   feeds.stop();
+  watch.stop();
   reports.stop();
   pipeline.stop();
   executor.stop();

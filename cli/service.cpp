@@ -120,7 +120,8 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
         req.path = "/_matrix/client/versions";
         return static_cast<bool>(probe_client.call(req));
       },
-      [&bot](int64_t since_ms) {
+      [&bot, &executor](int64_t since_ms) {
+        executor.retry_now();
         if (bot.veto_ready()) bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
       });
   AppserviceServer server(config, store, as_hooks);

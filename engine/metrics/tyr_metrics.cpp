@@ -141,7 +141,7 @@ TyrMetrics::TyrMetrics()
           "Transactions whose txnId skipped numbers: the homeserver may have dropped one.")),
       events_recovered(registry.counter(
           "tyr_events_recovered_total",
-          "Events found in protected rooms' recent history that no transaction had delivered.")),
+          "Events found in room history before any transaction delivered them (lost, or not yet replayed).")),
       notices_suppressed(registry.counter(
           "tyr_notices_suppressed_total",
           "Unsolicited management-room notices past management.notices_per_minute (summarised).")),

@@ -53,7 +53,7 @@ void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_l
         continue;
       }
       nlohmann::json action = {{"kind", "catch_up"}, {"room", room}, {"since", since}, {"why", std::string(why)}};
-      store_.enqueue_action(batch, action.dump(), Priority::kRedact);
+      store_.enqueue_action(batch, action.dump(), Priority::kBackground);
       ++queued;
     }
   }
@@ -130,7 +130,8 @@ ActionOutcome Bot::run_catch_up(const nlohmann::json& action, Batch& batch) {
   const size_t fresh = accepted->accepted;
   if (fresh > 0) {
     metrics::tyr_metrics().events_recovered.add(fresh);
-    log::warn("catch-up", room + ": " + std::to_string(fresh) + " event(s) the homeserver never delivered, of " +
+    // Not necessarily lost: after a restart of Tyr the homeserver may still be replaying them.
+    log::warn("catch-up", room + ": " + std::to_string(fresh) + " event(s) no transaction had delivered, of " +
                               std::to_string(ids.size()) + " since " + format_utc(since) + "; handling them now");
     if (on_recovered_) on_recovered_();
     // Their state is older than what Tyr knows: read the room's state afresh.

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 
 #include "engine/core/log.hpp"
@@ -109,7 +110,15 @@ void Executor::wait_then_drain(std::chrono::milliseconds delay) {
   timer_.expires_after(delay);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     waiting_ = false;
-    if (!ec) drain();
+    // Cancelled by retry_now(): drain at once. (Stopping stops the io_context instead, after
+    // which no handler runs.)
+    if (!ec || ec == boost::asio::error::operation_aborted) drain();
+  });
+}
+
+void Executor::retry_now() {
+  post([this] {
+    if (waiting_ && outage_since_ms_ != 0) timer_.cancel();
   });
 }
 

@@ -93,6 +93,9 @@ class Executor : public Worker {
   uint64_t done() const { return done_; }
   uint64_t failed() const { return failed_; }
   bool homeserver_unavailable() const { return outage_since_ms_ != 0; }
+  // Thread-safe: the homeserver is known to answer again (HomeserverWatch); an action waiting
+  // out an outage is tried now instead of at the end of its backoff.
+  void retry_now();
   // Tries per action for failures that concern the action (5xx other than 502-504, …).
   int max_attempts = 8;
   // Longest wait between tries while the homeserver is unavailable.

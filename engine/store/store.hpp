@@ -56,8 +56,10 @@ uint64_t decode_seq(std::string_view key);
 
 // Outbox priorities: bans run before ACL updates, which run before redactions. Control
 // actions (replies, joins, sweeps) go first so that operators are never kept waiting.
-// Unsolicited notices (what Tyr did) come last: reporting never delays acting.
-enum class Priority : uint8_t { kControl = 0, kBan = 1, kAcl = 2, kRedact = 3, kNotice = 4 };
+// Unsolicited notices (what Tyr did) come after them: reporting never delays acting. Background
+// reads (catch-up passes over room history) come last; what they find is acted on at its own
+// priority.
+enum class Priority : uint8_t { kControl = 0, kBan = 1, kAcl = 2, kRedact = 3, kNotice = 4, kBackground = 5 };
 
 struct OutboxEntry {
   std::string key;  // priority byte + sequence

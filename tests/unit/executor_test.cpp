@@ -170,3 +170,25 @@ TEST_CASE("executor: outage tries do not use up an action's own attempts", "[exe
   CHECK(runner.tries() == 13);
   CHECK(executor.done() == 0);
 }
+
+TEST_CASE("executor: retry_now ends an outage's backoff at once", "[executor]") {
+  TempDir dir;
+  Store store(dir.path);
+  enqueue(store, "waiting");
+  std::deque<ActionOutcome> script{outage(), outage(), outage(), ActionOutcome{}};
+  ScriptedRunner runner(script);
+  Executor executor(store, runner);
+  executor.outage_backoff_max = std::chrono::milliseconds(60000);  // without retry_now: minutes
+  executor.start();
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 1; i <= 3; ++i) {
+    REQUIRE(wait_for([&] { return runner.tries() == i; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let it start waiting
+    executor.retry_now();
+  }
+  // The three backoffs alone would take 0.5 + 1 + 2 s.
+  REQUIRE(wait_for([&] { return executor.done() == 1; }, std::chrono::milliseconds(2000)));
+  executor.stop();
+  CHECK(runner.tries() == 4);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(3000));
+}

@@ -290,9 +290,14 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   }
   log::info("service", "stopping");
   bot.set_veto_ready(false);
-  veto_server.stop();
-  admin.stop();
-  server.stop();
+  {
+    // Each listener's stop() waits for its idle keep-alive connections to time out: together.
+    std::thread veto_stop([&] { veto_server.stop(); });
+    std::thread admin_stop([&] { admin.stop(); });
+    server.stop();
+    veto_stop.join();
+    admin_stop.join();
+  }
   feeds.stop();
   watch.stop();
   reports.stop();

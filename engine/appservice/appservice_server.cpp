@@ -242,6 +242,9 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
 bool AppserviceServer::start() {
   http_ = std::make_unique<httplib::Server>();
   http_->set_payload_max_length(config_.appservice.max_body_bytes);
+  // An idle keep-alive connection holds a worker until it times out, and stop() waits for every
+  // worker: 2 s (httplib's default is 5) keeps a shutdown short. The homeserver reconnects.
+  http_->set_keep_alive_timeout(2);
   auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
     AppserviceRequest r;
     r.method = req.method;

@@ -93,7 +93,7 @@ bool AdminServer::start() {
   http->set_payload_max_length(kMaxBodyBytes);
   http->set_read_timeout(kTimeoutSeconds);
   http->set_write_timeout(kTimeoutSeconds);
-  http->set_keep_alive_timeout(kTimeoutSeconds);
+  http->set_keep_alive_timeout(2);  // stop() waits for idle keep-alive connections
 
   auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
     AdminResponse out = handle(req.method, req.path);

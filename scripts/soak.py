@@ -1309,7 +1309,11 @@ rc_federation: {{window_size: 1000, sleep_limit: 1000, reject_limit: 1000, concu
             time.sleep(2)
         # Every accepted send seen by Tyr: with log_level debug Tyr logs each event it handles
         # ("[bot] event $id m.room.message from …"), across all its lifetimes.
+        # Events Tyr found in room history ("… (from history)", catch-up) and events a transaction
+        # brought after they were handled ("already handled: $a $b"): found in history and never
+        # delivered afterwards = lost by Synapse and recovered by Tyr.
         seen_by_tyr = None
+        from_history, delivered_later = set(), set()
         if self.a.tyr_log_level == "debug":
             seen_by_tyr = set()
             with open(self.tyr.logfile, encoding="utf-8", errors="replace") as f:
@@ -1317,6 +1321,14 @@ rc_federation: {{window_size: 1000, sleep_limit: 1000, reject_limit: 1000, concu
                     m = re.search(r"\[bot\] event (\$\S+) ", line)
                     if m:
                         seen_by_tyr.add(m.group(1))
+                        if line.rstrip().endswith("(from history)"):
+                            from_history.add(m.group(1))
+                    m = re.search(r"\[appservice\] transaction \S+: .*\(already handled:([^)]*)\)", line)
+                    if m:
+                        delivered_later.update(m.group(1).split())
+        accepted_ids = {r["event_id"] for r in accepted}
+        res["accepted_found_in_history"] = len(from_history & accepted_ids)
+        res["accepted_recovered_never_delivered"] = sorted(from_history & accepted_ids - delivered_later)
         unseen = [r for r in accepted if seen_by_tyr is not None and r["event_id"] not in seen_by_tyr]
         res["accepted_not_seen_by_tyr_count"] = None if seen_by_tyr is None else len(unseen)
         res["accepted_not_seen_by_tyr"] = [
@@ -1597,8 +1609,10 @@ rc_federation: {{window_size: 1000, sleep_limit: 1000, reject_limit: 1000, concu
             ("duplicate Acting notices", v["duplicate_acting_notices_count"]),
             ("accepted messages Tyr never saw", v.get("accepted_not_seen_by_tyr_count")),
             ("Synapse unsent AS txns", f"{v['synapse_pending_appservice_txns']} {v.get('synapse_unsent_txn_ids') or ''}"),
-            ("Tyr: txnId gaps / events recovered from history",
+            ("Tyr: txnId gaps / events found in history (metric)",
              f"{counters.get('tyr_transaction_gaps_total')} / {counters.get('tyr_events_recovered_total')}"),
+            ("accepted sends found in history / of them never delivered by Synapse",
+             f"{v.get('accepted_found_in_history')} / {len(v.get('accepted_recovered_never_delivered') or [])}"),
             ("Tyr: notices held back (summarised)", f"{counters.get('tyr_notices_suppressed_total')}"),
             ("actions failed for good (metrics)", ", ".join(f"{k} {int(n)}" for k, n in s["tyr"]["actions"].items() if not k.endswith(("/ok", "/skipped"))) or "0"),
             ("audit trail", f"{s['audit'].get('entries')} entries: {s['audit'].get('by_action_mode_outcome')}; "

@@ -232,8 +232,17 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
   if (result->retried_txn) m.transactions_deduplicated.inc();
   m.events_deduplicated.add(result->duplicates);
   m.events_invalid.add(result->invalid);
-  log::debug("appservice", "transaction " + txn_id + ": " + std::to_string(result->accepted) +
-                               " new, " + std::to_string(result->duplicates) + " duplicate");
+  if (log::enabled(log::Level::kDebug)) {
+    std::string line = "transaction " + txn_id + ": " + std::to_string(result->accepted) + " new, " +
+                       std::to_string(result->duplicates) + " duplicate";
+    if (!result->duplicate_ids.empty() && !result->retried_txn) {
+      // Events already handled: a replay, or read back from history (catch_up.cpp) first.
+      line += " (already handled:";
+      for (auto id : result->duplicate_ids) line += " " + std::string(id);
+      line += ")";
+    }
+    log::debug("appservice", line);
+  }
   if (result->accepted > 0 && hooks_.on_events_accepted) hooks_.on_events_accepted();
   note_txn_number(txn_id, result->retried_txn);
   return {200, "{}"};

@@ -191,8 +191,9 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   if (!sender || !room || !type) return;  // not a room event we can act on
   handle_started_ = std::chrono::steady_clock::now();
   metrics::tyr_metrics().events_received.with(*type).inc();
+  const bool recovered = event.contains("org.tyr.recovered");
   log::debug("bot", "event " + event.value("event_id", "") + " " + *type + " from " + *sender +
-                        " in " + *room);
+                        " in " + *room + (recovered ? " (from history)" : ""));
   // Tyr's own notices, bans, rules and redactions come back through transactions; their
   // effects were applied when Tyr made them.
   if (*sender == bot_user_) return;
@@ -202,7 +203,6 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   }
   // Read back from history (catch_up.cpp): judged and scored like any event, but its state is
   // older than what Tyr knows, so it changes neither a list's rules nor the room-state cache.
-  const bool recovered = event.contains("org.tyr.recovered");
   if (event.contains("state_key") && book_.is_list(*room) && !recovered) on_list_event(event, batch);
   if (!rooms_.contains(*room)) return;
   if (scorer_ != nullptr) ensure_room_state(*room, batch);

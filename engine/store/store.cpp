@@ -301,6 +301,7 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
     }
     if (in_batch.count(id) || get(Cf::kSeen, id)) {
       ++result.duplicates;
+      result.duplicate_ids.push_back(id);
       continue;
     }
     in_batch.insert(id);

@@ -101,6 +101,7 @@ struct AcceptResult {
   size_t duplicates = 0;  // events already seen (retries, replays)
   size_t invalid = 0;     // entries that were not events with an event_id (skipped)
   bool retried_txn = false;  // same txnId and same events as an earlier committed transaction
+  std::vector<std::string_view> duplicate_ids;  // the duplicates' IDs (views into the caller's)
 };
 
 class Store {

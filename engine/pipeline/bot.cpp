@@ -45,6 +45,13 @@ bool is_outage(const Error& error) {
 
 // ---- RoomRegistry ----
 
+std::optional<nlohmann::json> RoomRegistry::info(const std::string& room_id) const {
+  std::lock_guard lock(mu_);
+  auto it = rooms_.find(room_id);
+  if (it == rooms_.end()) return std::nullopt;
+  return it->second;
+}
+
 void RoomRegistry::load(const Store& store) {
   std::lock_guard lock(mu_);
   rooms_.clear();

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ class RoomRegistry {
   // Finds a protected room by ID or by the alias it was added with.
   std::string find(const std::string& id_or_alias) const;
   std::map<std::string, nlohmann::json> snapshot() const;
+  // The stored info of one protected room (added_ts, alias, …); nullopt when not protected.
+  std::optional<nlohmann::json> info(const std::string& room_id) const;
   size_t size() const;
 
  private:

@@ -89,7 +89,12 @@ ActionOutcome Bot::run_catch_up(const nlohmann::json& action, Batch& batch) {
       pending_catch_up_.erase(it);
     }
   }
-  if (room != management_room_ && !rooms_.contains(room)) return {};  // no longer protected
+  if (room != management_room_) {
+    auto info = rooms_.info(room);
+    if (!info) return {};  // no longer protected
+    // What was said before the room was protected is not Tyr's to judge now.
+    if (info->is_object()) since = std::max(since, info->value("added_ts", int64_t{0}));
+  }
   std::vector<nlohmann::json> events;  // newest first
   std::string from;
   bool reached = false;

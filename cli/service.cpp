@@ -262,8 +262,20 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   auto next_tick = std::chrono::steady_clock::now();
   const auto catch_up_every = config.catch_up.interval;
   auto next_catch_up = std::chrono::steady_clock::now() + catch_up_every;
+  auto next_prune = std::chrono::steady_clock::now();
+  const int64_t retention_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.appservice.dedupe_retention).count();
   while (!stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (std::chrono::steady_clock::now() >= next_prune) {
+      // Event IDs and txnIds past the dedupe retention, up to 10,000 every 10 s.
+      next_prune = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      if (auto pruned = store.prune_dedupe(now_ms() - retention_ms); !pruned) {
+        log::warn("service", "pruning the dedupe index: " + pruned.error().to_string());
+      } else if (*pruned > 0) {
+        log::debug("service", "forgot " + std::to_string(*pruned) + " event and transaction IDs past retention");
+      }
+    }
     if (catch_up_every.count() > 0 && std::chrono::steady_clock::now() >= next_catch_up) {
       next_catch_up = std::chrono::steady_clock::now() + catch_up_every;
       bot.request_catch_up(now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(catch_up_every).count(),

@@ -122,6 +122,10 @@ class Loader {
     read_veto(top, cfg.veto);
     read_admin(top, cfg.admin);
     read_catch_up(top, cfg.catch_up);
+    if (cfg.catch_up.max_age >= cfg.appservice.dedupe_retention) {
+      fail_at(*top.find("catch_up"), "key 'catch_up.max_age_seconds': must be shorter than "
+                                     "appservice.dedupe_retention_hours (catch-up relies on it)");
+    }
     if (cfg.reports.enabled && cfg.homeserver.admin_token.empty()) {
       fail_at(*top.find("reports"), "key 'reports': needs 'homeserver.admin_token' (a server "
                                     "admin's access token) to read the homeserver's abuse reports");
@@ -291,7 +295,8 @@ class Loader {
     const Section s =
         subsection(top, "appservice", false,
                    {"id", "bind_address", "port", "public_url", "sender_localpart", "user_prefix",
-                    "as_token", "hs_token", "registration", "max_body_bytes"});
+                    "as_token", "hs_token", "registration", "max_body_bytes",
+                    "dedupe_retention_hours"});
     if (auto v = string_value(s, "id", false)) {
       as.id = *v;
       check_non_empty(s, "id", as.id);
@@ -327,6 +332,12 @@ class Loader {
         fail_at(*s.find("max_body_bytes"), "key 'appservice.max_body_bytes': must be > 0");
       }
       as.max_body_bytes = static_cast<size_t>(*v);
+    }
+    if (auto v = int_value(s, "dedupe_retention_hours")) {
+      if (*v < 2 || *v > 24 * 365) {
+        fail_at(*s.find("dedupe_retention_hours"), "key 'appservice.dedupe_retention_hours': must be between 2 and 8760");
+      }
+      as.dedupe_retention = std::chrono::hours(*v);
     }
     read_token_source(s, as);
   }

@@ -40,6 +40,8 @@ struct AppserviceConfig {
   std::string hs_token;
   std::filesystem::path registration;  // resolved relative to the config file's directory
   size_t max_body_bytes = 16 * 1024 * 1024;
+  // How long accepted event IDs and txnIds are remembered for deduplication (Store::prune_dedupe).
+  std::chrono::hours dedupe_retention{168};
 };
 
 struct ManagementConfig {

@@ -293,6 +293,8 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
   rocksdb::WriteBatch wb;
   std::unordered_set<std::string_view> in_batch;
   uint64_t seq = next_inbox_seq_;
+  const int64_t now = now_ms();
+  const std::string when = std::string(1, kAgeIndex) + encode_seq(static_cast<uint64_t>(now));
   for (size_t i = 0; i < event_ids.size(); ++i) {
     std::string_view id = event_ids[i];
     if (id.empty()) {
@@ -308,13 +310,14 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
     const std::string key = encode_seq(seq++);
     wb.Put(handle(Cf::kInbox), key, event_json[i]);
     wb.Put(handle(Cf::kSeen), slice(id), key);
+    wb.Put(handle(Cf::kSeen), when + std::string(id), "");  // age index, for prune_dedupe
     ++result.accepted;
   }
   if (result.accepted > 0) wb.Put(handle(Cf::kMeta), "inbox_hw", encode_seq(seq - 1));
   if (!txn_id.empty()) {
-    const int64_t now = now_ms();
     nlohmann::json marker = {{"events", event_ids.size()}, {"digest", digest}, {"ts", now}};
     wb.Put(handle(Cf::kTxns), slice(txn_id), marker.dump());
+    wb.Put(handle(Cf::kTxns), when + std::string(txn_id), "");
     wb.Put(handle(Cf::kMeta), "last_txn_ms", std::to_string(now));
   }
 
@@ -324,6 +327,33 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
   if (!st.ok()) return Error{"TYR_STORE", st.ToString(), 0, -1};
   next_inbox_seq_ = seq;
   return result;
+}
+
+Result<size_t> Store::prune_dedupe(int64_t older_than_ms, size_t max_keys) {
+  if (read_only_) return Error{"TYR_STORE", "the store is read-only", 0, -1};
+  const std::string lower(1, kAgeIndex);
+  const std::string upper = std::string(1, kAgeIndex) + encode_seq(static_cast<uint64_t>(std::max<int64_t>(older_than_ms, 0)));
+  rocksdb::WriteBatch wb;
+  size_t pruned = 0;
+  for (Cf cf : {Cf::kSeen, Cf::kTxns}) {
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice ub(upper);
+    ro.iterate_upper_bound = &ub;
+    auto it = iter(cf, ro);
+    for (it->Seek(lower); it->Valid() && pruned < max_keys; it->Next()) {
+      const rocksdb::Slice k = it->key();
+      if (k.size() <= 9) continue;
+      // The entry itself (event ID or txnId) and its age key.
+      wb.Delete(handle(cf), rocksdb::Slice(k.data() + 9, k.size() - 9));
+      wb.Delete(handle(cf), k);
+      ++pruned;
+    }
+  }
+  if (pruned == 0) return size_t{0};
+  rocksdb::WriteOptions wo;
+  auto st = db_->Write(wo, &wb);
+  if (!st.ok()) return Error{"TYR_STORE", st.ToString(), 0, -1};
+  return pruned;
 }
 
 std::optional<std::pair<uint64_t, std::string>> Store::next_inbox(uint64_t after_seq) const {

@@ -11,8 +11,11 @@
 //             "last_txn_ms" -> when the last homeserver transaction was committed (decimal).
 //   txns    : txnId -> JSON {"events": n, "digest": hex, "ts": ms}. Marks a homeserver
 //             transaction as committed; a retried txnId with the same digest is a pure retry.
+//             Same age index as `seen` ("\0" + time + txnId -> "").
 //   seen    : event_id -> 8-byte big-endian inbox sequence. Dedupe of events across
 //             transactions (Synapse on SQLite restarts txnIds at 1 after its own restart).
+//             Age index: "\0" + 8-byte big-endian accept time (ms) + event_id -> "" (event IDs
+//             start with '$', so the two never meet); prune_dedupe drops both past retention.
 //   inbox   : 8-byte big-endian sequence -> event JSON. Accepted, not yet processed events,
 //             processed strictly in sequence order by the pipeline worker.
 //   outbox  : 1-byte priority + 8-byte big-endian sequence -> action JSON. Queued homeserver
@@ -52,6 +55,7 @@ namespace tyr::engine {
 enum class Cf { kMeta, kTxns, kSeen, kInbox, kOutbox, kState, kAudit, kCount };
 
 std::string encode_seq(uint64_t seq);          // 8-byte big-endian
+inline constexpr char kAgeIndex = '\0';        // first byte of the age-index keys in seen/txns
 uint64_t decode_seq(std::string_view key);
 
 // Outbox priorities: bans run before ACL updates, which run before redactions. Control
@@ -126,6 +130,13 @@ class Store {
   Result<AcceptResult> accept_transaction(std::string_view txn_id,
                                           const std::vector<std::string_view>& event_ids,
                                           const std::vector<std::string>& event_json);
+
+  // Forgets the events and transaction IDs accepted before `older_than_ms` (at most `max_keys`
+  // of them per call, oldest first), so that `seen` and `txns` stay bounded. A homeserver replay
+  // of something older than that is accepted again: keep the retention well above how long the
+  // homeserver keeps retrying (appservice.dedupe_retention_hours). Returns how many it dropped.
+  // Entries from stores older than the age index are never dropped.
+  Result<size_t> prune_dedupe(int64_t older_than_ms, size_t max_keys = 10000);
 
   // Oldest inbox entry after `after_seq` (exclusive), if any.
   std::optional<std::pair<uint64_t, std::string>> next_inbox(uint64_t after_seq = 0) const;

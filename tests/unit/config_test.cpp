@@ -586,6 +586,12 @@ TEST_CASE("config: catch_up and the notice budget take defaults, values, and bou
   CHECK(d.catch_up.max_age == std::chrono::seconds(3600));
   CHECK(d.catch_up.max_events == 1000);
   CHECK(d.management.notices_per_minute == 60);
+  CHECK(d.appservice.dedupe_retention == std::chrono::hours(168));
+  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  dedupe_retention_hours: 1\n")) ==
+        "test.yaml:6:27: key 'appservice.dedupe_retention_hours': must be between 2 and 8760");
+  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  dedupe_retention_hours: 2\n") +
+                 "catch_up:\n  max_age_seconds: 7200\n") ==
+        "test.yaml:13:3: key 'catch_up.max_age_seconds': must be shorter than appservice.dedupe_retention_hours (catch-up relies on it)");
 
   const Config c = load_config_string(
       kValid + "catch_up:\n  enabled: false\n  interval_seconds: 0\n  max_age_seconds: 600\n  max_events: 50\n",

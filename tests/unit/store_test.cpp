@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -482,4 +483,42 @@ TEST_CASE("store: instance_id is 12 hex chars and differs between fresh stores",
   }
   CHECK(sa.instance_id() != sb.instance_id());
   CHECK(sa.get(Cf::kMeta, "schema") == std::optional<std::string>("1"));
+}
+
+TEST_CASE("store: prune_dedupe forgets event and transaction IDs past retention, oldest first", "[store]") {
+  TempDir dir;
+  Store store(dir.path());
+  REQUIRE(store.accept_transaction("1", {"$a", "$b"}, {R"({"event_id":"$a"})", R"({"event_id":"$b"})"}));
+  REQUIRE(store.accept_transaction("2", {"$c"}, {R"({"event_id":"$c"})"}));
+  REQUIRE(store.accept_transaction("", {"$d"}, {R"({"event_id":"$d"})"}));  // found in history
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+
+  // Nothing is older than an hour ago.
+  auto none = store.prune_dedupe(now - 3'600'000);
+  REQUIRE(none);
+  CHECK(*none == 0);
+  CHECK(store.get(Cf::kSeen, "$a"));
+  CHECK(store.get(Cf::kTxns, "1"));
+
+  // A bounded step: at most max_keys entries per call, oldest first.
+  auto some = store.prune_dedupe(now + 1000, 1);
+  REQUIRE(some);
+  CHECK(*some == 1);
+  auto rest = store.prune_dedupe(now + 1000);
+  REQUIRE(rest);
+  CHECK(*rest == 5);  // the other three event IDs and both txnIds
+  for (const char* id : {"$a", "$b", "$c", "$d"}) CHECK_FALSE(store.get(Cf::kSeen, id));
+  CHECK_FALSE(store.get(Cf::kTxns, "1"));
+  CHECK_FALSE(store.get(Cf::kTxns, "2"));
+  size_t left = 0;
+  store.scan(Cf::kSeen, "", [&](std::string_view, std::string_view) { ++left; });
+  store.scan(Cf::kTxns, "", [&](std::string_view, std::string_view) { ++left; });
+  CHECK(left == 0);
+
+  // Forgotten means accepted again (a replay older than the retention is new to Tyr).
+  auto again = store.accept_transaction("1", {"$a"}, {R"({"event_id":"$a"})"});
+  REQUIRE(again);
+  CHECK(again->accepted == 1);
+  CHECK_FALSE(again->retried_txn);
 }

@@ -215,6 +215,16 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       lines.push_back(line + "; " + std::to_string(vs.bad_requests.load()) + " bad requests, " +
                       std::to_string(vs.auth_failures.load()) + " wrong secrets");
     }
+    {
+      auto& tm = metrics::tyr_metrics();
+      std::string hs = watch.up() && !executor.homeserver_unavailable()
+                           ? "answering"
+                           : "not answering (queued actions wait for it)";
+      lines.push_back("Homeserver: " + hs + "; " + std::to_string(watch.outages()) +
+                      " outage(s) seen. Catch-up: " + std::to_string(tm.events_recovered.value()) +
+                      " event(s) found in room history, " + std::to_string(tm.transaction_gaps.value()) +
+                      " txnId gap(s). Notices held back: " + std::to_string(tm.notices_suppressed.value()));
+    }
     for (auto& l : feeds.status()) lines.push_back(std::move(l));
     return lines;
   });

@@ -22,6 +22,7 @@ TEST_CASE("e2e: an operator's status command gets Tyr's answer", "[e2e]") {
   CHECK(status.find("Tyr 0.1.0, up") != std::string::npos);
   CHECK(status.find("Watched lists: 0") != std::string::npos);
   CHECK(status.find("Queues: inbox") != std::string::npos);
+  CHECK(status.find("Homeserver: answering; 0 outage(s) seen. Catch-up: 0 event(s) found") != std::string::npos);
 
   h.say(h.op(), h.management_room(), "!tyr frobnicate");
   CHECK_FALSE(h.wait_reply("Unknown command 'frobnicate'").empty());

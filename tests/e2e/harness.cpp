@@ -62,7 +62,8 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
-Harness::Harness(std::string extra_config, std::string synapse_yaml) : extra_config_(std::move(extra_config)) {
+Harness::Harness(std::string extra_config, std::string synapse_yaml, bool tyr_first)
+    : extra_config_(std::move(extra_config)) {
   dir_ = fs::temp_directory_path() / ("tyr-e2e-" + unique_suffix());
   fs::create_directories(dir_);
   tyr_port_ = sandbox::free_loopback_port();
@@ -95,6 +96,11 @@ Harness::Harness(std::string extra_config, std::string synapse_yaml) : extra_con
   op_token_ = op.access_token;
   stranger_client_ = client_for(synapse_->base_url(), stranger.access_token);
   as_client_ = client_for(synapse_->base_url(), as_token_);
+  if (tyr_first) {
+    write_config(synapse_->base_url());
+    spawn_tyr();
+    spawned_early_ = true;
+  }
 
   mgmt_room_ = must(op_client_->create_room({{"preset", "private_chat"},
                                               {"room_alias_name", "tyr-admin"},
@@ -127,8 +133,7 @@ Harness::~Harness() {
   }
 }
 
-void Harness::start_tyr() {
-  if (tyr_pid_ > 0) throw std::logic_error("tyr is already running");
+void Harness::spawn_tyr() {
   const std::string log = (dir_ / "tyr.log").string();
   const std::string config = (dir_ / "tyr.yaml").string();
   pid_t pid = ::fork();
@@ -144,6 +149,15 @@ void Harness::start_tyr() {
   }
   tyr_pid_ = pid;
   ++tyr_starts_;
+}
+
+void Harness::start_tyr() {
+  if (spawned_early_) {
+    spawned_early_ = false;  // running since the constructor: only wait for it
+  } else {
+    if (tyr_pid_ > 0) throw std::logic_error("tyr is already running");
+    spawn_tyr();
+  }
   // Ready = Tyr answers a ping in the management room. Events sent before Tyr joined the room
   // are never pushed to it, so ask again until it answers.
   const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -156,7 +170,13 @@ void Harness::start_tyr() {
   for (int attempt = 1; std::chrono::steady_clock::now() < deadline; ++attempt) {
     const std::string token = "ready-" + std::to_string(tyr_starts_) + "-" +
                               std::to_string(attempt) + "-" + unique_suffix();
-    say(op(), mgmt_room_, "!tyr ping " + token);
+    try {
+      say(op(), mgmt_room_, "!tyr ping " + token);
+    } catch (const std::exception&) {
+      // A veto module that fails closed refuses messages until Tyr's listener is up.
+      std::this_thread::sleep_for(200ms);
+      continue;
+    }
     if (!wait_reply("pong " + token, 3s).empty()) return;
     if (!tyr_running()) break;
   }

@@ -30,7 +30,10 @@ class Harness {
  public:
   // `extra_config` is appended to tyr.yaml (e.g. a `policy:` or `feeds:` section).
   // `extra_config` is appended to Tyr's config; `synapse_yaml` to Synapse's homeserver.yaml.
-  explicit Harness(std::string extra_config = {}, std::string synapse_yaml = {});
+  // `tyr_first`: start Tyr before the management room exists (it retries joining it), for a
+  // Synapse whose veto module fails closed and would refuse the harness's own setup without Tyr.
+  // start_tyr() then only waits for it to answer.
+  explicit Harness(std::string extra_config = {}, std::string synapse_yaml = {}, bool tyr_first = false);
   ~Harness();
 
   // Starts `tyr run --config …` and waits until it answers in the management room.
@@ -75,6 +78,7 @@ class Harness {
 
  private:
   void write_config(const std::string& homeserver_url);
+  void spawn_tyr();  // fork and exec `tyr run`; does not wait
 
   std::filesystem::path dir_;
   std::unique_ptr<sandbox::SynapseProcess> synapse_;
@@ -85,6 +89,7 @@ class Harness {
   uint16_t tyr_port_ = 0;
   pid_t tyr_pid_ = -1;
   int tyr_starts_ = 0;
+  bool spawned_early_ = false;
 };
 
 }  // namespace tyr::e2e

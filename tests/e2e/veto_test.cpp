@@ -22,10 +22,11 @@ struct VetoSetup {
   uint16_t port = sandbox::free_loopback_port();
   uint16_t admin_port = sandbox::free_loopback_port();
   std::string secret = "e2e-veto-secret-0123456789";
-  bool fail_open = true;  // false cannot be tested here: the harness creates rooms before Tyr runs
+  bool fail_open = true;
+  bool with_rules = true;  // rules/ is copied in after the harness starts: not for tyr_first
 
   std::string tyr_config() const {
-    return "rules:\n  dir: rules\nveto:\n  port: " + std::to_string(port) + "\n  secret: " + secret +
+    return std::string(with_rules ? "rules:\n  dir: rules\n" : "") + "veto:\n  port: " + std::to_string(port) + "\n  secret: " + secret +
            "\n  deadline_ms: 2000\n  fail_open: " + (fail_open ? "true" : "false") +
            "\nadmin:\n  port: " + std::to_string(admin_port) + "\n";
   }
@@ -183,4 +184,34 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
   auto while_down = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is away"}},
                                       "veto-down");
   CHECK(while_down);
+}
+
+TEST_CASE("e2e: fail_open false makes Synapse refuse messages while Tyr is away", "[e2e][veto]") {
+  VetoSetup v;
+  v.fail_open = false;
+  v.with_rules = false;
+  // The module fails closed, so even the harness's own rooms need Tyr up first.
+  Harness h(v.tyr_config(), v.synapse_yaml(), /*tyr_first=*/true);
+  auto& member = h.add_user("member");
+  h.start_tyr();
+  const std::string room = h.create_room_with_tyr("closed");
+  REQUIRE(member.join(room));
+  h.protect(room);
+  auto before = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is here"}},
+                                  "closed-before");
+  REQUIRE(before);
+
+  h.stop_tyr();
+  auto away = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is away"}},
+                                "closed-away");
+  REQUIRE_FALSE(away);
+  CHECK(away.error().message == "Failed to connect to antispam server");
+  CHECK_FALSE(in_timeline(h, room, "tyr is away"));
+
+  h.start_tyr();
+  auto back = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is back"}},
+                                "closed-back");
+  CHECK(back);
+  CHECK(in_timeline(h, room, "tyr is here"));
+  CHECK(in_timeline(h, room, "tyr is back"));
 }

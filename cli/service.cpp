@@ -98,12 +98,11 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     return static_cast<bool>(r);
   };
   // Events the homeserver never delivered are read back from the rooms' history (catch_up.cpp).
-  // Before Tyr is ready (management room joined) the pass at start covers them.
   as_hooks.on_txn_gap = [&bot](int64_t last_ms, const std::string&) {
-    if (bot.veto_ready()) bot.request_catch_up(last_ms, "gap in transaction IDs", /*reload_lists=*/true);
+    bot.request_catch_up(last_ms, "gap in transaction IDs", /*reload_lists=*/true);
   };
   executor.on_homeserver_back = [&bot](int64_t since_ms) {
-    if (bot.veto_ready()) bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
+    bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
   };
   bot.set_on_recovered([&pipeline] { pipeline.notify(); });
   // Outages are noticed even when Tyr has nothing to send: Synapse drops what it had queued in
@@ -122,7 +121,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       },
       [&bot, &executor](int64_t since_ms) {
         executor.retry_now();
-        if (bot.veto_ready()) bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
+        bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
       });
   AppserviceServer server(config, store, as_hooks);
   if (!server.start()) return 1;
@@ -240,10 +239,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     for (const auto& [room, info] : bot.rooms().snapshot()) {
       store.enqueue_action(refresh, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
     }
-    for (const auto& l : book.lists()) {
-      if (l.feed) continue;
-      store.enqueue_action(refresh, nlohmann::json{{"kind", "watch_list"}, {"room", l.id}, {"quiet", true}}.dump());
-    }
+    bot.enqueue_list_reloads(refresh);
     if (auto r = store.commit(refresh); !r) log::error("service", r.error().to_string());
     executor.notify();
   }

@@ -175,6 +175,10 @@ void Bot::post_notice(Batch& batch, std::string_view category, const std::string
     metrics::tyr_metrics().notices_suppressed.inc();
     return;
   }
+  queue_unsolicited(batch, body);
+}
+
+void Bot::queue_unsolicited(Batch& batch, const std::string& body) {
   nlohmann::json action = {{"kind", "notice"}, {"room", management_room_}, {"body", body}};
   store_.enqueue_action(batch, action.dump(), Priority::kNotice);
 }
@@ -182,13 +186,15 @@ void Bot::post_notice(Batch& batch, std::string_view category, const std::string
 void Bot::notice_summary(Batch& batch, bool force) {
   auto text = notices_.summary(now_ms(), force);
   if (!text) return;
-  nlohmann::json action = {
-      {"kind", "notice"},
-      {"room", management_room_},
-      {"body", *text + "; see `" + config_.management.command_prefix +
-                   " status`, `" + config_.management.command_prefix +
-                   " audit <user|room>` and /metrics."}};
-  store_.enqueue_action(batch, action.dump(), Priority::kNotice);
+  const std::string& prefix = config_.management.command_prefix;
+  queue_unsolicited(batch, *text + "; see `" + prefix + " status`, `" + prefix + " audit <user|room>` and /metrics.");
+}
+
+void Bot::enqueue_list_reloads(Batch& batch) {
+  for (const auto& l : book_.lists()) {
+    if (l.feed) continue;
+    store_.enqueue_action(batch, nlohmann::json{{"kind", "watch_list"}, {"room", l.id}, {"quiet", true}}.dump());
+  }
 }
 
 void Bot::handle_event(const nlohmann::json& event, Batch& batch) {

@@ -77,8 +77,11 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   // Queues a pass over the management room's and every protected room's history back to
   // `since_ms` (minus a margin, at most catch_up.max_age) for events never delivered
   // (engine/pipeline/catch_up.cpp); `reload_lists` also rereads every watched list's state.
-  // Any thread; commits its own batch and wakes the executor.
+  // Any thread; does nothing until Tyr is ready (set_veto_ready). Commits its own batch and
+  // wakes the executor.
   void request_catch_up(int64_t since_ms, std::string_view why, bool reload_lists);
+  // Queues a quiet reload of every watched list room's state (not feeds) into `batch`.
+  void enqueue_list_reloads(Batch& batch);
   // Wakes the pipeline after a catch-up put recovered events in the inbox.
   void set_on_recovered(std::function<void()> wake) { on_recovered_ = std::move(wake); }
   // Custom rules and protections; may stay unset (then only lists are enforced).
@@ -110,6 +113,7 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   // veto.notices_per_minute). Past it, the notice is counted and summarised once a minute.
   // Runs after bans and redactions (Priority::kNotice): reporting never delays acting.
   void post_notice(Batch& batch, std::string_view category, const std::string& body);
+  void queue_unsolicited(Batch& batch, const std::string& body);  // post_notice past the budget
 
   struct CommandContext {
     const nlohmann::json& event;

@@ -32,8 +32,9 @@ constexpr int kPageSize = 100;
 }  // namespace
 
 void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_lists) {
-  if (!config_.catch_up.enabled || management_room_.empty()) {
-    log::debug("catch-up", std::string(why) + ": not now (" + (config_.catch_up.enabled ? "no management room yet" : "disabled") + ")");
+  // Before Tyr is ready (management room joined, rooms loaded) the pass at start covers it.
+  if (!config_.catch_up.enabled || !veto_ready_) {
+    log::debug("catch-up", std::string(why) + ": not now (" + (config_.catch_up.enabled ? "not ready yet" : "disabled") + ")");
     return;
   }
   const int64_t now = now_ms();
@@ -57,12 +58,7 @@ void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_l
       ++queued;
     }
   }
-  if (reload_lists) {
-    for (const auto& l : book_.lists()) {
-      if (l.feed) continue;
-      store_.enqueue_action(batch, nlohmann::json{{"kind", "watch_list"}, {"room", l.id}, {"quiet", true}}.dump());
-    }
-  }
+  if (reload_lists) enqueue_list_reloads(batch);
   if (batch.empty()) {
     log::debug("catch-up", std::string(why) + ": every room already has a pass queued");
     return;
@@ -101,14 +97,14 @@ ActionOutcome Bot::run_catch_up(const nlohmann::json& action, Batch& batch) {
   while (!reached && static_cast<int>(events.size()) < config_.catch_up.max_events) {
     auto page = client_.messages(room, "b", from, kPageSize);
     if (!page) return from_error("catch-up of " + room, page.error());
-    const auto& chunk = (*page)["chunk"];
-    for (const auto& ev : chunk) {
+    auto& chunk = (*page)["chunk"];
+    for (auto& ev : chunk) {
       const auto ts = ev.value("origin_server_ts", int64_t{0});
       if (ts < since) {
         reached = true;
         break;
       }
-      events.push_back(ev);
+      events.push_back(std::move(ev));
     }
     const std::string end = page->value("end", "");
     if (chunk.empty() || end.empty() || end == from) break;  // the start of the room

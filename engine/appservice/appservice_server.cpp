@@ -4,13 +4,12 @@
 
 #include "engine/metrics/tyr_metrics.hpp"
 
-#include <httplib.h>
-
 #include <nlohmann/json.hpp>
 
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
+#include "engine/http/server.hpp"
 
 namespace tyr::engine {
 
@@ -88,13 +87,18 @@ bool AppserviceServer::is_own_user(std::string_view user_id) const {
   return !prefix.empty() && local.size() > prefix.size() && starts_with(local, prefix);
 }
 
+std::optional<AppserviceResponse> AppserviceServer::refuse_unauthorised(
+    const AppserviceRequest& request) {
+  auto denied = check_auth(request);
+  if (denied.status == 0) return std::nullopt;
+  ++stats_.auth_failures;
+  metrics::tyr_metrics().appservice_auth_failures.inc();
+  log::warn("appservice", request.method + " " + request.path + " refused: " + denied.body);
+  return denied;
+}
+
 AppserviceResponse AppserviceServer::handle(const AppserviceRequest& request) {
-  if (auto denied = check_auth(request); denied.status != 0) {
-    ++stats_.auth_failures;
-    metrics::tyr_metrics().appservice_auth_failures.inc();
-    log::warn("appservice", request.method + " " + request.path + " refused: " + denied.body);
-    return denied;
-  }
+  if (auto denied = refuse_unauthorised(request)) return *denied;
   std::string_view path = request.path;
   if (!starts_with(path, kPrefix)) {
     return matrix_error(404, "M_UNRECOGNIZED", "Unrecognized request");
@@ -248,67 +252,68 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
   return {200, "{}"};
 }
 
+namespace {
+
+AppserviceRequest to_appservice(http::Request& req) {
+  AppserviceRequest r;
+  r.method = std::move(req.method);
+  r.path = std::move(req.path);
+  r.authorization = std::move(req.authorization);
+  r.query = std::move(req.query);
+  r.body = std::move(req.body);
+  return r;
+}
+
+http::Response to_http(AppserviceResponse out) {
+  http::Response r;
+  r.status = out.status;
+  r.body = std::move(out.body);
+  return r;
+}
+
+}  // namespace
+
 bool AppserviceServer::start() {
-  http_ = std::make_unique<httplib::Server>();
-  http_->set_payload_max_length(config_.appservice.max_body_bytes);
-  // An idle keep-alive connection holds a worker until it times out, and stop() waits for every
-  // worker: 2 s (httplib's default is 5) keeps a shutdown short. The homeserver reconnects.
-  http_->set_keep_alive_timeout(2);
-  auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
-    AppserviceRequest r;
-    r.method = req.method;
-    r.path = req.path;
-    r.authorization = req.get_header_value("Authorization");
-    for (const auto& [k, v] : req.params) r.query.emplace(k, v);
-    r.body = req.body;
-    auto out = handle(r);
-    res.status = out.status;
-    res.set_content(out.body, "application/json");
-  };
-  const std::string any = ".*";
-  http_->Get(any, dispatch);
-  http_->Put(any, dispatch);
-  http_->Post(any, dispatch);
-  http_->Delete(any, dispatch);
-  http_->Patch(any, dispatch);
-  http_->Options(any, dispatch);
-  httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&,
-                                                      httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    AppserviceResponse err = res.status == 413
-                                 ? matrix_error(413, "M_TOO_LARGE", "Request body too large")
-                                 : matrix_error(res.status, "M_UNKNOWN", "Request failed");
-    res.set_content(err.body, "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  };
-  http_->set_error_handler(on_error);
-  // httplib 0.11 caps only Content-Length bodies: a chunked body is read whole, however large,
-  // and before any handler can check the token. The homeserver always sends a Content-Length.
-  http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!req.has_header("Transfer-Encoding")) return httplib::Server::HandlerResponse::Unhandled;
-    AppserviceResponse err = matrix_error(411, "M_UNKNOWN", "A Content-Length is required");
-    res.status = err.status;
-    res.set_header("Connection", "close");  // the unread body must not be parsed as a request
-    res.set_content(err.body, "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  });
   const auto& as = config_.appservice;
-  if (!http_->bind_to_port(as.bind_address, as.port)) {
-    log::error("appservice", "cannot listen on " + as.bind_address + ":" + std::to_string(as.port));
+  http::Options o;
+  o.name = "appservice";
+  o.bind_address = as.bind_address;
+  o.port = as.port;
+  // A transaction of max_body_bytes from a homeserver on another host may need more than the
+  // default 10 s; a client that trickles still costs only a socket and is shed first.
+  o.limits.request_deadline = std::chrono::seconds(30);
+  // Transactions are the only large bodies; everything else the homeserver sends is tiny.
+  o.body_limit = [max = as.max_body_bytes](std::string_view method, std::string_view) {
+    return method == "PUT" ? max : size_t{64 * 1024};
+  };
+  // The hs_token is checked before the body is read: a client without it costs nothing.
+  o.screen = [this](const http::Request& head) -> std::optional<http::Response> {
+    AppserviceRequest r;
+    r.method = head.method;
+    r.path = head.path;
+    r.authorization = head.authorization;
+    r.query = head.query;
+    if (auto denied = refuse_unauthorised(r)) return to_http(std::move(*denied));
+    return std::nullopt;
+  };
+  o.handler = [this](http::Request& req) { return to_http(handle(to_appservice(req))); };
+  o.error = [](int status, std::string_view message) {
+    const std::string_view code = status == 413 ? "M_TOO_LARGE" : "M_UNKNOWN";
+    return to_http(matrix_error(status, code, message));
+  };
+  http_ = std::make_unique<http::Server>(std::move(o));
+  if (!http_->start()) {
+    http_.reset();
     return false;
   }
-  bound_port_ = as.port;
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
-  // httplib's stop() does nothing until the accept loop runs (is_running()); without this
-  // wait, a stop() soon after start() is lost and join() in stop() hangs forever.
-  while (!http_->is_running()) std::this_thread::yield();
-  log::info("appservice", "listening on " + as.bind_address + ":" + std::to_string(as.port));
+  bound_port_ = http_->port();
+  log::info("appservice", "listening on " + as.bind_address + ":" + std::to_string(bound_port_));
   return true;
 }
 
 void AppserviceServer::stop() {
   if (http_) http_->stop();
-  if (thread_.joinable()) thread_.join();
+  http_.reset();
 }
 
 }  // namespace tyr::engine

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,7 +20,7 @@
 #include "engine/core/result.hpp"
 #include "engine/store/store.hpp"
 
-namespace httplib {
+namespace tyr::engine::http {
 class Server;
 }
 
@@ -65,7 +66,9 @@ class AppserviceServer {
   // Pure request handling (no sockets): used by the HTTP server and by unit tests.
   AppserviceResponse handle(const AppserviceRequest& request);
 
-  // Binds and serves on config.appservice.{bind_address,port} in background threads.
+  // Binds and serves on config.appservice.{bind_address,port} in background threads
+  // (engine/http/server.hpp: a request without a valid hs_token is refused before its body is
+  // read; bodies are capped at appservice.max_body_bytes).
   // Returns false (with a log line) when the address cannot be bound.
   bool start();
   void stop();
@@ -76,6 +79,8 @@ class AppserviceServer {
   AppserviceResponse handle_transaction(const std::string& txn_id, const std::string& body);
   void note_txn_number(const std::string& txn_id, bool retried);
   AppserviceResponse check_auth(const AppserviceRequest& request) const;
+  // check_auth, with a refusal counted and logged.
+  std::optional<AppserviceResponse> refuse_unauthorised(const AppserviceRequest& request);
   bool is_own_user(std::string_view user_id) const;
 
   const Config& config_;
@@ -85,8 +90,7 @@ class AppserviceServer {
   std::mutex txn_mu_;  // the last numeric transaction ID seen and when (gap detection)
   uint64_t last_txn_num_ = 0;
   int64_t last_txn_ms_ = 0;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
+  std::unique_ptr<http::Server> http_;
   uint16_t bound_port_ = 0;
 };
 

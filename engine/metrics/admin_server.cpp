@@ -1,12 +1,9 @@
 #include "engine/metrics/admin_server.hpp"
 
-#include <httplib.h>
-
-#include <sys/socket.h>
-
 #include <exception>
 
 #include "engine/core/log.hpp"
+#include "engine/http/server.hpp"
 
 namespace tyr::engine::metrics {
 
@@ -14,10 +11,9 @@ namespace {
 
 // Probes and scrapes carry no body; anything larger is not a request for this listener.
 constexpr size_t kMaxBodyBytes = 4096;
-// Prometheus keeps its connection alive between scrapes; a few workers are plenty, and short
-// timeouts stop an idle or trickling client from holding one for long.
-constexpr size_t kWorkers = 4;
-constexpr time_t kTimeoutSeconds = 5;
+// Prometheus keeps its connection alive between scrapes; two handler threads are plenty.
+constexpr size_t kWorkers = 2;
+constexpr std::chrono::seconds kTimeout{5};
 
 AdminResponse text(int status, std::string body) {
   AdminResponse r;
@@ -25,18 +21,6 @@ AdminResponse text(int status, std::string body) {
   r.body = std::move(body);
   if (r.body.empty() || r.body.back() != '\n') r.body += '\n';
   return r;
-}
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 400: return "bad request";
-    case 408: return "request timeout";
-    case 411: return "length required";
-    case 413: return "payload too large";
-    case 414: return "uri too long";
-    case 416: return "range not satisfiable";
-    default: return status >= 500 ? "internal error" : "request refused";
-  }
 }
 
 AdminResponse run_probe(const Probe& probe, std::string_view ok_body, std::string_view what) {
@@ -88,76 +72,35 @@ bool AdminServer::start() {
     log::error("admin", "admin listener already started");
     return false;
   }
-  auto http = std::make_unique<httplib::Server>();
-  http->new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
-  http->set_payload_max_length(kMaxBodyBytes);
-  http->set_read_timeout(kTimeoutSeconds);
-  http->set_write_timeout(kTimeoutSeconds);
-  http->set_keep_alive_timeout(2);  // stop() waits for idle keep-alive connections
-
-  auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
+  http::Options o;
+  o.name = "admin";
+  o.bind_address = bind_address_;
+  o.port = requested_port_;
+  o.limits.handler_threads = kWorkers;
+  o.limits.request_deadline = kTimeout;
+  o.limits.write_timeout = kTimeout;
+  o.body_limit = [](std::string_view, std::string_view) { return kMaxBodyBytes; };
+  o.handler = [this](http::Request& req) {
     AdminResponse out = handle(req.method, req.path);
-    res.status = out.status;
-    if (out.status == 405) res.set_header("Allow", "GET, HEAD");
-    res.set_content(std::move(out.body), out.content_type.c_str());
+    http::Response r;
+    r.status = out.status;
+    r.content_type = std::move(out.content_type);
+    r.body = std::move(out.body);
+    if (out.status == 405) r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
   };
-  // Every method reaches handle(), so that a POST to /metrics is a 405 and not httplib's 404.
-  const std::string any = ".*";
-  http->Get(any, dispatch);  // also serves HEAD
-  http->Post(any, dispatch);
-  http->Put(any, dispatch);
-  http->Delete(any, dispatch);
-  http->Patch(any, dispatch);
-  http->Options(any, dispatch);
-  // httplib's default also sets SO_REUSEPORT, with which a second Tyr on the same port binds
-  // "successfully" and the kernel splits scrapes between the two. SO_REUSEADDR alone still
-  // allows a restart while old connections sit in TIME_WAIT.
-  http->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  // httplib 0.11 reads a chunked body whole, ignoring the payload limit, before any handler
-  // runs: refuse it before it is read. The answer asks the client to close (httplib itself only
-  // drops the connection at its keep-alive timeout).
-  http->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!req.has_header("Transfer-Encoding")) return httplib::Server::HandlerResponse::Unhandled;
-    res.status = 411;
-    res.set_header("Connection", "close");
-    res.set_content("a Content-Length is required\n", "text/plain; charset=utf-8");
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  // httplib's own refusals (400 malformed, 413 too large, 414 URI too long…) get a text body.
-  httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&,
-                                                      httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    res.set_content(std::to_string(res.status) + " " + reason_phrase(res.status) + "\n",
-                    "text/plain; charset=utf-8");
-    return httplib::Server::HandlerResponse::Handled;
+  // The server's own refusals (400 malformed, 408 too slow, 413 too large, 431…) as text.
+  o.error = [](int status, std::string_view message) {
+    http::Response r;
+    r.status = status;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = std::string(message) + "\n";
+    return r;
   };
-  http->set_error_handler(on_error);
-  http->set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        res.status = 500;
-        res.set_content("internal error\n", "text/plain; charset=utf-8");
-      });
-
-  int port = requested_port_;
-  if (requested_port_ == 0) {
-    port = http->bind_to_any_port(bind_address_);
-  } else if (!http->bind_to_port(bind_address_, requested_port_)) {
-    port = -1;
-  }
-  if (port <= 0) {
-    log::error("admin",
-               "cannot listen on " + bind_address_ + ":" + std::to_string(requested_port_));
-    return false;
-  }
-  bound_port_ = static_cast<uint16_t>(port);
-  http_ = std::move(http);
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
-  // httplib's stop() does nothing until the accept loop runs; without this wait a stop() right
-  // after start() is lost and the join in stop() hangs.
-  while (!http_->is_running()) std::this_thread::yield();
+  auto server = std::make_unique<http::Server>(std::move(o));
+  if (!server->start()) return false;
+  bound_port_ = server->port();
+  http_ = std::move(server);
   log::info("admin", "serving /metrics, /healthz and /readyz on " + bind_address_ + ":" +
                          std::to_string(bound_port_));
   return true;
@@ -165,7 +108,6 @@ bool AdminServer::start() {
 
 void AdminServer::stop() {
   if (http_) http_->stop();
-  if (thread_.joinable()) thread_.join();
   http_.reset();
 }
 

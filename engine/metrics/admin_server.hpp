@@ -16,7 +16,7 @@
 
 #include "engine/metrics/metrics.hpp"
 
-namespace httplib {
+namespace tyr::engine::http {
 class Server;
 }
 
@@ -62,8 +62,7 @@ class AdminServer {
   const Registry& registry_;
   Probe healthy_;
   Probe ready_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
+  std::unique_ptr<http::Server> http_;
   uint16_t bound_port_ = 0;
 };
 

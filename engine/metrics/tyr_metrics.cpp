@@ -56,6 +56,12 @@ const std::vector<std::string> kEndpoints = {
 
 const std::vector<std::string> kEntityKinds = {"user", "room", "server"};
 
+// Why an HTTP listener refused a request itself (engine/http/server.cpp).
+const std::vector<std::string> kHttpRejections = {
+    "header_too_large", "too_many_headers", "body_too_large", "length_required",
+    "deadline",         "malformed",        "screened",       "busy"};
+constexpr size_t kListenerCap = 8;
+
 // Event → verdict is microseconds for a cached ban-list hit and up to a second for a cold regex
 // pack on a huge message; vetoes answer the homeserver synchronously and share the range.
 const std::vector<double> kVerdictBuckets = {5e-6,  1e-5,   2.5e-5, 5e-5, 1e-4, 2.5e-4,
@@ -190,6 +196,17 @@ TyrMetrics::TyrMetrics()
           "tyr_feed_last_success_timestamp_seconds",
           "Unix time of each HTTP feed's last successful fetch.",
           {Label::capped("feed", kFeedCap)})),
+      http_connections(registry.gauge_family(
+          "tyr_http_connections", "Connections open on each HTTP listener.",
+          {Label::capped("listener", kListenerCap)})),
+      http_connections_shed(registry.counter_family(
+          "tyr_http_connections_shed_total",
+          "Connections closed to make room for a new one (idle first, then the slowest senders).",
+          {Label::capped("listener", kListenerCap)})),
+      http_rejected(registry.counter_family(
+          "tyr_http_rejected_total",
+          "Requests an HTTP listener refused before any handler ran, by reason.",
+          {Label::capped("listener", kListenerCap), Label::fixed("reason", kHttpRejections)})),
       build_info(registry.gauge_family("tyr_build_info",
                                        "Always 1; the labels describe the running build.",
                                        {Label::fixed("version", {kVersion})})),

@@ -69,6 +69,11 @@ struct TyrMetrics {
   Family<Gauge, 1>& list_entries;                  // {kind}: user|room|server
   Family<Gauge, 1>& feed_last_success_timestamp;   // {feed (capped 64)}: Unix seconds
 
+  // HTTP listeners (engine/http/server.cpp).
+  Family<Gauge, 1>& http_connections;           // {listener}: open now
+  Family<Counter, 1>& http_connections_shed;    // {listener}: closed to make room
+  Family<Counter, 2>& http_rejected;            // {listener, reason}: refused by the server
+
   // Build and process.
   Family<Gauge, 1>& build_info;  // {version} = 1
   Gauge& process_start_time;

@@ -1,11 +1,10 @@
 #include "engine/veto/veto.hpp"
 
-#include <httplib.h>
-
 #include "engine/appservice/appservice_server.hpp"  // secure_equals
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
+#include "engine/http/server.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
 
 namespace tyr::engine::veto {
@@ -133,8 +132,8 @@ Server::Server(const VetoConfig& config, Backend& backend) : config_(config), ba
 
 Server::~Server() { stop(); }
 
-Response Server::handle(std::string_view method, std::string_view path, std::string_view authorization,
-                        std::string_view body) {
+std::optional<Response> Server::screen(std::string_view method, std::string_view path,
+                                       std::string_view authorization) {
   if (path.substr(0, kPathPrefix.size()) != kPathPrefix) {
     return json_error(404, "M_UNRECOGNIZED", "Unrecognized request");
   }
@@ -149,6 +148,13 @@ Response Server::handle(std::string_view method, std::string_view path, std::str
     log::warn("veto", "request for " + std::string(callback.substr(0, 64)) + " with a wrong secret refused");
     return json_error(403, "M_FORBIDDEN", "Invalid secret");
   }
+  return std::nullopt;
+}
+
+Response Server::handle(std::string_view method, std::string_view path, std::string_view authorization,
+                        std::string_view body) {
+  if (auto refused = screen(method, path, authorization)) return *refused;
+  const std::string_view callback = path.substr(kPathPrefix.size());
   if (body.size() > kMaxBodyBytes) {
     ++stats_.bad_requests;
     return json_error(413, "M_TOO_LARGE", "Request body too large");
@@ -206,70 +212,57 @@ Response Server::decide(const Request& request) {
 }
 
 bool Server::start() {
-  http_ = std::make_unique<httplib::Server>();
-  http_->set_payload_max_length(kMaxBodyBytes);
-  http_->set_read_timeout(5, 0);
-  // Synapse keeps a pool of connections open to the module's URL, and each idle keep-alive
-  // connection holds one of httplib's worker threads: with the default 8 threads, new requests
-  // waited behind idle connections until their read timed out. Enough threads for Synapse's
-  // pool, and idle connections let go sooner.
-  http_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
-  http_->set_keep_alive_timeout(2);
-  auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
-    auto out = handle(req.method, req.path, req.get_header_value("Authorization"), req.body);
-    res.status = out.status;
-    res.set_content(out.body, "application/json");
+  http::Options o;
+  o.name = "veto";
+  o.bind_address = config_.bind_address;
+  o.port = config_.port;
+  // Decisions wait up to the deadline for the scorer: enough threads for Synapse's pool of
+  // connections to the module, each with a request in flight.
+  o.limits.handler_threads = kWorkerThreads;
+  o.body_limit = [](std::string_view, std::string_view) { return kMaxBodyBytes; };
+  // The secret is checked before the body is read.
+  o.screen = [this](const http::Request& head) -> std::optional<http::Response> {
+    auto refused = screen(head.method, head.path, head.authorization);
+    if (!refused) return std::nullopt;
+    http::Response r;
+    r.status = refused->status;
+    r.body = std::move(refused->body);
+    return r;
   };
-  const std::string any = ".*";
-  http_->Get(any, dispatch);
-  http_->Post(any, dispatch);
-  http_->Put(any, dispatch);
-  http_->Delete(any, dispatch);
-  httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    if (res.status == 413) {
-      res.set_content(json_error(413, "M_TOO_LARGE", "Request body too large").body, "application/json");
+  o.handler = [this](http::Request& req) {
+    Response out = handle(req.method, req.path, req.authorization, req.body);
+    http::Response r;
+    r.status = out.status;
+    r.body = std::move(out.body);
+    return r;
+  };
+  o.error = [](int status, std::string_view message) {
+    http::Response r;
+    r.status = status;
+    if (status == 413) {
+      r.body = json_error(413, "M_TOO_LARGE", "Request body too large").body;
     } else {
-      // A transport failure (a request httplib could not read) is not a decision: the module
-      // refuses whatever a JSON errcode says, but applies its fail-open policy to a non-JSON
-      // answer, as to an unreachable Tyr.
-      res.set_content("Tyr could not read the request", "text/plain");
+      // A request Tyr could not read is not a decision: the module refuses whatever a JSON
+      // errcode says, but applies its fail-open policy to a non-JSON answer, as to an
+      // unreachable Tyr.
+      r.content_type = "text/plain; charset=utf-8";
+      r.body = "Tyr could not read the request: " + std::string(message);
     }
-    return httplib::Server::HandlerResponse::Handled;
+    return r;
   };
-  http_->set_error_handler(on_error);
-  // As on the appservice listener: httplib 0.11 does not cap chunked bodies.
-  http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!req.has_header("Transfer-Encoding")) return httplib::Server::HandlerResponse::Unhandled;
-    Response err = json_error(411, "M_UNKNOWN", "A Content-Length is required");
-    res.status = err.status;
-    res.set_header("Connection", "close");
-    res.set_content(err.body, "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  if (config_.port == 0) {
-    const int p = http_->bind_to_any_port(config_.bind_address);
-    if (p <= 0) {
-      log::error("veto", "cannot listen on " + config_.bind_address);
-      return false;
-    }
-    bound_port_ = static_cast<uint16_t>(p);
-  } else {
-    if (!http_->bind_to_port(config_.bind_address, config_.port)) {
-      log::error("veto", "cannot listen on " + config_.bind_address + ":" + std::to_string(config_.port));
-      return false;
-    }
-    bound_port_ = config_.port;
+  http_ = std::make_unique<http::Server>(std::move(o));
+  if (!http_->start()) {
+    http_.reset();
+    return false;
   }
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
-  while (!http_->is_running()) std::this_thread::yield();
+  bound_port_ = http_->port();
   log::info("veto", "inline veto listening on " + config_.bind_address + ":" + std::to_string(bound_port_));
   return true;
 }
 
 void Server::stop() {
   if (http_) http_->stop();
-  if (thread_.joinable()) thread_.join();
+  http_.reset();
 }
 
 std::string synapse_module_yaml(const VetoConfig& config, const std::string& base_url) {

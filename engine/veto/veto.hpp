@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -26,7 +27,7 @@
 #include "engine/config/config.hpp"
 #include "engine/core/result.hpp"
 
-namespace httplib {
+namespace tyr::engine::http {
 class Server;
 }
 
@@ -115,16 +116,18 @@ class Server {
 
   static constexpr std::string_view kPathPrefix = "/_tyr/veto/";
   static constexpr size_t kMaxBodyBytes = 1024 * 1024;
-  static constexpr size_t kWorkerThreads = 64;
+  static constexpr size_t kWorkerThreads = 32;
 
  private:
+  // The path, method and secret, before any body is read: an answer refuses the request.
+  std::optional<Response> screen(std::string_view method, std::string_view path,
+                                 std::string_view authorization);
   Response decide(const Request& request);
 
   const VetoConfig& config_;
   Backend& backend_;
   Stats stats_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
+  std::unique_ptr<http::Server> http_;
   uint16_t bound_port_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "engine/core/ids.hpp"
+#include "engine/core/text.hpp"
 #include "plugins/protections/builtins.hpp"
 
 namespace tyr::plugins {
@@ -72,7 +73,8 @@ EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, co
     std::string& list = h.shadow ? shadow : enforced;
     list += list.empty() ? "" : ", ";
     list += h.protection + "/" + h.symbol + " " + (h.score >= 0 ? "+" : "") + number_text(h.score);
-    if (!h.match.empty()) list += " \"" + h.match + "\"";
+    // Matches quote the event (names, hosts, msgtypes): one line, capped.
+    if (!h.match.empty()) list += " \"" + escape_untrusted(h.match, rules::kMaxMatchBytes) + "\"";
     v.rules.push_back(h.protection + "/" + h.symbol);
     v.shadow.resize(v.rules.size() - 1, false);
     v.shadow.push_back(h.shadow);

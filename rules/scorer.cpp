@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/core/text.hpp"
 #include "rules/compiled.hpp"
 
 namespace tyr::rules {
@@ -155,13 +156,8 @@ std::string number_text(double v) {
   return buf;
 }
 
-// At most kMaxMatchBytes, cut on a UTF-8 character boundary.
-std::string capped(std::string_view s) {
-  if (s.size() <= kMaxMatchBytes) return std::string(s);
-  size_t n = kMaxMatchBytes;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return std::string(s.substr(0, n)) + "…";
-}
+// Matched text as explanations quote it: one line, at most kMaxMatchBytes (escape_untrusted).
+std::string capped(std::string_view s) { return escape_untrusted(s, kMaxMatchBytes); }
 
 std::string describe(const Why& why, const Features& f) {
   if (why.has_span) {

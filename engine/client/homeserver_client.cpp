@@ -13,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
 
 namespace tyr::engine {
@@ -260,7 +261,7 @@ Result<Answer> HomeserverClient::Impl::perform(const HttpRequest& request) {
       request.bearer_token.empty() ? options_.as_token : request.bearer_token;
   req.headers.emplace("Authorization", "Bearer " + token);
   if (request.body) {
-    req.body = request.body->dump();
+    req.body = dump_json(*request.body);  // outside text in a body is sent, never thrown on
     req.headers.emplace("Content-Type", "application/json");
   }
 

@@ -62,6 +62,8 @@ const std::vector<std::string> kHttpRejections = {
     "deadline",         "malformed",        "screened",       "busy"};
 constexpr size_t kListenerCap = 8;
 
+const std::vector<std::string> kWorkers = {"pipeline", "executor", "reports", "feeds"};
+
 // Event → verdict is microseconds for a cached ban-list hit and up to a second for a cold regex
 // pack on a huge message; vetoes answer the homeserver synchronously and share the range.
 const std::vector<double> kVerdictBuckets = {5e-6,  1e-5,   2.5e-5, 5e-5, 1e-4, 2.5e-4,
@@ -167,6 +169,10 @@ TyrMetrics::TyrMetrics()
       events_failed(registry.counter(
           "tyr_events_failed_total",
           "Events whose handling threw; each is recorded under dead/<seq> and skipped.")),
+      poisoned_items(registry.counter_family(
+          "tyr_poisoned_items_total",
+          "Items whose handling threw unexpectedly, set aside so the worker went on, by worker.",
+          {Label::fixed("worker", kWorkers)})),
       event_verdict_duration(registry.histogram(
           "tyr_event_verdict_duration_seconds",
           "Time from taking an event off the inbox to its verdict.", kVerdictBuckets)),

@@ -52,6 +52,9 @@ struct TyrMetrics {
   Family<Counter, 2>& list_matches;         // {list (capped 200, see list_label), mode}
   Family<Counter, 2>& protection_hits;      // {protection (capped 100), mode}
   Counter& events_failed;                   // handling threw; recorded under dead/<seq>
+  // {worker}: pipeline|executor|reports|feeds. An item (event, action, abuse report, feed poll)
+  // whose handling threw unexpectedly; it was set aside and the worker went on.
+  Family<Counter, 1>& poisoned_items;
   Histogram& event_verdict_duration;        // event taken from the inbox → verdict
 
   // Synchronous vetoes from the homeserver module.

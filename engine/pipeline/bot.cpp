@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/core/clock.hpp"
+#include "engine/core/text.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/version.hpp"
@@ -166,7 +167,7 @@ void Bot::enqueue_notice(Batch& batch, const std::string& room, const std::strin
                          const std::string& reply_to) {
   nlohmann::json action = {{"kind", "notice"}, {"room", room}, {"body", body}};
   if (!reply_to.empty()) action["reply_to"] = reply_to;
-  store_.enqueue_action(batch, action.dump());
+  store_.enqueue_action(batch, dump_json(action));
 }
 
 void Bot::post_notice(Batch& batch, std::string_view category, const std::string& body) {
@@ -180,7 +181,7 @@ void Bot::post_notice(Batch& batch, std::string_view category, const std::string
 
 void Bot::queue_unsolicited(Batch& batch, const std::string& body) {
   nlohmann::json action = {{"kind", "notice"}, {"room", management_room_}, {"body", body}};
-  store_.enqueue_action(batch, action.dump(), Priority::kNotice);
+  store_.enqueue_action(batch, dump_json(action), Priority::kNotice);
 }
 
 void Bot::notice_summary(Batch& batch, bool force) {
@@ -351,7 +352,7 @@ void Bot::cmd_rooms_add(CommandContext& ctx) {
                            {"room", room},
                            {"requested_by", ctx.event.value("sender", "")},
                            {"reply_to", ctx.event.value("event_id", "")}};
-  store_.enqueue_action(ctx.batch, action.dump());
+  store_.enqueue_action(ctx.batch, dump_json(action));
 }
 
 void Bot::cmd_rooms_remove(CommandContext& ctx) {
@@ -378,7 +379,12 @@ std::string Bot::txn_id(uint64_t seq) const {
 ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& action, Batch& batch) {
   const std::string kind = action.value("kind", "");
   if (kind == "notice") {
-    nlohmann::json content = {{"msgtype", "m.notice"}, {"body", action.value("body", "")}};
+    // Notices quote what others wrote (names, reasons, excerpts), so nothing in the body may
+    // ping: an m.mentions naming nobody turns off the body-based mention rules ("@room",
+    // display names, user IDs; spec v1.7 intentional mentions). Tyr never means to ping.
+    nlohmann::json content = {{"msgtype", "m.notice"},
+                              {"body", action.value("body", "")},
+                              {"m.mentions", nlohmann::json::object()}};
     if (auto r = action.value("reply_to", ""); !r.empty()) {
       content["m.relates_to"] = {{"m.in_reply_to", {{"event_id", r}}}};
     }
@@ -416,7 +422,9 @@ ActionOutcome Bot::run_join_protect(const nlohmann::json& action, Batch& batch) 
       if (r->recommendation != policy::Recommendation::kUnknown && !book_.is_shadow(r->list)) {
         enqueue_notice(batch, management_room_,
                        "Refusing to protect " + id + ": it is banned by " + r->list + " (rule " +
-                           r->state_key + (r->reason.empty() ? "" : ": " + r->reason) + ").",
+                           escape_untrusted(r->state_key, kMaxQuotedReason) +
+                           (r->reason.empty() ? "" : ": " + quote_untrusted(r->reason, kMaxQuotedReason)) +
+                           ").",
                        reply_to);
         return true;
       }
@@ -445,7 +453,7 @@ ActionOutcome Bot::run_join_protect(const nlohmann::json& action, Batch& batch) 
   }
   nlohmann::json info = {{"added_by", action.value("requested_by", "")}, {"added_ts", now_ms()}};
   if (is_room_alias(room)) info["alias"] = room;
-  batch.put(Cf::kState, std::string(kRoomPrefix) + room_id, info.dump());
+  batch.put(Cf::kState, std::string(kRoomPrefix) + room_id, dump_json(info));
   rooms_.add(room_id, info);
   // Protections see power levels and names from the first event on (a failure is logged and
   // retried by the event path).

@@ -23,6 +23,7 @@
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/pipeline/notice_throttle.hpp"
 #include "engine/pipeline/policy_book.hpp"
+#include "engine/pipeline/report_notice.hpp"
 #include "engine/pipeline/room_state.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
@@ -52,7 +53,7 @@ class RoomRegistry {
 
 using policy::Judgement;
 
-class Bot : public EventHandler, public ActionRunner, public veto::Backend {
+class Bot : public EventHandler, public ActionRunner, public ReportHandler, public veto::Backend {
  public:
   Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book);
 
@@ -86,9 +87,14 @@ class Bot : public EventHandler, public ActionRunner, public veto::Backend {
   void set_on_recovered(std::function<void()> wake) { on_recovered_ = std::move(wake); }
   // Custom rules and protections; may stay unset (then only lists are enforced).
   void set_scorer(EventScorer* scorer) { scorer_ = scorer; }
-  // One abuse report from the homeserver (admin API format): posted with context, counted
-  // towards an automatic redaction when the reporter is trusted.
-  void on_report(const nlohmann::json& report, Batch& batch);
+  // One abuse report from the homeserver (parse_abuse_report of the admin API's entry): posted
+  // with context, counted towards an automatic redaction when the reporter is trusted (once per
+  // reporter and event). Calls the homeserver for the reported event.
+  void on_report(const AbuseReport& report, Batch& batch) override;
+  // A worker's item (event, report, feed poll) whose handling threw: an audit entry (action
+  // set_aside, outcome failed) and a notice within the budget, into the batch that sets it aside.
+  void on_poisoned(std::string_view worker, const nlohmann::json& item, std::string_view what,
+                   std::string_view error, Batch& batch) override;
   // Periodic work of the scorer (protections' timers); pipeline thread.
   void tick(Batch& batch);
   // Reloads the rules (SIGHUP, `rules reload`) and reports the outcome in the management room.

@@ -2,6 +2,8 @@
 
 #include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/text.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
 
 namespace tyr::engine {
 
@@ -62,21 +64,28 @@ void FeedWorker::poll_one(size_t index) {
     std::lock_guard lock(mu_);
     st = states_[index];
   }
-  auto r = pollers_[index].poll(st);
-  if (!r) {
-    log::warn("feeds", "feed " + feed.name + " failed: " + r.error().to_string() +
-                           " (keeping " + std::to_string(st.rules.size()) + " rules)");
-  } else if (*r) {
-    const size_t changed = bot_.apply_feed(feed.name, st.rules, feed.shadow);
-    log::info("feeds", "feed " + feed.name + ": " + std::to_string(st.rules.size()) + " rules (" +
-                           std::to_string(changed) + " changed, " + std::to_string(st.skipped) +
-                           " entries skipped)");
-    for (const auto& w : st.warnings) log::warn("feeds", w);
-    if (on_change) on_change();
+  try {
+    auto r = pollers_[index].poll(st);
+    if (!r) {
+      log::warn("feeds", "feed " + feed.name + " failed: " + r.error().to_string() +
+                             " (keeping " + std::to_string(st.rules.size()) + " rules)");
+    } else if (*r) {
+      const size_t changed = bot_.apply_feed(feed.name, st.rules, feed.shadow);
+      log::info("feeds", "feed " + feed.name + ": " + std::to_string(st.rules.size()) + " rules (" +
+                             std::to_string(changed) + " changed, " + std::to_string(st.skipped) +
+                             " entries skipped)");
+      for (const auto& w : st.warnings) log::warn("feeds", w);
+      if (on_change) on_change();
+    }
+  } catch (const std::exception& e) {
+    set_aside(index, st, e.what());
+  } catch (...) {
+    set_aside(index, st, "unknown exception");
   }
-  // Persist validators and contents (also after a failure: last_error and last_attempt).
+  // Persist validators and contents (also after a failure: last_error and last_attempt). The
+  // state holds feed text: it is serialised without throwing, whatever the feed sent.
   Batch b;
-  b.put(Cf::kState, "feed/" + feed.name, nlohmann::json(st).dump());
+  b.put(Cf::kState, "feed/" + feed.name, dump_json(nlohmann::json(st)));
   if (auto c = store_.commit(b, /*sync=*/false); !c) {
     log::error("feeds", "cannot store feed " + feed.name + ": " + c.error().to_string());
   }
@@ -85,6 +94,30 @@ void FeedWorker::poll_one(size_t index) {
     states_[index] = std::move(st);
   }
   schedule(index, feed.interval);
+}
+
+void FeedWorker::set_aside(size_t index, policy::FeedState& st, std::string_view error) {
+  const auto& feed = pollers_[index].feed();
+  metrics::tyr_metrics().poisoned_items.with("feeds").inc();
+  const std::string what = "a poll of feed " + feed.name;
+  log::error("feeds", what + " threw: " + escape_untrusted(error, 300) + "; keeping its last good rules");
+  // Back to the last good contents; the failure shows in `status` and the next poll tries again.
+  policy::FeedState previous;
+  {
+    std::lock_guard lock(mu_);
+    previous = states_[index];
+  }
+  previous.last_attempt_ms = st.last_attempt_ms;
+  previous.last_error = "internal error: " + escape_untrusted(error, 200);
+  st = std::move(previous);
+  Batch b;
+  try {
+    bot_.on_poisoned("feeds", nlohmann::json{{"feed", feed.name}}, what, error, b);
+  } catch (const std::exception& e) {
+    log::error("feeds", std::string("recording the failed poll failed: ") + e.what());
+    return;
+  }
+  if (auto c = store_.commit(b); !c) log::error("feeds", "cannot record the failed poll: " + c.error().to_string());
 }
 
 std::vector<std::string> FeedWorker::status() const {

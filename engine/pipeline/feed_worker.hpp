@@ -1,7 +1,9 @@
 #pragma once
 // Polls the configured HTTP feeds on their intervals (one Boost.Asio thread), persists each
 // feed's last good contents in the store ("feed/<name>" in the state family) and hands changes
-// to the bot. A failing feed keeps its last good contents; status() says so.
+// to the bot. A failing feed keeps its last good contents; status() says so. A poll whose
+// handling throws is set aside the same way (tyr_poisoned_items_total{worker="feeds"}) and the
+// feed is polled again at its interval: one bad document never stops the worker.
 
 #include <map>
 #include <memory>
@@ -36,6 +38,9 @@ class FeedWorker : public Worker {
  private:
   void drain() override;
   void poll_one(size_t index);
+  // A poll that threw (a bug, not a bad feed: those are errors in the state): counted, logged,
+  // audited, and `st` goes back to the last good contents with the error in last_error.
+  void set_aside(size_t index, policy::FeedState& st, std::string_view error);
   void schedule(size_t index, std::chrono::seconds delay);
 
   const Config& config_;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "engine/core/clock.hpp"
+#include "engine/core/text.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
@@ -119,12 +120,12 @@ void Bot::enqueue_ban(Batch& batch, const std::string& room, const std::string& 
                            {"reason", r.reason.empty() ? "listed in " + r.list : r.reason},
                            {"list", r.list},       {"state_key", r.state_key},
                            {"rule", describe_rule(r)}, {"shadow", j.shadow}};
-  store_.enqueue_action(batch, action.dump(), Priority::kBan);
+  store_.enqueue_action(batch, dump_json(action), Priority::kBan);
   if (j.takedown) {
     nlohmann::json redact = {{"kind", "redact_user"}, {"room", room}, {"user", user},
                              {"window_s", config_.policy.takedown_redact_window.count()},
                              {"shadow", j.shadow}};
-    store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
+    store_.enqueue_action(batch, dump_json(redact), Priority::kRedact);
   }
 }
 
@@ -157,7 +158,7 @@ void Bot::on_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch
       if (d.removed->kind != EntityKind::kRoom) {
         nlohmann::json check = {{"kind", "unban_check"}, {"list", d.removed->list},
                                 {"state_key", d.removed->state_key}};
-        store_.enqueue_action(batch, check.dump(), Priority::kBan);
+        store_.enqueue_action(batch, dump_json(check), Priority::kBan);
       }
     }
     if (d.added && enforceable(*d.added)) {
@@ -233,7 +234,7 @@ void Bot::cmd_lists_watch(CommandContext& ctx) {
   }
   nlohmann::json action = {{"kind", "watch_list"}, {"room", ctx.args[0]},
                            {"reply_to", ctx.event.value("event_id", "")}};
-  store_.enqueue_action(ctx.batch, action.dump());
+  store_.enqueue_action(ctx.batch, dump_json(action));
 }
 
 void Bot::cmd_lists_unwatch(CommandContext& ctx) {
@@ -265,7 +266,7 @@ void Bot::cmd_lists_create(CommandContext& ctx) {
   }
   nlohmann::json action = {{"kind", "create_list"}, {"shortcode", ctx.args[0]},
                            {"reply_to", ctx.event.value("event_id", "")}};
-  store_.enqueue_action(ctx.batch, action.dump());
+  store_.enqueue_action(ctx.batch, dump_json(action));
 }
 
 void Bot::write_rule(CommandContext& ctx, const std::string& recommendation) {
@@ -314,7 +315,7 @@ void Bot::write_rule(CommandContext& ctx, const std::string& recommendation) {
                                  {"summary", std::string(prefix_type) == "m.policy.rule."
                                                  ? "Removed the rule for " + entity + " from " + a[0] + "."
                                                  : ""}};
-        store_.enqueue_action(ctx.batch, action.dump());
+        store_.enqueue_action(ctx.batch, dump_json(action));
       }
     }
     return;
@@ -331,7 +332,7 @@ void Bot::write_rule(CommandContext& ctx, const std::string& recommendation) {
                            {"summary", std::string(recommendation == "m.ban" ? "Banned " : "Took down ") +
                                            entity + " (" + std::string(policy::kind_name(*kind)) +
                                            ") in " + a[0] + "."}};
-  store_.enqueue_action(ctx.batch, action.dump());
+  store_.enqueue_action(ctx.batch, dump_json(action));
 }
 
 void Bot::cmd_ban(CommandContext& ctx) { write_rule(ctx, "m.ban"); }
@@ -388,7 +389,7 @@ void Bot::cmd_redact(CommandContext& ctx) {
                              {"window_s", config_.policy.takedown_redact_window.count()},
                              {"shadow", config_.policy.dry_run},
                              {"report", true}};
-    store_.enqueue_action(ctx.batch, action.dump(), Priority::kRedact);
+    store_.enqueue_action(ctx.batch, dump_json(action), Priority::kRedact);
   }
   ctx.reply(*this, "Redacting recent messages of " + ctx.args[0] + " in " +
                        std::to_string(rooms.size()) + " room(s).");
@@ -546,7 +547,7 @@ ActionOutcome Bot::run_sweep(const nlohmann::json& action, Batch& batch) {
   }
   auto info = rooms_.snapshot()[room];
   info["members"] = joined.size();
-  batch.put(Cf::kState, "room/" + room, info.dump());
+  batch.put(Cf::kState, "room/" + room, dump_json(info));
   rooms_.add(room, info);
   log::info("policy", "swept " + room + ": " + std::to_string(joined.size()) + " members, " +
                           std::to_string(queued) + " to ban");
@@ -587,7 +588,7 @@ ActionOutcome Bot::run_ban(const nlohmann::json& action, Batch& batch) {
   }
   const std::string list = action.value("list", ""), key = action.value("state_key", "");
   nlohmann::json record = {{"list", list}, {"state_key", key}, {"ts", now_ms()}};
-  batch.put(Cf::kState, std::string(kBanPrefix) + room + kSep + user, record.dump());
+  batch.put(Cf::kState, std::string(kBanPrefix) + room + kSep + user, dump_json(record));
   batch.put(Cf::kState, std::string(kBanRulePrefix) + list + kSep + key + kSep + room + kSep + user, "");
   post_notice(batch, "bans", "Banned " + user + " from " + room + ": " + rule + ".");
   ActionOutcome done;
@@ -608,13 +609,13 @@ ActionOutcome Bot::run_unban_check(const nlohmann::json& action, Batch& batch) {
       // Still banned by another rule: the ban now belongs to that rule.
       const auto& r = j.matches.front();
       nlohmann::json record = {{"list", r.list}, {"state_key", r.state_key}, {"ts", now_ms()}};
-      batch.put(Cf::kState, std::string(kBanPrefix) + room + kSep + user, record.dump());
+      batch.put(Cf::kState, std::string(kBanPrefix) + room + kSep + user, dump_json(record));
       batch.put(Cf::kState, std::string(kBanRulePrefix) + r.list + kSep + r.state_key + kSep + room + kSep + user, "");
       return;
     }
     nlohmann::json unban = {{"kind", "unban"}, {"room", room}, {"user", user},
                             {"rule", "rule " + key + " of " + list + " was removed"}};
-    store_.enqueue_action(batch, unban.dump(), Priority::kBan);
+    store_.enqueue_action(batch, dump_json(unban), Priority::kBan);
   });
   return {};
 }

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "engine/core/log.hpp"
+#include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
 
 namespace tyr::engine {
@@ -40,7 +41,20 @@ Worker::~Worker() = default;
 
 void Worker::start() {
   guard_.emplace(io_.get_executor());
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    // Workers set aside an item whose handling throws; anything that still escapes a handler
+    // is logged and the loop goes on, rather than ending the thread and with it the process.
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        log::error("worker", std::string("a task threw and was dropped: ") + e.what());
+      } catch (...) {
+        log::error("worker", "a task threw and was dropped");
+      }
+    }
+  });
   notify();
 }
 
@@ -74,15 +88,34 @@ void Pipeline::drain() {
       const std::string key = encode_seq(next->first);
       auto event = nlohmann::json::parse(next->second, nullptr, false);
       Batch effects;
+      std::optional<std::string> failure;
       try {
         if (event.is_discarded()) throw std::runtime_error("stored event is not JSON");
         handler_.handle_event(event, effects);
         batch.append(std::move(effects));
       } catch (const std::exception& e) {
+        failure = e.what();
+      } catch (...) {
+        failure = "unknown exception";
+      }
+      if (failure) {
+        // Set aside in the batch that takes it off the inbox: never retried, even after a
+        // restart; its partial effects are dropped with `effects`.
         ++dead_;
+        auto& m = metrics::tyr_metrics();
+        m.events_failed.inc();
+        m.poisoned_items.with("pipeline").inc();
         log::error("pipeline", "event at seq " + std::to_string(next->first) +
-                                   " dead-lettered: " + e.what());
+                                   " dead-lettered: " + escape_untrusted(*failure, 300));
         batch.put(Cf::kState, "dead/" + key, next->second);
+        try {
+          Batch aside;
+          handler_.on_poisoned("pipeline", event.is_discarded() ? nlohmann::json() : event,
+                               "event at seq " + std::to_string(next->first), *failure, aside);
+          batch.append(std::move(aside));
+        } catch (const std::exception& e) {
+          log::error("pipeline", std::string("recording a dead-lettered event failed: ") + e.what());
+        }
       }
       batch.del(Cf::kInbox, key);
       ++n;
@@ -137,10 +170,19 @@ void Executor::drain() {
     if (action.is_discarded() || !action.is_object()) {
       outcome = {ActionOutcome::Kind::kFailed, {}, "stored action is not a JSON object"};
     } else {
+      std::optional<std::string> failure;
       try {
         outcome = runner_.run_action(next->seq, action, batch);
       } catch (const std::exception& e) {
-        outcome = {ActionOutcome::Kind::kFailed, {}, e.what()};
+        failure = e.what();
+      } catch (...) {
+        failure = "unknown exception";
+      }
+      if (failure) {
+        // Set aside under failed/<seq> below, without the follow-ups it queued before throwing.
+        batch = Batch{};
+        outcome = {ActionOutcome::Kind::kFailed, {}, "threw: " + escape_untrusted(*failure, 300)};
+        metrics::tyr_metrics().poisoned_items.with("executor").inc();
       }
     }
     if (outcome.kind == ActionOutcome::Kind::kRetry && outcome.outage) {
@@ -192,7 +234,7 @@ void Executor::drain() {
       ++failed_;
       log::error("executor", "action " + std::to_string(next->seq) + " failed: " + outcome.detail);
       nlohmann::json record = {{"action", action}, {"error", outcome.detail}};
-      batch.put(Cf::kState, "failed/" + key, record.dump());
+      batch.put(Cf::kState, "failed/" + key, dump_json(record));
     } else {
       ++done_;
     }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -28,6 +29,11 @@ class EventHandler {
   // Adds the event's effects to `batch` (enqueue actions, state changes). Must not block on
   // the network. Throwing marks the event dead-lettered; it is never retried.
   virtual void handle_event(const nlohmann::json& event, Batch& batch) = 0;
+  // Told about an item some worker set aside because handling it threw (`worker`: pipeline,
+  // reports, feeds; `item`: the event or report, null when unreadable; `what`: "event at seq 7",
+  // "report 12"), with the batch that sets it aside. Records what an operator should see.
+  virtual void on_poisoned(std::string_view /*worker*/, const nlohmann::json& /*item*/,
+                           std::string_view /*what*/, std::string_view /*error*/, Batch& /*batch*/) {}
 };
 
 struct ActionOutcome {

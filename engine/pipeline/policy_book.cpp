@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/core/log.hpp"
+#include "engine/core/text.hpp"
 
 namespace tyr::engine {
 
@@ -161,7 +162,7 @@ std::vector<ListDiff> PolicyBook::load_state(Batch& batch, const std::string& id
       fresh.apply(*parsed);
       if (parsed->rule) {
         batch.put(Cf::kState,
-                  state_key_for(id, ev.value("type", ""), ev.value("state_key", "")), ev.dump());
+                  state_key_for(id, ev.value("type", ""), ev.value("state_key", "")), dump_json(ev));
       }
     }
   }
@@ -184,7 +185,7 @@ std::optional<ListDiff> PolicyBook::apply_event(Batch& batch, const std::string&
   }
   const std::string key = state_key_for(id, event.value("type", ""), event.value("state_key", ""));
   if (parsed->rule) {
-    batch.put(Cf::kState, key, event.dump());
+    batch.put(Cf::kState, key, dump_json(event));
   } else {
     batch.del(Cf::kState, key);
   }

@@ -8,15 +8,15 @@
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/text.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
 #include "engine/pipeline/power.hpp"
+#include "engine/pipeline/report_notice.hpp"
 
 namespace tyr::engine {
 
 namespace {
-
-std::string clip(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(0, n) + "…"; }
 
 std::string fmt_score(double score) {
   char buf[32];
@@ -75,7 +75,7 @@ void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, boo
     post_notice(batch, "exempt", "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
     return;
   }
-  const std::string reason = "Tyr rules: " + clip(v.rules.empty() ? std::string("score") : v.rules.front(), 60);
+  const std::string reason = "Tyr rules: " + truncate_utf8(v.rules.empty() ? std::string("score") : v.rules.front(), 60);
   const nlohmann::json why = {{"rules", v.rules}, {"score", v.score}};
   if ((v.action == Action::kNotify && !refused) || dry) {
     post_notice(batch, dry && v.action != Action::kNotify ? "dry run" : "notify",
@@ -91,7 +91,7 @@ void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, boo
   if (v.action >= Action::kKick) {
     nlohmann::json act = {{"kind", v.action == Action::kBan ? "rule_ban" : "kick"},
                           {"room", room}, {"user", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
-    store_.enqueue_action(batch, act.dump(), Priority::kBan);
+    store_.enqueue_action(batch, dump_json(act), Priority::kBan);
   }
   if (refused) {
     post_notice(batch, "refused", "Refused before it was stored: " + head + "\n" + v.explanation);
@@ -102,7 +102,7 @@ void Bot::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, boo
   }
   nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
                            {"sender", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
-  store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
+  store_.enqueue_action(batch, dump_json(redact), Priority::kRedact);
   post_notice(batch, "acting", "Acting: " + head + "\n" + v.explanation);
 }
 
@@ -182,7 +182,7 @@ void Bot::enqueue_requested(Batch& batch) {
     } else if (kind != "set_join_rule" && kind != "restore_join_rule") {
       continue;
     }
-    store_.enqueue_action(batch, act.dump(), prio);
+    store_.enqueue_action(batch, dump_json(act), prio);
   }
 }
 
@@ -192,7 +192,7 @@ void Bot::tick(Batch& batch) {
   if (scorer_ == nullptr) return;
   scorer_->on_timer(now_ms());
   enqueue_requested(batch);
-  batch.put(Cf::kState, "protections/state", scorer_->save_state().dump());
+  batch.put(Cf::kState, "protections/state", dump_json(scorer_->save_state()));
 }
 
 void Bot::cmd_protections(CommandContext& ctx) {
@@ -201,7 +201,7 @@ void Bot::cmd_protections(CommandContext& ctx) {
     return;
   }
   auto [text, changed] = scorer_->protections_command(ctx.args);
-  if (changed) ctx.batch.put(Cf::kState, "protections/settings", scorer_->save_settings().dump());
+  if (changed) ctx.batch.put(Cf::kState, "protections/settings", dump_json(scorer_->save_settings()));
   ctx.reply(*this, text);
 }
 
@@ -244,21 +244,20 @@ ActionOutcome Bot::run_join_rule(const nlohmann::json& action, Batch& batch) {
   return {};
 }
 
-void Bot::on_report(const nlohmann::json& report, Batch& batch) {
-  const std::string id = std::to_string(report.value("id", int64_t{0}));
-  const std::string room = report.value("room_id", "");
-  const std::string event_id = report.value("event_id", "");
-  const std::string sender = report.value("sender", "");
-  const std::string reporter = report.value("user_id", "");
+void Bot::on_report(const AbuseReport& report, Batch& batch) {
+  const std::string id = std::to_string(report.id);
+  const std::string& room = report.room_id;
+  const std::string& event_id = report.event_id;
+  const std::string& sender = report.sender;
+  const std::string& reporter = report.reporter;
   nlohmann::json stored = {{"room_id", room}, {"event_id", event_id}, {"sender", sender},
-                           {"reporter", reporter}, {"reason", report.value("reason", "")}};
-  batch.put(Cf::kState, "report/" + id, stored.dump());
+                           {"reporter", reporter}, {"reason", report.reason}};
+  batch.put(Cf::kState, "report/" + id, dump_json(stored));
   std::string excerpt, sent_at;
   if (auto ev = client_.call(HttpRequest{"GET", "/_matrix/client/v3/rooms/" + HomeserverClient::encode_segment(room) +
                                                     "/event/" + HomeserverClient::encode_segment(event_id),
                                          {}, std::nullopt, {}, {}})) {
-    excerpt = ev->value("content", nlohmann::json::object()).value("body", "");
-    if (excerpt.size() > 200) excerpt = excerpt.substr(0, 200) + "…";
+    excerpt = reported_body(*ev);
     if (auto ts = ev->find("origin_server_ts"); ts != ev->end() && ts->is_number_integer()) {
       sent_at = format_utc(ts->get<int64_t>());
     }
@@ -272,35 +271,71 @@ void Bot::on_report(const nlohmann::json& report, Batch& batch) {
   } catch (...) {
   }
   batch.put(Cf::kState, count_key, std::to_string(earlier + 1));
-  AuditQuery history_query;
-  history_query.user = sender;
-  history_query.limit = 4;
-  const auto history = audit_.query(history_query);
-  std::string text = "Report " + id + ": " + reporter + " reported " + event_id + " by " + sender +
-                     " in " + room + (report.value("reason", "").empty() ? "" : ": \"" + report.value("reason", "") + "\"");
-  if (!excerpt.empty()) text += "\nMessage" + (sent_at.empty() ? "" : " (sent " + sent_at + ")") + ": " + excerpt;
-  text += "\nEarlier reports against " + sender + ": " + std::to_string(earlier) + ".";
-  if (!history.empty()) text += "\nTyr's latest actions about " + sender + ":\n" + format_audit_for_room(history, 3);
-  text += "\nAnswer with `" + config_.management.command_prefix + " report " + id + " redact|kick|ban|ignore`.";
+  std::string history_text;
+  if (!sender.empty()) {  // an empty user would query everyone's entries
+    AuditQuery history_query;
+    history_query.user = sender;
+    history_query.limit = 4;
+    const auto history = audit_.query(history_query);
+    if (!history.empty()) history_text = format_audit_for_room(history, 3);
+  }
+  std::string text = report_notice_text(
+      report, {.excerpt = excerpt, .sent_at = sent_at, .earlier_reports = earlier,
+               .history = history_text, .command_prefix = config_.management.command_prefix});
   const auto& trusted = config_.reports.trusted_reporters;
   if (std::find(trusted.begin(), trusted.end(), reporter) != trusted.end()) {
+    // Distinct reporters count, not reports: "reporter/<event_id>/<user_id>" marks who already
+    // did, written in the same batch as the count (the report worker commits each report alone,
+    // so the next report of the same event sees both).
     const std::string key = "reportcount/" + event_id;
-    const int count = std::stoi(store_.get(Cf::kState, key).value_or("0")) + 1;
-    batch.put(Cf::kState, key, std::to_string(count));
+    const std::string reporter_key = "reporter/" + event_id + "/" + reporter;
+    int count = 0;
+    try {
+      count = std::stoi(store_.get(Cf::kState, key).value_or("0"));
+    } catch (...) {
+    }
+    const bool again = store_.get(Cf::kState, reporter_key).has_value();
+    if (!again) {
+      ++count;
+      batch.put(Cf::kState, key, std::to_string(count));
+      batch.put(Cf::kState, reporter_key, id);
+    }
     text += "\nTrusted reports of this event: " + std::to_string(count) + " of " +
-            std::to_string(config_.reports.trusted_reports_to_redact) + ".";
-    if (count == config_.reports.trusted_reports_to_redact && !is_exempt(sender)) {
+            std::to_string(config_.reports.trusted_reports_to_redact) +
+            (again ? " (this reporter was counted already)." : ".");
+    if (!again && count == config_.reports.trusted_reports_to_redact && !is_exempt(sender)) {
       text += " Redacting it.";
       nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
                                {"sender", sender}, {"reason", "Reported by trusted reporters"}};
       if (config_.policy.dry_run) {
         text += " [dry run: not done]";
       } else {
-        store_.enqueue_action(batch, redact.dump(), Priority::kRedact);
+        store_.enqueue_action(batch, dump_json(redact), Priority::kRedact);
       }
     }
   }
   enqueue_notice(batch, management_room_, text);
+}
+
+void Bot::on_poisoned(std::string_view worker, const nlohmann::json& item, std::string_view what,
+                      std::string_view error, Batch& batch) {
+  // Tyr's own failure, not an action on anyone: no reason, the error as detail.
+  AuditEntry e;
+  e.action = "set_aside";
+  e.mode = "live";
+  e.outcome = "failed";
+  if (item.is_object()) {
+    for (const auto& [field, key] : {std::pair{&e.user, "sender"}, std::pair{&e.room, "room_id"},
+                                     std::pair{&e.event_id, "event_id"}}) {
+      if (auto it = item.find(key); it != item.end() && it->is_string()) *field = it->get<std::string>();
+    }
+  }
+  e.reason = {{"worker", std::string(worker)}};
+  e.detail = std::string(what) + ": " + escape_untrusted(error, 300);
+  audit_.record(batch, std::move(e));
+  post_notice(batch, "errors",
+              "Could not handle " + std::string(what) + " (" + escape_untrusted(error, 200) +
+                  "); it was set aside and Tyr went on. This is a bug: please report it with the log line.");
 }
 
 void Bot::cmd_report(CommandContext& ctx) {
@@ -334,11 +369,11 @@ void Bot::cmd_report(CommandContext& ctx) {
   if (verb != "redact") {
     nlohmann::json act = {{"kind", verb == "ban" ? "rule_ban" : "kick"}, {"room", room},
                           {"user", sender}, {"reason", reason}};
-    store_.enqueue_action(ctx.batch, act.dump(), Priority::kBan);
+    store_.enqueue_action(ctx.batch, dump_json(act), Priority::kBan);
   }
   nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", r.value("event_id", "")},
                            {"sender", sender}, {"reason", reason}};
-  store_.enqueue_action(ctx.batch, redact.dump(), Priority::kRedact);
+  store_.enqueue_action(ctx.batch, dump_json(redact), Priority::kRedact);
   ctx.batch.del(Cf::kState, "report/" + ctx.args[0]);
   ctx.reply(*this, "Report " + ctx.args[0] + ": " + (verb == "redact" ? "redacting" : verb == "kick" ? "redacting and kicking" : "redacting and banning") +
                        " " + sender + ".");

@@ -11,6 +11,7 @@
 
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
+#include "engine/core/text.hpp"
 #include "engine/core/version.hpp"
 
 namespace tyr::policy {
@@ -37,22 +38,11 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
-// Feed text is untrusted and ends up in logs and in the management room: control characters are
-// escaped and long entries cut.
+// Feed text is untrusted and ends up in logs, in the stored feed state and in the management
+// room: control characters are escaped, invalid UTF-8 replaced and long entries cut.
 std::string printable(std::string_view s) {
   constexpr std::size_t kMax = 80;
-  std::string out;
-  for (unsigned char c : s.substr(0, kMax)) {
-    if (c < 0x20 || c == 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > kMax) out += "...";
-  return out;
+  return escape_untrusted(s, kMax);
 }
 
 bool is_alnum(char c) {
@@ -116,6 +106,7 @@ std::optional<std::string> server_problem(std::string_view s) {
 
 // "local:server" after the sigil: a non-empty local part and a valid server part.
 std::optional<std::string> sigil_id_problem(std::string_view s) {
+  if (!is_valid_utf8(s)) return "not valid UTF-8";
   const auto colon = s.find(':');
   if (colon == std::string_view::npos) return "no ':server' part";
   if (colon == 1) return "empty local part";
@@ -129,6 +120,7 @@ std::optional<std::string> sigil_id_problem(std::string_view s) {
 std::optional<std::string> room_problem(std::string_view s) {
   if (!s.empty() && s.front() == '#') return sigil_id_problem(s);
   if (s.size() < 2 || s.front() != '!') return "not a room ID (!...) or alias (#...:server)";
+  if (!is_valid_utf8(s)) return "not valid UTF-8";
   for (unsigned char c : s) {
     if (c <= 0x20 || c == 0x7f) return "contains a space or control character";
   }
@@ -535,7 +527,9 @@ Result<FeedParse> parse_json_feed(const FeedConfig& feed, std::string_view body)
     const std::string what = e.what();
     const auto column = what.find("column ");
     const auto colon = what.find(": ", column == std::string::npos ? 0 : column);
-    const std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
+    // nlohmann quotes the bytes it last read, which may be anything.
+    const std::string detail =
+        escape_untrusted(colon == std::string::npos ? what : what.substr(colon + 2), 200);
     const std::size_t end = std::min(e.byte == 0 ? 0 : e.byte - 1, body.size());
     std::size_t line = 1;
     for (std::size_t i = 0; i < end; ++i) line += body[i] == '\n' ? 1 : 0;
@@ -664,7 +658,9 @@ Result<FeedParse> parse_csv_feed(const FeedConfig& feed, std::string_view body) 
       out.warn(where, *problem);
       continue;
     }
-    std::string reason(comment_col ? trim(rec.fields[*comment_col]) : std::string_view{});
+    // Exports are meant to be UTF-8, but a comment typed in Latin-1 must not poison the state.
+    std::string reason =
+        sanitize_utf8(comment_col ? trim(rec.fields[*comment_col]) : std::string_view{});
     if (reason.empty()) reason = feed.reason;
     out.add(entry_rule(feed, EntityKind::kServer, domain, std::move(reason)), where);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/core/ids.hpp"
+#include "engine/core/text.hpp"
 
 namespace tyr::policy {
 
@@ -21,9 +22,10 @@ bool enforceable(const PolicyRule& r) {
 }  // namespace
 
 std::string describe_rule(const PolicyRule& r) {
+  // The state key and reason are whatever the list's writers put there.
   std::string s = std::string(recommendation_name(r.recommendation)) + " by " + r.list + " (rule " +
-                  r.state_key;
-  if (!r.reason.empty()) s += ": " + r.reason;
+                  escape_untrusted(r.state_key, kMaxQuotedReason);
+  if (!r.reason.empty()) s += ": " + quote_untrusted(r.reason, kMaxQuotedReason);
   return s + ")";
 }
 

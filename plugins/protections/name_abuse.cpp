@@ -3,6 +3,7 @@
 // words in display names. Checked on joins and profile changes (with a notice) and on messages
 // (scored, so an impersonator's messages are redacted).
 
+#include "engine/core/text.hpp"
 #include "plugins/protections/builtins.hpp"
 #include "plugins/protections/common.hpp"
 
@@ -47,7 +48,7 @@ void check(std::string_view user, std::string_view name, std::string_view avatar
                              (folded.size() >= min_len && theirs.size() >= min_len &&
                               protections::edit_distance(folded, theirs, max) <= max);
         if (similar) {
-          out.push_back({"IMPERSONATION", "“" + std::string(name) + "” resembles " + m.user_id});
+          out.push_back({"IMPERSONATION", quote_untrusted(name, kMaxQuotedName) + " resembles " + m.user_id});
           name_hit = true;
         }
       }

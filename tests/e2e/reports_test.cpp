@@ -50,8 +50,8 @@ TEST_CASE("e2e: an abuse report is posted and an operator's answer redacts, and 
   const std::string posted = h.wait_reply("reported " + first);
   REQUIRE_FALSE(posted.empty());
   CHECK(posted.find("@stranger:localhost reported") != std::string::npos);
-  CHECK(posted.find("\"insults\"") != std::string::npos);
-  CHECK(posted.find("): you are all idiots") != std::string::npos);  // "Message (sent <time>): …"
+  CHECK(posted.find(": “insults”") != std::string::npos);  // quoted: someone else's words
+  CHECK(posted.find("): “you are all idiots”") != std::string::npos);  // "Message (sent <time>): …"
   CHECK(posted.find("Earlier reports against @rude:localhost: 0.") != std::string::npos);
   const auto id_at = posted.find("Report ") + 7;
   const std::string id = posted.substr(id_at, posted.find(':', id_at) - id_at);

@@ -263,6 +263,15 @@ class Loader {
     if (v.empty()) fail_at(*s.find(key), "key '" + s.dotted(key) + "': must not be empty");
   }
 
+  // Secrets guard the appservice endpoint, the homeserver's API and the veto listener: a short
+  // one can be guessed.
+  void check_secret_length(const Section& s, std::string_view key, const std::string& v) const {
+    if (v.size() < kMinSecretLength) {
+      fail_at(*s.find(key), "key '" + s.dotted(key) + "': must be at least " +
+                                std::to_string(kMinSecretLength) + " characters");
+    }
+  }
+
   void check_http_url(const Section& s, std::string_view key, const std::string& v) const {
     if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
       fail_at(*s.find(key), "key '" + s.dotted(key) + "': must start with http:// or https://");
@@ -367,6 +376,8 @@ class Loader {
     require(s, "hs_token", true);
     check_non_empty(s, "as_token", *as_token);
     check_non_empty(s, "hs_token", *hs_token);
+    check_secret_length(s, "as_token", *as_token);
+    check_secret_length(s, "hs_token", *hs_token);
     as.as_token = *as_token;
     as.hs_token = *hs_token;
   }
@@ -435,8 +446,12 @@ class Loader {
     } else {
       fail(file_, s.mark, "key 'veto': needs 'secret' or 'secret_path' (the module's Bearer secret)");
     }
-    if (v.secret.size() < 16) {
-      fail_at(*s.find(secret ? "secret" : "secret_path"), "key 'veto.secret': must be at least 16 characters");
+    if (secret) {
+      check_secret_length(s, "secret", v.secret);
+    } else if (v.secret.size() < kMinSecretLength) {
+      fail_at(*s.find("secret_path"),
+              "key 'veto.secret_path': the secret in " + resolve(*secret_path, base_dir_).string() +
+                  " must be at least " + std::to_string(kMinSecretLength) + " characters");
     }
     if (auto scope = string_value(s, "scope", false)) {
       if (*scope != "protected_rooms" && *scope != "server") {

@@ -3,6 +3,7 @@
 // required keys are load errors that name the key and its file:line:col.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <stdexcept>
@@ -12,6 +13,10 @@
 #include "engine/policy/policy_rule.hpp"
 
 namespace tyr::engine {
+
+// The shortest secret accepted inline (appservice.as_token and hs_token, veto.secret): 32
+// characters. `tyr registration` and random_token() make 43.
+inline constexpr std::size_t kMinSecretLength = 32;
 
 // Thrown only while loading; the message is "file:line:col: message".
 class ConfigError : public std::runtime_error {

@@ -582,7 +582,7 @@ class Loader {
     for (std::size_t i = 0; i < list->value.size(); ++i) {
       const Section s = item_section(list->value[i], "feeds[" + std::to_string(i) + "]",
                                      {"name", "url", "format", "kind", "interval",
-                                      "recommendation", "reason", "shadow"});
+                                      "recommendation", "reason", "shadow", "allow_private"});
       FeedConfig f;
       f.name = *string_value(s, "name", true);
       check_non_empty(s, "name", f.name);
@@ -656,6 +656,7 @@ class Loader {
       f.reason = "listed in feed " + f.name;
       if (auto v = string_value(s, "reason", false)) f.reason = *v;
       if (auto v = bool_value(s, "shadow")) f.shadow = *v;
+      if (auto v = bool_value(s, "allow_private")) f.allow_private = *v;
       feeds.push_back(std::move(f));
     }
   }

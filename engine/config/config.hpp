@@ -83,6 +83,10 @@ struct FeedConfig {
   std::string recommendation = "m.ban";  // ignored for kJsonState
   std::string reason;  // verbatim on every rule; the loader defaults it to "listed in feed <name>"
   bool shadow = false;  // count what would be done, do nothing
+  // Whether the URL, and every redirect, may lead to a loopback, private (RFC 1918, CGNAT),
+  // link-local, unique-local, unspecified or multicast address. Off: a feed is someone else's
+  // server on the internet, and a redirect must not turn Tyr into a probe of the local network.
+  bool allow_private = false;
 };
 
 // Settings for one watched Matrix policy list (section `lists`).

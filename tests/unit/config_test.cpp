@@ -437,6 +437,7 @@ feeds:
     recommendation: m.takedown
     reason: "disposable e-mail domain"
     shadow: true
+    allow_private: true
   - name: mastodon_blocks-2
     url: https://example.org/blocks.csv
     format: csv
@@ -465,6 +466,7 @@ lists:
   CHECK(text.recommendation == "m.takedown");
   CHECK(text.reason == "disposable e-mail domain");
   CHECK(text.shadow);
+  CHECK(text.allow_private);
   const tyr::engine::FeedConfig& csv = cfg.feeds[1];
   CHECK(csv.name == "mastodon_blocks-2");
   CHECK(csv.format == tyr::engine::FeedConfig::Format::kCsv);
@@ -473,6 +475,7 @@ lists:
   CHECK(csv.recommendation == "m.ban");
   CHECK(csv.reason == "listed in feed mastodon_blocks-2");
   CHECK_FALSE(csv.shadow);
+  CHECK_FALSE(csv.allow_private);  // a feed is on the internet unless the operator says otherwise
   CHECK(cfg.feeds[2].format == tyr::engine::FeedConfig::Format::kJsonState);
 
   REQUIRE(cfg.lists.size() == 2);

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -20,6 +19,7 @@
 #include "engine/client/homeserver_client.hpp"
 #include "engine/config/config.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/private_files.hpp"
 #include "engine/core/version.hpp"
 #include "engine/veto/veto.hpp"
 
@@ -196,15 +196,12 @@ int cmd_registration(const Args& args) {
                  out.c_str());
     return 1;
   }
-  std::ofstream f(out, std::ios::trunc);
-  f << yaml;
-  f.close();
-  if (!f) {
-    std::fprintf(stderr, "tyr registration: cannot write %s\n", out.c_str());
+  // Created 0600 and renamed into place: the tokens are never readable by other users, not even
+  // for a moment, and the homeserver never reads half a file.
+  if (auto written = write_private_file(out, yaml); !written) {
+    std::fprintf(stderr, "tyr registration: %s\n", written.error().message.c_str());
     return 1;
   }
-  std::filesystem::permissions(out, std::filesystem::perms::owner_read |
-                                        std::filesystem::perms::owner_write);
   std::printf("Wrote %s. Add it to app_service_config_files in homeserver.yaml and restart the "
               "homeserver.\n",
               out.c_str());
@@ -326,6 +323,9 @@ int run_sandbox(const Args& args) {
 }
 
 int cmd_run(const Args& args) {
+  // Everything Tyr (and the sandbox's Synapse) creates from here on is private: the store holds
+  // message text, the sandbox's files hold passwords and tokens.
+  restrict_umask();
   std::string path;
   if (auto it = args.options.find("--config"); it != args.options.end()) {
     path = it->second;

@@ -13,6 +13,7 @@
 
 #include "engine/client/homeserver_client.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/private_files.hpp"
 
 namespace tyr::sandbox {
 
@@ -54,10 +55,12 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// Every sandbox file is private: sandbox.json holds passwords and the registration secret,
+// registration.yaml the appservice tokens.
 void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::trunc);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + p.string());
+  if (auto written = write_private_file(p, text); !written) {
+    throw std::runtime_error(written.error().message);
+  }
 }
 
 Error sandbox_error(const std::string& what, const Error& cause) {
@@ -72,7 +75,9 @@ Sandbox::Sandbox(std::filesystem::path dir, std::filesystem::path python)
 Sandbox::~Sandbox() = default;
 
 Result<SandboxInfo> Sandbox::start() {
-  std::filesystem::create_directories(dir_);
+  if (auto made = create_private_dir(dir_); !made) {
+    return sandbox_error("cannot create the sandbox", made.error());
+  }
   const auto state_path = dir_ / "sandbox.json";
   nlohmann::json saved = nlohmann::json::object();
   if (std::filesystem::exists(state_path)) {

@@ -25,6 +25,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/core/private_files.hpp"
+
 // The build points this at the project's venv; the fallback keeps a standalone compile working.
 #ifndef TYR_DEFAULT_SYNAPSE_PYTHON
 #define TYR_DEFAULT_SYNAPSE_PYTHON ".venv/bin/python"
@@ -170,11 +172,11 @@ std::string log_tails(const fs::path& dir, const LogMarks& marks) {
   return out;
 }
 
+// homeserver.yaml holds the registration shared secret and the macaroon key: created private.
 Result<void> write_file(const fs::path& file, const std::string& content) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << content;
-  out.close();
-  if (!out) return sandbox_error("cannot write " + file.string() + ": " + std::strerror(errno));
+  if (auto written = write_private_file(file, content); !written) {
+    return sandbox_error(written.error().message);
+  }
   return {};
 }
 

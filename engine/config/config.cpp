@@ -263,6 +263,15 @@ class Loader {
     if (v.empty()) fail_at(*s.find(key), "key '" + s.dotted(key) + "': must not be empty");
   }
 
+  // Secrets guard the appservice endpoint, the homeserver's API and the veto listener: a short
+  // one can be guessed.
+  void check_secret_length(const Section& s, std::string_view key, const std::string& v) const {
+    if (v.size() < kMinSecretLength) {
+      fail_at(*s.find(key), "key '" + s.dotted(key) + "': must be at least " +
+                                std::to_string(kMinSecretLength) + " characters");
+    }
+  }
+
   void check_http_url(const Section& s, std::string_view key, const std::string& v) const {
     if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
       fail_at(*s.find(key), "key '" + s.dotted(key) + "': must start with http:// or https://");
@@ -367,6 +376,8 @@ class Loader {
     require(s, "hs_token", true);
     check_non_empty(s, "as_token", *as_token);
     check_non_empty(s, "hs_token", *hs_token);
+    check_secret_length(s, "as_token", *as_token);
+    check_secret_length(s, "hs_token", *hs_token);
     as.as_token = *as_token;
     as.hs_token = *hs_token;
   }
@@ -435,8 +446,12 @@ class Loader {
     } else {
       fail(file_, s.mark, "key 'veto': needs 'secret' or 'secret_path' (the module's Bearer secret)");
     }
-    if (v.secret.size() < 16) {
-      fail_at(*s.find(secret ? "secret" : "secret_path"), "key 'veto.secret': must be at least 16 characters");
+    if (secret) {
+      check_secret_length(s, "secret", v.secret);
+    } else if (v.secret.size() < kMinSecretLength) {
+      fail_at(*s.find("secret_path"),
+              "key 'veto.secret_path': the secret in " + resolve(*secret_path, base_dir_).string() +
+                  " must be at least " + std::to_string(kMinSecretLength) + " characters");
     }
     if (auto scope = string_value(s, "scope", false)) {
       if (*scope != "protected_rooms" && *scope != "server") {
@@ -567,7 +582,7 @@ class Loader {
     for (std::size_t i = 0; i < list->value.size(); ++i) {
       const Section s = item_section(list->value[i], "feeds[" + std::to_string(i) + "]",
                                      {"name", "url", "format", "kind", "interval",
-                                      "recommendation", "reason", "shadow"});
+                                      "recommendation", "reason", "shadow", "allow_private"});
       FeedConfig f;
       f.name = *string_value(s, "name", true);
       check_non_empty(s, "name", f.name);
@@ -641,6 +656,7 @@ class Loader {
       f.reason = "listed in feed " + f.name;
       if (auto v = string_value(s, "reason", false)) f.reason = *v;
       if (auto v = bool_value(s, "shadow")) f.shadow = *v;
+      if (auto v = bool_value(s, "allow_private")) f.allow_private = *v;
       feeds.push_back(std::move(f));
     }
   }

@@ -3,6 +3,7 @@
 // required keys are load errors that name the key and its file:line:col.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <stdexcept>
@@ -12,6 +13,10 @@
 #include "engine/policy/policy_rule.hpp"
 
 namespace tyr::engine {
+
+// The shortest secret accepted inline (appservice.as_token and hs_token, veto.secret): 32
+// characters. `tyr registration` and random_token() make 43.
+inline constexpr std::size_t kMinSecretLength = 32;
 
 // Thrown only while loading; the message is "file:line:col: message".
 class ConfigError : public std::runtime_error {
@@ -78,6 +83,10 @@ struct FeedConfig {
   std::string recommendation = "m.ban";  // ignored for kJsonState
   std::string reason;  // verbatim on every rule; the loader defaults it to "listed in feed <name>"
   bool shadow = false;  // count what would be done, do nothing
+  // Whether the URL, and every redirect, may lead to a loopback, private (RFC 1918, CGNAT),
+  // link-local, unique-local, unspecified or multicast address. Off: a feed is someone else's
+  // server on the internet, and a redirect must not turn Tyr into a probe of the local network.
+  bool allow_private = false;
 };
 
 // Settings for one watched Matrix policy list (section `lists`).

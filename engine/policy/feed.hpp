@@ -83,9 +83,22 @@ void from_json(const nlohmann::json& j, FeedState& state);
 
 struct FetchLimits {
   std::chrono::milliseconds timeout{30000};  // to connect, and for each read or write
-  std::chrono::milliseconds total_timeout{600000};  // the whole download
+  // The whole fetch: name resolution aside, connecting, headers and body, over every redirect.
+  // A server that trickles its answer is cut off when it runs out.
+  std::chrono::milliseconds total_timeout{600000};
   std::size_t max_body_bytes = std::size_t{64} << 20;  // after decompression
 };
+
+// Why a feed may not connect to `address` (IPv4 or IPv6, as text) unless its allow_private is
+// set: "a loopback address", "a private address (RFC 1918)", "a shared address (CGNAT,
+// 100.64.0.0/10)", "a link-local address", "a unique-local address", "an unspecified address",
+// "a multicast address"…; nullopt for an address on the internet. IPv4-mapped and NAT64 IPv6
+// addresses are judged by the IPv4 address they carry.
+std::optional<std::string> address_problem(std::string_view address);
+
+// Why a fetch may not follow a redirect from the URL `from` to the URL `to`; nullopt when it may:
+// the same scheme, or http to https. Never https to http.
+std::optional<std::string> redirect_problem(std::string_view from, std::string_view to);
 
 // Fetches one feed. Holds no connection between polls (they are minutes apart); poll() may run
 // concurrently for different states.
@@ -95,10 +108,12 @@ class FeedPoller {
 
   const FeedConfig& feed() const { return feed_; }
 
-  // One conditional GET (redirects followed). 304 -> unchanged; 200 -> parsed and stored, true
-  // when the rules differ from before. Anything else -> an Error (code TYR_NETWORK, TYR_FEED_HTTP,
-  // TYR_FEED_TOO_LARGE or TYR_FEED_PARSE), also kept in state.last_error; rules and validators
-  // are then left as they were.
+  // One conditional GET (up to 5 redirects followed, each to the same scheme or http to https).
+  // Every address the URL's and each redirect's host resolves to must be public unless the
+  // feed's allow_private is set. 304 -> unchanged; 200 -> parsed and stored, true when the rules
+  // differ from before. Anything else -> an Error (code TYR_NETWORK, TYR_FEED_HTTP,
+  // TYR_FEED_REFUSED, TYR_FEED_TOO_LARGE or TYR_FEED_PARSE), also kept in state.last_error;
+  // rules and validators are then left as they were.
   Result<bool> poll(FeedState& state) const;
 
  private:

@@ -2,10 +2,13 @@
 
 #include "engine/core/clock.hpp"
 #include "engine/core/digest.hpp"
+#include "engine/core/log.hpp"
+#include "engine/core/private_files.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdarg>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -74,6 +77,26 @@ std::string digest_of(const std::vector<std::string_view>& ids) {
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 
+// The store holds message text and user IDs: its directory is created 0700, so other users
+// cannot reach its files whatever their modes. RocksDB creates those (tables, WAL, MANIFEST,
+// LOG) with mode 0644 less the umask, which `tyr run` sets to 077 (restrict_umask); RocksDB 7.8's
+// Env::SetAllowNonOwnerAccess does not reach the file system that creates them. An existing
+// directory others can enter is the operator's choice (a backup group, say), so it is warned
+// about, never changed.
+void create_data_dir(const std::filesystem::path& dir) {
+  auto mode = create_private_dir(dir);
+  if (!mode) {
+    throw std::runtime_error("cannot open store at " + dir.string() + ": " + mode.error().message);
+  }
+  if ((*mode & kNonOwnerBits) != 0) {
+    char octal[16];
+    std::snprintf(octal, sizeof octal, "%03o", *mode & 0777u);
+    log::warn("store", "the data directory " + dir.string() +
+                           " is accessible to other users (mode " + octal +
+                           "); it holds message text and user IDs: chmod 700 " + dir.string());
+  }
+}
+
 }  // namespace
 
 std::string encode_seq(uint64_t seq) {
@@ -132,7 +155,7 @@ Store::Store(const std::filesystem::path& dir, bool read_only) : read_only_(read
     for (const char* name : kCfNames) cfs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    std::filesystem::create_directories(dir);
+    create_data_dir(dir);
     auto st = rocksdb::DB::Open(options, dir.string(), cfs, &handles, &raw);
     if (!st.ok()) {
       throw std::runtime_error("cannot open store at " + dir.string() + ": " + st.ToString());

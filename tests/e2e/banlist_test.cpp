@@ -158,7 +158,8 @@ TEST_CASE("e2e: an HTTP feed served locally becomes server ACL entries", "[e2e]"
   std::thread server([&] { feed.listen_after_bind(); });
   {
     Harness h("feeds:\n  - name: badservers\n    url: \"http://127.0.0.1:" + std::to_string(port) +
-              "/bad-servers.txt\"\n    format: text\n    kind: server\n    interval: 10\n");
+              "/bad-servers.txt\"\n    format: text\n    kind: server\n    interval: 10\n"
+              "    allow_private: true\n");  // the feed server is on loopback
     const std::string room = h.create_room_with_tyr("feed-room");
     h.start_tyr();
     h.protect(room);

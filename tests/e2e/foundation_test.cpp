@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -28,6 +29,20 @@ TEST_CASE("e2e: an operator's status command gets Tyr's answer", "[e2e]") {
   CHECK_FALSE(h.wait_reply("Unknown command 'frobnicate'").empty());
   h.say(h.op(), h.management_room(), "!tyr help");
   CHECK_FALSE(h.wait_reply("rooms add <room-id|#alias>").empty());
+
+  // `tyr registration` wrote the tokens 0600; `tyr run` made its store private (umask 077).
+  auto mode = [](const std::filesystem::path& p) {
+    return std::filesystem::status(p).permissions() & std::filesystem::perms::all;
+  };
+  CHECK(mode(h.dir() / "registration.yaml") ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  CHECK(mode(h.data_dir()) == std::filesystem::perms::owner_all);
+  for (const auto& entry : std::filesystem::directory_iterator(h.data_dir())) {
+    INFO(entry.path());
+    CHECK((mode(entry.path()) & (std::filesystem::perms::group_all |
+                                 std::filesystem::perms::others_all)) ==
+          std::filesystem::perms::none);
+  }
 }
 
 TEST_CASE("e2e: the appservice ping round trip succeeds", "[e2e]") {

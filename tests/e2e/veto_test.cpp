@@ -21,7 +21,7 @@ namespace {
 struct VetoSetup {
   uint16_t port = sandbox::free_loopback_port();
   uint16_t admin_port = sandbox::free_loopback_port();
-  std::string secret = "e2e-veto-secret-0123456789";
+  std::string secret = "e2e-veto-secret-0123456789abcdefgh";
   bool fail_open = true;
   bool with_rules = true;  // rules/ is copied in after the harness starts: not for tyr_first
 

@@ -1102,7 +1102,8 @@ TEST_CASE("audit: tyr audit prints aligned lines or JSON lines", "[audit][cli]")
   {
     std::ofstream f(cfg);
     f << "homeserver:\n  url: \"http://127.0.0.1:8008\"\n  server_name: \"hs\"\n"
-         "appservice:\n  as_token: \"a\"\n  hs_token: \"h\"\n"
+         "appservice:\n  as_token: \"as_token_for_tests_0123456789abcdef\"\n"
+         "  hs_token: \"hs_token_for_tests_0123456789abcdef\"\n"
          "management:\n  room: \"!m:hs\"\n  operators: [\"@op:hs\"]\n"
          "data_dir: \""
       << dir.path().filename().string() << "\"\n";

@@ -27,13 +27,17 @@ const std::string kValid = R"(homeserver:
   url: "http://127.0.0.1:8008"
   server_name: localhost
 appservice:
-  as_token: as_secret
-  hs_token: hs_secret
+  as_token: as_secret_for_tests_0123456789abcd
+  hs_token: hs_secret_for_tests_0123456789abcd
 management:
   room: "#tyr-admin:localhost"
   operators: ["@alice:localhost"]
 data_dir: ./data
 )";
+
+// kValid's token lines: tests add keys after them or replace them.
+const std::string kAs = "as_token: as_secret_for_tests_0123456789abcd\n";
+const std::string kHs = "hs_token: hs_secret_for_tests_0123456789abcd\n";
 
 // The message of the ConfigError the text raises, so tests can compare it whole.
 std::string error_of(const std::string& yaml, const fs::path& base_dir = {}) {
@@ -79,8 +83,8 @@ Config sample_config() {
   Config cfg;
   cfg.homeserver.url = "http://127.0.0.1:8008";
   cfg.homeserver.server_name = "localhost";
-  cfg.appservice.as_token = "as_secret";
-  cfg.appservice.hs_token = "hs_secret";
+  cfg.appservice.as_token = "as_secret_for_tests_0123456789abcd";
+  cfg.appservice.hs_token = "hs_secret_for_tests_0123456789abcd";
   return cfg;
 }
 
@@ -99,8 +103,8 @@ TEST_CASE("config: a full config parses with every value", "[config]") {
   CHECK(cfg.appservice.public_url == "http://tyr.internal:9100");
   CHECK(cfg.appservice.sender_localpart == "moderator");
   CHECK(cfg.appservice.user_prefix == "_mod_");
-  CHECK(cfg.appservice.as_token == "as_secret");
-  CHECK(cfg.appservice.hs_token == "hs_secret");
+  CHECK(cfg.appservice.as_token == "as_secret_for_tests_0123456789abcd");
+  CHECK(cfg.appservice.hs_token == "hs_secret_for_tests_0123456789abcd");
   CHECK(cfg.appservice.registration.empty());
   CHECK(cfg.appservice.max_body_bytes == 1048576);
   CHECK(cfg.management.room == "!abcdef:example.org");
@@ -143,7 +147,7 @@ TEST_CASE("config: relative paths in a string resolve against base_dir, else the
 
 TEST_CASE("config: unknown keys are rejected with their dotted path", "[config]") {
   CHECK(
-      error_of(replace(kValid, "  as_token: as_secret\n", "  as_token: as_secret\n  prot: 1\n")) ==
+      error_of(replace(kValid, "  " + kAs, "  " + kAs + "  prot: 1\n")) ==
       "test.yaml:6:3: unknown key 'appservice.prot'");
   CHECK(error_of(kValid + "datadir: x\n") == "test.yaml:11:1: unknown key 'datadir'");
   // The error names the file it came from when loading from disk.
@@ -153,9 +157,9 @@ TEST_CASE("config: unknown keys are rejected with their dotted path", "[config]"
 }
 
 TEST_CASE("config: wrong types name the key and what was expected", "[config]") {
-  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: abc\n")) ==
+  CHECK(error_of(replace(kValid, kAs, kAs + "  port: abc\n")) ==
         "test.yaml:6:9: key 'appservice.port': expected an integer");
-  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: [1]\n")) ==
+  CHECK(error_of(replace(kValid, kAs, kAs + "  port: [1]\n")) ==
         "test.yaml:6:9: key 'appservice.port': expected an integer");
   CHECK(error_of(replace(kValid, "url: \"http://127.0.0.1:8008\"", "url: [a]")) ==
         "test.yaml:2:8: key 'homeserver.url': expected a string");
@@ -164,7 +168,7 @@ TEST_CASE("config: wrong types name the key and what was expected", "[config]") 
   CHECK(error_of(replace(kValid, "data_dir: ./data", "data_dir: {a: 1}")) ==
         "test.yaml:10:11: key 'data_dir': expected a string");
   CHECK(error_of("homeserver: 5\n") == "test.yaml:1:13: key 'homeserver': expected a mapping");
-  CHECK(error_of(replace(kValid, "appservice:\n  as_token: as_secret\n  hs_token: hs_secret\n",
+  CHECK(error_of(replace(kValid, "appservice:\n  " + kAs + "  " + kHs,
                          "appservice:\n")) ==
         "test.yaml:4:1: key 'appservice': expected a mapping");
   // An empty value sits where yaml-cpp finds the next token, so the key is blamed instead.
@@ -174,16 +178,16 @@ TEST_CASE("config: wrong types name the key and what was expected", "[config]") 
 
 TEST_CASE("config: a quoted number is a string, not an integer", "[config]") {
   const std::string quoted =
-      replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: \"9000\"\n");
+      replace(kValid, kAs, kAs + "  port: \"9000\"\n");
   CHECK(error_of(quoted) == "test.yaml:6:9: key 'appservice.port': expected an integer");
   const std::string plain =
-      replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: 9001\n");
+      replace(kValid, kAs, kAs + "  port: 9001\n");
   CHECK(load_config_string(plain, "test.yaml").appservice.port == 9001);
 }
 
 TEST_CASE("config: integers out of their range are rejected", "[config]") {
   auto with_port = [](const std::string& v) {
-    return replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  port: " + v + "\n");
+    return replace(kValid, kAs, kAs + "  port: " + v + "\n");
   };
   CHECK(error_of(with_port("0")) ==
         "test.yaml:6:9: key 'appservice.port': must be between 1 and 65535");
@@ -192,8 +196,8 @@ TEST_CASE("config: integers out of their range are rejected", "[config]") {
   CHECK(error_of(with_port("99999999999999999999")) ==
         "test.yaml:6:9: key 'appservice.port': integer out of range");
   CHECK(error_of(with_port("9e3")) == "test.yaml:6:9: key 'appservice.port': expected an integer");
-  CHECK(error_of(replace(kValid, "as_token: as_secret\n",
-                         "as_token: as_secret\n  max_body_bytes: 0\n")) ==
+  CHECK(error_of(replace(kValid, kAs,
+                         kAs + "  max_body_bytes: 0\n")) ==
         "test.yaml:6:19: key 'appservice.max_body_bytes': must be > 0");
 }
 
@@ -206,7 +210,8 @@ TEST_CASE("config: missing required keys point at their parent mapping", "[confi
         "test.yaml:8:3: missing required key 'management.room'");
   // At the top level the position is always 1:1, even after leading comments.
   CHECK(error_of("# tyr\n\nhomeserver: {url: \"http://h\", server_name: h}\n"
-                 "appservice: {as_token: a, hs_token: h}\n") ==
+                 "appservice: {as_token: as_secret_for_tests_0123456789abcd,\n"
+                 "             hs_token: hs_secret_for_tests_0123456789abcd}\n") ==
         "test.yaml:1:1: missing required key 'management'");
 }
 
@@ -244,32 +249,61 @@ TEST_CASE("config: values are validated", "[config]") {
         "test.yaml:9:14: key 'management.operators': must not be empty");
   CHECK(error_of(kValid + "log_level: verbose\n") ==
         "test.yaml:11:12: key 'log_level': expected one of debug, info, warn, error");
-  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  id: a|b\n")) ==
+  CHECK(error_of(replace(kValid, kAs, kAs + "  id: a|b\n")) ==
         "test.yaml:6:7: key 'appservice.id': must not contain '|'");
-  CHECK(error_of(replace(kValid, "as_token: as_secret\n",
-                         "as_token: as_secret\n  sender_localpart: Tyr\n")) ==
+  CHECK(error_of(replace(kValid, kAs,
+                         kAs + "  sender_localpart: Tyr\n")) ==
         "test.yaml:6:21: key 'appservice.sender_localpart': invalid character 'T' "
         "(allowed: a-z 0-9 . _ = / -)");
-  CHECK(error_of(replace(kValid, "as_token: as_secret\n",
-                         "as_token: as_secret\n  user_prefix: \"\"\n")) ==
+  CHECK(error_of(replace(kValid, kAs,
+                         kAs + "  user_prefix: \"\"\n")) ==
         "test.yaml:6:16: key 'appservice.user_prefix': must not be empty");
 }
 
 TEST_CASE("config: tokens are needed inline or from a registration file", "[config]") {
   CHECK(error_of(
-            replace(kValid, "  as_token: as_secret\n  hs_token: hs_secret\n", "  port: 9000\n")) ==
+            replace(kValid, "  " + kAs + "  " + kHs, "  port: 9000\n")) ==
         "test.yaml:5:3: missing required key 'appservice.registration' (or both "
         "'appservice.as_token' and 'appservice.hs_token')");
   // Without an appservice section there is no mapping to point at but the top.
   CHECK(error_of(
-            replace(kValid, "appservice:\n  as_token: as_secret\n  hs_token: hs_secret\n", "")) ==
+            replace(kValid, "appservice:\n  " + kAs + "  " + kHs, "")) ==
         "test.yaml:1:1: missing required key 'appservice.registration' (or both "
         "'appservice.as_token' and 'appservice.hs_token')");
-  CHECK(error_of(replace(kValid, "  hs_token: hs_secret\n", "")) ==
+  CHECK(error_of(replace(kValid, "  " + kHs, "")) ==
         "test.yaml:5:3: missing required key 'appservice.hs_token'");
-  CHECK(error_of(replace(kValid, "  hs_token: hs_secret\n", "  registration: reg.yaml\n")) ==
+  CHECK(error_of(replace(kValid, "  " + kHs, "  registration: reg.yaml\n")) ==
         "test.yaml:6:3: key 'appservice.registration' cannot be combined with inline "
         "'appservice.as_token'/'appservice.hs_token'");
+}
+
+TEST_CASE("config: inline secrets shorter than 32 characters are refused", "[config]") {
+  const std::string as31(31, 'a');
+  const std::string hs31(31, 'h');
+  CHECK(error_of(replace(kValid, "as_token: as_secret_for_tests_0123456789abcd",
+                         "as_token: " + as31)) ==
+        "test.yaml:5:13: key 'appservice.as_token': must be at least 32 characters");
+  CHECK(error_of(replace(kValid, "hs_token: hs_secret_for_tests_0123456789abcd",
+                         "hs_token: \"" + hs31 + "\"")) ==
+        "test.yaml:6:13: key 'appservice.hs_token': must be at least 32 characters");
+  const Config at_minimum =
+      load_config_string(replace(kValid, "hs_token: hs_secret_for_tests_0123456789abcd",
+                                 "hs_token: " + std::string(32, 'h')),
+                         "test.yaml");
+  CHECK(at_minimum.appservice.hs_token == std::string(32, 'h'));
+  // What `tyr registration` generates is comfortably long enough.
+  CHECK(random_token().size() >= tyr::engine::kMinSecretLength);
+
+  CHECK(error_of(kValid + "veto:\n  secret: \"" + std::string(31, 's') + "\"\n") ==
+        "test.yaml:12:11: key 'veto.secret': must be at least 32 characters");
+  TempDir dir;
+  const fs::path secret_file = dir.write("veto.secret", std::string(20, 's') + "\n");
+  CHECK(error_of(kValid + "veto:\n  secret_path: veto.secret\n", dir.path()) ==
+        "test.yaml:12:16: key 'veto.secret_path': the secret in " + secret_file.string() +
+            " must be at least 32 characters");
+  dir.write("veto.secret", std::string(32, 's') + "\n");
+  CHECK(load_config_string(kValid + "veto:\n  secret_path: veto.secret\n", "test.yaml", dir.path())
+            .veto.secret == std::string(32, 's'));
 }
 
 TEST_CASE("config: tokens are read from the registration file next to the config", "[config]") {
@@ -278,7 +312,7 @@ TEST_CASE("config: tokens are read from the registration file next to the config
   generated.appservice.as_token = random_token();
   generated.appservice.hs_token = random_token();
   const fs::path reg = dir.write("registration.yaml", registration_yaml(generated));
-  const std::string config_text = replace(kValid, "  as_token: as_secret\n  hs_token: hs_secret\n",
+  const std::string config_text = replace(kValid, "  " + kAs + "  " + kHs,
                                           "  registration: registration.yaml\n");
   const fs::path config_file = dir.write("tyr.yaml", config_text);
 
@@ -291,7 +325,7 @@ TEST_CASE("config: tokens are read from the registration file next to the config
 
 TEST_CASE("config: a registration file that disagrees with the config is an error", "[config]") {
   TempDir dir;
-  const std::string config_text = replace(kValid, "  as_token: as_secret\n  hs_token: hs_secret\n",
+  const std::string config_text = replace(kValid, "  " + kAs + "  " + kHs,
                                           "  registration: reg.yaml\n");
   const std::string reg = (dir.path() / "reg.yaml").string();
 
@@ -332,8 +366,8 @@ TEST_CASE("config: registration_yaml round-trips with an exclusive user namespac
   const YAML::Node reg = YAML::Load(registration_yaml(cfg));
   CHECK(reg["id"].as<std::string>() == "tyr");
   CHECK(reg["url"].as<std::string>() == "http://127.0.0.1:9000");
-  CHECK(reg["as_token"].as<std::string>() == "as_secret");
-  CHECK(reg["hs_token"].as<std::string>() == "hs_secret");
+  CHECK(reg["as_token"].as<std::string>() == "as_secret_for_tests_0123456789abcd");
+  CHECK(reg["hs_token"].as<std::string>() == "hs_secret_for_tests_0123456789abcd");
   CHECK(reg["sender_localpart"].as<std::string>() == "tyr");
   CHECK(reg["rate_limited"].as<bool>() == false);
   REQUIRE(reg["namespaces"]["aliases"].IsSequence());
@@ -403,6 +437,7 @@ feeds:
     recommendation: m.takedown
     reason: "disposable e-mail domain"
     shadow: true
+    allow_private: true
   - name: mastodon_blocks-2
     url: https://example.org/blocks.csv
     format: csv
@@ -431,6 +466,7 @@ lists:
   CHECK(text.recommendation == "m.takedown");
   CHECK(text.reason == "disposable e-mail domain");
   CHECK(text.shadow);
+  CHECK(text.allow_private);
   const tyr::engine::FeedConfig& csv = cfg.feeds[1];
   CHECK(csv.name == "mastodon_blocks-2");
   CHECK(csv.format == tyr::engine::FeedConfig::Format::kCsv);
@@ -439,6 +475,7 @@ lists:
   CHECK(csv.recommendation == "m.ban");
   CHECK(csv.reason == "listed in feed mastodon_blocks-2");
   CHECK_FALSE(csv.shadow);
+  CHECK_FALSE(csv.allow_private);  // a feed is on the internet unless the operator says otherwise
   CHECK(cfg.feeds[2].format == tyr::engine::FeedConfig::Format::kJsonState);
 
   REQUIRE(cfg.lists.size() == 2);
@@ -587,9 +624,9 @@ TEST_CASE("config: catch_up and the notice budget take defaults, values, and bou
   CHECK(d.catch_up.max_events == 1000);
   CHECK(d.management.notices_per_minute == 60);
   CHECK(d.appservice.dedupe_retention == std::chrono::hours(168));
-  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  dedupe_retention_hours: 1\n")) ==
+  CHECK(error_of(replace(kValid, kAs, kAs + "  dedupe_retention_hours: 1\n")) ==
         "test.yaml:6:27: key 'appservice.dedupe_retention_hours': must be between 2 and 8760");
-  CHECK(error_of(replace(kValid, "as_token: as_secret\n", "as_token: as_secret\n  dedupe_retention_hours: 2\n") +
+  CHECK(error_of(replace(kValid, kAs, kAs + "  dedupe_retention_hours: 2\n") +
                  "catch_up:\n  max_age_seconds: 7200\n") ==
         "test.yaml:13:3: key 'catch_up.max_age_seconds': must be shorter than appservice.dedupe_retention_hours (catch-up relies on it)");
 

@@ -158,8 +158,8 @@ TEST_CASE("veto: config section errors say what and where", "[veto][config]") {
   url: "http://127.0.0.1:8008"
   server_name: localhost
 appservice:
-  as_token: a
-  hs_token: h
+  as_token: as_token_for_tests_0123456789abcdef
+  hs_token: hs_token_for_tests_0123456789abcdef
 management:
   room: "#m:localhost"
   operators: ["@op:localhost"]
@@ -175,12 +175,12 @@ data_dir: ./data
   };
   CHECK(err("veto:\n  port: 9001\n") ==
         "t.yaml:12:3: key 'veto': needs 'secret' or 'secret_path' (the module's Bearer secret)");
-  CHECK(err("veto:\n  secret: short\n") == "t.yaml:12:11: key 'veto.secret': must be at least 16 characters");
-  CHECK(err("veto:\n  secret: 0123456789abcdefgh\n  scope: all\n") ==
+  CHECK(err("veto:\n  secret: short\n") == "t.yaml:12:11: key 'veto.secret': must be at least 32 characters");
+  CHECK(err("veto:\n  secret: 0123456789abcdefghijklmnopqrstuvwxyz\n  scope: all\n") ==
         "t.yaml:13:10: key 'veto.scope': expected 'protected_rooms' or 'server'");
-  CHECK(err("veto:\n  secret: 0123456789abcdefgh\n  deadline_ms: 0\n") ==
+  CHECK(err("veto:\n  secret: 0123456789abcdefghijklmnopqrstuvwxyz\n  deadline_ms: 0\n") ==
         "t.yaml:13:16: key 'veto.deadline_ms': must be between 1 and 10000");
-  const Config c = load_config_string(base + "veto:\n  secret: 0123456789abcdefgh\n  scope: server\nadmin:\n  port: 9100\n", "t.yaml");
+  const Config c = load_config_string(base + "veto:\n  secret: 0123456789abcdefghijklmnopqrstuvwxyz\n  scope: server\nadmin:\n  port: 9100\n", "t.yaml");
   CHECK(c.veto.enabled);
   CHECK(c.veto.whole_server);
   CHECK(c.veto.deadline == std::chrono::milliseconds(250));

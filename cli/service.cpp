@@ -94,8 +94,9 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   // once the resending after a start or an outage has gone quiet, read the rooms' history again.
   std::vector<std::chrono::milliseconds> follow_ups(config.catch_up.follow_ups.begin(),
                                                     config.catch_up.follow_ups.end());
-  CatchUpSchedule schedule(config.catch_up.enabled ? config.catch_up.settle : std::chrono::milliseconds(0),
-                           std::move(follow_ups));
+  CatchUpSchedule schedule(
+      config.catch_up.enabled ? config.catch_up.settle : std::chrono::milliseconds(0),
+      std::move(follow_ups));
   schedule.unsettle(now_ms(), "start");
 
   AppserviceServer::Hooks as_hooks;

@@ -469,8 +469,8 @@ class Loader {
   void read_catch_up(const Section& top, CatchUpConfig& c) const {
     if (!top.find("catch_up")) return;
     const Section s = subsection(top, "catch_up", false,
-                                 {"enabled", "interval_seconds", "max_age_seconds", "max_events", "settle_ms",
-                                  "follow_up_seconds"});
+                                 {"enabled", "interval_seconds", "max_age_seconds", "max_events",
+                                  "settle_ms", "follow_up_seconds"});
     if (auto v = bool_value(s, "enabled")) c.enabled = *v;
     if (auto v = int_value(s, "interval_seconds")) {
       if (*v < 0 || *v > 86400) {
@@ -491,7 +491,9 @@ class Loader {
       c.max_events = static_cast<int>(*v);
     }
     if (auto v = int_value(s, "settle_ms")) {
-      if (*v < 0 || *v > 60000) fail_at(*s.find("settle_ms"), "key 'catch_up.settle_ms': must be between 0 and 60000");
+      if (*v < 0 || *v > 60000) {
+        fail_at(*s.find("settle_ms"), "key 'catch_up.settle_ms': must be between 0 and 60000");
+      }
       c.settle = std::chrono::milliseconds(*v);
     }
     if (const Entry* e = list_entry(s, "follow_up_seconds")) {

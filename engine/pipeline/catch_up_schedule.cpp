@@ -32,11 +32,12 @@ std::vector<CatchUpSchedule::Pass> CatchUpSchedule::due(int64_t now_ms) {
     // The stranded transaction, if any, was made as the recovery ended, after the window
     // opened: reading from the opening suffices (request_catch_up reads a margin earlier).
     const bool quiet = now_ms - window_->last_ms >= settle_.count();
-    out.push_back({window_->opened_ms, window_->why + (quiet ? ": transactions settled" : ": still arriving")});
+    out.push_back({window_->opened_ms,
+                   window_->why + (quiet ? ": transactions settled" : ": still arriving")});
     for (auto d : follow_ups_) {
-      pending_.push_back({now_ms + d.count(), {window_->opened_ms,
-                                               window_->why + ": " + std::to_string(d.count() / 1000) +
-                                                   " s after the transactions settled"}});
+      const std::string why = window_->why + ": " + std::to_string(d.count() / 1000) +
+                              " s after the transactions settled";
+      pending_.push_back({now_ms + d.count(), {window_->opened_ms, why}});
     }
     window_.reset();
   }

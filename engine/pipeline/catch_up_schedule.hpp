@@ -33,7 +33,8 @@ class CatchUpSchedule {
   };
 
   // `settle` 0 disables the schedule: unsettle() does nothing.
-  CatchUpSchedule(std::chrono::milliseconds settle, std::vector<std::chrono::milliseconds> follow_ups,
+  CatchUpSchedule(std::chrono::milliseconds settle,
+                  std::vector<std::chrono::milliseconds> follow_ups,
                   std::chrono::milliseconds max_wait = std::chrono::seconds(60));
 
   // The homeserver may be resending from `now_ms` on; `why` names the reason in the log. While

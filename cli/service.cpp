@@ -9,6 +9,7 @@
 #include "engine/core/log.hpp"
 #include "engine/core/version.hpp"
 #include "engine/pipeline/bot.hpp"
+#include "engine/pipeline/catch_up_schedule.hpp"
 #include "engine/pipeline/feed_worker.hpp"
 #include "engine/pipeline/homeserver_watch.hpp"
 #include "engine/pipeline/policy_book.hpp"
@@ -89,6 +90,15 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   ReportWorker reports(config, store, admin_client, bot);
   reports.on_change = [&executor] { executor.notify(); };
 
+  // Synapse strands the transaction it makes as it finishes resending (docs/architecture.md):
+  // once the resending after a start or an outage has gone quiet, read the rooms' history again.
+  std::vector<std::chrono::milliseconds> follow_ups(config.catch_up.follow_ups.begin(),
+                                                    config.catch_up.follow_ups.end());
+  CatchUpSchedule schedule(
+      config.catch_up.enabled ? config.catch_up.settle : std::chrono::milliseconds(0),
+      std::move(follow_ups));
+  schedule.unsettle(now_ms(), "start");
+
   AppserviceServer::Hooks as_hooks;
   as_hooks.on_events_accepted = [&pipeline] { pipeline.notify(); };
   as_hooks.provision_user = [&client, &config](const std::string& user_id) {
@@ -101,8 +111,14 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   as_hooks.on_txn_gap = [&bot](int64_t last_ms, const std::string&) {
     bot.request_catch_up(last_ms, "gap in transaction IDs", /*reload_lists=*/true);
   };
-  executor.on_homeserver_back = [&bot](int64_t since_ms) {
+  as_hooks.on_transaction = [&schedule](bool resent) {
+    const int64_t now = now_ms();
+    if (resent) schedule.unsettle(now, "transactions resent");
+    schedule.on_transaction(now);
+  };
+  executor.on_homeserver_back = [&bot, &schedule](int64_t since_ms) {
     bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
+    schedule.unsettle(now_ms(), "homeserver answering again");
   };
   bot.set_on_recovered([&pipeline] { pipeline.notify(); });
   // Outages are noticed even when Tyr has nothing to send: Synapse drops what it had queued in
@@ -119,9 +135,10 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
         req.path = "/_matrix/client/versions";
         return static_cast<bool>(probe_client.call(req));
       },
-      [&bot, &executor](int64_t since_ms) {
+      [&bot, &executor, &schedule](int64_t since_ms) {
         executor.retry_now();
         bot.request_catch_up(since_ms, "homeserver answering again", /*reload_lists=*/true);
+        schedule.unsettle(now_ms(), "homeserver answering again");
       });
   AppserviceServer server(config, store, as_hooks);
   if (!server.start()) return 1;
@@ -286,6 +303,9 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       next_catch_up = std::chrono::steady_clock::now() + catch_up_every;
       bot.request_catch_up(now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(catch_up_every).count(),
                            "periodic check", /*reload_lists=*/false);
+    }
+    for (const auto& pass : schedule.due(now_ms())) {
+      bot.request_catch_up(pass.since_ms, pass.why, /*reload_lists=*/false);
     }
     if (std::chrono::steady_clock::now() >= next_tick) {
       // Protections' timers run on the pipeline thread, which owns the scorer.

@@ -177,16 +177,20 @@ Result<TransactionBody> parse_transaction_body(std::string_view body) {
   return out;
 }
 
-void AppserviceServer::note_txn_number(const std::string& txn_id, bool retried) {
+bool AppserviceServer::note_txn_number(const std::string& txn_id, bool retried) {
   // Synapse numbers each appservice's transactions 1, 2, 3, … and sends them in order. A jump
   // means a transaction it never sent (or not yet): Tyr then reads the rooms' recent history.
   uint64_t n = 0;
   const auto [end, ec] = std::from_chars(txn_id.data(), txn_id.data() + txn_id.size(), n);
-  if (ec != std::errc() || end != txn_id.data() + txn_id.size()) return;
+  if (ec != std::errc() || end != txn_id.data() + txn_id.size()) return retried;
   const int64_t now = now_ms();
   int64_t gap_since = 0;
+  bool resent = retried;
   {
     std::lock_guard lock(txn_mu_);
+    // Below the last number: sent late (Synapse's queue can send the next transaction before
+    // its recoverer resends a failed one) or numbered anew after Synapse's restart.
+    if (n < last_txn_num_) resent = true;
     if (n > last_txn_num_) {
       if (last_txn_num_ != 0 && n > last_txn_num_ + 1) gap_since = last_txn_ms_;
       last_txn_num_ = n;
@@ -203,6 +207,7 @@ void AppserviceServer::note_txn_number(const std::string& txn_id, bool retried) 
                                 " or earlier numbers; reading recent room history for missed events");
     if (hooks_.on_txn_gap) hooks_.on_txn_gap(gap_since, txn_id);
   }
+  return resent;
 }
 
 AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_id,
@@ -248,7 +253,8 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
     log::debug("appservice", line);
   }
   if (result->accepted > 0 && hooks_.on_events_accepted) hooks_.on_events_accepted();
-  note_txn_number(txn_id, result->retried_txn);
+  const bool resent = note_txn_number(txn_id, result->retried_txn);
+  if (hooks_.on_transaction) hooks_.on_transaction(resent);
   return {200, "{}"};
 }
 

@@ -58,6 +58,10 @@ class AppserviceServer {
     // A transaction ID skipped one or more numbers (Synapse numbers them 1, 2, 3, …): the
     // homeserver may have dropped a transaction. `last_ms` is when the one before arrived.
     std::function<void(int64_t last_ms, const std::string& txn_id)> on_txn_gap;
+    // Every stored transaction, after its commit. `resent`: a txnId Tyr already stored, or a
+    // number below the last one; the homeserver is replaying what it thought undelivered, so
+    // it is recovering the appservice (and may strand the transaction it makes as it ends).
+    std::function<void(bool resent)> on_transaction;
   };
 
   AppserviceServer(const Config& config, Store& store, Hooks hooks);
@@ -77,7 +81,8 @@ class AppserviceServer {
 
  private:
   AppserviceResponse handle_transaction(const std::string& txn_id, const std::string& body);
-  void note_txn_number(const std::string& txn_id, bool retried);
+  // Returns whether the transaction is a resend (see Hooks::on_transaction).
+  bool note_txn_number(const std::string& txn_id, bool retried);
   AppserviceResponse check_auth(const AppserviceRequest& request) const;
   // check_auth, with a refusal counted and logged.
   std::optional<AppserviceResponse> refuse_unauthorised(const AppserviceRequest& request);

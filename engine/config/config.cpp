@@ -484,7 +484,8 @@ class Loader {
   void read_catch_up(const Section& top, CatchUpConfig& c) const {
     if (!top.find("catch_up")) return;
     const Section s = subsection(top, "catch_up", false,
-                                 {"enabled", "interval_seconds", "max_age_seconds", "max_events"});
+                                 {"enabled", "interval_seconds", "max_age_seconds", "max_events",
+                                  "settle_ms", "follow_up_seconds"});
     if (auto v = bool_value(s, "enabled")) c.enabled = *v;
     if (auto v = int_value(s, "interval_seconds")) {
       if (*v < 0 || *v > 86400) {
@@ -503,6 +504,27 @@ class Loader {
         fail_at(*s.find("max_events"), "key 'catch_up.max_events': must be between 1 and 100000");
       }
       c.max_events = static_cast<int>(*v);
+    }
+    if (auto v = int_value(s, "settle_ms")) {
+      if (*v < 0 || *v > 60000) {
+        fail_at(*s.find("settle_ms"), "key 'catch_up.settle_ms': must be between 0 and 60000");
+      }
+      c.settle = std::chrono::milliseconds(*v);
+    }
+    if (const Entry* e = list_entry(s, "follow_up_seconds")) {
+      if (e->value.size() > 10) fail_at(*e, "key 'catch_up.follow_up_seconds': at most 10 entries");
+      c.follow_ups.clear();
+      for (size_t i = 0; i < e->value.size(); ++i) {
+        // Each item read as a one-entry section, so that it gets int_value's checks and positions.
+        const std::string name = "follow_up_seconds[" + std::to_string(i) + "]";
+        Section item{s.path, e->value.Mark(), {}};
+        item.entries.emplace(name, Entry{e->key, e->value[i]});
+        const long long v = *int_value(item, name);
+        if (v < 1 || v > 3600) {
+          fail_at(*item.find(name), "key 'catch_up." + name + "': must be between 1 and 3600");
+        }
+        c.follow_ups.emplace_back(v);
+      }
     }
   }
 

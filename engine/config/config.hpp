@@ -102,12 +102,17 @@ struct RulesConfig {
 
 // Reading protected rooms' recent history for events the homeserver never delivered (section
 // `catch_up`, docs/configuration.md). Runs after a gap in transaction IDs, when the homeserver
-// comes back from an outage, at start, and every `interval`.
+// comes back from an outage, at start, once the homeserver's resending after either has gone
+// quiet (catch_up_schedule.hpp), and every `interval`.
 struct CatchUpConfig {
   bool enabled = true;
   std::chrono::seconds interval{300};   // periodic pass; 0: only on gaps, outages and start
   std::chrono::seconds max_age{3600};   // never read further back than this
   int max_events = 1000;                // per room and pass
+  // After a start, an outage or a resent transaction: a pass once no transaction has arrived
+  // for `settle` (0: none), and one `follow_ups` after that.
+  std::chrono::milliseconds settle{2000};
+  std::vector<std::chrono::seconds> follow_ups{std::chrono::seconds(5), std::chrono::seconds(15)};
 };
 
 // Abuse reports (section `reports`): read from the homeserver's admin API (needs

@@ -89,6 +89,10 @@ class Harness {
       std::lock_guard lock(mutex_);
       gaps_.emplace_back(txn_id, last_ms);
     };
+    hooks.on_transaction = [this](bool resent) {
+      std::lock_guard lock(mutex_);
+      arrivals_.push_back(resent);
+    };
     if (provision != Provision::kNone) {
       const bool answer = provision == Provision::kYes;
       hooks.provision_user = [this, answer](const std::string& user_id) {
@@ -110,6 +114,10 @@ class Harness {
   std::vector<std::string> provisioned() const {
     std::lock_guard lock(mutex_);
     return provisioned_;
+  }
+  std::vector<bool> arrivals() const {  // on_transaction's `resent`, per stored transaction
+    std::lock_guard lock(mutex_);
+    return arrivals_;
   }
 
   // Starts the HTTP server and waits, with a deadline, until it has answered a request: until
@@ -139,6 +147,7 @@ class Harness {
   mutable std::mutex mutex_;
   std::vector<std::string> provisioned_;
   std::vector<std::pair<std::string, int64_t>> gaps_;
+  std::vector<bool> arrivals_;
   std::optional<AppserviceServer> server_;
 };
 
@@ -683,4 +692,16 @@ TEST_CASE("appservice: a jump in transaction numbers is reported once, retries a
   CHECK(h.gaps().size() == 1);
   // The homeserver's clock of "last transaction" is kept in the store for the pass at start.
   CHECK(h.store().get(tyr::engine::Cf::kMeta, "last_txn_ms").has_value());
+}
+
+TEST_CASE("appservice: every stored transaction is reported, resends as such", "[appservice]") {
+  Harness h;
+  check_ok(h.server().handle(put_txn("1", txn_body({"$a1"}))));
+  check_ok(h.server().handle(put_txn("3", txn_body({"$a3"}))));  // the queue sent 3 first
+  check_ok(h.server().handle(put_txn("2", txn_body({"$a2"}))));  // the recoverer resends 2
+  check_ok(h.server().handle(put_txn("3", txn_body({"$a3"}))));  // 3 again, as Tyr stored it
+  check_ok(h.server().handle(put_txn("4", txn_body({"$a4"}))));
+  check_ok(h.server().handle(put_txn("x", txn_body({"$ax"}))));  // not a number, new
+  CHECK(h.server().handle(put_txn("5", "{")).status == 400);    // refused: not reported
+  CHECK(h.arrivals() == std::vector<bool>{false, false, true, true, false, false});
 }

@@ -622,6 +622,8 @@ TEST_CASE("config: catch_up and the notice budget take defaults, values, and bou
   CHECK(d.catch_up.interval == std::chrono::seconds(300));
   CHECK(d.catch_up.max_age == std::chrono::seconds(3600));
   CHECK(d.catch_up.max_events == 1000);
+  CHECK(d.catch_up.settle == std::chrono::milliseconds(2000));
+  CHECK(d.catch_up.follow_ups == std::vector<std::chrono::seconds>{std::chrono::seconds(5), std::chrono::seconds(15)});
   CHECK(d.management.notices_per_minute == 60);
   CHECK(d.appservice.dedupe_retention == std::chrono::hours(168));
   CHECK(error_of(replace(kValid, kAs, kAs + "  dedupe_retention_hours: 1\n")) ==
@@ -641,6 +643,18 @@ TEST_CASE("config: catch_up and the notice budget take defaults, values, and bou
   CHECK(error_of(kValid + "catch_up:\n  max_age_seconds: 5\n") ==
         "test.yaml:12:20: key 'catch_up.max_age_seconds': must be between 60 and 604800");
   CHECK(error_of(kValid + "catch_up:\n  every: 5\n") == "test.yaml:12:3: unknown key 'catch_up.every'");
+  const Config f = load_config_string(kValid + "catch_up:\n  settle_ms: 0\n  follow_up_seconds: [3]\n", "test.yaml");
+  CHECK(f.catch_up.settle == std::chrono::milliseconds(0));
+  CHECK(f.catch_up.follow_ups == std::vector<std::chrono::seconds>{std::chrono::seconds(3)});
+  CHECK(load_config_string(kValid + "catch_up:\n  follow_up_seconds: []\n", "test.yaml").catch_up.follow_ups.empty());
+  CHECK(error_of(kValid + "catch_up:\n  settle_ms: 60001\n") ==
+        "test.yaml:12:14: key 'catch_up.settle_ms': must be between 0 and 60000");
+  CHECK(error_of(kValid + "catch_up:\n  follow_up_seconds: 5\n") ==
+        "test.yaml:12:22: key 'catch_up.follow_up_seconds': expected a list");
+  CHECK(error_of(kValid + "catch_up:\n  follow_up_seconds: [5, 0]\n") ==
+        "test.yaml:12:26: key 'catch_up.follow_up_seconds[1]': must be between 1 and 3600");
+  CHECK(error_of(kValid + "catch_up:\n  follow_up_seconds: [5, \"15\"]\n") ==
+        "test.yaml:12:26: key 'catch_up.follow_up_seconds[1]': expected an integer");
   CHECK(error_of(replace(kValid, "operators: [\"@alice:localhost\"]",
                          "operators: [\"@alice:localhost\"]\n  notices_per_minute: -1")) ==
         "test.yaml:10:23: key 'management.notices_per_minute': must be between 0 and 10000");

@@ -9,6 +9,7 @@
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/text.hpp"
 #include "engine/http/server.hpp"
 
 namespace tyr::engine {
@@ -93,7 +94,9 @@ std::optional<AppserviceResponse> AppserviceServer::refuse_unauthorised(
   if (denied.status == 0) return std::nullopt;
   ++stats_.auth_failures;
   metrics::tyr_metrics().appservice_auth_failures.inc();
-  log::warn("appservice", request.method + " " + request.path + " refused: " + denied.body);
+  // The method and path are the client's: escaped, so that they cannot forge log lines.
+  log::warn("appservice", escape_untrusted(request.method, 16) + " " +
+                              escape_untrusted(request.path, 200) + " refused: " + denied.body);
   return denied;
 }
 

@@ -4,6 +4,7 @@
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/text.hpp"
 #include "engine/http/server.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
 
@@ -145,7 +146,7 @@ std::optional<Response> Server::screen(std::string_view method, std::string_view
   }
   if (!secure_equals(authorization.substr(7), config_.secret)) {
     ++stats_.auth_failures;
-    log::warn("veto", "request for " + std::string(callback.substr(0, 64)) + " with a wrong secret refused");
+    log::warn("veto", "request for " + escape_untrusted(callback, 64) + " with a wrong secret refused");
     return json_error(403, "M_FORBIDDEN", "Invalid secret");
   }
   return std::nullopt;

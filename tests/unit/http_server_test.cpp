@@ -265,7 +265,7 @@ TEST_CASE("http server: a handler that throws is a 500 and the server goes on", 
   CHECK(status_of(exchange(e.port(), get("/open"))) == 200);
 }
 
-TEST_CASE("http server: malformed requests are 400; stop is prompt with clients connected",
+TEST_CASE("http server: malformed requests are 400, and stop is prompt with clients connected",
           "[http]") {
   Echo e;
   CHECK(status_of(exchange(e.port(), "NONSENSE\r\n\r\n")) == 400);

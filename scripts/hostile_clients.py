@@ -22,9 +22,11 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -112,33 +114,48 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
 
 
-async def big_body(port, headers, streams, seconds=5.0):
-    """Sends up to 100 MB per stream after `headers`; returns (status, ms to answer, MB sent)."""
+def big_stream(port, headers, seconds=5.0):
+    """Sends up to 100 MB after `headers` on a blocking socket while another thread reads the
+    answer (a write that meets the closed connection must not discard an answer already there).
+    Returns (status, ms to the answer, MB sent)."""
+    start = time.perf_counter()
+    s = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    answer = {}
 
-    async def stream():
-        start = time.perf_counter()
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(headers)
-        chunked = b"chunked" in headers
-        answer = asyncio.create_task(read_response(reader, seconds))
-        sent = 0
-        chunk = b"x" * MB
+    def reader():
+        data = b""
         try:
-            while sent < 100 * MB and not answer.done() and time.perf_counter() - start < seconds:
-                writer.write((b"100000\r\n" + chunk + b"\r\n") if chunked else chunk)
-                await asyncio.wait_for(writer.drain(), 0.5)
-                sent += MB
-        except (OSError, asyncio.TimeoutError):
+            while b"\r\n\r\n" not in data:
+                c = s.recv(65536)
+                if not c:
+                    break
+                data += c
+        except OSError:
             pass
-        try:
-            status, _ = await answer
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, OSError):
-            status = 0
-        ms = (time.perf_counter() - start) * 1000.0
-        writer.close()
-        return status, ms, sent // MB
+        answer["ms"] = (time.perf_counter() - start) * 1000.0
+        answer["status"] = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.") else 0
 
-    return await asyncio.gather(*(stream() for _ in range(streams)))
+    t = threading.Thread(target=reader)
+    t.start()
+    chunked = b"chunked" in headers
+    chunk = (b"100000\r\n" + b"x" * MB + b"\r\n") if chunked else b"x" * MB
+    sent = 0
+    try:
+        s.sendall(headers)
+        while sent < 100 * MB and t.is_alive() and time.perf_counter() - start < seconds:
+            s.sendall(chunk)
+            sent += MB
+    except OSError:
+        pass
+    t.join(seconds)
+    s.close()
+    return answer.get("status", 0), answer.get("ms", seconds * 1000.0), sent // MB
+
+
+async def big_body(port, headers, streams):
+    loop = asyncio.get_running_loop()
+    return await asyncio.gather(*(loop.run_in_executor(None, big_stream, port, headers)
+                                  for _ in range(streams)))
 
 
 async def main_async(args):

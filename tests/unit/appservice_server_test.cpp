@@ -17,6 +17,7 @@
 #include <catch2/catch.hpp>
 
 #include "cli/sandbox/synapse_process.hpp"
+#include "tests/unit/raw_http.hpp"
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -618,6 +619,39 @@ TEST_CASE("appservice: over HTTP, a body over max_body_bytes is 413 M_TOO_LARGE"
   check_ok(client.Put("/_matrix/app/v1/transactions/2", {{"Authorization", kBearer}},
                       txn_body({"$small"}), "application/json"));
   CHECK(inbox_ids(h.store()) == Strings{"$small"});
+}
+
+TEST_CASE("appservice: over HTTP, a body without the hs_token is refused before it is read",
+          "[appservice]") {
+  // Earlier listeners read a chunked body whole, without a limit, before checking the token:
+  // 100 MB took RSS from 20 to 220 MB.
+  Harness h;
+  h.start_http();
+  const uint64_t failures_before = h.server().stats().auth_failures;
+  tyr::test::RawConn c(h.server().port());
+  REQUIRE(c.send("PUT /_matrix/app/v1/transactions/1 HTTP/1.1\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n"));
+  const std::string answer = c.read_response(std::chrono::seconds(2));
+  CHECK(tyr::test::status_of(answer) == 401);
+  CHECK(answer.find("M_MISSING_TOKEN") != std::string::npos);
+  bool refused = false;
+  const std::string mb(1 << 20, 'x');
+  for (int i = 0; i < 100 && !refused; ++i) {
+    refused = !c.send("100000\r\n" + mb + "\r\n", std::chrono::milliseconds(500));
+  }
+  CHECK(refused);
+  CHECK(h.server().stats().auth_failures == failures_before + 1);
+  CHECK(h.store().inbox_depth() == 0);
+
+  SECTION("with the token, a chunked body is counted against max_body_bytes") {
+    tyr::test::RawConn t(h.server().port());
+    REQUIRE(t.send(std::string("PUT /_matrix/app/v1/transactions/2 HTTP/1.1\r\nHost: x\r\n") +
+                   "Authorization: " + kBearer + "\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    t.send("1000\r\n" + std::string(4096, 'x') + "\r\n1\r\nx\r\n0\r\n\r\n");
+    const std::string r = t.read_response(std::chrono::seconds(2));
+    CHECK(tyr::test::status_of(r) == 413);
+    CHECK(r.find("M_TOO_LARGE") != std::string::npos);
+  }
 }
 
 TEST_CASE("appservice: over HTTP, ping, queries and unknown routes", "[appservice]") {

@@ -123,7 +123,8 @@ class Connection;
 // Connections point to their Impl by a plain pointer: every handler that holds a connection
 // lives in `ioc` or `pool`, both destroyed (after stop()) before the members declared above them.
 struct Server::Impl {
-  explicit Impl(const Options& o) : options(o), pool(o.limits.handler_threads) {}
+  explicit Impl(const Options& o)
+      : options(o), pool(std::max<size_t>(1, o.limits.handler_threads)) {}
 
   const Options& options;
   std::atomic<bool> stopping{false};
@@ -209,8 +210,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (phase_ == Phase::kClosed) return;
     set_phase(Phase::kReading);
     // Its own timer, not the stream's: the stream's closes the socket, and the client should
-    // hear 408 (the timer cancels the read instead).
-    stream_.expires_never();
+    // hear 408 (the timer cancels the read instead). The stream's expiry, a little later, is
+    // the backstop for a cancel that found no read pending (its completion already queued).
+    stream_.expires_after(limits_.request_deadline + std::chrono::seconds(2));
     timed_out_ = false;
     deadline_.expires_after(limits_.request_deadline);
     deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
@@ -233,6 +235,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_header(beast::error_code ec) {
     if (phase_ == Phase::kClosed) return;
     if (ec) return refuse_read_error(ec, /*in_body=*/false);
+    if (timed_out_) return reject(408, "deadline", "the request took too long");
     const auto& head = parser_->get();
     size_t fields = 0;
     for (auto it = head.begin(); it != head.end(); ++it) ++fields;
@@ -285,7 +288,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     parser_->body_limit(limit);
-    if (auto expect = head.find(bhttp::field::expect);
+    if (auto expect = head.find(bhttp::field::expect); head.version() >= 11 &&
         expect != head.end() && beast::iequals(expect->value(), "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
                                                                        head.version());
@@ -310,21 +313,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_body(beast::error_code ec) {
     if (phase_ == Phase::kClosed) return;
     if (ec) return refuse_read_error(ec, /*in_body=*/true);
+    if (timed_out_) return reject(408, "deadline", "the request took too long");
     auto message = parser_->release();
     request_.body = std::move(message.body());
     parser_.reset();
     set_phase(Phase::kHandling);
     deadline_.cancel();
+    stream_.expires_never();
     server_->requests.fetch_add(1, std::memory_order_relaxed);
     asio::post(server_->pool, [self = shared_from_this()] {
+      if (self->server_->stopping) return;  // the answer would meet a closed socket
       Response out;
+      const std::string what = self->request_.method + " " + self->request_.path;
       try {
         out = self->server_->options.handler(self->request_);
       } catch (const std::exception& e) {
-        log::error(self->server_->options.name,
-                   "handler failed on " + self->request_.method + " " + self->request_.path +
-                       ": " + e.what());
-        out = self->error_response(500, "internal error");
+        log::error(self->server_->options.name, "handler failed on " + what + ": " + e.what());
+        out = default_error(500, "internal error");
+      } catch (...) {
+        log::error(self->server_->options.name, "handler failed on " + what);
+        out = default_error(500, "internal error");
       }
       asio::post(self->server_->ioc, [self, out = std::move(out)]() mutable {
         self->write(std::move(out));
@@ -334,19 +342,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // A read that failed: the client closed, was too slow, or sent what HTTP does not allow.
   void refuse_read_error(beast::error_code ec, bool in_body) {
+    if (ec == beast::error::timeout) return close();  // the backstop: the socket is closed
     if (timed_out_) return reject(408, "deadline", "the request took too long");
     if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset || ec == asio::error::eof) {
       return close();
     }
-    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+    if (ec == bhttp::error::header_limit || (ec == bhttp::error::buffer_overflow && !in_body)) {
       return reject(431, "header_too_large", "request header too large");
+    }
+    if (ec == bhttp::error::buffer_overflow) {  // a chunk line or trailer past the buffer
+      return reject(413, "body_too_large", "chunk header too large");
     }
     if (ec == bhttp::error::body_limit) {
       return reject(413, "body_too_large", "request body too large");
     }
     if (ec == bhttp::error::partial_message) return close();
-    (void)in_body;
     return reject(400, "malformed", "malformed request");
   }
 
@@ -376,20 +387,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     deadline_.cancel();
     set_phase(Phase::kWriting);
     parser_.reset();
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-    res->version(version_);
-    res->result(static_cast<unsigned>(out.status));
-    const std::string_view phrase = reason_phrase(out.status);
-    res->reason(beast::string_view(phrase.data(), phrase.size()));
-    res->set(bhttp::field::content_type, out.content_type);
-    for (auto& [name, value] : out.headers) res->set(name, value);
+    request_ = Request{};  // an idle keep-alive connection holds no body
     const bool keep = keep_alive_ && !out.close && !server_->stopping;
-    res->keep_alive(keep);
-    if (head_only_) {
-      res->content_length(out.body.size());  // HEAD: the length of what GET would send
-    } else {
-      res->body() = std::move(out.body);
-      res->prepare_payload();
+    std::shared_ptr<bhttp::response<bhttp::string_body>> res;
+    try {
+      res = build(std::move(out), keep);
+    } catch (const std::exception& e) {
+      // A status or header Beast refuses (a handler's bug): answer 500 rather than nothing.
+      log::error(server_->options.name, std::string("cannot write the answer: ") + e.what());
+      res = build(default_error(500, "internal error"), keep);
     }
     stream_.expires_after(limits_.write_timeout);
     bhttp::async_write(stream_, *res,
@@ -402,6 +408,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
                          }
                          self->wait_for_request();
                        });
+  }
+
+  std::shared_ptr<bhttp::response<bhttp::string_body>> build(Response out, bool keep) const {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->version(version_);
+    res->result(static_cast<unsigned>(out.status));
+    if (const std::string_view phrase = reason_phrase(out.status); phrase != "Unknown") {
+      res->reason(beast::string_view(phrase.data(), phrase.size()));
+    }
+    res->set(bhttp::field::content_type, out.content_type);
+    for (auto& [name, value] : out.headers) res->set(name, value);
+    res->keep_alive(keep);
+    if (head_only_) {
+      res->content_length(out.body.size());  // HEAD: the length of what GET would send
+    } else {
+      res->body() = std::move(out.body);
+      res->prepare_payload();
+    }
+    return res;
   }
 
   // After refusing a request whose body was not read: read and drop what the client still
@@ -490,17 +515,21 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   accepted.fetch_add(1, std::memory_order_relaxed);
-  if (!make_room()) {
-    refused.fetch_add(1, std::memory_order_relaxed);
-    count_rejection("busy");
-    beast::error_code ignored;
-    socket.close(ignored);
-  } else {
+  accept();  // first: nothing below may stop the listener from accepting
+  try {
+    if (!make_room()) {
+      refused.fetch_add(1, std::memory_order_relaxed);
+      count_rejection("busy");
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
     auto conn = std::make_shared<Connection>(this, std::move(socket));
     connections.push_back(conn);
     conn->start();
+  } catch (const std::exception& e) {
+    log::error(options.name, std::string("cannot serve a new connection: ") + e.what());
   }
-  accept();
 }
 
 void Server::Impl::close_all() {

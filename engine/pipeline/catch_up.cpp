@@ -74,6 +74,29 @@ void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_l
   if (on_queued_) on_queued_();
 }
 
+namespace {
+
+// Tyr's own m.room.member event that made it a member (not a later profile change).
+bool is_own_join(const nlohmann::json& ev, const std::string& bot_user) {
+  if (!ev.is_object()) return false;
+  auto str = [](const nlohmann::json& obj, const char* key) -> std::string_view {
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>())
+                                              : std::string_view{};
+  };
+  if (str(ev, "type") != "m.room.member" || str(ev, "state_key") != bot_user) return false;
+  auto content = ev.find("content");
+  if (content == ev.end() || !content->is_object() || str(*content, "membership") != "join") {
+    return false;
+  }
+  auto unsigned_it = ev.find("unsigned");
+  if (unsigned_it == ev.end() || !unsigned_it->is_object()) return true;
+  auto prev = unsigned_it->find("prev_content");
+  return prev == unsigned_it->end() || !prev->is_object() || str(*prev, "membership") != "join";
+}
+
+}  // namespace
+
 ActionOutcome Bot::run_catch_up(const nlohmann::json& action, Batch& batch) {
   const std::string room = action.value("room", "");
   int64_t since = action.value("since", int64_t{0});
@@ -99,8 +122,13 @@ ActionOutcome Bot::run_catch_up(const nlohmann::json& action, Batch& batch) {
     if (!page) return from_error("catch-up of " + room, page.error());
     auto& chunk = (*page)["chunk"];
     for (auto& ev : chunk) {
-      const auto ts = ev.value("origin_server_ts", int64_t{0});
-      if (ts < since) {
+      const auto ts = ev.is_object() && ev.contains("origin_server_ts") &&
+                              ev["origin_server_ts"].is_number_integer()
+                          ? ev["origin_server_ts"].get<int64_t>()
+                          : int64_t{0};
+      // Nothing before Tyr joined the room was ever Tyr's to receive (the room's creation, old
+      // commands in the management room): the pass ends at Tyr's join, whatever `since` says.
+      if (ts < since || is_own_join(ev, bot_user_)) {
         reached = true;
         break;
       }

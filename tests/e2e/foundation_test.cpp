@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <thread>
 
 #include "engine/store/store.hpp"
@@ -23,7 +24,9 @@ TEST_CASE("e2e: an operator's status command gets Tyr's answer", "[e2e]") {
   CHECK(status.find("Tyr 0.1.0, up") != std::string::npos);
   CHECK(status.find("Watched lists: 0") != std::string::npos);
   CHECK(status.find("Queues: inbox") != std::string::npos);
-  CHECK(status.find("Homeserver: answering; 0 outage(s) seen. Catch-up: 0 event(s) found") != std::string::npos);
+  // Synapse may strand the harness's readiness ping as it recovers the appservice at Tyr's
+  // start; the pass once its resending settles finds it, so the count is 0 or more.
+  CHECK(std::regex_search(status, std::regex(R"(Homeserver: answering; 0 outage\(s\) seen\. Catch-up: \d+ event\(s\) found)")));
 
   h.say(h.op(), h.management_room(), "!tyr frobnicate");
   CHECK_FALSE(h.wait_reply("Unknown command 'frobnicate'").empty());

@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -45,21 +46,7 @@ constexpr size_t kMaxBody = 4096;
 // A loopback port with nothing listening (the sandbox's helper: bind port 0, release).
 uint16_t free_port() { return tyr::sandbox::free_loopback_port(); }
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("tyr_appservice_test_" + random_token())) {}
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using tyr::test::TempDir;
 
 Config make_config(uint16_t port) {
   Config c;

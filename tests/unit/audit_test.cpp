@@ -33,6 +33,7 @@
 #include "engine/config/config.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/store/store.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 extern char** environ;
 
@@ -48,20 +49,7 @@ using tyr::engine::Store;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("tyr_audit_test_" + tyr::engine::random_token())) {}
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using tyr::test::TempDir;
 
 AuditEntry entry(int64_t ts, std::string user, std::string room, std::string action = "ban") {
   AuditEntry e;

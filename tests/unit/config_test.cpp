@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tyr::engine::Config;
@@ -55,29 +56,7 @@ std::string replace(std::string text, const std::string& from, const std::string
   return text.replace(pos, from.size(), to);
 }
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("tyr_config_test_" + random_token())) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& name, const std::string& text) const {
-    const fs::path p = path_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
+using tyr::test::TempDir;
 
 Config sample_config() {
   Config cfg;
@@ -296,7 +275,7 @@ TEST_CASE("config: inline secrets shorter than 32 characters are refused", "[con
 
   CHECK(error_of(kValid + "veto:\n  secret: \"" + std::string(31, 's') + "\"\n") ==
         "test.yaml:12:11: key 'veto.secret': must be at least 32 characters");
-  TempDir dir;
+  TempDir dir(/*create=*/true);
   const fs::path secret_file = dir.write("veto.secret", std::string(20, 's') + "\n");
   CHECK(error_of(kValid + "veto:\n  secret_path: veto.secret\n", dir.path()) ==
         "test.yaml:12:16: key 'veto.secret_path': the secret in " + secret_file.string() +
@@ -307,7 +286,7 @@ TEST_CASE("config: inline secrets shorter than 32 characters are refused", "[con
 }
 
 TEST_CASE("config: tokens are read from the registration file next to the config", "[config]") {
-  TempDir dir;
+  TempDir dir(/*create=*/true);
   Config generated = sample_config();
   generated.appservice.as_token = random_token();
   generated.appservice.hs_token = random_token();
@@ -324,7 +303,7 @@ TEST_CASE("config: tokens are read from the registration file next to the config
 }
 
 TEST_CASE("config: a registration file that disagrees with the config is an error", "[config]") {
-  TempDir dir;
+  TempDir dir(/*create=*/true);
   const std::string config_text = replace(kValid, "  " + kAs + "  " + kHs,
                                           "  registration: reg.yaml\n");
   const std::string reg = (dir.path() / "reg.yaml").string();

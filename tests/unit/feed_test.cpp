@@ -23,6 +23,7 @@
 #include <thread>
 #include <utility>
 #include <vector>
+#include "tests/unit/loopback_server.hpp"
 
 namespace {
 
@@ -74,58 +75,7 @@ std::vector<std::string> reasons(const FeedParse& parse) {
   return out;
 }
 
-// A feed server: answers every GET with the test's handler and records the request headers.
-class FeedServer {
- public:
-  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
-
-  explicit FeedServer(Handler handler) : handler_(std::move(handler)) {
-    server_.Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
-      {
-        std::lock_guard lock(mutex_);
-        requests_.push_back(req.headers);
-      }
-      handler_(req, res);
-    });
-    server_.set_keep_alive_timeout(1);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    REQUIRE(server_.is_running());
-  }
-  ~FeedServer() {
-    server_.stop();
-    thread_.join();
-  }
-  FeedServer(const FeedServer&) = delete;
-  FeedServer& operator=(const FeedServer&) = delete;
-
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  // Headers of the n-th request (0-based).
-  httplib::Headers request(std::size_t n) const {
-    std::lock_guard lock(mutex_);
-    REQUIRE(n < requests_.size());
-    return requests_[n];
-  }
-  std::size_t count() const {
-    std::lock_guard lock(mutex_);
-    return requests_.size();
-  }
-
- private:
-  Handler handler_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  std::vector<httplib::Headers> requests_;
-};
+using FeedServer = tyr::test::LoopbackServer;
 
 std::string header(const httplib::Headers& headers, const std::string& name) {
   auto it = headers.find(name);

@@ -30,6 +30,7 @@
 #include "engine/policy/feed.hpp"
 #include "engine/store/store.hpp"
 #include "plugins/registry.hpp"
+#include "tests/unit/loopback_server.hpp"
 
 using namespace tyr;
 using namespace tyr::engine;
@@ -38,64 +39,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Answers every request from `handler` and remembers (method, path, body).
-class Server {
- public:
-  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
-  struct Seen {
-    std::string method, path, body;
-  };
-
-  explicit Server(Handler handler) : handler_(std::move(handler)) {
-    auto route = [this](const httplib::Request& req, httplib::Response& res) {
-      {
-        std::lock_guard lock(mu_);
-        seen_.push_back({req.method, req.path, req.body});
-      }
-      handler_(req, res);
-    };
-    server_.Get(".*", route);
-    server_.Put(".*", route);
-    server_.Post(".*", route);
-    server_.set_keep_alive_timeout(1);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    REQUIRE(server_.is_running());
-  }
-  ~Server() {
-    server_.stop();
-    thread_.join();
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  std::string url(const std::string& path = "") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::vector<Seen> seen() const {
-    std::lock_guard lock(mu_);
-    return seen_;
-  }
-  size_t count(const std::string& path) const {
-    std::lock_guard lock(mu_);
-    size_t n = 0;
-    for (const auto& s : seen_) n += s.path == path ? 1 : 0;
-    return n;
-  }
-
- private:
-  Handler handler_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  mutable std::mutex mu_;
-  std::vector<Seen> seen_;
-};
+using Server = tyr::test::LoopbackServer;
 
 void answer_json(httplib::Response& res, int status, const json& body) {
   res.status = status;

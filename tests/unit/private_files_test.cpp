@@ -20,6 +20,7 @@
 
 #include "engine/config/config.hpp"
 #include "engine/store/store.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace {
 
@@ -29,22 +30,7 @@ using tyr::engine::Config;
 using tyr::engine::random_token;
 using tyr::engine::Store;
 
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("tyr_private_test_" + random_token())) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using tyr::test::TempDir;
 
 // Sets the umask for one test and puts the old one back.
 class Umask {
@@ -118,7 +104,7 @@ Config registration_config() {
 
 TEST_CASE("private files: a fresh registration file is 0600 whatever the umask",
           "[private_files]") {
-  TempDir dir;
+  TempDir dir(/*create=*/true);
   const fs::path reg = dir.path() / "registration.yaml";
   const Config cfg = registration_config();
   {
@@ -133,7 +119,7 @@ TEST_CASE("private files: a fresh registration file is 0600 whatever the umask",
 
 TEST_CASE("private files: a shared file is replaced by a private one, a link is kept",
           "[private_files]") {
-  TempDir dir;
+  TempDir dir(/*create=*/true);
   const fs::path reg = dir.path() / "registration.yaml";
   std::ofstream(reg) << "as_token: old\n";
   fs::permissions(reg, fs::perms(0644));
@@ -156,7 +142,7 @@ TEST_CASE("private files: a shared file is replaced by a private one, a link is 
 }
 
 TEST_CASE("private files: the data dir is 0700 and every store file 0600", "[private_files]") {
-  TempDir dir;
+  TempDir dir(/*create=*/true);
   const fs::path data = dir.path() / "state" / "data";
   Umask usual(022);  // put back at the end, whatever restrict_umask sets
   {
@@ -186,7 +172,7 @@ TEST_CASE("private files: the data dir is 0700 and every store file 0600", "[pri
 
 TEST_CASE("private files: an existing shared data dir is warned about and left as it is",
           "[private_files]") {
-  TempDir dir;
+  TempDir dir(/*create=*/true);
   const fs::path data = dir.path() / "data";
   fs::create_directories(data);
   fs::permissions(data, fs::perms(0750));
@@ -212,7 +198,7 @@ TEST_CASE("private files: an existing shared data dir is warned about and left a
 }
 
 TEST_CASE("private files: create_private_dir refuses a file in the way", "[private_files]") {
-  TempDir dir;
+  TempDir dir(/*create=*/true);
   std::ofstream(dir.path() / "file") << "x";
   auto made = tyr::create_private_dir(dir.path() / "file");
   REQUIRE_FALSE(made.ok());

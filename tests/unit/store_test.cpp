@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/config/config.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tyr::engine::AcceptResult;
@@ -28,22 +29,7 @@ using tyr::engine::Store;
 
 namespace {
 
-// A fresh, not yet existing directory under the system temp dir, removed with everything in it
-// at scope exit. The Store creates it.
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("tyr_store_test_" + random_token())) {}
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using tyr::test::TempDir;
 
 std::string event_json(std::string_view event_id) {
   return nlohmann::json{{"event_id", event_id}, {"type", "m.room.message"}}.dump();

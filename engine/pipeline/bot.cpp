@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "engine/actions/codec.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/text.hpp"
 #include "engine/core/ids.hpp"
@@ -165,9 +166,7 @@ void Bot::CommandContext::reply(Bot& bot, const std::string& body) const {
 
 void Bot::enqueue_notice(Batch& batch, const std::string& room, const std::string& body,
                          const std::string& reply_to) {
-  nlohmann::json action = {{"kind", "notice"}, {"room", room}, {"body", body}};
-  if (!reply_to.empty()) action["reply_to"] = reply_to;
-  store_.enqueue_action(batch, dump_json(action));
+  actions::enqueue(store_, batch, actions::Notice{room, body, reply_to});
 }
 
 void Bot::post_notice(Batch& batch, std::string_view category, const std::string& body) {
@@ -180,8 +179,7 @@ void Bot::post_notice(Batch& batch, std::string_view category, const std::string
 }
 
 void Bot::queue_unsolicited(Batch& batch, const std::string& body) {
-  nlohmann::json action = {{"kind", "notice"}, {"room", management_room_}, {"body", body}};
-  store_.enqueue_action(batch, dump_json(action), Priority::kNotice);
+  actions::enqueue(store_, batch, actions::Notice{management_room_, body, {}}, Priority::kNotice);
 }
 
 void Bot::notice_summary(Batch& batch, bool force) {
@@ -194,7 +192,7 @@ void Bot::notice_summary(Batch& batch, bool force) {
 void Bot::enqueue_list_reloads(Batch& batch) {
   for (const auto& l : book_.lists()) {
     if (l.feed) continue;
-    store_.enqueue_action(batch, nlohmann::json{{"kind", "watch_list"}, {"room", l.id}, {"quiet", true}}.dump());
+    actions::enqueue(store_, batch, actions::WatchList{.room = l.id, .reply_to = {}, .quiet = true});
   }
 }
 
@@ -370,102 +368,6 @@ void Bot::cmd_rooms_remove(CommandContext& ctx) {
   rooms_.remove(id);
   room_state_.forget(id);
   ctx.reply(*this, "No longer protecting " + id + ".");
-}
-
-std::string Bot::txn_id(uint64_t seq) const {
-  return "tyr." + store_.instance_id() + "." + std::to_string(seq);
-}
-
-ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& action, Batch& batch) {
-  const std::string kind = action.value("kind", "");
-  if (kind == "notice") {
-    // Notices quote what others wrote (names, reasons, excerpts), so nothing in the body may
-    // ping: an m.mentions naming nobody turns off the body-based mention rules ("@room",
-    // display names, user IDs; spec v1.7 intentional mentions). Tyr never means to ping.
-    nlohmann::json content = {{"msgtype", "m.notice"},
-                              {"body", action.value("body", "")},
-                              {"m.mentions", nlohmann::json::object()}};
-    if (auto r = action.value("reply_to", ""); !r.empty()) {
-      content["m.relates_to"] = {{"m.in_reply_to", {{"event_id", r}}}};
-    }
-    auto res = client_.send_event(action.value("room", ""), "m.room.message", content, txn_id(seq));
-    if (res) return {};
-    return from_error("notice", res.error());
-  }
-  if (kind == "join_protect") return run_join_protect(action, batch);
-  if (kind == "load_room_state") return run_load_room_state(action);
-  if (kind == "catch_up") return run_catch_up(action, batch);
-  if (kind == "watch_list") return run_watch_list(seq, action, batch);
-  if (kind == "create_list") return run_create_list(seq, action, batch);
-  if (kind == "set_rule") return run_set_rule(action, batch);
-  if (kind == "sweep") return run_sweep(action, batch);
-  if (kind == "ban") return run_ban(action, batch);
-  if (kind == "unban_check") return run_unban_check(action, batch);
-  if (kind == "unban") return run_unban(action, batch);
-  if (kind == "acl") return run_acl(action, batch);
-  if (kind == "redact_user") return run_redact_user(seq, action, batch);
-  if (kind == "redact_event") return run_redact_event(seq, action, batch);
-  if (kind == "kick") return run_kick(action, batch);
-  if (kind == "rule_ban") return run_rule_ban(action, batch);
-  if (kind == "set_join_rule" || kind == "restore_join_rule") return run_join_rule(action, batch);
-  return {ActionOutcome::Kind::kFailed, {}, "unknown action kind '" + kind + "'"};
-}
-
-ActionOutcome Bot::run_join_protect(const nlohmann::json& action, Batch& batch) {
-  const std::string room = action.value("room", "");
-  const std::string reply_to = action.value("reply_to", "");
-  auto banned_room = [&](const std::string& id) {
-    std::vector<const policy::PolicyRule*> hits;
-    auto snapshot = book_.index().snapshot();
-    snapshot->match(policy::EntityKind::kRoom, id, hits);
-    for (const auto* r : hits) {
-      if (r->recommendation != policy::Recommendation::kUnknown && !book_.is_shadow(r->list)) {
-        enqueue_notice(batch, management_room_,
-                       "Refusing to protect " + id + ": it is banned by " + r->list + " (rule " +
-                           escape_untrusted(r->state_key, kMaxQuotedReason) +
-                           (r->reason.empty() ? "" : ": " + quote_untrusted(r->reason, kMaxQuotedReason)) +
-                           ").",
-                       reply_to);
-        return true;
-      }
-    }
-    return false;
-  };
-  if (banned_room(room)) return {};
-  auto joined = client_.join(room);
-  if (!joined) {
-    if (is_retryable(joined.error())) return from_error("join " + room, joined.error());
-    enqueue_notice(batch, management_room_,
-                   "Could not join " + room + ": " + joined.error().to_string() +
-                       ". Invite me first, then try again.",
-                   reply_to);
-    return {};
-  }
-  const std::string& room_id = joined.value();
-  if (room_id == management_room_) {
-    enqueue_notice(batch, management_room_, "The management room cannot be a protected room.",
-                   reply_to);
-    return {};
-  }
-  if (room_id != room && banned_room(room_id)) {
-    (void)client_.leave(room_id, "This room is on a ban list");
-    return {};
-  }
-  nlohmann::json info = {{"added_by", action.value("requested_by", "")}, {"added_ts", now_ms()}};
-  if (is_room_alias(room)) info["alias"] = room;
-  batch.put(Cf::kState, std::string(kRoomPrefix) + room_id, dump_json(info));
-  rooms_.add(room_id, info);
-  // Protections see power levels and names from the first event on (a failure is logged and
-  // retried by the event path).
-  run_load_room_state(nlohmann::json{{"room", room_id}});
-  // Apply every list to the new room at once.
-  store_.enqueue_action(batch, nlohmann::json{{"kind", "sweep"}, {"room", room_id}}.dump());
-  store_.enqueue_action(batch, nlohmann::json{{"kind", "acl"}, {"room", room_id}}.dump(),
-                        Priority::kAcl);
-  enqueue_notice(batch, management_room_,
-                 "Now protecting " + room_id + (is_room_alias(room) ? " (" + room + ")" : "") + ".",
-                 reply_to);
-  return {};
 }
 
 }  // namespace tyr::engine

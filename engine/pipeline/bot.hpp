@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/actions/action.hpp"
 #include "engine/client/homeserver_client.hpp"
 #include "engine/commands/command_parser.hpp"
 #include "engine/core/verdict.hpp"
@@ -109,7 +110,29 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
                     bool shadow);
 
   void handle_event(const nlohmann::json& event, Batch& batch) override;
+  // Decodes an outbox entry (engine/actions/codec.hpp) and runs it (bot_actions.cpp's table).
   ActionOutcome run_action(uint64_t seq, const nlohmann::json& action, Batch& batch) override;
+
+  // One runner per action (engine/actions/action.hpp); `seq` is the outbox sequence, from which
+  // transaction IDs derive so that a retry after a crash is deduplicated by the homeserver.
+  ActionOutcome run(uint64_t seq, const actions::Notice& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::JoinProtect& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::LoadRoomState& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::CatchUp& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::WatchList& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::CreateList& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::SetRule& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::Sweep& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::ListBan& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::UnbanCheck& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::Unban& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::Acl& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::RedactUser& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::RedactEvent& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::Kick& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::Ban& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::SetJoinRule& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::RestoreJoinRule& a, Batch& batch);
 
   // Queues a notice in `room` (optionally as a reply to `reply_to` event ID).
   void enqueue_notice(Batch& batch, const std::string& room, const std::string& body,
@@ -170,7 +193,6 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   void count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started);
   void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch);
   void ensure_room_state(const std::string& room, Batch& batch);
-  ActionOutcome run_load_room_state(const nlohmann::json& action);
   void cmd_protections(CommandContext& ctx);
   void cmd_report(CommandContext& ctx);
   // Queues what the scorer's protections asked for (exempt users are left alone).
@@ -188,26 +210,11 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   bool is_allowlisted(const std::string& entity) const;
   std::vector<std::string> protected_servers() const;
 
-  // Executor actions.
-  ActionOutcome run_watch_list(uint64_t seq, const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_create_list(uint64_t seq, const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_set_rule(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_sweep(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_ban(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_unban_check(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_unban(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_acl(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_redact_user(uint64_t seq, const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_redact_event(uint64_t seq, const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_kick(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_rule_ban(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_join_rule(const nlohmann::json& action, Batch& batch);
   // Power levels of a room, read fresh from the homeserver.
   Result<class PowerLevels> power_in(const std::string& room_id);
   ActionOutcome from_error(const std::string& what, const Error& e);
-
-  ActionOutcome run_join_protect(const nlohmann::json& action, Batch& batch);
-  ActionOutcome run_catch_up(const nlohmann::json& action, Batch& batch);
+  ActionOutcome run_join_rule(const actions::Action& action, const std::optional<std::string>& raise_to,
+                              const actions::Why& why_asked, Batch& batch);
   std::string txn_id(uint64_t seq) const;
 
   struct CommandSpec {

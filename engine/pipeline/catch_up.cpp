@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/actions/codec.hpp"
 #include "engine/audit/audit_format.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
@@ -53,8 +54,7 @@ void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_l
         it->second = std::min(it->second, since);
         continue;
       }
-      nlohmann::json action = {{"kind", "catch_up"}, {"room", room}, {"since", since}, {"why", std::string(why)}};
-      store_.enqueue_action(batch, action.dump(), Priority::kBackground);
+      actions::enqueue(store_, batch, actions::CatchUp{room, since, std::string(why)});
       ++queued;
     }
   }
@@ -97,9 +97,9 @@ bool is_own_join(const nlohmann::json& ev, const std::string& bot_user) {
 
 }  // namespace
 
-ActionOutcome Bot::run_catch_up(const nlohmann::json& action, Batch& batch) {
-  const std::string room = action.value("room", "");
-  int64_t since = action.value("since", int64_t{0});
+ActionOutcome Bot::run(uint64_t, const actions::CatchUp& a, Batch& batch) {
+  const std::string& room = a.room;
+  int64_t since = a.since;
   {
     // From here on a new request queues a new pass: this one may already be past its events.
     std::lock_guard lock(pending_mu_);
@@ -165,7 +165,7 @@ ActionOutcome Bot::run_catch_up(const nlohmann::json& action, Batch& batch) {
     if (on_recovered_) on_recovered_();
     // Their state is older than what Tyr knows: read the room's state afresh.
     if (state && rooms_.contains(room)) {
-      store_.enqueue_action(batch, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
+      actions::enqueue(store_, batch, actions::LoadRoomState{room});
     }
   } else {
     log::debug("catch-up", room + ": nothing missed (" + std::to_string(ids.size()) + " event(s) since " +

@@ -114,8 +114,8 @@ void Bot::ensure_room_state(const std::string& room, Batch& batch) {
   store_.enqueue_action(batch, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
 }
 
-ActionOutcome Bot::run_load_room_state(const nlohmann::json& action) {
-  const std::string room = action.value("room", "");
+ActionOutcome Bot::run(uint64_t, const actions::LoadRoomState& a, Batch&) {
+  const std::string room = a.room;
   auto state = client_.room_state(room);
   if (!state) {
     if (is_retryable(state.error())) {
@@ -203,45 +203,6 @@ void Bot::cmd_protections(CommandContext& ctx) {
   auto [text, changed] = scorer_->protections_command(ctx.args);
   if (changed) ctx.batch.put(Cf::kState, "protections/settings", dump_json(scorer_->save_settings()));
   ctx.reply(*this, text);
-}
-
-ActionOutcome Bot::run_join_rule(const nlohmann::json& action, Batch& batch) {
-  const std::string room = action.value("room", "");
-  const std::string saved_key = "joinrule/" + room;
-  nlohmann::json content;
-  if (action.value("kind", "") == "set_join_rule") {
-    auto current = client_.state_event(room, "m.room.join_rules");
-    if (!current && current.error().code != "M_NOT_FOUND") return from_error("join rules of " + room, current.error());
-    // Keep the rule in force before the first raise; a second raise must not overwrite it.
-    if (!store_.get(Cf::kState, saved_key)) {
-      batch.put(Cf::kState, saved_key, (current ? *current : nlohmann::json{{"join_rule", "public"}}).dump());
-    }
-    content = current ? *current : nlohmann::json::object();
-    content["join_rule"] = action.value("join_rule", "invite");
-  } else {
-    auto saved = store_.get(Cf::kState, saved_key);
-    if (!saved) return {};
-    content = nlohmann::json::parse(*saved, nullptr, false);
-    if (!content.is_object()) return {};
-    batch.del(Cf::kState, saved_key);
-  }
-  auto power = power_in(room);
-  if (!power) return from_error("power levels of " + room, power.error());
-  if (auto why = power->why_cannot_set_state(bot_user_, "m.room.join_rules"); !why.empty()) {
-    enqueue_notice(batch, management_room_, "Cannot change the join rule of " + room + ": " + why + ".");
-    return {};
-  }
-  auto sent = client_.send_state(room, "m.room.join_rules", "", content);
-  audit_action(batch, action, action.value("kind", "join_rule"), sent ? nullptr : &sent.error(), "live",
-               "join rule " + content.value("join_rule", ""));
-  if (!sent) {
-    if (is_retryable(sent.error())) return from_error("join rules of " + room, sent.error());
-    enqueue_notice(batch, management_room_, "Changing the join rule of " + room + " failed: " + sent.error().to_string());
-    return {};
-  }
-  enqueue_notice(batch, management_room_, "Join rule of " + room + " is now " + content.value("join_rule", "") +
-                                              " (" + action.value("protection", "protection") + ").");
-  return {};
 }
 
 void Bot::on_report(const AbuseReport& report, Batch& batch) {
@@ -440,77 +401,5 @@ void Bot::reload_rules(Batch& batch, const std::string& reply_to) {
 }
 
 void Bot::cmd_rules_reload(CommandContext& ctx) { reload_rules(ctx.batch, ctx.event.value("event_id", "")); }
-
-ActionOutcome Bot::run_redact_event(uint64_t seq, const nlohmann::json& action, Batch& batch) {
-  const std::string room = action.value("room", "");
-  const std::string sender = action.value("sender", "");
-  auto power = power_in(room);
-  if (!power) return from_error("power levels of " + room, power.error());
-  if (auto why = power->why_cannot_redact(bot_user_, sender); !why.empty()) {
-    post_notice(batch, "errors", "Cannot redact in " + room + ": " + why + ".");
-    return {};
-  }
-  auto r = client_.redact(room, action.value("event_id", ""), txn_id(seq), action.value("reason", ""));
-  audit_action(batch, action, "redact", r ? nullptr : &r.error());
-  if (!r) {
-    if (is_retryable(r.error())) return from_error("redact in " + room, r.error());
-    post_notice(batch, "errors", "Redaction in " + room + " failed: " + r.error().to_string());
-  }
-  return {};
-}
-
-ActionOutcome Bot::run_kick(const nlohmann::json& action, Batch& batch) {
-  const std::string room = action.value("room", "");
-  const std::string user = action.value("user", "");
-  auto power = power_in(room);
-  if (!power) return from_error("power levels of " + room, power.error());
-  if (power->level(bot_user_) < power->kick_level() || power->level(user) >= power->level(bot_user_)) {
-    post_notice(batch, "errors", "Cannot kick " + user + " from " + room + ": not enough power.");
-    ActionOutcome refused;
-    refused.result = "no_power";
-    return refused;
-  }
-  auto member = client_.state_event(room, "m.room.member", user);
-  const std::string membership = member ? member->value("membership", "") : "";
-  if (membership != "join" && membership != "invite" && membership != "knock") {
-    ActionOutcome skipped;  // already gone (an earlier kick, or they left)
-    skipped.result = "skipped";
-    return skipped;
-  }
-  auto r = client_.kick(room, user, action.value("reason", ""));
-  audit_action(batch, action, "kick", r ? nullptr : &r.error());
-  if (!r) {
-    if (is_retryable(r.error())) return from_error("kick " + user, r.error());
-    post_notice(batch, "errors", "Kicking " + user + " failed: " + r.error().to_string());
-    ActionOutcome refused;
-    refused.result = r.error().code.empty() ? "error" : r.error().code;
-    return refused;
-  }
-  return {};
-}
-
-ActionOutcome Bot::run_rule_ban(const nlohmann::json& action, Batch& batch) {
-  const std::string room = action.value("room", "");
-  const std::string user = action.value("user", "");
-  auto member = client_.state_event(room, "m.room.member", user);
-  if (member && member->value("membership", "") == "ban") {  // never re-issue a ban
-    ActionOutcome skipped;
-    skipped.result = "skipped";
-    return skipped;
-  }
-  auto power = power_in(room);
-  if (!power) return from_error("power levels of " + room, power.error());
-  if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
-    post_notice(batch, "errors", "Cannot ban " + user + " from " + room + ": " + why + ".");
-    return {};
-  }
-  auto r = client_.ban(room, user, action.value("reason", ""));
-  audit_action(batch, action, "ban", r ? nullptr : &r.error());
-  if (!r) {
-    if (is_retryable(r.error())) return from_error("ban " + user, r.error());
-    post_notice(batch, "errors", "Banning " + user + " failed: " + r.error().to_string());
-  }
-  return {};
-}
 
 }  // namespace tyr::engine

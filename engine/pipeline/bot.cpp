@@ -45,64 +45,11 @@ bool is_outage(const Error& error) {
          error.code == "M_LIMIT_EXCEEDED" || error.status == 429;
 }
 
-// ---- RoomRegistry ----
-
-std::optional<nlohmann::json> RoomRegistry::info(const std::string& room_id) const {
-  std::lock_guard lock(mu_);
-  auto it = rooms_.find(room_id);
-  if (it == rooms_.end()) return std::nullopt;
-  return it->second;
-}
-
-void RoomRegistry::load(const Store& store) {
-  std::lock_guard lock(mu_);
-  rooms_.clear();
-  store.scan(Cf::kState, kRoomPrefix, [&](std::string_view key, std::string_view value) {
-    auto info = nlohmann::json::parse(value, nullptr, false);
-    rooms_[std::string(key.substr(kRoomPrefix.size()))] =
-        info.is_discarded() ? nlohmann::json::object() : info;
-  });
-}
-
-bool RoomRegistry::contains(const std::string& room_id) const {
-  std::lock_guard lock(mu_);
-  return rooms_.count(room_id) > 0;
-}
-
-void RoomRegistry::add(const std::string& room_id, nlohmann::json info) {
-  std::lock_guard lock(mu_);
-  rooms_[room_id] = std::move(info);
-}
-
-bool RoomRegistry::remove(const std::string& room_id) {
-  std::lock_guard lock(mu_);
-  return rooms_.erase(room_id) > 0;
-}
-
-std::string RoomRegistry::find(const std::string& id_or_alias) const {
-  std::lock_guard lock(mu_);
-  if (rooms_.count(id_or_alias)) return id_or_alias;
-  for (const auto& [id, info] : rooms_) {
-    if (info.value("alias", "") == id_or_alias) return id;
-  }
-  return {};
-}
-
-std::map<std::string, nlohmann::json> RoomRegistry::snapshot() const {
-  std::lock_guard lock(mu_);
-  return rooms_;
-}
-
-size_t RoomRegistry::size() const {
-  std::lock_guard lock(mu_);
-  return rooms_.size();
-}
-
 // ---- Bot ----
 
 Bot::Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book)
     : config_(config), store_(store), client_(client), book_(book),
-      audit_(store), room_state_(config.management.operators), bot_user_(config.bot_user_id()) {
+      lists_(config, store, book, rooms_, *this), audit_(store), room_state_(config.management.operators), bot_user_(config.bot_user_id()) {
   rooms_.load(store_);
   notices_.set_limit(config.management.notices_per_minute);
   notices_.set_category_limit("refused", config.veto.notices_per_minute);
@@ -169,6 +116,8 @@ void Bot::enqueue_notice(Batch& batch, const std::string& room, const std::strin
   actions::enqueue(store_, batch, actions::Notice{room, body, reply_to});
 }
 
+void Bot::notify(Batch& batch, const std::string& body) { enqueue_notice(batch, management_room_, body); }
+
 void Bot::post_notice(Batch& batch, std::string_view category, const std::string& body) {
   if (management_room_.empty()) return;
   if (!notices_.admit(std::string(category), now_ms())) {
@@ -215,12 +164,12 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   }
   // Read back from history (catch_up.cpp): judged and scored like any event, but its state is
   // older than what Tyr knows, so it changes neither a list's rules nor the room-state cache.
-  if (event.contains("state_key") && book_.is_list(*room) && !recovered) on_list_event(event, batch);
+  if (event.contains("state_key") && book_.is_list(*room) && !recovered) lists_.on_list_event(event, batch);
   if (!rooms_.contains(*room)) return;
   if (scorer_ != nullptr) ensure_room_state(*room, batch);
   if (event.contains("state_key") && !recovered) room_state_.apply(event);
   if (*type == "m.room.member") {
-    on_member_event(event, batch);
+    lists_.on_member(event, batch);
     if (scorer_ != nullptr) {
       scorer_->on_membership(event, event.value("origin_server_ts", int64_t{0}),
                              room_state_.facts(*room, event.value("state_key", "")));

@@ -22,9 +22,12 @@
 #include "engine/core/verdict.hpp"
 #include "engine/config/config.hpp"
 #include "engine/pipeline/pipeline.hpp"
+#include "engine/pipeline/list_enforcement.hpp"
+#include "engine/pipeline/management_notices.hpp"
 #include "engine/pipeline/notice_throttle.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/report_notice.hpp"
+#include "engine/pipeline/room_registry.hpp"
 #include "engine/pipeline/room_state.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
@@ -33,28 +36,13 @@
 
 namespace tyr::engine {
 
-// Rooms Tyr protects. Mirrored in the store's state family as "room/<room_id>" -> JSON.
-class RoomRegistry {
- public:
-  void load(const Store& store);
-  bool contains(const std::string& room_id) const;
-  void add(const std::string& room_id, nlohmann::json info);
-  bool remove(const std::string& room_id);
-  // Finds a protected room by ID or by the alias it was added with.
-  std::string find(const std::string& id_or_alias) const;
-  std::map<std::string, nlohmann::json> snapshot() const;
-  // The stored info of one protected room (added_ts, alias, …); nullopt when not protected.
-  std::optional<nlohmann::json> info(const std::string& room_id) const;
-  size_t size() const;
-
- private:
-  mutable std::mutex mu_;
-  std::map<std::string, nlohmann::json> rooms_;
-};
-
 using policy::Judgement;
 
-class Bot : public EventHandler, public ActionRunner, public ReportHandler, public veto::Backend {
+class Bot : public EventHandler,
+            public ActionRunner,
+            public ReportHandler,
+            public veto::Backend,
+            public ManagementNotices {
  public:
   Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book);
 
@@ -101,13 +89,16 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   // Reloads the rules (SIGHUP, `rules reload`) and reports the outcome in the management room.
   void reload_rules(Batch& batch, const std::string& reply_to = {});
 
-  // Judges a user against every list (same code path as live enforcement and `tyr check`).
-  Judgement judge_user(const std::string& user_id) const;
-  // Reacts to changes of list rules: sweeps, ACL updates, unbans (queued in `batch`).
-  void on_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch);
-  // Replaces an HTTP feed's rules; returns the number of changed rules. Commits its own batch.
+  // Ban-list enforcement (list_enforcement.hpp): judging, reactions to rule changes, feeds.
+  ListEnforcement& lists() { return lists_; }
+  Judgement judge_user(const std::string& user_id) const { return lists_.judge_user(user_id); }
+  void on_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch) {
+    lists_.on_rule_diffs(diffs, batch);
+  }
   size_t apply_feed(const std::string& name, const std::vector<policy::PolicyRule>& rules,
-                    bool shadow);
+                    bool shadow) {
+    return lists_.apply_feed(name, rules, shadow);
+  }
 
   void handle_event(const nlohmann::json& event, Batch& batch) override;
   // Decodes an outbox entry (engine/actions/codec.hpp) and runs it (bot_actions.cpp's table).
@@ -141,7 +132,9 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   // within the notice budget (management.notices_per_minute; refusals also within
   // veto.notices_per_minute). Past it, the notice is counted and summarised once a minute.
   // Runs after bans and redactions (Priority::kNotice): reporting never delays acting.
-  void post_notice(Batch& batch, std::string_view category, const std::string& body);
+  void post_notice(Batch& batch, std::string_view category, const std::string& body) override;
+  // A notice in the management room outside the budget.
+  void notify(Batch& batch, const std::string& body) override;
   void queue_unsolicited(Batch& batch, const std::string& body);  // post_notice past the budget
 
   struct CommandContext {
@@ -200,15 +193,7 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   bool is_exempt(const std::string& user) const;
   void write_rule(CommandContext& ctx, const std::string& recommendation);
 
-  // Event path.
-  void on_member_event(const nlohmann::json& event, Batch& batch);
-  void on_list_event(const nlohmann::json& event, Batch& batch);
-  void enqueue_ban(Batch& batch, const std::string& room, const std::string& user,
-                   const Judgement& j);
-  void schedule_sweeps(Batch& batch);
-  void schedule_acl(Batch& batch);
-  bool is_allowlisted(const std::string& entity) const;
-  std::vector<std::string> protected_servers() const;
+  bool is_allowlisted(const std::string& entity) const { return lists_.is_allowlisted(entity); }
 
   // Power levels of a room, read fresh from the homeserver.
   Result<class PowerLevels> power_in(const std::string& room_id);
@@ -230,9 +215,8 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   HomeserverClient& client_;
   PolicyBook& book_;
   RoomRegistry rooms_;
+  ListEnforcement lists_;
   mutable std::mutex pending_mu_;
-  std::set<std::string> pending_sweeps_;  // rooms with a sweep queued and not yet started
-  std::set<std::string> pending_acl_;     // rooms with an ACL update queued and not started
   std::map<std::string, int64_t> pending_catch_up_;  // room -> since, pass queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
   EventScorer* scorer_ = nullptr;

@@ -131,10 +131,7 @@ ActionOutcome Bot::run(uint64_t, const actions::SetRule& a, Batch& batch) {
 
 ActionOutcome Bot::run(uint64_t, const actions::Sweep& a, Batch& batch) {
   const std::string room = a.room;
-  {
-    std::lock_guard lock(pending_mu_);
-    pending_sweeps_.erase(room);
-  }
+  lists_.sweep_started(room);
   if (!rooms_.contains(room)) return {};
   auto members = client_.joined_members(room);
   if (!members) return from_error("members of " + room, members.error());
@@ -143,7 +140,7 @@ ActionOutcome Bot::run(uint64_t, const actions::Sweep& a, Batch& batch) {
   for (auto it = joined.begin(); it != joined.end(); ++it) {
     Judgement j = judge_user(it.key());
     if (j.act) {
-      enqueue_ban(batch, room, it.key(), j);
+      lists_.enqueue_ban(batch, room, it.key(), j);
       ++queued;
     }
   }
@@ -249,10 +246,7 @@ ActionOutcome Bot::run(uint64_t, const actions::Unban& a, Batch& batch) {
 
 ActionOutcome Bot::run(uint64_t, const actions::Acl& a, Batch& batch) {
   const std::string room = a.room;
-  {
-    std::lock_guard lock(pending_mu_);
-    pending_acl_.erase(room);
-  }
+  lists_.acl_started(room);
   if (!rooms_.contains(room)) return {};
   std::vector<std::string> deny;
   for (auto& g : policy::server_deny_globs(book_.enforced_rules(EntityKind::kServer))) {
@@ -263,7 +257,7 @@ ActionOutcome Bot::run(uint64_t, const actions::Acl& a, Batch& batch) {
   nlohmann::json cur = current ? *current : nlohmann::json();
   if (cur.is_object() && cur.empty()) cur = nlohmann::json();  // never set / redacted: treat as none
   if (deny.empty() && cur.is_null()) return {};  // nothing to deny and no ACL to maintain
-  auto plan = policy::plan_server_acl(deny, cur, config_.homeserver.server_name, protected_servers());
+  auto plan = policy::plan_server_acl(deny, cur, config_.homeserver.server_name, lists_.protected_servers());
   if (plan.error) {
     enqueue_notice(batch, management_room_, "Server ACL for " + room + " not sent: " + *plan.error);
     return {};

@@ -18,7 +18,7 @@
 
 #include "engine/actions/action.hpp"
 #include "engine/client/homeserver_client.hpp"
-#include "engine/commands/command_parser.hpp"
+#include "engine/commands/command_host.hpp"
 #include "engine/core/verdict.hpp"
 #include "engine/config/config.hpp"
 #include "engine/pipeline/pipeline.hpp"
@@ -42,7 +42,8 @@ class Bot : public EventHandler,
             public ActionRunner,
             public ReportHandler,
             public veto::Backend,
-            public ManagementNotices {
+            public ManagementNotices,
+            public CommandHost {
  public:
   Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book);
 
@@ -137,36 +138,30 @@ class Bot : public EventHandler,
   void notify(Batch& batch, const std::string& body) override;
   void queue_unsolicited(Batch& batch, const std::string& body);  // post_notice past the budget
 
-  struct CommandContext {
-    const nlohmann::json& event;
-    std::vector<std::string> args;  // words after the command's own words
-    Batch& batch;
-    void reply(Bot& bot, const std::string& body) const;
-  };
-
  private:
-  bool is_operator(std::string_view user_id) const;
+  // ---- CommandHost: what management-room commands (engine/commands) see of the bot;
+  // defined in bot_commands_host.cpp ----
+  const Config& config() const override;
+  Store& store() override;
+  PolicyBook& policy_book() override;
+  const AuditLog& audit_log() const override;
+  EventScorer* scorer() override;
+  const std::string& command_room() const override;
+  bool is_exempt_user(const std::string& user_id) const override;
+  std::chrono::seconds uptime() const override;
+  VerdictCounts verdict_counts() const override;
+  std::vector<std::string> status_lines() const override;
+  std::string find_protected_room(const std::string& id_or_alias) const override;
+  std::map<std::string, nlohmann::json> protected_rooms() const override;
+  void unprotect_room(Batch& batch, const std::string& room_id) override;
+  void enqueue_action(Batch& batch, const nlohmann::json& action, Priority priority) override;
+  void apply_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch) override;
+  void schedule_enforcement(Batch& batch) override;
+  void request_rules_reload(Batch& batch, const std::string& reply_to) override;
+
+  // Operators' commands (engine/commands/dispatch_command).
   void handle_management_message(const nlohmann::json& event, Batch& batch);
 
-  void cmd_help(CommandContext& ctx);
-  void cmd_status(CommandContext& ctx);
-  void cmd_ping(CommandContext& ctx);
-  void cmd_rooms(CommandContext& ctx);
-  void cmd_rooms_add(CommandContext& ctx);
-  void cmd_rooms_remove(CommandContext& ctx);
-  void cmd_lists(CommandContext& ctx);
-  void cmd_lists_watch(CommandContext& ctx);
-  void cmd_lists_unwatch(CommandContext& ctx);
-  void cmd_lists_create(CommandContext& ctx);
-  void cmd_ban(CommandContext& ctx);
-  void cmd_unban(CommandContext& ctx);
-  void cmd_takedown(CommandContext& ctx);
-  void cmd_allow(CommandContext& ctx);
-  void cmd_allow_remove(CommandContext& ctx);
-  void cmd_redact(CommandContext& ctx);
-  void cmd_rules(CommandContext& ctx);
-  void cmd_rules_test(CommandContext& ctx);
-  void cmd_rules_reload(CommandContext& ctx);
   void on_scored_event(const nlohmann::json& event, Batch& batch);
   // Asks the executor to read a protected room's state on first use (the event path never
   // waits on the network); until it arrives, and a minute after a failure, facts are unknown.
@@ -181,17 +176,13 @@ class Bot : public EventHandler,
   // `error`: the homeserver's refusal, null when it succeeded; mode live|shadow|dry_run|veto.
   void audit_action(Batch& batch, const nlohmann::json& action, std::string_view what,
                     const Error* error, std::string_view mode = "live", std::string detail = {});
-  void cmd_audit(CommandContext& ctx);
   // Counts a fresh verdict (verdicts by action, rule and protection hits, latency).
   void count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started);
   void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch);
   void ensure_room_state(const std::string& room, Batch& batch);
-  void cmd_protections(CommandContext& ctx);
-  void cmd_report(CommandContext& ctx);
   // Queues what the scorer's protections asked for (exempt users are left alone).
   void enqueue_requested(Batch& batch);
   bool is_exempt(const std::string& user) const;
-  void write_rule(CommandContext& ctx, const std::string& recommendation);
 
   bool is_allowlisted(const std::string& entity) const { return lists_.is_allowlisted(entity); }
 
@@ -201,14 +192,6 @@ class Bot : public EventHandler,
   ActionOutcome run_join_rule(const actions::Action& action, const std::optional<std::string>& raise_to,
                               const actions::Why& why_asked, Batch& batch);
   std::string txn_id(uint64_t seq) const;
-
-  struct CommandSpec {
-    std::vector<std::string_view> words;
-    std::string_view usage;
-    std::string_view summary;
-    void (Bot::*fn)(CommandContext&);
-  };
-  static const std::vector<CommandSpec>& command_table();
 
   const Config& config_;
   Store& store_;

@@ -195,16 +195,6 @@ void Bot::tick(Batch& batch) {
   batch.put(Cf::kState, "protections/state", dump_json(scorer_->save_state()));
 }
 
-void Bot::cmd_protections(CommandContext& ctx) {
-  if (scorer_ == nullptr) {
-    ctx.reply(*this, "No protections are available.");
-    return;
-  }
-  auto [text, changed] = scorer_->protections_command(ctx.args);
-  if (changed) ctx.batch.put(Cf::kState, "protections/settings", dump_json(scorer_->save_settings()));
-  ctx.reply(*this, text);
-}
-
 void Bot::on_report(const AbuseReport& report, Batch& batch) {
   const std::string id = std::to_string(report.id);
   const std::string& room = report.room_id;
@@ -299,89 +289,6 @@ void Bot::on_poisoned(std::string_view worker, const nlohmann::json& item, std::
                   "); it was set aside and Tyr went on. This is a bug: please report it with the log line.");
 }
 
-void Bot::cmd_report(CommandContext& ctx) {
-  const std::string usage = "Usage: " + config_.management.command_prefix + " report <id> redact|kick|ban|ignore";
-  if (ctx.args.size() != 2) {
-    ctx.reply(*this, usage);
-    return;
-  }
-  auto saved = store_.get(Cf::kState, "report/" + ctx.args[0]);
-  if (!saved) {
-    ctx.reply(*this, "No report " + ctx.args[0] + ".");
-    return;
-  }
-  auto r = nlohmann::json::parse(*saved, nullptr, false);
-  const std::string verb = ctx.args[1];
-  const std::string room = r.value("room_id", ""), sender = r.value("sender", "");
-  const std::string reason = "Abuse report " + ctx.args[0];
-  if (verb == "ignore") {
-    ctx.batch.del(Cf::kState, "report/" + ctx.args[0]);
-    ctx.reply(*this, "Report " + ctx.args[0] + " ignored.");
-    return;
-  }
-  if (verb != "redact" && verb != "kick" && verb != "ban") {
-    ctx.reply(*this, usage);
-    return;
-  }
-  if (is_exempt(sender)) {
-    ctx.reply(*this, "Not acting on report " + ctx.args[0] + ": " + sender + " is exempt.");
-    return;
-  }
-  if (verb != "redact") {
-    nlohmann::json act = {{"kind", verb == "ban" ? "rule_ban" : "kick"}, {"room", room},
-                          {"user", sender}, {"reason", reason}};
-    store_.enqueue_action(ctx.batch, dump_json(act), Priority::kBan);
-  }
-  nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", r.value("event_id", "")},
-                           {"sender", sender}, {"reason", reason}};
-  store_.enqueue_action(ctx.batch, dump_json(redact), Priority::kRedact);
-  ctx.batch.del(Cf::kState, "report/" + ctx.args[0]);
-  ctx.reply(*this, "Report " + ctx.args[0] + ": " + (verb == "redact" ? "redacting" : verb == "kick" ? "redacting and kicking" : "redacting and banning") +
-                       " " + sender + ".");
-}
-
-void Bot::cmd_rules(CommandContext& ctx) {
-  if (scorer_ == nullptr) {
-    ctx.reply(*this, "No rules are configured (set rules.dir in Tyr's config).");
-    return;
-  }
-  std::string text = "Rules:";
-  for (const auto& line : scorer_->describe()) text += "\n  " + line;
-  text += "\nVerdicts: " + std::to_string(verdicts_[1].load()) + " notify, " +
-          std::to_string(verdicts_[2].load()) + " redact, " + std::to_string(verdicts_[3].load()) +
-          " kick, " + std::to_string(verdicts_[4].load()) + " ban; shadow rules would have acted " +
-          std::to_string(shadow_verdicts_.load()) + " times";
-  ctx.reply(*this, text);
-}
-
-void Bot::cmd_rules_test(CommandContext& ctx) {
-  if (scorer_ == nullptr) {
-    ctx.reply(*this, "No rules are configured (set rules.dir in Tyr's config).");
-    return;
-  }
-  // The raw text after "rules test", so spacing and quotes are scored as typed.
-  std::string body = ctx.event["content"].value("body", "");
-  const auto pos = body.find("test");
-  std::string text = pos == std::string::npos ? "" : body.substr(pos + 4);
-  text.erase(0, text.find_first_not_of(" \t"));
-  if (text.empty()) {
-    ctx.reply(*this, "Usage: " + config_.management.command_prefix + " rules test <text>");
-    return;
-  }
-  nlohmann::json event = {{"type", "m.room.message"},
-                          {"event_id", "$rules-test"},
-                          {"room_id", rooms_.size() ? rooms_.snapshot().begin()->first : management_room_},
-                          {"sender", ctx.event.value("sender", "")},
-                          {"origin_server_ts", now_ms()},
-                          {"content", {{"msgtype", "m.text"}, {"body", text}}}};
-  EventVerdict v = scorer_->explain(event);
-  std::string reply = "Verdict: " + std::string(action_name(v.action)) + ", score " +
-                      fmt_score(v.score);
-  if (v.shadow_action > v.action) reply += std::string(" (shadow rules: ") + action_name(v.shadow_action) + ")";
-  reply += v.explanation.empty() ? "\nNo rule matched." : "\n" + v.explanation;
-  ctx.reply(*this, reply);
-}
-
 void Bot::reload_rules(Batch& batch, const std::string& reply_to) {
   if (scorer_ == nullptr) {
     enqueue_notice(batch, management_room_, "No rules are configured (set rules.dir in Tyr's config).", reply_to);
@@ -399,7 +306,5 @@ void Bot::reload_rules(Batch& batch, const std::string& reply_to) {
                  "Rules reloaded: " + (lines.empty() ? std::string("no rules") : lines.front()) + ".",
                  reply_to);
 }
-
-void Bot::cmd_rules_reload(CommandContext& ctx) { reload_rules(ctx.batch, ctx.event.value("event_id", "")); }
 
 }  // namespace tyr::engine

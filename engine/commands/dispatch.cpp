@@ -1,0 +1,65 @@
+// From an operator's message in the management room to the command it names.
+
+#include <algorithm>
+
+#include "engine/commands/command.hpp"
+#include "engine/commands/command_parser.hpp"
+#include "engine/core/log.hpp"
+
+namespace tyr::engine {
+
+namespace {
+
+const std::string* string_at(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+}
+
+}  // namespace
+
+void CommandContext::reply(const std::string& body) const {
+  nlohmann::json notice = {{"kind", "notice"}, {"room", host.command_room()}, {"body", body}};
+  if (auto id = event_id(); !id.empty()) notice["reply_to"] = id;
+  enqueue(notice, Priority::kControl);
+}
+
+void dispatch_command(CommandHost& host, const nlohmann::json& event, Batch& batch) {
+  auto content = event.find("content");
+  if (content == event.end() || !content->is_object()) return;
+  const std::string* body = string_at(*content, "body");
+  const std::string* sender = string_at(event, "sender");
+  if (!body || !sender) return;
+  if (auto rel = content->find("m.relates_to");
+      rel != content->end() && rel->is_object() && rel->value("rel_type", "") == "m.replace") {
+    return;  // edits are not new commands
+  }
+  const auto& management = host.config().management;
+  auto parsed = parse_command(*body, management.command_prefix);
+  if (!parsed) return;
+  const auto& ops = management.operators;
+  if (std::find(ops.begin(), ops.end(), *sender) == ops.end()) {
+    log::info("bot", "ignored a command from non-operator " + *sender);
+    return;
+  }
+  CommandContext ctx{host, event, {}, batch};
+  if (!*parsed) {
+    ctx.reply("Could not read that command: " + parsed->error().message);
+    return;
+  }
+  const auto& words = parsed->value().words;
+  if (words.empty()) {
+    ctx.reply("Tyr is here. Try `" + management.command_prefix + " help`.");
+    return;
+  }
+  const CommandSpec* spec = find_command(words);
+  if (spec == nullptr) {
+    ctx.reply("Unknown command '" + words[0] + "'. Try `" + management.command_prefix +
+              " help` for the list of commands.");
+    return;
+  }
+  ctx.args.assign(words.begin() + static_cast<long>(spec->word_count()), words.end());
+  log::info("bot", *sender + " ran: " + *body);
+  spec->handler(ctx);
+}
+
+}  // namespace tyr::engine

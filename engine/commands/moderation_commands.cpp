@@ -1,0 +1,162 @@
+// `ban`, `unban`, `takedown`: rules Tyr writes to the lists it created; `allow`, `allow remove`:
+// the allowlist; `redact`: a user's recent messages.
+
+#include <optional>
+
+#include "engine/commands/handlers.hpp"
+#include "engine/core/clock.hpp"
+#include "engine/core/ids.hpp"
+#include "engine/policy/policy_rule.hpp"
+
+namespace tyr::engine::commands {
+
+using policy::EntityKind;
+
+namespace {
+
+// Allowlisted entities in the state family: "allow/<entity or glob>" -> when (ms). The event
+// path reads them (Bot::is_allowlisted).
+constexpr std::string_view kAllowPrefix = "allow/";
+
+EntityKind infer_kind(const std::string& entity) {
+  if (!entity.empty() && entity[0] == '@') return EntityKind::kUser;
+  if (!entity.empty() && (entity[0] == '!' || entity[0] == '#')) return EntityKind::kRoom;
+  return EntityKind::kServer;
+}
+
+// Queues set_rule actions: `recommendation` m.ban or m.takedown adds a rule; "" clears every
+// rule for the entity. The executor writes them and answers with the summary.
+void write_rule(CommandContext& ctx, const std::string& recommendation) {
+  const std::string& prefix = ctx.prefix();
+  auto& a = ctx.args;
+  const bool clear = recommendation.empty();
+  if (a.size() < 2) {
+    ctx.reply("Usage: " + prefix + (clear ? " unban" : " ban") +
+              " <list> [user|room|server] <entity>" + (clear ? "" : " [reason]"));
+    return;
+  }
+  auto list = ctx.host.policy_book().find(a[0]);
+  if (!list || !list->writable) {
+    ctx.reply(a[0] + " is not a list Tyr can write. Create one with `" + prefix +
+              " lists create <shortcode>`.");
+    return;
+  }
+  size_t i = 1;
+  std::optional<EntityKind> kind;
+  if (a.size() > 2) kind = policy::kind_from_name(a[1]);
+  if (kind) ++i;
+  const std::string entity = a[i++];
+  if (!kind) kind = infer_kind(entity);
+  std::string reason;
+  for (; i < a.size(); ++i) reason += (reason.empty() ? "" : " ") + a[i];
+  if (!clear && *kind == EntityKind::kUser && entity == ctx.host.config().bot_user_id()) {
+    ctx.reply("Tyr will not ban itself.");
+    return;
+  }
+  if (clear) {
+    auto rules = ctx.host.policy_book().rules_for_entity(list->id, entity);
+    if (rules.empty()) {
+      ctx.reply("No rule for " + entity + " in " + a[0] + ".");
+      return;
+    }
+    for (const auto& r : rules) {
+      // Clear the key in every family, as Mjolnir does, so no legacy copy survives.
+      for (const char* family : {"m.policy.rule.", "m.room.rule.", "org.matrix.mjolnir.rule."}) {
+        const bool stable = std::string_view(family) == "m.policy.rule.";
+        ctx.enqueue({{"kind", "set_rule"},
+                     {"list", list->id},
+                     {"type", std::string(family) + std::string(policy::kind_name(r.kind))},
+                     {"state_key", r.state_key},
+                     {"content", nlohmann::json::object()},
+                     {"reply_to", ctx.event_id()},
+                     {"summary", stable ? "Removed the rule for " + entity + " from " + a[0] + "."
+                                        : ""}},
+                    Priority::kControl);
+      }
+    }
+    return;
+  }
+  nlohmann::json content = {{"entity", entity}, {"recommendation", recommendation}};
+  if (recommendation == "m.ban") {
+    content["reason"] = reason.empty() ? "banned by Tyr" : reason;
+  } else if (!reason.empty()) {
+    content["reason"] = reason;
+  }
+  ctx.enqueue({{"kind", "set_rule"},
+               {"list", list->id},
+               {"type", policy::stable_type(*kind)},
+               {"state_key", "rule:" + entity},
+               {"content", content},
+               {"reply_to", ctx.event_id()},
+               {"summary", std::string(recommendation == "m.ban" ? "Banned " : "Took down ") +
+                               entity + " (" + std::string(policy::kind_name(*kind)) + ") in " +
+                               a[0] + "."}},
+              Priority::kControl);
+}
+
+}  // namespace
+
+void ban(CommandContext& ctx) { write_rule(ctx, "m.ban"); }
+void unban(CommandContext& ctx) { write_rule(ctx, ""); }
+void takedown(CommandContext& ctx) { write_rule(ctx, "m.takedown"); }
+
+void allow(CommandContext& ctx) {
+  if (ctx.args.empty()) {
+    std::string text = "Allowlist (never acted on):";
+    for (const auto& a : ctx.host.config().policy.allow) text += "\n  " + a + " (config)";
+    ctx.host.store().scan(Cf::kState, kAllowPrefix, [&](std::string_view key, std::string_view) {
+      text += "\n  " + std::string(key.substr(kAllowPrefix.size()));
+    });
+    ctx.reply(text);
+    return;
+  }
+  if (ctx.args.size() != 1) {
+    ctx.reply("Usage: " + ctx.prefix() + " allow <entity>");
+    return;
+  }
+  ctx.batch.put(Cf::kState, std::string(kAllowPrefix) + ctx.args[0], std::to_string(now_ms()));
+  ctx.reply("Allowlisted " + ctx.args[0] + ": no list will make Tyr act on it.");
+}
+
+// Users the allowlist spared may be banned now: every protected room is swept again.
+void allow_remove(CommandContext& ctx) {
+  if (ctx.args.size() != 1) {
+    ctx.reply("Usage: " + ctx.prefix() + " allow remove <entity>");
+    return;
+  }
+  ctx.batch.del(Cf::kState, std::string(kAllowPrefix) + ctx.args[0]);
+  ctx.reply("Removed " + ctx.args[0] + " from the allowlist.");
+  ctx.host.schedule_enforcement(ctx.batch);
+}
+
+void redact(CommandContext& ctx) {
+  if (ctx.args.empty() || ctx.args.size() > 2 || !is_user_id(ctx.args[0])) {
+    ctx.reply("Usage: " + ctx.prefix() + " redact <@user:server> [room]");
+    return;
+  }
+  std::vector<std::string> rooms;
+  if (ctx.args.size() == 2) {
+    std::string id = ctx.host.find_protected_room(ctx.args[1]);
+    if (id.empty()) {
+      ctx.reply(ctx.args[1] + " is not a protected room.");
+      return;
+    }
+    rooms.push_back(id);
+  } else {
+    for (const auto& [id, info] : ctx.host.protected_rooms()) rooms.push_back(id);
+  }
+  const PolicyConfig& settings = ctx.host.config().policy;
+  for (const auto& room : rooms) {
+    ctx.enqueue({{"kind", "redact_user"},
+                 {"room", room},
+                 {"user", ctx.args[0]},
+                 {"window_s", settings.takedown_redact_window.count()},
+                 {"shadow", settings.dry_run},
+                 {"report", true}},
+                Priority::kRedact);
+  }
+  ctx.reply("Redacting recent messages of " + ctx.args[0] + " in " + std::to_string(rooms.size()) +
+            " room(s).");
+}
+
+}  // namespace tyr::engine::commands

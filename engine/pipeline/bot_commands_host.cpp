@@ -1,0 +1,60 @@
+// The bot as the host of management-room commands (engine/commands/command_host.hpp): each
+// method hands a command what it needs of the bot's state, or does what the bot owns.
+
+#include "engine/core/text.hpp"
+#include "engine/pipeline/bot.hpp"
+
+namespace tyr::engine {
+
+const Config& Bot::config() const { return config_; }
+Store& Bot::store() { return store_; }
+PolicyBook& Bot::policy_book() { return book_; }
+const AuditLog& Bot::audit_log() const { return audit_; }
+EventScorer* Bot::scorer() { return scorer_; }
+const std::string& Bot::command_room() const { return management_room_; }
+bool Bot::is_exempt_user(const std::string& user_id) const { return is_exempt(user_id); }
+
+std::chrono::seconds Bot::uptime() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                          started_);
+}
+
+VerdictCounts Bot::verdict_counts() const {
+  return {.notify = verdicts_[1].load(),
+          .redact = verdicts_[2].load(),
+          .kick = verdicts_[3].load(),
+          .ban = verdicts_[4].load(),
+          .shadow = shadow_verdicts_.load()};
+}
+
+std::vector<std::string> Bot::status_lines() const {
+  return status_provider_ ? status_provider_() : std::vector<std::string>{};
+}
+
+std::string Bot::find_protected_room(const std::string& id_or_alias) const {
+  return rooms_.find(id_or_alias);
+}
+
+std::map<std::string, nlohmann::json> Bot::protected_rooms() const { return rooms_.snapshot(); }
+
+void Bot::unprotect_room(Batch& batch, const std::string& room_id) {
+  batch.del(Cf::kState, "room/" + room_id);  // RoomRegistry's key
+  rooms_.remove(room_id);
+  room_state_.forget(room_id);
+}
+
+void Bot::enqueue_action(Batch& batch, const nlohmann::json& action, Priority priority) {
+  store_.enqueue_action(batch, dump_json(action), priority);
+}
+
+void Bot::apply_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch) {
+  on_rule_diffs(diffs, batch);
+}
+
+void Bot::schedule_enforcement(Batch& batch) { lists_.reapply(batch); }
+
+void Bot::request_rules_reload(Batch& batch, const std::string& reply_to) {
+  reload_rules(batch, reply_to);
+}
+
+}  // namespace tyr::engine

@@ -101,7 +101,14 @@ size_t RoomRegistry::size() const {
 
 Bot::Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book)
     : config_(config), store_(store), client_(client), book_(book),
-      audit_(store), room_state_(config.management.operators), bot_user_(config.bot_user_id()) {
+      audit_(store), room_state_(config.management.operators),
+      scoring_(config, store, room_state_,
+               {.is_exempt = [this](const std::string& user) { return is_exempt(user); },
+                .notice = [this](Batch& batch, std::string_view category,
+                                 const std::string& body) { post_notice(batch, category, body); },
+                .audit = [this](Batch& batch, const nlohmann::json& action, std::string_view what,
+                                std::string_view mode) { audit_action(batch, action, what, nullptr, mode); }}),
+      bot_user_(config.bot_user_id()) {
   rooms_.load(store_);
   notices_.set_limit(config.management.notices_per_minute);
   notices_.set_category_limit("refused", config.veto.notices_per_minute);
@@ -219,18 +226,14 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   // older than what Tyr knows, so it changes neither a list's rules nor the room-state cache.
   if (event.contains("state_key") && book_.is_list(*room) && !recovered) on_list_event(event, batch);
   if (!rooms_.contains(*room)) return;
-  if (scorer_ != nullptr) ensure_room_state(*room, batch);
+  scoring_.ensure_room_state(*room, batch);
   if (event.contains("state_key") && !recovered) room_state_.apply(event);
   if (*type == "m.room.member") {
     on_member_event(event, batch);
-    if (scorer_ != nullptr) {
-      scorer_->on_membership(event, event.value("origin_server_ts", int64_t{0}),
-                             room_state_.facts(*room, event.value("state_key", "")));
-      enqueue_requested(batch);
-    }
+    scoring_.on_membership(event, batch);
     return;
   }
-  if (scorer_ != nullptr) on_scored_event(event, batch);
+  scoring_.on_event(event, handle_started_, batch);
 }
 
 void Bot::handle_management_message(const nlohmann::json& event, Batch& batch) {
@@ -304,12 +307,7 @@ void Bot::cmd_status(CommandContext& ctx) {
           " user, " + std::to_string(totals[2]) + " server, " + std::to_string(totals[1]) +
           " room rules)";
   if (config_.policy.dry_run) text += "\nDry run: Tyr reports what it would do and does nothing";
-  if (scorer_ != nullptr) {
-    text += "\nVerdicts: " + std::to_string(verdicts_[1].load()) + " notify, " +
-            std::to_string(verdicts_[2].load()) + " redact, " + std::to_string(verdicts_[3].load()) +
-            " kick, " + std::to_string(verdicts_[4].load()) + " ban; shadow rules would have acted " +
-            std::to_string(shadow_verdicts_.load()) + " times";
-  }
+  if (scoring_.active()) text += "\n" + scoring_.verdict_line();
   if (status_provider_) {
     for (const auto& line : status_provider_()) text += "\n" + line;
   }

@@ -18,13 +18,13 @@
 
 #include "engine/client/homeserver_client.hpp"
 #include "engine/commands/command_parser.hpp"
-#include "engine/core/verdict.hpp"
 #include "engine/config/config.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/pipeline/notice_throttle.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/report_notice.hpp"
 #include "engine/pipeline/room_state.hpp"
+#include "engine/pipeline/scoring_stage.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
 #include "engine/veto/veto.hpp"
@@ -86,7 +86,7 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   // Wakes the pipeline after a catch-up put recovered events in the inbox.
   void set_on_recovered(std::function<void()> wake) { on_recovered_ = std::move(wake); }
   // Custom rules and protections; may stay unset (then only lists are enforced).
-  void set_scorer(EventScorer* scorer) { scorer_ = scorer; }
+  void set_scorer(EventScorer* scorer, ProtectionHost* protections) { scoring_.attach(scorer, protections); }
   // One abuse report from the homeserver (parse_abuse_report of the admin API's entry): posted
   // with context, counted towards an automatic redaction when the reporter is trusted (once per
   // reporter and event). Calls the homeserver for the reported event.
@@ -151,9 +151,6 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   void cmd_rules(CommandContext& ctx);
   void cmd_rules_test(CommandContext& ctx);
   void cmd_rules_reload(CommandContext& ctx);
-  void on_scored_event(const nlohmann::json& event, Batch& batch);
-  // Asks the executor to read a protected room's state on first use (the event path never
-  // waits on the network); until it arrives, and a minute after a failure, facts are unknown.
   // Veto of one event, on the pipeline thread (it owns the scorer). The verdict is kept so that
   // the same event arriving through the appservice is not scored twice.
   veto::Decision veto_event(const nlohmann::json& event);
@@ -166,15 +163,9 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   void audit_action(Batch& batch, const nlohmann::json& action, std::string_view what,
                     const Error* error, std::string_view mode = "live", std::string detail = {});
   void cmd_audit(CommandContext& ctx);
-  // Counts a fresh verdict (verdicts by action, rule and protection hits, latency).
-  void count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started);
-  void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch);
-  void ensure_room_state(const std::string& room, Batch& batch);
   ActionOutcome run_load_room_state(const nlohmann::json& action);
   void cmd_protections(CommandContext& ctx);
   void cmd_report(CommandContext& ctx);
-  // Queues what the scorer's protections asked for (exempt users are left alone).
-  void enqueue_requested(Batch& batch);
   bool is_exempt(const std::string& user) const;
   void write_rule(CommandContext& ctx, const std::string& recommendation);
 
@@ -228,21 +219,15 @@ class Bot : public EventHandler, public ActionRunner, public ReportHandler, publ
   std::set<std::string> pending_acl_;     // rooms with an ACL update queued and not started
   std::map<std::string, int64_t> pending_catch_up_;  // room -> since, pass queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
-  EventScorer* scorer_ = nullptr;
   AuditLog audit_;
   RoomStateCache room_state_;                        // pipeline thread only
-  std::map<std::string, int64_t> room_state_asked_;  // pipeline thread: room -> when asked
+  ScoringStage scoring_;                             // rules and protections (pipeline thread)
   std::function<void(std::function<void()>)> pipeline_post_;
   std::function<void()> on_queued_;
   std::function<void()> on_recovered_;
   std::chrono::steady_clock::time_point handle_started_;  // pipeline thread: current event
   std::atomic<bool> veto_ready_{false};
   NoticeThrottle notices_;  // unsolicited notices (any thread)
-  static constexpr size_t kMaxVetted = 4096;
-  std::map<std::string, EventVerdict> vetted_;  // pipeline thread: event_id -> veto verdict
-  std::deque<std::string> vetted_order_;
-  std::array<std::atomic<uint64_t>, 5> verdicts_{};  // by Action
-  std::atomic<uint64_t> shadow_verdicts_{0};         // shadow rules would have acted
   std::string management_room_;
   std::string bot_user_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

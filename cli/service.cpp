@@ -1,5 +1,7 @@
 #include "cli/service.hpp"
 
+#include "cli/scoring_wiring.hpp"
+
 #include <chrono>
 #include <thread>
 
@@ -19,7 +21,6 @@
 #include "engine/veto/veto.hpp"
 #include "engine/metrics/admin_server.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
-#include "plugins/moderation_scorer.hpp"
 
 namespace tyr::cli {
 
@@ -60,9 +61,8 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     log::error("service", "protection registry: " + r.error().message);
     return 1;
   }
-  std::unique_ptr<plugins::RulesScorer> rules;
-  if (!config.rules.dir.empty()) rules = std::make_unique<plugins::RulesScorer>(config.rules.dir, &book.index());
-  plugins::ModerationScorer scorer(std::move(rules));
+  cli::ScoringWiring scoring(config.rules.dir, &book.index());
+  EventScorer& scorer = scoring.scorer();
   if (auto r = scorer.reload(); !r) {
     log::error("service", "cannot load the rules: " + r.error().message);
     return 1;
@@ -72,12 +72,12 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       auto v = store.get(Cf::kState, key);
       return v ? nlohmann::json::parse(*v, nullptr, false) : nlohmann::json();
     };
-    if (auto r = scorer.restore(load("protections/settings"), load("protections/state")); !r) {
+    if (auto r = scoring.protections().restore(load("protections/settings"), load("protections/state")); !r) {
       log::warn("service", "protection settings or state not restored: " + r.error().message);
     }
   }
   for (const auto& line : scorer.describe()) log::info("service", line);
-  bot.set_scorer(&scorer);
+  bot.set_scorer(&scorer, &scoring.protections());
   Pipeline pipeline(store, bot);
   bot.set_pipeline_poster([&pipeline](std::function<void()> task) { pipeline.post(std::move(task)); });
   Executor executor(store, bot);

@@ -29,11 +29,6 @@ std::string number_text(double d) {
   return buf;
 }
 
-bool is_media(const rules::Features& f) {
-  return f.type == "m.sticker" || f.msgtype == "m.image" || f.msgtype == "m.video" ||
-         f.msgtype == "m.audio" || f.msgtype == "m.file";
-}
-
 }  // namespace
 
 Registry builtin_protections() { return kBuiltins; }
@@ -59,7 +54,7 @@ double ProtectionResult::total_score() const {
   return s;
 }
 
-EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, const rules::Thresholds& t) {
+EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, const Thresholds& t) {
   if (r.hits.empty() && r.multiplier == 1.0 && r.shadow_multiplier == 1.0) return rv;
   EventVerdict v = rv;
   const double base = rv.score + r.score();
@@ -74,7 +69,7 @@ EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, co
     list += list.empty() ? "" : ", ";
     list += h.protection + "/" + h.symbol + " " + (h.score >= 0 ? "+" : "") + number_text(h.score);
     // Matches quote the event (names, hosts, msgtypes): one line, capped.
-    if (!h.match.empty()) list += " \"" + escape_untrusted(h.match, rules::kMaxMatchBytes) + "\"";
+    if (!h.match.empty()) list += " \"" + escape_untrusted(h.match, kMaxMatchBytes) + "\"";
     v.rules.push_back(h.protection + "/" + h.symbol);
     v.shadow.resize(v.rules.size() - 1, false);
     v.shadow.push_back(h.shadow);
@@ -170,23 +165,33 @@ void ProtectionSuite::collect(size_t index, const Resolved& r, RecordingSink& si
   sink.clear();
 }
 
-ProtectionResult ProtectionSuite::on_event(const EventContext& caller_ctx) {
+bool ProtectionSuite::any_enabled(std::string_view room) {
+  for (const auto& r : resolved(room)) {
+    if (r.mode != Mode::kOff) return true;
+  }
+  return false;
+}
+
+ProtectionResult ProtectionSuite::on_event(const EventContext& ctx) {
+  if (!any_enabled(ctx.room_id)) return {};
+  extract_features(ctx.event, ctx.display_name, features_);
+  return on_event(ctx, features_);
+}
+
+ProtectionResult ProtectionSuite::on_event(const EventContext& caller_ctx, const Features& features) {
   ProtectionResult out;
+  if (!any_enabled(caller_ctx.room_id)) return out;
   const auto& rs = resolved(caller_ctx.room_id);
-  bool any = false;
-  for (const auto& r : rs) any = any || r.mode != Mode::kOff;
-  if (!any) return out;
 
   EventContext ctx = caller_ctx;
-  rules::extract_features(ctx.event, ctx.display_name, features_);
-  ctx.message.msgtype = features_.msgtype;
-  ctx.message.body = features_.body;
-  ctx.message.body_lower = features_.body_lower;
-  ctx.message.urls = features_.urls;
-  ctx.message.domains = features_.domains;
-  ctx.message.links = static_cast<uint32_t>(features_.number(rules::Feature::kLinks));
-  ctx.message.mentions = static_cast<uint32_t>(features_.number(rules::Feature::kMentions));
-  ctx.message.media = is_media(features_);
+  ctx.message.msgtype = features.msgtype;
+  ctx.message.body = features.body;
+  ctx.message.body_lower = features.body_lower;
+  ctx.message.urls = features.urls;
+  ctx.message.domains = features.domains;
+  ctx.message.links = static_cast<uint32_t>(features.number(Feature::kLinks));
+  ctx.message.mentions = static_cast<uint32_t>(features.number(Feature::kMentions));
+  ctx.message.media = features.media();
   if (!ctx.member_since_ms) {
     if (const auto* t = joins_.find(join_key(ctx.room_id, ctx.sender))) ctx.member_since_ms = *t;
   }

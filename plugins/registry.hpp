@@ -9,7 +9,7 @@
 //   suite.set_thresholds(thresholds of the rule set);       // else notify 3, redact 6
 //   // each m.room.message / m.sticker in a protected room:
 //   EventContext ctx{event, room, sender, event_id, now_ms, ...};
-//   auto r = suite.on_event(ctx);
+//   auto r = suite.on_event(ctx, features);                 // the event's, extracted once
 //   EventVerdict v = suite.merge(rules_verdict, r);         // or merge({}, r) without rules
 //   act on v as for rules; execute r.intents; report r.shadow_intents as "would have".
 //   // each m.room.member: suite.on_membership(mctx) → execute intents, notify on hits.
@@ -25,12 +25,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/features.hpp"
 #include "engine/core/verdict.hpp"
 #include "engine/protection/bounded.hpp"
 #include "engine/protection/protection.hpp"
 #include "engine/protection/settings.hpp"
-#include "rules/features.hpp"
-#include "rules/rule_set.hpp"
 
 namespace tyr::plugins {
 
@@ -74,7 +73,7 @@ struct ProtectionResult {
 //   "flooding/FLOOD +6 \"11+ messages in 10 s\"" followed by the rules' explanation;
 //   `rules` gains "flooding/FLOOD" ids.
 EventVerdict merge_verdict(const EventVerdict& rules_verdict, const ProtectionResult& result,
-                           const rules::Thresholds& thresholds);
+                           const Thresholds& thresholds);
 
 class ProtectionSuite {
  public:
@@ -85,14 +84,16 @@ class ProtectionSuite {
 
   Registry registry() const { return registry_; }
 
-  // Hooks. on_event fills ctx.message from the rules' feature extraction and, when the caller
-  // left it empty, ctx.member_since_ms from the joins the suite has seen.
+  // Hooks. on_event fills ctx.message from the event's features (extracted once per event and
+  // shared with the rules) and, when the caller left it empty, ctx.member_since_ms from the joins
+  // the suite has seen. The one-argument form extracts the features itself (tests, tools).
+  ProtectionResult on_event(const protection::EventContext& ctx, const Features& features);
   ProtectionResult on_event(const protection::EventContext& ctx);
   ProtectionResult on_membership(const protection::MembershipContext& ctx);
   ProtectionResult on_policy_change(const protection::PolicyChange& change);
   ProtectionResult on_timer(int64_t now_ms);
 
-  void set_thresholds(const rules::Thresholds& t) { thresholds_ = t; }
+  void set_thresholds(const Thresholds& t) { thresholds_ = t; }
   EventVerdict merge(const EventVerdict& rules_verdict, const ProtectionResult& r) const {
     return merge_verdict(rules_verdict, r, thresholds_);
   }
@@ -131,6 +132,7 @@ class ProtectionSuite {
     std::map<std::string, double, std::less<>> scores;
   };
   const std::vector<Resolved>& resolved(std::string_view room);
+  bool any_enabled(std::string_view room);
   Resolved resolve(size_t index, std::string_view room) const;
   Result<size_t> index_of(std::string_view name) const;
   Result<void> replace_setting(size_t index, std::string_view room, protection::ProtectionSetting s);
@@ -142,8 +144,8 @@ class ProtectionSuite {
   protection::Settings settings_;
   std::map<std::string, std::vector<Resolved>, std::less<>> cache_;  // by room, cleared on change
   protection::BoundedMap<int64_t> joins_;  // room\x1fuser → join time
-  rules::Features features_;
-  rules::Thresholds thresholds_;
+  Features features_;  // the one-argument on_event's
+  Thresholds thresholds_;
   protection::RecordingSink sink_;
   std::string key_;
 };

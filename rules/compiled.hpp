@@ -12,7 +12,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "rules/features.hpp"
 #include "rules/rule_set.hpp"
 #include "rules/text_matcher.hpp"
 

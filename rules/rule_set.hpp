@@ -19,6 +19,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "engine/core/features.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/verdict.hpp"
 
@@ -27,7 +28,7 @@ namespace tyr::rules {
 // The engine's actions, ordered by strength: a verdict is the strongest action whose threshold
 // the score reaches.
 using Action = tyr::Action;
-inline constexpr int kActions = 5;
+using tyr::kActions;
 
 enum class Mode : uint8_t { kEnforce, kShadow };
 std::string_view mode_name(Mode m);
@@ -43,21 +44,9 @@ struct ListOracle {
   virtual bool listed(EntityKind kind, std::string_view entity) const = 0;
 };
 
-// Score at or above which an action is taken; an action without a threshold is never taken.
-// Without a `thresholds:` section: notify at 3, redact at 6, never kick or ban (removing users
-// needs an explicit decision). A `thresholds:` section replaces these defaults as a whole; a
-// room override changes only the actions it names.
-struct Thresholds {
-  static constexpr double kNever = 1e300;
-  double at[kActions] = {0, 3, 6, kNever, kNever};  // indexed by Action; kAllow = 0
-  // Inline veto: events scoring at least this are refused before the homeserver stores them.
-  // 0 means "the redact threshold": what would be redacted is refused at the door.
-  double reject = 0;
-  Action action_for(double score) const;
-  double reject_at() const { return reject > 0 ? reject : at[static_cast<int>(Action::kRedact)]; }
-  bool rejects(double score) const { return reject_at() < kNever && score >= reject_at(); }
-  static Thresholds none() { return {{0, kNever, kNever, kNever, kNever}}; }
-};
+// Thresholds are the engine's (shared with protections, which fold their hits into the same
+// verdict).
+using tyr::Thresholds;
 
 struct Hit {
   std::string rule;   // the rule's stable id
@@ -66,7 +55,7 @@ struct Hit {
   Mode mode = Mode::kEnforce;
   std::string match;  // matched text (<= kMaxMatchBytes) or a description ("mentions=12")
 };
-inline constexpr size_t kMaxMatchBytes = 80;
+using tyr::kMaxMatchBytes;
 
 struct Verdict {
   double score = 0;          // enforced rules only: what the action is decided on
@@ -120,6 +109,10 @@ class RuntimeState {
 // Scores one event (a Matrix event as JSON: type, sender, room_id, content…). `now_ms` is the
 // clock for rate windows: the arrival time live, origin_server_ts offline.
 Verdict score(const RuleSet& set, const nlohmann::json& event, RuntimeState& state, int64_t now_ms,
+              const ScoreOptions& options = {});
+// The same from the event's features, extracted once by the caller (and shared with protections);
+// `options.display_name` is not read (it only matters to extraction).
+Verdict score(const RuleSet& set, const Features& features, RuntimeState& state, int64_t now_ms,
               const ScoreOptions& options = {});
 
 // Scores `text` as an m.text message from `sender` in `room` with a throwaway rate state, for

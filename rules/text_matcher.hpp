@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rules/features.hpp"
+#include "engine/core/features.hpp"
 
 struct hs_database;
 
@@ -34,6 +34,15 @@ class RE2;
 }
 
 namespace tyr::rules {
+
+// The features rules read are the engine's (extracted once per event, shared with protections).
+using tyr::Feature;
+using tyr::feature_name;
+using tyr::Features;
+using tyr::Field;
+using tyr::field_name;
+using tyr::kFeatures;
+using tyr::kFields;
 
 struct Span {
   uint32_t from = 0, to = 0;

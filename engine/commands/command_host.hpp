@@ -16,7 +16,7 @@
 
 #include "engine/audit/audit_log.hpp"
 #include "engine/config/config.hpp"
-#include "engine/core/verdict.hpp"
+#include "engine/core/scorer.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/policy/policy_list.hpp"
 #include "engine/store/store.hpp"
@@ -39,8 +39,9 @@ class CommandHost {
   virtual Store& store() = 0;
   virtual PolicyBook& policy_book() = 0;
   virtual const AuditLog& audit_log() const = 0;
-  // Custom rules and protections; null when none are configured.
+  // Custom rules, and the built-in protections; each null when not configured.
   virtual EventScorer* scorer() = 0;
+  virtual ProtectionHost* protections() = 0;
   // The management room: where commands are read and answered.
   virtual const std::string& command_room() const = 0;
   virtual bool is_exempt_user(const std::string& user_id) const = 0;

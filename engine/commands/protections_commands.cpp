@@ -1,4 +1,4 @@
-// `protections …`: the built-in protections' state, counters and settings. The scorer parses
+// `protections …`: the built-in protections' state, counters and settings. The protections parse
 // the words and answers; changed settings persist in the command's batch.
 
 #include "engine/commands/handlers.hpp"
@@ -7,15 +7,15 @@
 namespace tyr::engine::commands {
 
 void protections(CommandContext& ctx) {
-  EventScorer* scorer = ctx.host.scorer();
-  if (scorer == nullptr) {
+  ProtectionHost* protections = ctx.host.protections();
+  if (protections == nullptr) {
     ctx.reply("No protections are available.");
     return;
   }
-  auto [text, changed] = scorer->protections_command(ctx.args);
+  auto [text, changed] = protections->command(ctx.args);
   // Read back at start (cli/service.cpp): "protections/settings" -> the scorer's settings JSON.
   if (changed) {
-    ctx.batch.put(Cf::kState, "protections/settings", dump_json(scorer->save_settings()));
+    ctx.batch.put(Cf::kState, "protections/settings", dump_json(protections->save_settings()));
   }
   ctx.reply(text);
 }

@@ -1,7 +1,7 @@
 #pragma once
-// The engine's view of a scored event: what custom rules and protections concluded, and why.
-// Scorers (rules, protections) live outside the engine and are wired in by the composition
-// root; the engine acts on their verdicts.
+// The engine's view of a scored event: what custom rules and protections concluded, and why,
+// and the thresholds that turn a score into an action. The scoring interfaces are in
+// engine/core/scorer.hpp; the engine acts on their verdicts.
 
 #include <cstdint>
 #include <optional>
@@ -10,10 +10,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "engine/core/result.hpp"
 
 namespace tyr {
 
@@ -30,6 +26,32 @@ inline const char* action_name(Action a) {
   }
   return "allow";
 }
+
+inline constexpr int kActions = 5;
+
+// Score at or above which an action is taken; an action without a threshold is never taken.
+// Without a `thresholds:` section: notify at 3, redact at 6, never kick or ban (removing users
+// needs an explicit decision). A `thresholds:` section replaces these defaults as a whole; a
+// room override changes only the actions it names.
+struct Thresholds {
+  static constexpr double kNever = 1e300;
+  double at[kActions] = {0, 3, 6, kNever, kNever};  // indexed by Action; kAllow = 0
+  // Inline veto: events scoring at least this are refused before the homeserver stores them.
+  // 0 means "the redact threshold": what would be redacted is refused at the door.
+  double reject = 0;
+  Action action_for(double score) const {
+    for (int a = kActions - 1; a > 0; --a) {
+      if (at[a] < kNever && score >= at[a]) return static_cast<Action>(a);
+    }
+    return Action::kAllow;
+  }
+  double reject_at() const { return reject > 0 ? reject : at[static_cast<int>(Action::kRedact)]; }
+  bool rejects(double score) const { return reject_at() < kNever && score >= reject_at(); }
+  static Thresholds none() { return {{0, kNever, kNever, kNever, kNever}}; }
+};
+
+// Matched text an explanation quotes is cut to this many bytes (escape_untrusted).
+inline constexpr size_t kMaxMatchBytes = 80;
 
 struct EventVerdict {
   double score = 0;                      // enforced score: what `action` was decided on
@@ -55,43 +77,6 @@ struct RoomFacts {
   std::optional<int64_t> member_since_ms;  // when the sender last joined, when known
   std::span<const MemberFacts> moderators;  // power >= kick (creators included)
   std::span<const MemberFacts> operators;   // Tyr's operators, with their names in this room
-};
-
-class EventScorer {
- public:
-  virtual ~EventScorer() = default;
-  // Scores one client-format event at `now_ms` (rate windows advance).
-  virtual EventVerdict score(const nlohmann::json& event, int64_t now_ms) = 0;
-  // The same with what the pipeline knows of the room (power, names, moderators).
-  virtual EventVerdict score_in_room(const nlohmann::json& event, int64_t now_ms, const RoomFacts&) {
-    return score(event, now_ms);
-  }
-  // Scores without advancing any state, evaluating every rule (for `rules test`).
-  virtual EventVerdict explain(const nlohmann::json& event) = 0;
-  // Reloads the rules atomically; on error the old rules stay and the message says where.
-  virtual Result<void> reload() = 0;
-  // A short description of what is loaded, one line per rule group or rule.
-  virtual std::vector<std::string> describe() const = 0;
-  virtual size_t rules_loaded() const { return 0; }
-
-  // Protections: membership changes and periodic work in protected rooms.
-  virtual void on_membership(const nlohmann::json& /*event*/, int64_t /*now_ms*/,
-                             const RoomFacts& /*room*/) {}
-  virtual void on_timer(int64_t /*now_ms*/) {}
-  // Actions requested since the last call, as executor JSON: {"kind": notify | redact_event |
-  // kick | ban | set_join_rule | restore_join_rule, "room", "user", "event_id", "join_rule",
-  // "reason", "protection", "shadow"}.
-  virtual std::vector<nlohmann::json> take_actions() { return {}; }
-  // `protections …` management commands: the reply, and whether settings changed.
-  virtual std::pair<std::string, bool> protections_command(const std::vector<std::string>& /*args*/) {
-    return {"No protections are available.", false};
-  }
-  // Settings and state to persist, and to restore at start (errors are reported, not fatal).
-  virtual nlohmann::json save_settings() const { return nullptr; }
-  virtual nlohmann::json save_state() const { return nullptr; }
-  virtual Result<void> restore(const nlohmann::json& /*settings*/, const nlohmann::json& /*state*/) {
-    return {};
-  }
 };
 
 }  // namespace tyr

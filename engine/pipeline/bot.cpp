@@ -14,17 +14,6 @@
 
 namespace tyr::engine {
 
-namespace {
-
-constexpr std::string_view kRoomPrefix = "room/";
-
-const std::string* string_at(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
-}
-
-}  // namespace
-
 bool is_retryable(const Error& error) {
   return error.status == 0 || error.status >= 500 || error.code == "M_LIMIT_EXCEEDED" ||
          error.status == 429;
@@ -39,7 +28,15 @@ bool is_outage(const Error& error) {
 
 Bot::Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book)
     : config_(config), store_(store), client_(client), book_(book),
-      lists_(config, store, book, rooms_, *this), audit_(store), room_state_(config.management.operators), bot_user_(config.bot_user_id()) {
+      lists_(config, store, book, rooms_, *this), audit_(store), room_state_(config.management.operators),
+      scoring_(config, store, room_state_,
+               {.is_exempt = [this](const std::string& user) { return is_exempt(user); },
+                .notice = [this](Batch& batch, std::string_view category,
+                                 const std::string& body) { post_notice(batch, category, body); },
+                .audit = [this](Batch& batch, const nlohmann::json& action, std::string_view what,
+                                std::string_view mode) { audit_action(batch, action, what, nullptr, mode); }}),
+      router_(config.bot_user_id(), route_targets()),
+      bot_user_(config.bot_user_id()) {
   rooms_.load(store_);
   notices_.set_limit(config.management.notices_per_minute);
   notices_.set_category_limit("refused", config.veto.notices_per_minute);
@@ -80,42 +77,30 @@ void Bot::enqueue_list_reloads(Batch& batch) {
 }
 
 void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
-  const std::string* sender = string_at(event, "sender");
-  const std::string* room = string_at(event, "room_id");
-  const std::string* type = string_at(event, "type");
-  if (!sender || !room || !type) return;  // not a room event we can act on
-  handle_started_ = std::chrono::steady_clock::now();
-  metrics::tyr_metrics().events_received.with(*type).inc();
-  const bool recovered = event.contains("org.tyr.recovered");
-  log::debug("bot", "event " + event.value("event_id", "") + " " + *type + " from " + *sender +
-                        " in " + *room + (recovered ? " (from history)" : ""));
-  // Tyr's own notices, bans, rules and redactions come back through transactions; their
-  // effects were applied when Tyr made them.
-  if (*sender == bot_user_) return;
-  if (*room == management_room_ && *type == "m.room.message") {
-    handle_management_message(event, batch);
-    return;
-  }
-  // Read back from history (catch_up.cpp): judged and scored like any event, but its state is
-  // older than what Tyr knows, so it changes neither a list's rules nor the room-state cache.
-  if (event.contains("state_key") && book_.is_list(*room) && !recovered) lists_.on_list_event(event, batch);
-  if (!rooms_.contains(*room)) return;
-  if (scorer_ != nullptr) ensure_room_state(*room, batch);
-  if (event.contains("state_key") && !recovered) room_state_.apply(event);
-  if (*type == "m.room.member") {
-    lists_.on_member(event, batch);
-    if (scorer_ != nullptr) {
-      scorer_->on_membership(event, event.value("origin_server_ts", int64_t{0}),
-                             room_state_.facts(*room, event.value("state_key", "")));
-      enqueue_requested(batch);
-    }
-    return;
-  }
-  if (scorer_ != nullptr) on_scored_event(event, batch);
+  EventRouter::read(event, [&](const RoutedEvent& e) {
+    handle_started_ = std::chrono::steady_clock::now();
+    metrics::tyr_metrics().events_received.with(e.type).inc();
+    log::debug("bot", "event " + event.value("event_id", "") + " " + e.type + " from " + e.sender + " in " +
+                          e.room + (e.recovered ? " (from history)" : ""));
+    router_.route(e, batch);
+  });
 }
 
-void Bot::handle_management_message(const nlohmann::json& event, Batch& batch) {
-  dispatch_command(*this, event, batch);
+EventRouter::Targets Bot::route_targets() {
+  return {
+      .is_list_room = [this](const std::string& room) { return book_.is_list(room); },
+      .is_protected = [this](const std::string& room) { return rooms_.contains(room); },
+      .scoring_active = [this] { return scoring_.active() || scoring_.protections() != nullptr; },
+      .command = [this](const nlohmann::json& event, Batch& batch) { dispatch_command(*this, event, batch); },
+      .list_state = [this](const nlohmann::json& event, Batch& batch) { lists_.on_list_event(event, batch); },
+      .room_seen = [this](const std::string& room, Batch& batch) { scoring_.ensure_room_state(room, batch); },
+      .room_state = [this](const nlohmann::json& event) { room_state_.apply(event); },
+      .list_membership = [this](const nlohmann::json& event, Batch& batch) { lists_.on_member(event, batch); },
+      .scored_membership = [this](const nlohmann::json& event,
+                                  Batch& batch) { scoring_.on_membership(event, batch); },
+      .scored_message = [this](const nlohmann::json& event,
+                               Batch& batch) { scoring_.on_event(event, handle_started_, batch); },
+  };
 }
 
 }  // namespace tyr::engine

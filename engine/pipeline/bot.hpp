@@ -19,9 +19,9 @@
 #include "engine/actions/action.hpp"
 #include "engine/client/homeserver_client.hpp"
 #include "engine/commands/command_host.hpp"
-#include "engine/core/verdict.hpp"
 #include "engine/config/config.hpp"
 #include "engine/pipeline/pipeline.hpp"
+#include "engine/pipeline/event_router.hpp"
 #include "engine/pipeline/list_enforcement.hpp"
 #include "engine/pipeline/management_notices.hpp"
 #include "engine/pipeline/notice_throttle.hpp"
@@ -29,6 +29,7 @@
 #include "engine/pipeline/report_notice.hpp"
 #include "engine/pipeline/room_registry.hpp"
 #include "engine/pipeline/room_state.hpp"
+#include "engine/pipeline/scoring_stage.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
 #include "engine/veto/veto.hpp"
@@ -47,7 +48,10 @@ class Bot : public EventHandler,
  public:
   Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book);
 
-  void set_management_room(std::string room_id) { management_room_ = std::move(room_id); }
+  void set_management_room(std::string room_id) {
+    router_.set_management_room(room_id);
+    management_room_ = std::move(room_id);
+  }
   const std::string& management_room() const { return management_room_; }
   // Extra lines for `status` (queue depths, counters) supplied by the service.
   void set_status_provider(std::function<std::vector<std::string>()> provider) {
@@ -76,7 +80,7 @@ class Bot : public EventHandler,
   // Wakes the pipeline after a catch-up put recovered events in the inbox.
   void set_on_recovered(std::function<void()> wake) { on_recovered_ = std::move(wake); }
   // Custom rules and protections; may stay unset (then only lists are enforced).
-  void set_scorer(EventScorer* scorer) { scorer_ = scorer; }
+  void set_scorer(EventScorer* scorer, ProtectionHost* protections) { scoring_.attach(scorer, protections); }
   // One abuse report from the homeserver (parse_abuse_report of the admin API's entry): posted
   // with context, counted towards an automatic redaction when the reporter is trusted (once per
   // reporter and event). Calls the homeserver for the reported event.
@@ -146,6 +150,7 @@ class Bot : public EventHandler,
   PolicyBook& policy_book() override;
   const AuditLog& audit_log() const override;
   EventScorer* scorer() override;
+  ProtectionHost* protections() override;
   const std::string& command_room() const override;
   bool is_exempt_user(const std::string& user_id) const override;
   std::chrono::seconds uptime() const override;
@@ -160,14 +165,12 @@ class Bot : public EventHandler,
   void request_rules_reload(Batch& batch, const std::string& reply_to) override;
 
   // Operators' commands (engine/commands/dispatch_command).
-  void handle_management_message(const nlohmann::json& event, Batch& batch);
 
-  void on_scored_event(const nlohmann::json& event, Batch& batch);
-  // Asks the executor to read a protected room's state on first use (the event path never
-  // waits on the network); until it arrives, and a minute after a failure, facts are unknown.
   // Veto of one event, on the pipeline thread (it owns the scorer). The verdict is kept so that
   // the same event arriving through the appservice is not scored twice.
   veto::Decision veto_event(const nlohmann::json& event);
+  // Where the router sends each kind of event (bot.cpp).
+  EventRouter::Targets route_targets();
   // One notice for what the budget held back in the last window (tick()).
   void notice_summary(Batch& batch, bool force);
   bool in_veto_scope(const std::string& room) const;
@@ -176,12 +179,6 @@ class Bot : public EventHandler,
   // `error`: the homeserver's refusal, null when it succeeded; mode live|shadow|dry_run|veto.
   void audit_action(Batch& batch, const nlohmann::json& action, std::string_view what,
                     const Error* error, std::string_view mode = "live", std::string detail = {});
-  // Counts a fresh verdict (verdicts by action, rule and protection hits, latency).
-  void count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started);
-  void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch);
-  void ensure_room_state(const std::string& room, Batch& batch);
-  // Queues what the scorer's protections asked for (exempt users are left alone).
-  void enqueue_requested(Batch& batch);
   bool is_exempt(const std::string& user) const;
 
   bool is_allowlisted(const std::string& entity) const { return lists_.is_allowlisted(entity); }
@@ -202,21 +199,16 @@ class Bot : public EventHandler,
   mutable std::mutex pending_mu_;
   std::map<std::string, int64_t> pending_catch_up_;  // room -> since, pass queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
-  EventScorer* scorer_ = nullptr;
   AuditLog audit_;
   RoomStateCache room_state_;                        // pipeline thread only
-  std::map<std::string, int64_t> room_state_asked_;  // pipeline thread: room -> when asked
+  ScoringStage scoring_;                             // rules and protections (pipeline thread)
+  EventRouter router_;                               // which stages see an event
   std::function<void(std::function<void()>)> pipeline_post_;
   std::function<void()> on_queued_;
   std::function<void()> on_recovered_;
   std::chrono::steady_clock::time_point handle_started_;  // pipeline thread: current event
   std::atomic<bool> veto_ready_{false};
   NoticeThrottle notices_;  // unsolicited notices (any thread)
-  static constexpr size_t kMaxVetted = 4096;
-  std::map<std::string, EventVerdict> vetted_;  // pipeline thread: event_id -> veto verdict
-  std::deque<std::string> vetted_order_;
-  std::array<std::atomic<uint64_t>, 5> verdicts_{};  // by Action
-  std::atomic<uint64_t> shadow_verdicts_{0};         // shadow rules would have acted
   std::string management_room_;
   std::string bot_user_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

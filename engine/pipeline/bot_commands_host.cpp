@@ -10,7 +10,8 @@ const Config& Bot::config() const { return config_; }
 Store& Bot::store() { return store_; }
 PolicyBook& Bot::policy_book() { return book_; }
 const AuditLog& Bot::audit_log() const { return audit_; }
-EventScorer* Bot::scorer() { return scorer_; }
+EventScorer* Bot::scorer() { return scoring_.scorer(); }
+ProtectionHost* Bot::protections() { return scoring_.protections(); }
 const std::string& Bot::command_room() const { return management_room_; }
 bool Bot::is_exempt_user(const std::string& user_id) const { return is_exempt(user_id); }
 
@@ -20,11 +21,9 @@ std::chrono::seconds Bot::uptime() const {
 }
 
 VerdictCounts Bot::verdict_counts() const {
-  return {.notify = verdicts_[1].load(),
-          .redact = verdicts_[2].load(),
-          .kick = verdicts_[3].load(),
-          .ban = verdicts_[4].load(),
-          .shadow = shadow_verdicts_.load()};
+  const auto counts = scoring_.counts();
+  return {.notify = counts[1], .redact = counts[2], .kick = counts[3], .ban = counts[4],
+          .shadow = scoring_.shadow_counts()};
 }
 
 std::vector<std::string> Bot::status_lines() const {

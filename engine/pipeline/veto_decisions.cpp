@@ -102,24 +102,8 @@ veto::Decision Bot::veto_event(const nlohmann::json& event) {
       audit_action(batch, subject, "refuse_event", nullptr, "veto");
       d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedMember};
     }
-  } else if (scorer_ != nullptr) {
-    ensure_room_state(room, batch);
-    const auto started = std::chrono::steady_clock::now();
-    EventVerdict v = scorer_->score_in_room(event, event.value("origin_server_ts", now_ms()),
-                                            room_state_.facts(room, sender));
-    enqueue_requested(batch);
-    count_verdict(v, started);
-    if (v.reject && !config_.policy.dry_run) {
-      act_on_verdict(event, v, /*refused=*/true, batch);
-      d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedEvent};
-    } else if (!event_id.empty()) {
-      // Allowed: the event will arrive as a transaction and be acted on with this verdict.
-      if (vetted_.emplace(event_id, v).second) vetted_order_.push_back(event_id);
-      while (vetted_order_.size() > kMaxVetted) {
-        vetted_.erase(vetted_order_.front());
-        vetted_order_.pop_front();
-      }
-    }
+  } else if (scoring_.veto(event, batch)) {
+    d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedEvent};
   }
   if (!batch.empty()) {
     if (auto r = store_.commit(batch); !r) log::error("veto", "commit: " + r.error().to_string());

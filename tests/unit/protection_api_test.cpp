@@ -181,8 +181,8 @@ TEST_CASE("protection: a room override of a symbol score and thresholds apply", 
   REQUIRE(r.hits.size() == 1);
   CHECK(r.hits[0].score == 3.5);
   CHECK(suite.merge({}, r).action == Action::kNotify);
-  rules::Thresholds t;
-  t.at[static_cast<int>(rules::Action::kRedact)] = 3;
+  Thresholds t;
+  t.at[static_cast<int>(Action::kRedact)] = 3;
   suite.set_thresholds(t);
   CHECK(suite.merge({}, r).action == Action::kRedact);
   CHECK(send(suite, message("!b:x", "@u:x", "see https://bit.ly/abc"), 2).hits[0].score == 2);

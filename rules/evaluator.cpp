@@ -1,5 +1,6 @@
-// Scoring: features once, rate windows once, then the rules in file order. Conditions read the
-// Features and the TextMatcher's per-event results; nothing re-parses the event.
+// Rule evaluation: rate windows once, then the rules in file order. Conditions read the event's
+// Features (extracted once per event, by the caller or here) and the TextMatcher's per-event
+// results; nothing re-parses the event.
 
 #include <nlohmann/json.hpp>
 #include <re2/re2.h>
@@ -13,13 +14,6 @@
 namespace tyr::rules {
 
 std::string_view mode_name(Mode m) { return m == Mode::kShadow ? "shadow" : "enforce"; }
-
-Action Thresholds::action_for(double score) const {
-  for (int a = kActions - 1; a > 0; --a) {
-    if (at[a] < kNever && score >= at[a]) return static_cast<Action>(a);
-  }
-  return Action::kAllow;
-}
 
 namespace {
 
@@ -40,7 +34,7 @@ struct EvalState {
   std::vector<uint8_t> rule_value;
   std::vector<Why> rule_why;
   std::vector<uint32_t> rate_value;  // per condition (only rate conditions used)
-  Features features;
+  Features features;  // for callers that pass an event rather than its features
   std::string key;
 
   void reset_for(const RuleSet& set) {
@@ -59,8 +53,8 @@ struct EvalState {
 
 class Evaluator {
  public:
-  Evaluator(const RuleSet& set, EvalState& st, const ScoreOptions& opt)
-      : set_(set), st_(st), opt_(opt), f_(st.features) {}
+  Evaluator(const RuleSet& set, EvalState& st, const Features& f, const ScoreOptions& opt)
+      : set_(set), st_(st), opt_(opt), f_(f) {}
 
   bool rule(uint32_t r, Why& why) {
     if (st_.rule_stamp[r] == st_.gen) {
@@ -190,9 +184,8 @@ uint64_t type_bit(const RuleSet& set, std::string_view type) {
   return 0;
 }
 
-void count_rates(const RuleSet& set, EvalState& st, RuntimeState& state, int64_t now_ms,
-                 uint64_t type) {
-  const Features& f = st.features;
+void count_rates(const RuleSet& set, const Features& f, EvalState& st, RuntimeState& state,
+                 int64_t now_ms, uint64_t type) {
   for (size_t k = 0; k < set.rate_conditions.size(); ++k) {
     const uint32_t index = set.rate_conditions[k];
     const Condition& c = set.conditions[index];
@@ -210,17 +203,27 @@ void count_rates(const RuleSet& set, EvalState& st, RuntimeState& state, int64_t
   }
 }
 
+EvalState& eval_state() {
+  thread_local EvalState st;
+  return st;
+}
+
 }  // namespace
 
 Verdict score(const RuleSet& set, const nlohmann::json& event, RuntimeState& state, int64_t now_ms,
               const ScoreOptions& options) {
-  thread_local EvalState st;
+  EvalState& st = eval_state();
+  extract_features(event, options.display_name, st.features);
+  return score(set, st.features, state, now_ms, options);
+}
+
+Verdict score(const RuleSet& set, const Features& f, RuntimeState& state, int64_t now_ms,
+              const ScoreOptions& options) {
+  EvalState& st = eval_state();
   st.reset_for(set);
   set.text.begin_event();
-  extract_features(event, options.display_name, st.features);
-  const Features& f = st.features;
   const uint64_t type = type_bit(set, f.type);
-  count_rates(set, st, state, now_ms, type);
+  count_rates(set, f, st, state, now_ms, type);
 
   const RoomOverride* ov = nullptr;
   if (!set.overrides.empty()) {
@@ -235,7 +238,7 @@ Verdict score(const RuleSet& set, const nlohmann::json& event, RuntimeState& sta
   if (thresholds.reject_at() < Thresholds::kNever) top = std::max(top, thresholds.reject_at());
 
   Verdict v;
-  Evaluator eval(set, st, options);
+  Evaluator eval(set, st, f, options);
   for (uint32_t r = 0; r < set.rules.size(); ++r) {
     const Rule& rule = set.rules[r];
     const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? rule.enabled : ov->enabled[r] == 1;

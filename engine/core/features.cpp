@@ -1,4 +1,4 @@
-#include "rules/features.hpp"
+#include "engine/core/features.hpp"
 
 #include "engine/core/utf8.hpp"
 
@@ -9,7 +9,7 @@
 
 #include "engine/core/ids.hpp"
 
-namespace tyr::rules {
+namespace tyr {
 
 std::string_view field_name(Field f) {
   static constexpr std::array<std::string_view, kFields> kNames = {
@@ -279,4 +279,4 @@ void extract_features(const nlohmann::json& event, std::string_view display_name
   set(Feature::kEmoji, static_cast<double>(emoji));
 }
 
-}  // namespace tyr::rules
+}  // namespace tyr

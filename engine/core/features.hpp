@@ -1,7 +1,8 @@
 #pragma once
-// Features: everything rules read from an event, computed once per event. Views point into the
-// event JSON, which must outlive the Features; owned buffers keep their capacity across events
-// (one Features per thread), so steady-state extraction allocates nothing.
+// Features: everything rules and protections read from an event, extracted once per event (by
+// the verdict combiner, engine/pipeline/verdict_combiner.hpp) and shared by both. Views point
+// into the event JSON, which must outlive the Features; owned buffers keep their capacity across
+// events (one Features per thread or per scorer), so steady-state extraction allocates nothing.
 
 #include <cstdint>
 #include <string>
@@ -10,7 +11,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace tyr::rules {
+namespace tyr {
 
 // Text fields a regex or keyword condition scans (one Hyperscan database per field).
 enum class Field : uint8_t {
@@ -38,10 +39,15 @@ struct Features {
 
   std::string_view field(Field f) const;
   double number(Feature f) const { return numbers[static_cast<int>(f)]; }
+  // An image, video, audio file, file or sticker.
+  bool media() const {
+    return type == "m.sticker" || msgtype == "m.image" || msgtype == "m.video" ||
+           msgtype == "m.audio" || msgtype == "m.file";
+  }
 };
 
 // Fills `out` from a Matrix event. Missing or mistyped fields read as absent (empty), never
 // throw: a rule about `body` simply does not match an event without one.
 void extract_features(const nlohmann::json& event, std::string_view display_name, Features& out);
 
-}  // namespace tyr::rules
+}  // namespace tyr

@@ -1,4 +1,4 @@
-#include "plugins/moderation_scorer.hpp"
+#include "plugins/protection_host.hpp"
 
 #include <algorithm>
 
@@ -12,24 +12,21 @@ std::string mode_word(protection::Mode m) {
 
 }  // namespace
 
-ModerationScorer::ModerationScorer(std::unique_ptr<RulesScorer> rules) : rules_(std::move(rules)) {}
+ProtectionSuiteHost::ProtectionSuiteHost(Registry registry) : suite_(registry) {}
 
-void ModerationScorer::collect(const ProtectionResult& r) {
-  for (const auto& intent : r.intents) pending_.push_back(protection::to_json(intent));
-  for (const auto& intent : r.shadow_intents) {
-    auto j = protection::to_json(intent);
-    j["shadow"] = true;
-    pending_.push_back(std::move(j));
-  }
+void ProtectionSuiteHost::request(const protection::ActionIntent& intent, bool shadow) {
+  auto j = protection::to_json(intent);
+  if (shadow) j["shadow"] = true;
+  pending_.push_back(std::move(j));
 }
 
-EventVerdict ModerationScorer::score(const nlohmann::json& event, int64_t now_ms) {
-  return score_in_room(event, now_ms, RoomFacts{});
+void ProtectionSuiteHost::collect(const ProtectionResult& r) {
+  for (const auto& intent : r.intents) request(intent, false);
+  for (const auto& intent : r.shadow_intents) request(intent, true);
 }
 
-EventVerdict ModerationScorer::score_in_room(const nlohmann::json& event, int64_t now_ms,
-                                             const RoomFacts& room) {
-  EventVerdict rules_verdict = rules_ ? rules_->score(event, now_ms) : EventVerdict{};
+EventVerdict ProtectionSuiteHost::fold(const EventVerdict& rules_verdict, const nlohmann::json& event,
+                                       const Features& features, int64_t now_ms, const RoomFacts& room) {
   protection::EventContext ctx(event, now_ms);
   ctx.power_known = room.known;
   ctx.sender_power = static_cast<int>(std::clamp<int64_t>(room.sender_power, -1000000000, 1000000000));
@@ -37,73 +34,58 @@ EventVerdict ModerationScorer::score_in_room(const nlohmann::json& event, int64_
   ctx.member_since_ms = room.member_since_ms;
   ctx.moderators = room.moderators;
   ctx.operators = room.operators;
-  auto r = suite_.on_event(ctx);
+  auto r = suite_.on_event(ctx, features);
   collect(r);
   if (r.hits.empty() && r.multiplier == 1.0 && r.shadow_multiplier == 1.0) return rules_verdict;
   return suite_.merge(rules_verdict, r);
 }
 
-EventVerdict ModerationScorer::explain(const nlohmann::json& event) {
-  return rules_ ? rules_->explain(event) : EventVerdict{};
-}
-
-Result<void> ModerationScorer::reload() {
-  if (!rules_) return {};
-  auto r = rules_->reload();
-  if (r) suite_.set_thresholds(rules_->thresholds());
-  return r;
-}
-
-std::vector<std::string> ModerationScorer::describe() const {
-  std::vector<std::string> out = rules_ ? rules_->describe() : std::vector<std::string>{"no rules configured"};
+std::string ProtectionSuiteHost::summary() const {
   size_t on = 0, shadow = 0;
   for (const auto* d : suite_.registry()) {
     auto m = suite_.mode(d->name, {});
     on += m == protection::Mode::kEnforce;
     shadow += m == protection::Mode::kShadow;
   }
-  out.push_back("protections: " + std::to_string(on) + " on, " + std::to_string(shadow) +
-                " in shadow mode, of " + std::to_string(suite_.registry().size()));
-  return out;
+  return "protections: " + std::to_string(on) + " on, " + std::to_string(shadow) +
+         " in shadow mode, of " + std::to_string(suite_.registry().size());
 }
 
-void ModerationScorer::on_membership(const nlohmann::json& event, int64_t now_ms,
-                                     const RoomFacts& room) {
+void ProtectionSuiteHost::on_membership(const nlohmann::json& event, int64_t now_ms,
+                                        const RoomFacts& room) {
   protection::MembershipContext ctx(event, now_ms);
   ctx.moderators = room.moderators;
   ctx.operators = room.operators;
   auto r = suite_.on_membership(ctx);
   collect(r);
   // Hits on a membership (impersonating names, joins in a wave) are judged like an event's.
-  if (!r.hits.empty()) {
-    EventVerdict v = suite_.merge({}, r);
-    if (v.action != Action::kAllow) {
-      pending_.push_back({{"kind", "notify"},
-                          {"room", event.value("room_id", "")},
-                          {"user", event.value("state_key", "")},
-                          {"reason", std::string(action_name(v.action)) + " for " +
-                                         event.value("state_key", "") + ": " + v.explanation},
-                          {"protection", "membership"}});
-    }
-    if (v.action >= Action::kKick) {
-      pending_.push_back({{"kind", v.action == Action::kBan ? "ban" : "kick"},
-                          {"room", event.value("room_id", "")},
-                          {"user", event.value("state_key", "")},
-                          {"reason", "Tyr protections: " + (v.rules.empty() ? std::string() : v.rules.front())},
-                          {"protection", "membership"}});
-    }
+  if (r.hits.empty()) return;
+  const EventVerdict v = suite_.merge({}, r);
+  protection::ActionIntent intent;
+  intent.room = event.value("room_id", "");
+  intent.user = event.value("state_key", "");
+  intent.protection = "membership";
+  if (v.action != Action::kAllow) {
+    intent.kind = protection::IntentKind::kNotify;
+    intent.text = std::string(action_name(v.action)) + " for " + intent.user + ": " + v.explanation;
+    request(intent, false);
+  }
+  if (v.action >= Action::kKick) {
+    intent.kind = v.action == Action::kBan ? protection::IntentKind::kBan : protection::IntentKind::kKick;
+    intent.text = "Tyr protections: " + (v.rules.empty() ? std::string() : v.rules.front());
+    request(intent, false);
   }
 }
 
-void ModerationScorer::on_timer(int64_t now_ms) { collect(suite_.on_timer(now_ms)); }
+void ProtectionSuiteHost::on_timer(int64_t now_ms) { collect(suite_.on_timer(now_ms)); }
 
-std::vector<nlohmann::json> ModerationScorer::take_actions() {
+std::vector<nlohmann::json> ProtectionSuiteHost::take_actions() {
   std::vector<nlohmann::json> out;
   out.swap(pending_);
   return out;
 }
 
-Result<void> ModerationScorer::restore(const nlohmann::json& settings, const nlohmann::json& state) {
+Result<void> ProtectionSuiteHost::restore(const nlohmann::json& settings, const nlohmann::json& state) {
   if (!settings.is_null()) {
     if (auto r = suite_.load_settings(settings); !r) return r;
   }
@@ -113,7 +95,7 @@ Result<void> ModerationScorer::restore(const nlohmann::json& settings, const nlo
   return {};
 }
 
-std::pair<std::string, bool> ModerationScorer::protections_command(const std::vector<std::string>& args) {
+std::pair<std::string, bool> ProtectionSuiteHost::command(const std::vector<std::string>& args) {
   // protections [room] | enable|disable|shadow <name> [room] | config <name> <key> <value> [room]
   if (args.empty() || (args.size() == 1 && args[0] != "enable" && args[0] != "disable" &&
                        args[0] != "shadow" && args[0] != "config")) {

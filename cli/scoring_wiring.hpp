@@ -1,0 +1,39 @@
+#pragma once
+// Where custom rules and protections are wired into the service's one scorer: the rule
+// directory (rules/rule_scorer.hpp) with `listed:` answered by the watched lists' policy index,
+// the protection suite (plugins/protection_host.hpp), and the verdict combiner over both
+// (engine/pipeline/verdict_combiner.hpp). The bot sees the combiner as its EventScorer and the
+// suite as its ProtectionHost.
+
+#include <filesystem>
+#include <memory>
+
+#include "engine/core/scorer.hpp"
+#include "engine/pipeline/verdict_combiner.hpp"
+#include "engine/policy/policy_index.hpp"
+#include "plugins/protection_host.hpp"
+#include "rules/rule_scorer.hpp"
+
+namespace tyr::cli {
+
+class ScoringWiring {
+ public:
+  // `rules_dir` empty: protections only. `index` may be null (nothing is listed); it must
+  // outlive this. Nothing is loaded until scorer().reload().
+  ScoringWiring(const std::filesystem::path& rules_dir, const policy::PolicyIndex* index);
+  ~ScoringWiring();
+  ScoringWiring(const ScoringWiring&) = delete;
+  ScoringWiring& operator=(const ScoringWiring&) = delete;
+
+  EventScorer& scorer() { return combiner_; }
+  ProtectionHost& protections() { return protections_; }
+
+ private:
+  class ListedInIndex;
+  std::unique_ptr<ListedInIndex> oracle_;
+  std::unique_ptr<rules::RuleDirScorer> rules_;
+  plugins::ProtectionSuiteHost protections_;
+  engine::VerdictCombiner combiner_;
+};
+
+}  // namespace tyr::cli

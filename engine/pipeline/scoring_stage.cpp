@@ -1,0 +1,219 @@
+#include "engine/pipeline/scoring_stage.hpp"
+
+#include <cstdio>
+
+#include "engine/core/clock.hpp"
+#include "engine/core/text.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
+
+namespace tyr::engine {
+
+std::string format_score(double score) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", score);
+  return buf;
+}
+
+ScoringStage::ScoringStage(const Config& config, Store& store, RoomStateCache& room_state,
+                           ScoringOutlet outlet)
+    : config_(config), store_(store), room_state_(room_state), outlet_(std::move(outlet)) {}
+
+void ScoringStage::attach(EventScorer* scorer, ProtectionHost* protections) {
+  scorer_ = scorer;
+  protections_ = protections;
+}
+
+void ScoringStage::on_event(const nlohmann::json& event, std::chrono::steady_clock::time_point started,
+                            Batch& batch) {
+  if (scorer_ == nullptr || event.contains("state_key")) return;  // rules score messages, not state
+  const std::string sender = event.value("sender", "");
+  const std::string room = event.value("room_id", "");
+  const std::string event_id = event.value("event_id", "");
+  EventVerdict v;
+  if (auto it = vetted_.find(event_id); it != vetted_.end()) {
+    // Scored (and counted) when the homeserver asked the inline veto; allowed then.
+    v = std::move(it->second);
+    vetted_.erase(it);
+  } else {
+    v = scorer_->score(event, event.value("origin_server_ts", now_ms()), room_state_.facts(room, sender));
+    enqueue_requested(batch);
+    count_verdict(v, started);
+  }
+  act_on_verdict(event, v, /*refused=*/false, batch);
+}
+
+void ScoringStage::on_membership(const nlohmann::json& event, Batch& batch) {
+  if (protections_ == nullptr) return;
+  protections_->on_membership(event, event.value("origin_server_ts", int64_t{0}),
+                              room_state_.facts(event.value("room_id", ""), event.value("state_key", "")));
+  enqueue_requested(batch);
+}
+
+bool ScoringStage::veto(const nlohmann::json& event, Batch& batch) {
+  if (scorer_ == nullptr) return false;
+  const std::string sender = event.value("sender", "");
+  const std::string room = event.value("room_id", "");
+  ensure_room_state(room, batch);
+  const auto started = std::chrono::steady_clock::now();
+  EventVerdict v = scorer_->score(event, event.value("origin_server_ts", now_ms()), room_state_.facts(room, sender));
+  enqueue_requested(batch);
+  count_verdict(v, started);
+  if (v.reject && !config_.policy.dry_run) {
+    act_on_verdict(event, v, /*refused=*/true, batch);
+    return true;
+  }
+  // Allowed: the event will arrive as a transaction and be acted on with this verdict.
+  remember_vetted(event.value("event_id", ""), v);
+  return false;
+}
+
+void ScoringStage::remember_vetted(const std::string& event_id, const EventVerdict& v) {
+  if (event_id.empty()) return;
+  if (vetted_.emplace(event_id, v).second) vetted_order_.push_back(event_id);
+  while (vetted_order_.size() > kMaxVetted) {
+    vetted_.erase(vetted_order_.front());
+    vetted_order_.pop_front();
+  }
+}
+
+void ScoringStage::count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started) {
+  auto& m = metrics::tyr_metrics();
+  m.event_verdict_duration.observe_since(started);
+  ++verdicts_[static_cast<int>(v.action)];
+  if (v.shadow_action > v.action) ++shadow_verdicts_;
+  m.verdicts.with(action_name(v.action)).inc();
+  for (size_t i = 0; i < v.rules.size(); ++i) {
+    const std::string& id = v.rules[i];
+    const auto mode = metrics::mode(i < v.shadow.size() && v.shadow[i]);
+    // Protection hits are "protection/SYMBOL"; rule ids have no slash.
+    if (const size_t slash = id.find('/'); slash != std::string::npos) {
+      m.protection_hits.with(std::string_view(id).substr(0, slash), mode).inc();
+    } else {
+      m.rule_hits.with(id, mode).inc();
+    }
+  }
+}
+
+std::array<uint64_t, kActions> ScoringStage::counts() const {
+  std::array<uint64_t, kActions> out{};
+  for (int a = 0; a < kActions; ++a) out[a] = verdicts_[a].load();
+  return out;
+}
+
+std::string ScoringStage::verdict_line() const {
+  return "Verdicts: " + std::to_string(verdicts_[1].load()) + " notify, " +
+         std::to_string(verdicts_[2].load()) + " redact, " + std::to_string(verdicts_[3].load()) +
+         " kick, " + std::to_string(verdicts_[4].load()) + " ban; shadow rules would have acted " +
+         std::to_string(shadow_verdicts_.load()) + " times";
+}
+
+void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused,
+                                  Batch& batch) {
+  if (v.action == Action::kAllow && !refused) return;
+  const std::string sender = event.value("sender", "");
+  const std::string room = event.value("room_id", "");
+  const std::string event_id = event.value("event_id", "");
+  const bool exempt = outlet_.is_exempt(sender);
+  const bool dry = config_.policy.dry_run;
+  std::string head = std::string(refused ? "refuse" : action_name(v.action)) + " (score " + format_score(v.score) +
+                     ") for " + sender + " in " + room + ", event " + event_id;
+  if (exempt) {
+    outlet_.notice(batch, "exempt", "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
+    return;
+  }
+  const std::string reason = "Tyr rules: " + truncate_utf8(v.rules.empty() ? std::string("score") : v.rules.front(), 60);
+  if ((v.action == Action::kNotify && !refused) || dry) {
+    outlet_.notice(batch, dry && v.action != Action::kNotify ? "dry run" : "notify",
+                   std::string(dry && v.action != Action::kNotify ? "[dry run] Would " : "Notice: ") + head +
+                       "\n" + v.explanation);
+    if (dry && v.action > Action::kNotify) {
+      outlet_.audit(batch, {{"room", room}, {"user", sender}, {"event_id", event_id}, {"reason", reason},
+                            {"rules", v.rules}, {"score", v.score}},
+                    action_name(v.action), "dry_run");
+    }
+    return;
+  }
+  if (v.action >= Action::kKick) {
+    nlohmann::json act = {{"kind", v.action == Action::kBan ? "rule_ban" : "kick"},
+                          {"room", room}, {"user", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
+    store_.enqueue_action(batch, dump_json(act), Priority::kBan);
+  }
+  if (refused) {
+    outlet_.notice(batch, "refused", "Refused before it was stored: " + head + "\n" + v.explanation);
+    outlet_.audit(batch, {{"room", room}, {"user", sender}, {"event_id", event_id}, {"reason", reason},
+                          {"rules", v.rules}, {"score", v.score}},
+                  "refuse_event", "veto");
+    return;
+  }
+  nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
+                           {"sender", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
+  store_.enqueue_action(batch, dump_json(redact), Priority::kRedact);
+  outlet_.notice(batch, "acting", "Acting: " + head + "\n" + v.explanation);
+}
+
+void ScoringStage::ensure_room_state(const std::string& room, Batch& batch) {
+  if (scorer_ == nullptr || room_state_.has(room)) return;
+  const int64_t now = now_ms();
+  if (auto it = room_state_asked_.find(room); it != room_state_asked_.end() && now - it->second < 60'000) return;
+  room_state_asked_[room] = now;
+  store_.enqueue_action(batch, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
+}
+
+// Reads back the executor JSON the protection host wrote (its format: ProtectionHost::take_actions
+// in engine/core/scorer.hpp; the writer: plugins/protection_host.cpp).
+void ScoringStage::enqueue_requested(Batch& batch) {
+  if (protections_ == nullptr) return;
+  for (auto& a : protections_->take_actions()) {
+    const std::string kind = a.value("kind", "");
+    const std::string room = a.value("room", "");
+    const std::string user = a.value("user", "");
+    const std::string who = a.value("protection", "");
+    const bool shadow = a.value("shadow", false) || config_.policy.dry_run;
+    if (kind == "notify") {
+      outlet_.notice(batch, "notify",
+                     "[" + who + "] " + a.value("reason", a.value("text", "")) +
+                         (room.empty() ? "" : " (room " + room + ")"));
+      continue;
+    }
+    if (shadow) {
+      outlet_.notice(batch, "shadow",
+                     "[" + who + ", shadow] Would " + kind + (user.empty() ? "" : " " + user) +
+                         (room.empty() ? "" : " in " + room) + ".");
+      outlet_.audit(batch, a, kind, config_.policy.dry_run && !a.value("shadow", false) ? "dry_run" : "shadow");
+      continue;
+    }
+    if (!user.empty() && (kind == "kick" || kind == "ban" || kind == "redact_event") && outlet_.is_exempt(user)) {
+      continue;
+    }
+    nlohmann::json act = a;
+    Priority prio = Priority::kControl;
+    if (kind == "ban") {
+      act["kind"] = "rule_ban";
+      prio = Priority::kBan;
+    } else if (kind == "kick") {
+      prio = Priority::kBan;
+    } else if (kind == "redact_event") {
+      act["sender"] = user;
+      prio = Priority::kRedact;
+    } else if (kind != "set_join_rule" && kind != "restore_join_rule") {
+      continue;
+    }
+    store_.enqueue_action(batch, dump_json(act), prio);
+  }
+}
+
+void ScoringStage::tick(Batch& batch) {
+  if (protections_ == nullptr) return;
+  protections_->on_timer(now_ms());
+  enqueue_requested(batch);
+  batch.put(Cf::kState, "protections/state", dump_json(protections_->save_state()));
+}
+
+std::string ScoringStage::protections_command(const std::vector<std::string>& args, Batch& batch) {
+  if (protections_ == nullptr) return "No protections are available.";
+  auto [text, changed] = protections_->command(args);
+  if (changed) batch.put(Cf::kState, "protections/settings", dump_json(protections_->save_settings()));
+  return text;
+}
+
+}  // namespace tyr::engine

@@ -1,0 +1,315 @@
+// The pipeline's scoring stage without a bot or a homeserver: a real store in a temp dir, a
+// scorer and a protection host that return what the test says, and the notices and audit
+// entries the stage hands to its outlet recorded.
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/pipeline/scoring_stage.hpp"
+#include "temp_dir.hpp"
+
+using namespace tyr;
+using namespace tyr::engine;
+using nlohmann::json;
+
+namespace {
+
+// Returns the verdict it is told to; counts the calls.
+class FixedScorer : public EventScorer {
+ public:
+  EventVerdict verdict;
+  int scored = 0;
+  EventVerdict score(const json&, int64_t, const RoomFacts&) override {
+    ++scored;
+    return verdict;
+  }
+  EventVerdict explain(const json&) override { return verdict; }
+  Result<void> reload() override { return {}; }
+  std::vector<std::string> describe() const override { return {"fixed"}; }
+  size_t rules_loaded() const override { return 0; }
+};
+
+// Hands out the actions it is told to, as the protection host writes them.
+class FakeProtections : public ProtectionHost {
+ public:
+  std::vector<json> requested;
+  int memberships = 0, timers = 0;
+  std::vector<std::vector<std::string>> commands;
+  void on_membership(const json&, int64_t, const RoomFacts&) override { ++memberships; }
+  void on_timer(int64_t) override { ++timers; }
+  std::vector<json> take_actions() override {
+    std::vector<json> out;
+    out.swap(requested);
+    return out;
+  }
+  std::pair<std::string, bool> command(const std::vector<std::string>& args) override {
+    commands.push_back(args);
+    return {"done", !args.empty()};
+  }
+  json save_settings() const override { return {{"settings", 1}}; }
+  json save_state() const override { return {{"state", 2}}; }
+  Result<void> restore(const json&, const json&) override { return {}; }
+};
+
+struct Notice {
+  std::string category, body;
+};
+struct Audited {
+  json action;
+  std::string what, mode;
+};
+
+struct StageFixture {
+  test::TempDir dir;
+  Config config;
+  std::unique_ptr<Store> store;
+  RoomStateCache room_state{std::vector<std::string>{"@op:hs"}};
+  FixedScorer scorer;
+  FakeProtections protections;
+  std::vector<Notice> notices;
+  std::vector<Audited> audits;
+  std::unique_ptr<ScoringStage> stage;
+
+  StageFixture() {
+    store = std::make_unique<Store>(dir.path());
+    stage = std::make_unique<ScoringStage>(
+        config, *store, room_state,
+        ScoringOutlet{.is_exempt = [](const std::string& user) { return user == "@op:hs"; },
+                      .notice = [this](Batch&, std::string_view category,
+                                       const std::string& body) { notices.push_back({std::string(category), body}); },
+                      .audit = [this](Batch&, const json& action, std::string_view what, std::string_view mode) {
+                        audits.push_back({action, std::string(what), std::string(mode)});
+                      }});
+    stage->attach(&scorer, &protections);
+  }
+
+  static json message(const std::string& sender, const std::string& event_id = "$m") {
+    return {{"type", "m.room.message"}, {"event_id", event_id}, {"room_id", "!r:hs"}, {"sender", sender},
+            {"origin_server_ts", 1000}, {"content", {{"msgtype", "m.text"}, {"body", "hello"}}}};
+  }
+
+  // Commits `batch` and returns the queued actions in outbox order, with their priorities.
+  std::vector<std::pair<json, Priority>> drain(Batch& batch) {
+    REQUIRE(store->commit(batch));
+    std::vector<std::pair<json, Priority>> out;
+    while (auto next = store->next_outbox()) {
+      out.emplace_back(json::parse(next->json), next->priority);
+      Batch del;
+      del.del(Cf::kOutbox, next->key);
+      REQUIRE(store->commit(del));
+    }
+    return out;
+  }
+
+  // Actions other than the room-state read every first event in a room queues.
+  std::vector<std::pair<json, Priority>> acted(Batch& batch) {
+    auto all = drain(batch);
+    std::vector<std::pair<json, Priority>> out;
+    for (auto& a : all) {
+      if (a.first.value("kind", "") != "load_room_state") out.push_back(std::move(a));
+    }
+    return out;
+  }
+
+  static EventVerdict verdict(Action action, double score, bool reject = false) {
+    EventVerdict v;
+    v.action = action;
+    v.shadow_action = action;
+    v.score = score;
+    v.reject = reject;
+    v.explanation = "score " + std::to_string(score);
+    v.rules = {"spam-rule"};
+    v.shadow = {false};
+    return v;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("scoring stage: a redact verdict queues the redaction and an acting notice", "[scoring_stage]") {
+  StageFixture f;
+  f.scorer.verdict = StageFixture::verdict(Action::kRedact, 7);
+  Batch batch;
+  f.stage->on_event(StageFixture::message("@spam:x"), std::chrono::steady_clock::now(), batch);
+  auto actions = f.acted(batch);
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].first["kind"] == "redact_event");
+  CHECK(actions[0].first["event_id"] == "$m");
+  CHECK(actions[0].first["sender"] == "@spam:x");
+  CHECK(actions[0].first["reason"] == "Tyr rules: spam-rule");
+  CHECK(actions[0].second == Priority::kRedact);
+  REQUIRE(f.notices.size() == 1);
+  CHECK(f.notices[0].category == "acting");
+  CHECK(f.notices[0].body.rfind("Acting: redact (score 7.0) for @spam:x in !r:hs, event $m", 0) == 0);
+  CHECK(f.stage->counts()[static_cast<int>(Action::kRedact)] == 1);
+  CHECK(f.stage->verdict_line() ==
+        "Verdicts: 0 notify, 1 redact, 0 kick, 0 ban; shadow rules would have acted 0 times");
+}
+
+TEST_CASE("scoring stage: a ban verdict queues a ban before the redaction", "[scoring_stage]") {
+  StageFixture f;
+  f.scorer.verdict = StageFixture::verdict(Action::kBan, 25);
+  Batch batch;
+  f.stage->on_event(StageFixture::message("@spam:x"), std::chrono::steady_clock::now(), batch);
+  auto actions = f.acted(batch);
+  REQUIRE(actions.size() == 2);
+  CHECK(actions[0].first["kind"] == "rule_ban");
+  CHECK(actions[0].second == Priority::kBan);
+  CHECK(actions[1].first["kind"] == "redact_event");
+}
+
+TEST_CASE("scoring stage: allowed events, state events and no scorer lead to nothing", "[scoring_stage]") {
+  StageFixture f;
+  Batch batch;
+  f.stage->on_event(StageFixture::message("@a:x"), std::chrono::steady_clock::now(), batch);
+  json state = StageFixture::message("@a:x", "$s");
+  state["state_key"] = "";
+  f.stage->on_event(state, std::chrono::steady_clock::now(), batch);
+  CHECK(f.scorer.scored == 1);
+  CHECK(f.acted(batch).empty());
+  CHECK(f.notices.empty());
+
+  f.stage->attach(nullptr, nullptr);
+  CHECK_FALSE(f.stage->active());
+  f.scorer.verdict = StageFixture::verdict(Action::kBan, 25);
+  Batch none;
+  f.stage->on_event(StageFixture::message("@a:x", "$n"), std::chrono::steady_clock::now(), none);
+  f.stage->ensure_room_state("!other:hs", none);
+  CHECK_FALSE(f.stage->veto(StageFixture::message("@a:x", "$v"), none));
+  CHECK(f.stage->protections_command({}, none) == "No protections are available.");
+  CHECK(none.empty());
+  CHECK(f.scorer.scored == 1);
+}
+
+TEST_CASE("scoring stage: exempt senders get a notice and no action", "[scoring_stage]") {
+  StageFixture f;
+  f.scorer.verdict = StageFixture::verdict(Action::kBan, 25);
+  Batch batch;
+  f.stage->on_event(StageFixture::message("@op:hs"), std::chrono::steady_clock::now(), batch);
+  CHECK(f.acted(batch).empty());
+  REQUIRE(f.notices.size() == 1);
+  CHECK(f.notices[0].category == "exempt");
+  CHECK(f.notices[0].body.find("the sender is exempt") != std::string::npos);
+}
+
+TEST_CASE("scoring stage: in dry run a verdict is noticed and audited, never acted on", "[scoring_stage]") {
+  StageFixture f;
+  f.config.policy.dry_run = true;
+  f.scorer.verdict = StageFixture::verdict(Action::kKick, 13, /*reject=*/true);
+  Batch batch;
+  CHECK_FALSE(f.stage->veto(StageFixture::message("@spam:x", "$d"), batch));  // not refused
+  f.stage->on_event(StageFixture::message("@spam:x", "$d"), std::chrono::steady_clock::now(), batch);
+  CHECK(f.acted(batch).empty());
+  REQUIRE(f.notices.size() == 1);
+  CHECK(f.notices[0].category == "dry run");
+  CHECK(f.notices[0].body.rfind("[dry run] Would kick (score 13.0)", 0) == 0);
+  REQUIRE(f.audits.size() == 1);
+  CHECK(f.audits[0].what == "kick");
+  CHECK(f.audits[0].mode == "dry_run");
+}
+
+TEST_CASE("scoring stage: the veto's verdict is reused when the event arrives", "[scoring_stage]") {
+  StageFixture f;
+  f.scorer.verdict = StageFixture::verdict(Action::kNotify, 3);
+  Batch batch;
+  CHECK_FALSE(f.stage->veto(StageFixture::message("@a:x", "$once"), batch));
+  CHECK(f.scorer.scored == 1);
+  CHECK(f.notices.empty());  // the veto only decides; acting waits for the event
+  f.stage->on_event(StageFixture::message("@a:x", "$once"), std::chrono::steady_clock::now(), batch);
+  CHECK(f.scorer.scored == 1);
+  REQUIRE(f.notices.size() == 1);
+  CHECK(f.notices[0].category == "notify");
+  CHECK(f.stage->counts()[static_cast<int>(Action::kNotify)] == 1);  // counted once
+  // A second arrival (a resend) is scored afresh.
+  f.stage->on_event(StageFixture::message("@a:x", "$once"), std::chrono::steady_clock::now(), batch);
+  CHECK(f.scorer.scored == 2);
+}
+
+TEST_CASE("scoring stage: the veto refuses at the reject threshold and queues the kick", "[scoring_stage]") {
+  StageFixture f;
+  f.scorer.verdict = StageFixture::verdict(Action::kKick, 13, /*reject=*/true);
+  Batch batch;
+  CHECK(f.stage->veto(StageFixture::message("@spam:x", "$r"), batch));
+  auto actions = f.drain(batch);
+  REQUIRE(actions.size() == 2);
+  CHECK(actions[0].first["kind"] == "load_room_state");  // first event in the room
+  CHECK(actions[1].first["kind"] == "kick");
+  CHECK(actions[1].first["user"] == "@spam:x");
+  REQUIRE(f.notices.size() == 1);
+  CHECK(f.notices[0].category == "refused");
+  CHECK(f.notices[0].body.rfind("Refused before it was stored: refuse (score 13.0)", 0) == 0);
+  REQUIRE(f.audits.size() == 1);
+  CHECK(f.audits[0].what == "refuse_event");
+  CHECK(f.audits[0].mode == "veto");
+}
+
+TEST_CASE("scoring stage: protections' requests become executor actions", "[scoring_stage]") {
+  StageFixture f;
+  f.protections.requested = {
+      {{"kind", "ban"}, {"room", "!r:hs"}, {"user", "@spam:x"}, {"reason", "flood"}, {"protection", "flooding"}},
+      {{"kind", "redact_event"}, {"room", "!r:hs"}, {"user", "@spam:x"}, {"event_id", "$x"}, {"protection", "flooding"}},
+      {{"kind", "kick"}, {"room", "!r:hs"}, {"user", "@op:hs"}, {"protection", "flooding"}},  // exempt
+      {{"kind", "kick"}, {"room", "!r:hs"}, {"user", "@b:x"}, {"protection", "flooding"}, {"shadow", true}},
+      {{"kind", "set_join_rule"}, {"room", "!r:hs"}, {"join_rule", "invite"}, {"protection", "join_wave"}},
+      {{"kind", "notify"}, {"room", "!r:hs"}, {"text", "a wave"}, {"protection", "join_wave"}},
+      {{"kind", "unknown"}, {"room", "!r:hs"}, {"protection", "x"}},
+  };
+  Batch batch;
+  f.stage->on_membership({{"type", "m.room.member"}, {"room_id", "!r:hs"}, {"state_key", "@b:x"},
+                          {"content", {{"membership", "join"}}}},
+                         batch);
+  CHECK(f.protections.memberships == 1);
+  auto actions = f.drain(batch);
+  REQUIRE(actions.size() == 3);
+  CHECK(actions[0].first["kind"] == "set_join_rule");
+  CHECK(actions[0].second == Priority::kControl);
+  CHECK(actions[1].first["kind"] == "rule_ban");
+  CHECK(actions[1].second == Priority::kBan);
+  CHECK(actions[2].first["kind"] == "redact_event");
+  CHECK(actions[2].first["sender"] == "@spam:x");
+  CHECK(actions[2].second == Priority::kRedact);
+  REQUIRE(f.notices.size() == 2);
+  CHECK(f.notices[0].category == "shadow");
+  CHECK(f.notices[0].body == "[flooding, shadow] Would kick @b:x in !r:hs.");
+  CHECK(f.notices[1].category == "notify");
+  CHECK(f.notices[1].body == "[join_wave] a wave (room !r:hs)");
+  REQUIRE(f.audits.size() == 1);
+  CHECK(f.audits[0].mode == "shadow");
+}
+
+TEST_CASE("scoring stage: the timer runs protections and saves their state", "[scoring_stage]") {
+  StageFixture f;
+  Batch batch;
+  f.stage->tick(batch);
+  CHECK(f.protections.timers == 1);
+  REQUIRE(f.store->commit(batch));
+  CHECK(f.store->get(Cf::kState, "protections/state") == std::optional<std::string>(R"({"state":2})"));
+
+  Batch cmd;
+  CHECK(f.stage->protections_command({}, cmd) == "done");
+  CHECK(cmd.empty());  // nothing changed, nothing saved
+  CHECK(f.stage->protections_command({"enable", "flooding"}, cmd) == "done");
+  REQUIRE(f.store->commit(cmd));
+  CHECK(f.store->get(Cf::kState, "protections/settings") == std::optional<std::string>(R"({"settings":1})"));
+}
+
+TEST_CASE("scoring stage: a room's state is asked for once a minute until it arrives", "[scoring_stage]") {
+  StageFixture f;
+  Batch batch;
+  f.stage->ensure_room_state("!r:hs", batch);
+  f.stage->ensure_room_state("!r:hs", batch);
+  auto actions = f.drain(batch);
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].first == json{{"kind", "load_room_state"}, {"room", "!r:hs"}});
+  f.stage->room_state_loaded("!r:hs");  // the read came back (failed, or the room was left)
+  Batch again;
+  f.stage->ensure_room_state("!r:hs", again);
+  CHECK(f.drain(again).size() == 1);
+  f.room_state.load("!r:hs", json::array());
+  Batch known;
+  f.stage->ensure_room_state("!r:hs", known);
+  CHECK(known.empty());
+}

@@ -12,8 +12,6 @@
 
 namespace tyr::rules {
 
-std::string_view mode_name(Mode m) { return m == Mode::kShadow ? "shadow" : "enforce"; }
-
 Action Thresholds::action_for(double score) const {
   for (int a = kActions - 1; a > 0; --a) {
     if (at[a] < kNever && score >= at[a]) return static_cast<Action>(a);

@@ -34,7 +34,7 @@ using tyr::engine::AppserviceResponse;
 using tyr::engine::AppserviceServer;
 using tyr::engine::Config;
 using tyr::engine::random_token;
-using tyr::engine::secure_equals;
+using tyr::secure_equals;
 using tyr::engine::Store;
 
 namespace {

@@ -30,7 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using tyr::policy::EntityKind;
-using tyr::policy::entity_problem;
+using tyr::entity_problem;
 using tyr::policy::FeedConfig;
 using tyr::policy::FeedParse;
 using tyr::policy::FeedPoller;

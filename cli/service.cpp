@@ -16,6 +16,7 @@
 #include "engine/pipeline/report_worker.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/store/store.hpp"
+#include "engine/store/keys.hpp"
 #include "engine/veto/veto.hpp"
 #include "engine/metrics/admin_server.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
@@ -68,11 +69,13 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     return 1;
   }
   {
-    auto load = [&](const char* key) {
+    auto load = [&](std::string_view key) {
       auto v = store.get(Cf::kState, key);
       return v ? nlohmann::json::parse(*v, nullptr, false) : nlohmann::json();
     };
-    if (auto r = scorer.restore(load("protections/settings"), load("protections/state")); !r) {
+    if (auto r = scorer.restore(load(engine::state_keys::kProtectionSettings),
+                                load(engine::state_keys::kProtectionState));
+        !r) {
       log::warn("service", "protection settings or state not restored: " + r.error().message);
     }
   }

@@ -46,11 +46,11 @@ EntityKind infer_kind(const std::string& entity) {
 
 bool Bot::is_allowlisted(const std::string& entity) const {
   for (const auto& a : config_.policy.allow) {
-    if (policy::glob_matches(a, entity)) return true;
+    if (glob_matches(a, entity)) return true;
   }
   bool found = false;
   store_.scan(Cf::kState, kAllowPrefix, [&](std::string_view key, std::string_view) {
-    if (!found && policy::glob_matches(key.substr(kAllowPrefix.size()), entity)) found = true;
+    if (!found && glob_matches(key.substr(kAllowPrefix.size()), entity)) found = true;
   });
   return found;
 }
@@ -59,7 +59,7 @@ std::vector<std::string> Bot::protected_servers() const {
   std::vector<std::string> out;
   for (const auto& op : config_.management.operators) out.emplace_back(server_of(op));
   for (const auto& a : config_.policy.allow) {
-    if (!a.empty() && a[0] != '@' && a[0] != '!' && a[0] != '#' && !policy::is_glob(a)) out.push_back(a);
+    if (!a.empty() && a[0] != '@' && a[0] != '!' && a[0] != '#' && !is_glob(a)) out.push_back(a);
   }
   return out;
 }

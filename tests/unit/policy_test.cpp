@@ -17,6 +17,9 @@
 #include "engine/policy/policy_rule.hpp"
 
 using namespace tyr::policy;
+using tyr::glob_matches;
+using tyr::decode_sha256_base64;
+using tyr::is_ip_literal;
 using nlohmann::json;
 
 namespace {

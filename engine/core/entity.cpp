@@ -32,8 +32,8 @@ std::optional<std::string> server_problem(std::string_view s) {
     const auto close = host.find(']');
     if (close == std::string_view::npos) return "unterminated IPv6 literal";
     const std::string_view inside = host.substr(1, close - 1);
-    if (inside.empty() || inside.find_first_not_of("0123456789abcdefABCDEF:.*?") !=
-                              std::string_view::npos) {
+    if (inside.empty() ||
+        inside.find_first_not_of("0123456789abcdefABCDEF:.*?") != std::string_view::npos) {
       return "invalid IPv6 literal";
     }
     const std::string_view after = host.substr(close + 1);
@@ -105,9 +105,9 @@ std::optional<std::string> entity_problem(EntityKind kind, std::string_view enti
       noun = "server name";
       break;
     case EntityKind::kUser:
-      problem = entity.empty() || entity.front() != '@' ? std::optional<std::string>(
-                                                               "does not start with '@'")
-                                                         : sigil_id_problem(entity);
+      problem = entity.empty() || entity.front() != '@'
+                    ? std::optional<std::string>("does not start with '@'")
+                    : sigil_id_problem(entity);
       noun = "user ID";
       break;
     case EntityKind::kRoom:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/core/ascii.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
 #include "engine/store/keys.hpp"
@@ -20,11 +21,6 @@ using state_keys::kSep;
 std::string state_key_for(const std::string& list, const std::string& type,
                           const std::string& state_key) {
   return std::string(state_keys::kPolicyState) + list + kSep + type + kSep + state_key;
-}
-
-std::string lower_ascii(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 bool is_enforceable(const PolicyRule& r) {
@@ -249,10 +245,10 @@ std::vector<PolicyRule> PolicyBook::rules_for_entity(const std::string& id,
                                                      const std::string& entity) const {
   std::lock_guard lock(mu_);
   std::vector<PolicyRule> out;
-  const std::string want = lower_ascii(entity);
+  const std::string want = ascii_lower(entity);
   if (auto it = lists_.find(id); it != lists_.end()) {
     for (auto& r : it->second.effective_rules()) {
-      if (lower_ascii(r.entity) == want) out.push_back(std::move(r));
+      if (ascii_lower(r.entity) == want) out.push_back(std::move(r));
     }
   }
   return out;

@@ -683,27 +683,4 @@ Result<RuleSetPtr> load_rule_sources(const std::vector<RuleSource>& sources) {
   }
 }
 
-Result<RuleSetPtr> load_rule_dir(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    return rules_error(dir.string() + ":1:1: not a directory" + (ec ? ": " + ec.message() : ""));
-  }
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const auto ext = entry.path().extension();
-    if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(entry.path());
-  }
-  if (ec) return rules_error(dir.string() + ":1:1: " + ec.message());
-  std::sort(files.begin(), files.end());
-  std::vector<RuleSource> sources;
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) return rules_error(f.string() + ":1:1: cannot read");
-    std::ostringstream text;
-    text << in.rdbuf();
-    sources.push_back(RuleSource{f.string(), text.str(), f.parent_path()});
-  }
-  return load_rule_sources(sources);
-}
-
 }  // namespace tyr::rules

@@ -13,15 +13,8 @@
 #include "tests/unit/appservice_fixtures.hpp"
 
 namespace fs = std::filesystem;
-using nlohmann::json;
-using tyr::engine::AppserviceRequest;
-using tyr::engine::AppserviceResponse;
-using tyr::engine::AppserviceServer;
-using tyr::engine::Config;
-using tyr::engine::random_token;
 using tyr::secure_equals;
-using tyr::engine::Store;
-using namespace tyr::test;
+using namespace tyr::test;  // appservice_fixtures.hpp: the appservice and store types too
 
 // ---------------------------------------------------------------------------------------------
 // Real HTTP through start()

@@ -36,15 +36,7 @@
 #include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
-using tyr::engine::AuditEntry;
-using tyr::engine::AuditLimits;
-using tyr::engine::AuditLog;
-using tyr::engine::AuditQuery;
-using tyr::engine::Batch;
-using tyr::engine::Cf;
-using tyr::engine::encode_seq;
-using tyr::engine::Store;
-using namespace tyr::test;
+using namespace tyr::test;  // audit_fixtures.hpp: the engine's audit and store types too
 
 // ---------------------------------------------------------------------------------------------
 // JSON form

@@ -20,8 +20,12 @@
 namespace tyr::test {
 
 using engine::AuditEntry;
+using engine::AuditLimits;
+using engine::AuditLog;
 using engine::AuditQuery;
+using engine::Batch;
 using engine::Cf;
+using engine::encode_seq;
 using engine::Store;
 
 inline AuditEntry entry(int64_t ts, std::string user, std::string room,

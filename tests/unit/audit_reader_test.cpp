@@ -38,15 +38,7 @@
 extern char** environ;
 
 namespace fs = std::filesystem;
-using tyr::engine::AuditEntry;
-using tyr::engine::AuditLimits;
-using tyr::engine::AuditLog;
-using tyr::engine::AuditQuery;
-using tyr::engine::Batch;
-using tyr::engine::Cf;
-using tyr::engine::encode_seq;
-using tyr::engine::Store;
-using namespace tyr::test;
+using namespace tyr::test;  // audit_fixtures.hpp: the engine's audit and store types too
 
 TEST_CASE("audit: a read-only open while this process writes sees what was committed before it",
           "[audit][store]") {

@@ -5,6 +5,17 @@
 
 namespace tyr::test {
 
+using nlohmann::json;
+using tyr::entity_problem;
+using tyr::policy::EntityKind;
+using tyr::policy::FeedConfig;
+using tyr::policy::FeedParse;
+using tyr::policy::FeedPoller;
+using tyr::policy::FeedState;
+using tyr::policy::FetchLimits;
+using tyr::policy::PolicyRule;
+using tyr::policy::Recommendation;
+
 inline tyr::policy::FeedConfig feed_config(tyr::policy::FeedConfig::Format format,
                                            tyr::EntityKind kind = tyr::EntityKind::kServer) {
   tyr::policy::FeedConfig feed;

@@ -29,17 +29,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
-using tyr::policy::EntityKind;
-using tyr::entity_problem;
-using tyr::policy::FeedConfig;
-using tyr::policy::FeedParse;
-using tyr::policy::FeedPoller;
-using tyr::policy::FeedState;
-using tyr::policy::FetchLimits;
-using tyr::policy::PolicyRule;
-using tyr::policy::Recommendation;
-using tyr::test::feed_config;
+using namespace tyr::test;  // feed_fixtures.hpp: the feed types too
 
 using FeedServer = tyr::test::LoopbackServer;
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/digest.hpp"
+#include "engine/core/glob.hpp"
 #include "engine/policy/policy_index.hpp"
 #include "engine/policy/policy_list.hpp"
 #include "engine/policy/policy_rule.hpp"
@@ -21,6 +22,10 @@ namespace tyr::test {
 
 using namespace tyr::policy;
 using nlohmann::json;
+using tyr::decode_sha256_base64;
+using tyr::glob_matches;
+using tyr::glob_to_regex_body;
+using tyr::is_ip_literal;
 
 inline constexpr const char* kList = "!list:example.org";
 inline constexpr const char* kYarrgh = "VPqwbUV7mMMkOVto3kPwsNXXiALMs7VCKWh3OeqqjGs=";

@@ -20,13 +20,7 @@
 #include "engine/policy/policy_rule.hpp"
 #include "tests/unit/policy_fixtures.hpp"
 
-using namespace tyr::policy;
-using tyr::glob_matches;
-using tyr::decode_sha256_base64;
-using tyr::glob_to_regex_body;
-using tyr::is_ip_literal;
-using nlohmann::json;
-using namespace tyr::test;
+using namespace tyr::test;  // policy_fixtures.hpp: tyr::policy and the core glob helpers too
 
 // ---------------------------------------------------------------------------------------------
 // PolicyIndex

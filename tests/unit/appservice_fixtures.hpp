@@ -137,8 +137,8 @@ class Harness {
   std::optional<AppserviceServer> server_;
 };
 
-AppserviceRequest request(std::string method, std::string path, std::string body = {},
-                          std::string authorization = kBearer) {
+inline AppserviceRequest request(std::string method, std::string path, std::string body = {},
+                                 std::string authorization = kBearer) {
   AppserviceRequest r;
   r.method = std::move(method);
   r.path = std::move(path);

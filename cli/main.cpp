@@ -1,5 +1,7 @@
-// The `tyr` binary: the only composition root. Subcommands are listed in kCommands.
+// The `tyr` binary: the only composition root. Subcommands are listed in kCommands, which
+// also gives `tyr help` its text.
 
+#include <array>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -7,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -34,6 +37,7 @@ void on_signal(int) { g_stop = true; }
 void on_hangup(int) { g_reload = true; }
 
 struct Args {
+  std::vector<std::string> raw;  // everything after the command, as given
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;  // --name value (the last one given)
   std::multimap<std::string, std::string> all_options;  // every --name value, in order
@@ -67,43 +71,6 @@ bool parse_args(int argc, char** argv, int start, Args& out, std::string& error)
     }
   }
   return true;
-}
-
-void print_help() {
-  std::printf(
-      "Tyr %s — moderation and anti-spam policy engine for Matrix\n\n"
-      "Usage: tyr <command> [options]\n\n"
-      "Commands:\n"
-      "  run [--config FILE]          Run Tyr as an appservice of the configured homeserver.\n"
-      "                               Without --config (and no ./tyr.yaml) Tyr starts a local\n"
-      "                               Synapse sandbox in ./.tyr-sandbox (or --sandbox-dir DIR).\n"
-      "  registration --config FILE [--output FILE] [--force]\n"
-      "                               Write the appservice registration YAML for the homeserver,\n"
-      "                               with fresh random tokens (default output: the config's\n"
-      "                               appservice.registration path).\n"
-      "  check-config --config FILE   Validate a config file and report the first error.\n"
-      "  synapse-config --config FILE Print the homeserver.yaml additions: the registration and,\n"
-      "                               with a veto: section, the synapse-http-antispam module.\n"
-      "  check --list FILE... EVENTS.jsonl\n"
-      "                               Judge each event's sender against policy lists (FILE: a\n"
-      "                               JSON array of state events, as /rooms/{id}/state returns);\n"
-      "                               prints one JSON object per event.\n"
-      "  check --rules DIR [--list FILE...] [--summary] EVENTS.jsonl\n"
-      "                               Score each event with the rules: score, hits, verdict;\n"
-      "                               --summary: counts, spam caught, ham blocked, precision,\n"
-      "                               recall for events labelled \"label\": \"spam\"|\"ham\".\n"
-      "  rules lint DIR               Load a rule directory as the service would; report errors.\n"
-      "  acl --list FILE... --server-name NAME [--current ACL.json]\n"
-      "                               Print the m.room.server_acl content Tyr would set.\n"
-      "  audit (--data DIR | --config FILE) [--user U] [--room R] [--since T] [--until T]\n"
-      "        [--limit N] [--json]   Print the audit trail, newest first (safe while Tyr runs).\n"
-      "  plugins                      List the protections: symbols, default scores, config.\n"
-      "  plugins docs [--output DOCS] [--check]\n"
-      "                               Regenerate the reference sections of DOCS/protections/*.md\n"
-      "                               (default ./docs) from the descriptors; --check only reports.\n"
-      "  version, --version           Print the version.\n"
-      "  help, --help                 This text.\n",
-      kVersion);
 }
 
 int cmd_check_config(const Args& args) {
@@ -346,6 +313,138 @@ int cmd_run(const Args& args) {
   return cli::run_service(cfg, g_stop, hooks);
 }
 
+int cmd_plugins(const Args& args) {
+  if (args.positional.empty()) return cli::cmd_plugins_list();
+  if (args.positional.size() == 1 && args.positional[0] == "docs") {
+    auto out = args.options.find("--output");
+    return cli::cmd_plugins_docs(out == args.options.end() ? "docs" : out->second, args.has_flag("--check"));
+  }
+  std::fprintf(stderr, "usage: tyr plugins | tyr plugins docs [--output DOCS] [--check]\n");
+  return 2;
+}
+
+int cmd_rules(const Args& args) {
+  if (args.positional.size() == 2 && args.positional[0] == "lint") {
+    return cli::cmd_rules_lint(args.positional[1]);
+  }
+  std::fprintf(stderr, "usage: tyr rules lint DIR\n");
+  return 2;
+}
+
+std::vector<std::string> list_options(const Args& args) {
+  std::vector<std::string> lists;
+  auto [b, e] = args.all_options.equal_range("--list");
+  for (auto it = b; it != e; ++it) lists.push_back(it->second);
+  return lists;
+}
+
+int cmd_check(const Args& args) {
+  if (auto rules = args.options.find("--rules"); rules != args.options.end()) {
+    return cli::cmd_check_rules(rules->second, list_options(args), args.positional,
+                                args.has_flag("--summary"));
+  }
+  return cli::cmd_check(list_options(args), args.positional);
+}
+
+int cmd_acl(const Args& args) {
+  auto name = args.options.find("--server-name");
+  auto current = args.options.find("--current");
+  return cli::cmd_acl(list_options(args), name == args.options.end() ? "" : name->second,
+                      current == args.options.end() ? "" : current->second);
+}
+
+int cmd_audit(const Args& args) { return cli::audit_command(args.raw); }
+
+int cmd_version(const Args&) {
+  std::printf("tyr %s\n", kVersion);
+  return 0;
+}
+
+int cmd_help(const Args&);
+
+// One subcommand: the names that select it, its lines under "Commands:" in `tyr help`, and
+// what runs it. `raw`: the command reads its own arguments (Args::raw only).
+struct Command {
+  std::array<std::string_view, 3> names;  // unused slots empty
+  std::string_view help;
+  int (*run)(const Args& args);
+  bool raw = false;
+};
+
+// In the order `tyr help` lists them.
+constexpr Command kCommands[] = {
+    {{"run"},
+     "  run [--config FILE]          Run Tyr as an appservice of the configured homeserver.\n"
+     "                               Without --config (and no ./tyr.yaml) Tyr starts a local\n"
+     "                               Synapse sandbox in ./.tyr-sandbox (or --sandbox-dir DIR).\n",
+     cmd_run},
+    {{"registration"},
+     "  registration --config FILE [--output FILE] [--force]\n"
+     "                               Write the appservice registration YAML for the homeserver,\n"
+     "                               with fresh random tokens (default output: the config's\n"
+     "                               appservice.registration path).\n",
+     cmd_registration},
+    {{"check-config"},
+     "  check-config --config FILE   Validate a config file and report the first error.\n",
+     cmd_check_config},
+    {{"synapse-config"},
+     "  synapse-config --config FILE Print the homeserver.yaml additions: the registration and,\n"
+     "                               with a veto: section, the synapse-http-antispam module.\n",
+     cmd_synapse_config},
+    {{"check"},
+     "  check --list FILE... EVENTS.jsonl\n"
+     "                               Judge each event's sender against policy lists (FILE: a\n"
+     "                               JSON array of state events, as /rooms/{id}/state returns);\n"
+     "                               prints one JSON object per event.\n"
+     "  check --rules DIR [--list FILE...] [--summary] EVENTS.jsonl\n"
+     "                               Score each event with the rules: score, hits, verdict;\n"
+     "                               --summary: counts, spam caught, ham blocked, precision,\n"
+     "                               recall for events labelled \"label\": \"spam\"|\"ham\".\n",
+     cmd_check},
+    {{"rules"},
+     "  rules lint DIR               Load a rule directory as the service would; report errors.\n",
+     cmd_rules},
+    {{"acl"},
+     "  acl --list FILE... --server-name NAME [--current ACL.json]\n"
+     "                               Print the m.room.server_acl content Tyr would set.\n",
+     cmd_acl},
+    {{"audit"},
+     "  audit (--data DIR | --config FILE) [--user U] [--room R] [--since T] [--until T]\n"
+     "        [--limit N] [--json]   Print the audit trail, newest first (safe while Tyr runs).\n",
+     cmd_audit, /*raw=*/true},
+    {{"plugins"},
+     "  plugins                      List the protections: symbols, default scores, config.\n"
+     "  plugins docs [--output DOCS] [--check]\n"
+     "                               Regenerate the reference sections of DOCS/protections/*.md\n"
+     "                               (default ./docs) from the descriptors; --check only reports.\n",
+     cmd_plugins},
+    {{"version", "--version"},
+     "  version, --version           Print the version.\n",
+     cmd_version},
+    {{"help", "--help", "-h"},
+     "  help, --help                 This text.\n",
+     cmd_help},
+};
+
+int cmd_help(const Args&) {
+  std::printf(
+      "Tyr %s — moderation and anti-spam policy engine for Matrix\n\n"
+      "Usage: tyr <command> [options]\n\n"
+      "Commands:\n",
+      kVersion);
+  for (const Command& c : kCommands) std::fwrite(c.help.data(), 1, c.help.size(), stdout);
+  return 0;
+}
+
+const Command* find_command(std::string_view name) {
+  for (const Command& c : kCommands) {
+    for (std::string_view n : c.names) {
+      if (!n.empty() && n == name) return &c;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -354,56 +453,18 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGHUP, on_hangup);
   std::string cmd = argc > 1 ? argv[1] : "help";
-  if (cmd == "audit") return tyr::cli::audit_command(std::vector<std::string>(argv + 2, argv + argc));
+  const Command* command = find_command(cmd);
   Args args;
+  if (argc > 2) args.raw.assign(argv + 2, argv + argc);
+  if (command != nullptr && command->raw) return command->run(args);
   std::string error;
   if (!parse_args(argc, argv, 2, args, error)) {
     std::fprintf(stderr, "tyr %s: %s\n", cmd.c_str(), error.c_str());
     return 2;
   }
-  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-    print_help();
-    return 0;
-  }
-  if (cmd == "version" || cmd == "--version") {
-    std::printf("tyr %s\n", kVersion);
-    return 0;
-  }
-  if (cmd == "run") return cmd_run(args);
-  if (cmd == "registration") return cmd_registration(args);
-  if (cmd == "synapse-config") return cmd_synapse_config(args);
-  if (cmd == "check-config") return cmd_check_config(args);
-  if (cmd == "plugins") {
-    if (args.positional.empty()) return cli::cmd_plugins_list();
-    if (args.positional.size() == 1 && args.positional[0] == "docs") {
-      auto out = args.options.find("--output");
-      return cli::cmd_plugins_docs(out == args.options.end() ? "docs" : out->second, args.has_flag("--check"));
-    }
-    std::fprintf(stderr, "usage: tyr plugins | tyr plugins docs [--output DOCS] [--check]\n");
+  if (command == nullptr) {
+    std::fprintf(stderr, "tyr: unknown command '%s'. Run 'tyr help' for the list.\n", cmd.c_str());
     return 2;
   }
-  if (cmd == "rules") {
-    if (args.positional.size() == 2 && args.positional[0] == "lint") {
-      return cli::cmd_rules_lint(args.positional[1]);
-    }
-    std::fprintf(stderr, "usage: tyr rules lint DIR\n");
-    return 2;
-  }
-  if (cmd == "check" || cmd == "acl") {
-    std::vector<std::string> lists;
-    auto [b, e] = args.all_options.equal_range("--list");
-    for (auto it = b; it != e; ++it) lists.push_back(it->second);
-    if (cmd == "check") {
-      if (auto rules = args.options.find("--rules"); rules != args.options.end()) {
-        return cli::cmd_check_rules(rules->second, lists, args.positional, args.has_flag("--summary"));
-      }
-      return cli::cmd_check(lists, args.positional);
-    }
-    auto name = args.options.find("--server-name");
-    auto current = args.options.find("--current");
-    return cli::cmd_acl(lists, name == args.options.end() ? "" : name->second,
-                        current == args.options.end() ? "" : current->second);
-  }
-  std::fprintf(stderr, "tyr: unknown command '%s'. Run 'tyr help' for the list.\n", cmd.c_str());
-  return 2;
+  return command->run(args);
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "engine/actions/codec.hpp"
 #include "engine/appservice/appservice_server.hpp"
 #include "engine/client/homeserver_client.hpp"
 #include "engine/core/clock.hpp"
@@ -18,6 +19,7 @@
 #include "engine/pipeline/report_worker.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/store/store.hpp"
+#include "engine/store/keys.hpp"
 #include "engine/veto/veto.hpp"
 #include "engine/metrics/admin_server.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
@@ -68,11 +70,13 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     return 1;
   }
   {
-    auto load = [&](const char* key) {
+    auto load = [&](std::string_view key) {
       auto v = store.get(Cf::kState, key);
       return v ? nlohmann::json::parse(*v, nullptr, false) : nlohmann::json();
     };
-    if (auto r = scoring.protections().restore(load("protections/settings"), load("protections/state")); !r) {
+    if (auto r = scoring.protections().restore(load(engine::state_keys::kProtectionSettings),
+                                               load(engine::state_keys::kProtectionState));
+        !r) {
       log::warn("service", "protection settings or state not restored: " + r.error().message);
     }
   }
@@ -254,7 +258,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     // Lists may have changed while Tyr was away: reload each watched list room's state.
     Batch refresh;
     for (const auto& [room, info] : bot.rooms().snapshot()) {
-      store.enqueue_action(refresh, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
+      engine::actions::enqueue(store, refresh, engine::actions::LoadRoomState{room});
     }
     bot.enqueue_list_reloads(refresh);
     if (auto r = store.commit(refresh); !r) log::error("service", r.error().to_string());

@@ -13,7 +13,6 @@
 
 namespace tyr::rules {
 
-std::string_view mode_name(Mode m) { return m == Mode::kShadow ? "shadow" : "enforce"; }
 
 namespace {
 

@@ -7,7 +7,7 @@
 
 namespace tyr::rules {
 
-std::string glob_to_re2(std::string_view glob) { return policy::glob_to_regex_body(glob); }
+std::string glob_to_re2(std::string_view glob) { return glob_to_regex_body(glob); }
 
 std::shared_ptr<const re2::RE2> compile_globs(const std::vector<std::string>& globs) {
   std::string alternation;

@@ -33,15 +33,7 @@ struct LoadError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string position(const std::string& file, const YAML::Mark& mark) {
-  const int line = mark.is_null() ? 1 : mark.line + 1;
-  const int column = mark.is_null() ? 1 : mark.column + 1;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
-}
-
-[[noreturn]] void fail(const std::string& file, const YAML::Mark& mark, const std::string& msg) {
-  throw LoadError(position(file, mark) + ": " + msg);
-}
+void raise_load_error(const std::string& what) { throw LoadError(what); }
 
 bool valid_utf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
@@ -58,26 +50,8 @@ bool valid_utf8(std::string_view s) {
 
 std::atomic<uint64_t> next_serial{1};
 
-struct Entry {
-  YAML::Node key;
-  YAML::Node value;
-};
-
-struct Section {
-  std::string path;
-  YAML::Mark mark;
-  std::vector<std::pair<std::string, Entry>> entries;  // in file order
-
-  std::string dotted(std::string_view key) const {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-  const Entry* find(std::string_view key) const {
-    for (const auto& [k, e] : entries) {
-      if (k == key) return &e;
-    }
-    return nullptr;
-  }
-};
+using Entry = YamlEntry;
+using Section = YamlSection;
 
 struct PendingRef {
   uint32_t condition;
@@ -106,14 +80,14 @@ constexpr std::string_view kConditionKeys[] = {"regex", "keywords", "glob",  "fe
                                                "listed", "rate",    "all",   "any",     "not",
                                                "rule"};
 
-class Builder {
+class Builder : StrictYaml {
  public:
-  Builder() : set_(std::make_shared<RuleSet>()) {}
+  Builder() : StrictYaml("", raise_load_error), set_(std::make_shared<RuleSet>()) {}
 
   void load_file(const RuleSource& src) {
     file_ = src.name;
     base_dir_ = src.base_dir;
-    const YAML::Node root = parse_document(src.text);
+    const YAML::Node root = parse_document(src.text, /*empty_is_map=*/true);
     Section top = section(root, "", YAML::Mark(), {"rules", "thresholds", "overrides"});
     if (const Entry* rules = top.find("rules")) {
       if (!rules->value.IsSequence()) fail_at(*rules, "key 'rules': expected a list");
@@ -125,7 +99,7 @@ class Builder {
       if (thresholds_file_) {
         fail(file_, t->key.Mark(), "thresholds already defined at " + *thresholds_file_);
       }
-      thresholds_file_ = position(file_, t->key.Mark());
+      thresholds_file_ = yaml_position(file_, t->key.Mark());
       set_->thresholds = read_thresholds(*t, "thresholds", Thresholds::none());
     }
     if (const Entry* o = top.find("overrides")) read_overrides(*o);
@@ -160,61 +134,7 @@ class Builder {
   }
 
  private:
-  // ---- YAML plumbing (same approach as engine/config/config.cpp) ----
-
-  // One document only (engine/core/yaml_document.hpp: not YAML::LoadAll, which hangs on a
-  // stray ",").
-  YAML::Node parse_document(const std::string& text) const {
-    YamlDocument parsed;
-    try {
-      parsed = load_single_yaml_document(text);
-    } catch (const YAML::Exception& e) {
-      fail(file_, e.mark, e.msg);
-    }
-    if (!parsed.single) fail(file_, parsed.extra, parsed.problem);
-    const YAML::Node& doc = parsed.node;
-    if (doc.IsNull()) return YAML::Node(YAML::NodeType::Map);
-    if (!doc.IsMap()) fail(file_, doc.Mark(), "expected a mapping at the top level");
-    return doc;
-  }
-
-  [[noreturn]] void fail_at(const Entry& e, const std::string& msg) const {
-    fail(file_, e.value.IsNull() ? e.key.Mark() : e.value.Mark(), msg);
-  }
-
-  Section section(const YAML::Node& map, std::string path, YAML::Mark mark,
-                  std::initializer_list<std::string_view> allowed) const {
-    Section s{std::move(path), mark, {}};
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node key = it->first;
-      if (!key.IsScalar()) fail(file_, key.Mark(), "keys must be plain strings");
-      const std::string& name = key.Scalar();
-      // yaml-cpp keeps both pairs of a duplicated key; lookups would see only the first.
-      if (s.find(name) != nullptr) fail(file_, key.Mark(), "duplicate key '" + s.dotted(name) + "'");
-      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-        fail(file_, key.Mark(), "unknown key '" + s.dotted(name) + "'");
-      }
-      s.entries.emplace_back(name, Entry{key, it->second});
-    }
-    return s;
-  }
-
-  Section item(const YAML::Node& node, const std::string& path,
-               std::initializer_list<std::string_view> allowed) const {
-    if (!node.IsMap()) fail(file_, node.Mark(), "key '" + path + "': expected a mapping");
-    return section(node, path, node.Mark(), allowed);
-  }
-
-  const Entry& require(const Section& s, std::string_view key) const {
-    const Entry* e = s.find(key);
-    if (e == nullptr) fail(file_, s.mark, "missing required key '" + s.dotted(key) + "'");
-    return *e;
-  }
-
-  std::string string_of(const Entry& e, const std::string& path) const {
-    if (!e.value.IsScalar()) fail_at(e, "key '" + path + "': expected a string");
-    return e.value.Scalar();
-  }
+  // ---- YAML plumbing beyond engine/core/yaml_document.hpp ----
 
   std::string non_empty_string(const Entry& e, const std::string& path) const {
     std::string v = string_of(e, path);
@@ -279,15 +199,6 @@ class Builder {
     return v;
   }
 
-  // YAML 1.2 booleans only: yes/no/on/off are YAML 1.1, and a quoted "true" is a string.
-  bool bool_of(const Entry& e, const std::string& path) const {
-    if (e.value.IsScalar() && e.value.Tag() == "?") {
-      if (e.value.Scalar() == "true") return true;
-      if (e.value.Scalar() == "false") return false;
-    }
-    fail_at(e, "key '" + path + "': expected true or false");
-  }
-
   template <class T>
   T choice(const Entry& e, const std::string& path,
            std::initializer_list<std::pair<std::string_view, T>> options) const {
@@ -304,9 +215,8 @@ class Builder {
   // ---- rules ----
 
   void read_rule(const YAML::Node& node, const std::string& path) {
-    const Section s = item(node, path,
-                           {"id", "description", "events", "when", "score", "group", "mode",
-                            "enabled"});
+    const Section s = item_section(
+        node, path, {"id", "description", "events", "when", "score", "group", "mode", "enabled"});
     Rule r;
     const Entry& id = require(s, "id");
     r.id = non_empty_string(id, s.dotted("id"));
@@ -341,7 +251,7 @@ class Builder {
     r.condition = read_condition(when, when_path_);
     r.file = file_;
     r.line = node.Mark().line + 1;
-    ids_.emplace(r.id, std::make_pair(index, position(file_, id.value.Mark())));
+    ids_.emplace(r.id, std::make_pair(index, yaml_position(file_, id.value.Mark())));
     set_->rules.push_back(std::move(r));
   }
 
@@ -747,7 +657,6 @@ class Builder {
   }
 
   std::shared_ptr<RuleSet> set_;
-  std::string file_;
   fs::path base_dir_;
   uint32_t current_rule_ = 0;
   std::string when_path_;  // "rules[i].when" of the rule being read
@@ -772,29 +681,6 @@ Result<RuleSetPtr> load_rule_sources(const std::vector<RuleSource>& sources) {
   } catch (const YAML::Exception& e) {
     return rules_error(e.what());
   }
-}
-
-Result<RuleSetPtr> load_rule_dir(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    return rules_error(dir.string() + ":1:1: not a directory" + (ec ? ": " + ec.message() : ""));
-  }
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const auto ext = entry.path().extension();
-    if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(entry.path());
-  }
-  if (ec) return rules_error(dir.string() + ":1:1: " + ec.message());
-  std::sort(files.begin(), files.end());
-  std::vector<RuleSource> sources;
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) return rules_error(f.string() + ":1:1: cannot read");
-    std::ostringstream text;
-    text << in.rdbuf();
-    sources.push_back(RuleSource{f.string(), text.str(), f.parent_path()});
-  }
-  return load_rule_sources(sources);
 }
 
 }  // namespace tyr::rules

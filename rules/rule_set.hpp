@@ -19,7 +19,9 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "engine/core/entity.hpp"
 #include "engine/core/features.hpp"
+#include "engine/core/mode.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/verdict.hpp"
 
@@ -30,12 +32,12 @@ namespace tyr::rules {
 using Action = tyr::Action;
 using tyr::kActions;
 
-enum class Mode : uint8_t { kEnforce, kShadow };
-std::string_view mode_name(Mode m);
+using tyr::Mode;  // engine/core/mode.hpp; a rule is kEnforce or kShadow, never kOff
+using tyr::mode_name;
 
 // What a `listed:` condition asks about. The rules library knows no ban lists; the caller
 // injects an oracle (the policy index, a test double, nothing at all).
-enum class EntityKind : uint8_t { kUser, kServer, kRoom };
+using tyr::EntityKind;  // engine/core/entity.hpp
 
 struct ListOracle {
   virtual ~ListOracle() = default;

@@ -10,6 +10,7 @@
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
+#include "engine/core/token.hpp"
 #include "engine/http/server.hpp"
 
 namespace tyr::engine {
@@ -39,14 +40,6 @@ bool nested_deeper_than(const nlohmann::json& value, size_t limit) {
 }
 
 }  // namespace
-
-bool secure_equals(std::string_view a, std::string_view b) {
-  // Length leaks; contents do not.
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 AppserviceServer::AppserviceServer(const Config& config, Store& store, Hooks hooks)
     : config_(config), store_(store), hooks_(std::move(hooks)) {}

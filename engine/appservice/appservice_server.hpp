@@ -99,9 +99,6 @@ class AppserviceServer {
   uint16_t bound_port_ = 0;
 };
 
-// Constant-time string comparison.
-bool secure_equals(std::string_view a, std::string_view b);
-
 // Deepest nesting of an event's JSON (the event object is level 1) that Tyr accepts. Python's
 // json, which Synapse reads client and federation JSON with, refuses nesting beyond its
 // recursion limit (1000 by default), so no Synapse event comes near this; a deeper one would

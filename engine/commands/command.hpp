@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/actions/action.hpp"
 #include "engine/commands/command_host.hpp"
 #include "engine/store/store.hpp"
 
@@ -31,8 +32,8 @@ struct CommandContext {
   // A notice in the management room, in reply to the command.
   void reply(const std::string& body) const;
   // Queues one executor action in the command's batch.
-  void enqueue(const nlohmann::json& action, Priority priority) const {
-    host.enqueue_action(batch, action, priority);
+  void enqueue(const actions::Action& action) const {
+    host.enqueue_action(batch, action);
   }
   const std::string& prefix() const { return host.config().management.command_prefix; }
   std::string event_id() const { return event.value("event_id", ""); }

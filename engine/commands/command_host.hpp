@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/actions/action.hpp"
 #include "engine/audit/audit_log.hpp"
 #include "engine/config/config.hpp"
 #include "engine/core/scorer.hpp"
@@ -59,8 +60,8 @@ class CommandHost {
   virtual void unprotect_room(Batch& batch, const std::string& room_id) = 0;
 
   // ---- act ----
-  // The outbox: one executor action (JSON, as the executor reads it) into `batch`.
-  virtual void enqueue_action(Batch& batch, const nlohmann::json& action, Priority priority) = 0;
+  // The outbox: one executor action into `batch`, at the action's own priority.
+  virtual void enqueue_action(Batch& batch, const actions::Action& action) = 0;
   // Reacts to changed list rules (sweeps, ACL updates, unbans), queued in `batch`.
   virtual void apply_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch) = 0;
   // Queues a sweep and a server-ACL update of every protected room (the allowlist shrank).

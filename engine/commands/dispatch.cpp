@@ -18,9 +18,7 @@ const std::string* string_at(const nlohmann::json& obj, const char* key) {
 }  // namespace
 
 void CommandContext::reply(const std::string& body) const {
-  nlohmann::json notice = {{"kind", "notice"}, {"room", host.command_room()}, {"body", body}};
-  if (auto id = event_id(); !id.empty()) notice["reply_to"] = id;
-  enqueue(notice, Priority::kControl);
+  enqueue(actions::Notice{host.command_room(), body, event_id()});
 }
 
 void dispatch_command(CommandHost& host, const nlohmann::json& event, Batch& batch) {

@@ -41,8 +41,7 @@ void lists_watch(CommandContext& ctx) {
     ctx.reply("Already watching " + l->id + ".");
     return;
   }
-  ctx.enqueue({{"kind", "watch_list"}, {"room", ctx.args[0]}, {"reply_to", ctx.event_id()}},
-              Priority::kControl);
+  ctx.enqueue(actions::WatchList{.room = ctx.args[0], .reply_to = ctx.event_id(), .quiet = false});
 }
 
 void lists_unwatch(CommandContext& ctx) {
@@ -74,8 +73,7 @@ void lists_create(CommandContext& ctx) {
     ctx.reply("A list named " + ctx.args[0] + " exists already.");
     return;
   }
-  ctx.enqueue({{"kind", "create_list"}, {"shortcode", ctx.args[0]}, {"reply_to", ctx.event_id()}},
-              Priority::kControl);
+  ctx.enqueue(actions::CreateList{ctx.args[0], ctx.event_id()});
 }
 
 }  // namespace tyr::engine::commands

@@ -7,16 +7,13 @@
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/policy/policy_rule.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine::commands {
 
 using policy::EntityKind;
 
 namespace {
-
-// Allowlisted entities in the state family: "allow/<entity or glob>" -> when (ms). The event
-// path reads them (Bot::is_allowlisted).
-constexpr std::string_view kAllowPrefix = "allow/";
 
 EntityKind infer_kind(const std::string& entity) {
   if (!entity.empty() && entity[0] == '@') return EntityKind::kUser;
@@ -63,15 +60,10 @@ void write_rule(CommandContext& ctx, const std::string& recommendation) {
       // Clear the key in every family, as Mjolnir does, so no legacy copy survives.
       for (const char* family : {"m.policy.rule.", "m.room.rule.", "org.matrix.mjolnir.rule."}) {
         const bool stable = std::string_view(family) == "m.policy.rule.";
-        ctx.enqueue({{"kind", "set_rule"},
-                     {"list", list->id},
-                     {"type", std::string(family) + std::string(policy::kind_name(r.kind))},
-                     {"state_key", r.state_key},
-                     {"content", nlohmann::json::object()},
-                     {"reply_to", ctx.event_id()},
-                     {"summary", stable ? "Removed the rule for " + entity + " from " + a[0] + "."
-                                        : ""}},
-                    Priority::kControl);
+        ctx.enqueue(actions::SetRule{
+            list->id, std::string(family) + std::string(policy::kind_name(r.kind)), r.state_key,
+            nlohmann::json::object(), ctx.event_id(),
+            stable ? "Removed the rule for " + entity + " from " + a[0] + "." : ""});
       }
     }
     return;
@@ -82,16 +74,11 @@ void write_rule(CommandContext& ctx, const std::string& recommendation) {
   } else if (!reason.empty()) {
     content["reason"] = reason;
   }
-  ctx.enqueue({{"kind", "set_rule"},
-               {"list", list->id},
-               {"type", policy::stable_type(*kind)},
-               {"state_key", "rule:" + entity},
-               {"content", content},
-               {"reply_to", ctx.event_id()},
-               {"summary", std::string(recommendation == "m.ban" ? "Banned " : "Took down ") +
-                               entity + " (" + std::string(policy::kind_name(*kind)) + ") in " +
-                               a[0] + "."}},
-              Priority::kControl);
+  ctx.enqueue(actions::SetRule{list->id, policy::stable_type(*kind), "rule:" + entity, content,
+                               ctx.event_id(),
+                               std::string(recommendation == "m.ban" ? "Banned " : "Took down ") +
+                                   entity + " (" + std::string(policy::kind_name(*kind)) + ") in " +
+                                   a[0] + "."});
 }
 
 }  // namespace
@@ -104,8 +91,8 @@ void allow(CommandContext& ctx) {
   if (ctx.args.empty()) {
     std::string text = "Allowlist (never acted on):";
     for (const auto& a : ctx.host.config().policy.allow) text += "\n  " + a + " (config)";
-    ctx.host.store().scan(Cf::kState, kAllowPrefix, [&](std::string_view key, std::string_view) {
-      text += "\n  " + std::string(key.substr(kAllowPrefix.size()));
+    ctx.host.store().scan(Cf::kState, state_keys::kAllow, [&](std::string_view key, std::string_view) {
+      text += "\n  " + std::string(key.substr(state_keys::kAllow.size()));
     });
     ctx.reply(text);
     return;
@@ -114,7 +101,7 @@ void allow(CommandContext& ctx) {
     ctx.reply("Usage: " + ctx.prefix() + " allow <entity>");
     return;
   }
-  ctx.batch.put(Cf::kState, std::string(kAllowPrefix) + ctx.args[0], std::to_string(now_ms()));
+  ctx.batch.put(Cf::kState, std::string(state_keys::kAllow) + ctx.args[0], std::to_string(now_ms()));
   ctx.reply("Allowlisted " + ctx.args[0] + ": no list will make Tyr act on it.");
 }
 
@@ -124,7 +111,7 @@ void allow_remove(CommandContext& ctx) {
     ctx.reply("Usage: " + ctx.prefix() + " allow remove <entity>");
     return;
   }
-  ctx.batch.del(Cf::kState, std::string(kAllowPrefix) + ctx.args[0]);
+  ctx.batch.del(Cf::kState, std::string(state_keys::kAllow) + ctx.args[0]);
   ctx.reply("Removed " + ctx.args[0] + " from the allowlist.");
   ctx.host.schedule_enforcement(ctx.batch);
 }
@@ -147,13 +134,8 @@ void redact(CommandContext& ctx) {
   }
   const PolicyConfig& settings = ctx.host.config().policy;
   for (const auto& room : rooms) {
-    ctx.enqueue({{"kind", "redact_user"},
-                 {"room", room},
-                 {"user", ctx.args[0]},
-                 {"window_s", settings.takedown_redact_window.count()},
-                 {"shadow", settings.dry_run},
-                 {"report", true}},
-                Priority::kRedact);
+    ctx.enqueue(actions::RedactUser{room, ctx.args[0], settings.takedown_redact_window.count(),
+                                    settings.dry_run, true});
   }
   ctx.reply("Redacting recent messages of " + ctx.args[0] + " in " + std::to_string(rooms.size()) +
             " room(s).");

@@ -3,6 +3,7 @@
 
 #include "engine/commands/handlers.hpp"
 #include "engine/core/text.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine::commands {
 
@@ -15,7 +16,7 @@ void protections(CommandContext& ctx) {
   auto [text, changed] = protections->command(ctx.args);
   // Read back at start (cli/service.cpp): "protections/settings" -> the scorer's settings JSON.
   if (changed) {
-    ctx.batch.put(Cf::kState, "protections/settings", dump_json(protections->save_settings()));
+    ctx.batch.put(Cf::kState, state_keys::kProtectionSettings, dump_json(protections->save_settings()));
   }
   ctx.reply(text);
 }

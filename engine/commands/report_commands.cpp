@@ -2,6 +2,7 @@
 // (Bot::on_report stores it as "report/<id>" in the state family until it is answered).
 
 #include "engine/commands/handlers.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine::commands {
 
@@ -12,7 +13,7 @@ void report(CommandContext& ctx) {
     return;
   }
   const std::string& id = ctx.args[0];
-  const std::string key = "report/" + id;
+  const std::string key = std::string(state_keys::kReport) + id;
   auto saved = ctx.host.store().get(Cf::kState, key);
   if (!saved) {
     ctx.reply("No report " + id + ".");
@@ -36,18 +37,10 @@ void report(CommandContext& ctx) {
     return;
   }
   if (verb != "redact") {
-    ctx.enqueue({{"kind", verb == "ban" ? "rule_ban" : "kick"},
-                 {"room", room},
-                 {"user", sender},
-                 {"reason", reason}},
-                Priority::kBan);
+    if (verb == "ban") ctx.enqueue(actions::Ban{room, sender, reason, {}});
+    else ctx.enqueue(actions::Kick{room, sender, reason, {}});
   }
-  ctx.enqueue({{"kind", "redact_event"},
-               {"room", room},
-               {"event_id", r.value("event_id", "")},
-               {"sender", sender},
-               {"reason", reason}},
-              Priority::kRedact);
+  ctx.enqueue(actions::RedactEvent{room, r.value("event_id", ""), sender, reason, {}});
   ctx.batch.del(Cf::kState, key);
   const char* doing = verb == "redact" ? "redacting"
                       : verb == "kick" ? "redacting and kicking"

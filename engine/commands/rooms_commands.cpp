@@ -32,11 +32,7 @@ void rooms_add(CommandContext& ctx) {
     ctx.reply(room + " is already protected.");
     return;
   }
-  ctx.enqueue({{"kind", "join_protect"},
-               {"room", room},
-               {"requested_by", ctx.sender()},
-               {"reply_to", ctx.event_id()}},
-              Priority::kControl);
+  ctx.enqueue(actions::JoinProtect{room, ctx.sender(), ctx.event_id()});
 }
 
 void rooms_remove(CommandContext& ctx) {

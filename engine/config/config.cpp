@@ -2,8 +2,6 @@
 
 #include "engine/core/yaml_document.hpp"
 
-#include <openssl/err.h>
-#include <openssl/rand.h>
 #include <yaml-cpp/yaml.h>
 
 #include <array>
@@ -21,24 +19,19 @@
 #include <utility>
 #include <vector>
 
+#include "engine/core/entity.hpp"
 #include "engine/core/ids.hpp"
-#include "engine/policy/feed.hpp"
+#include "engine/policy/policy_rule.hpp"
 
 namespace tyr::engine {
 namespace {
 
 namespace fs = std::filesystem;
 
-// yaml-cpp marks are 0-based; users and editors count from 1. A null mark (no position known)
-// points at the top of the file rather than printing "0:0".
-std::string position(const std::string& file, const YAML::Mark& mark) {
-  const int line = mark.is_null() ? 1 : mark.line + 1;
-  const int column = mark.is_null() ? 1 : mark.column + 1;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
-}
+void raise_config_error(const std::string& what) { throw ConfigError(what); }
 
 [[noreturn]] void fail(const std::string& file, const YAML::Mark& mark, const std::string& msg) {
-  throw ConfigError(position(file, mark) + ": " + msg);
+  throw ConfigError(yaml_position(file, mark) + ": " + msg);
 }
 
 // Errors blame `mark` in `blame_file`: the config's registration key when reading the
@@ -60,53 +53,23 @@ std::string read_file(const fs::path& path, const std::string& blame_file, const
   return text.str();
 }
 
-// Exactly one document: a second one would otherwise be ignored without a word.
-YAML::Node parse_document(const std::string& text, const std::string& file) {
-  YamlDocument parsed;
-  try {
-    parsed = load_single_yaml_document(text);
-  } catch (const YAML::Exception& e) {
-    fail(file, e.mark, e.msg);
-  }
-  if (!parsed.single) fail(file, parsed.extra, parsed.problem);
-  if (!parsed.node.IsMap()) {
-    fail(file, parsed.node.IsNull() ? YAML::Mark() : parsed.node.Mark(), "expected a mapping at the top level");
-  }
-  return parsed.node;
-}
-
 fs::path resolve(const fs::path& p, const fs::path& base_dir) {
   // Absolute at load time, so a later chdir (daemonising, tests) cannot change what it means.
   return fs::absolute(base_dir.empty() ? p : base_dir / p).lexically_normal();
 }
 
-struct Entry {
-  YAML::Node key;
-  YAML::Node value;
-};
+using Entry = YamlEntry;
+using Section = YamlSection;
 
-// One mapping of the schema, with its keys already checked against the allowed set.
-struct Section {
-  std::string path;  // dotted path of this mapping; empty at the top level
-  YAML::Mark mark;   // where "missing required key" points: the mapping itself, or 1:1
-  std::map<std::string, Entry, std::less<>> entries;
-
-  std::string dotted(std::string_view key) const {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-  const Entry* find(std::string_view key) const {
-    auto it = entries.find(key);
-    return it == entries.end() ? nullptr : &it->second;
-  }
-};
-
-class Loader {
+class Loader : StrictYaml {
  public:
   Loader(std::string file, fs::path base_dir, bool read_tokens = true)
-      : file_(std::move(file)), base_dir_(std::move(base_dir)), read_tokens_(read_tokens) {}
+      : StrictYaml(std::move(file), raise_config_error),
+        base_dir_(std::move(base_dir)),
+        read_tokens_(read_tokens) {}
 
   Config load(const std::string& text) {
-    const YAML::Node root = parse_document(text, file_);
+    const YAML::Node root = parse_document(text, /*empty_is_map=*/false);
     const Section top = top_section(root, {"homeserver", "appservice", "management", "data_dir",
                                            "log_level", "policy", "feeds", "lists", "rules",
                                            "reports", "veto", "admin", "catch_up"});
@@ -148,39 +111,19 @@ class Loader {
   }
 
  private:
-  // Value errors point at the value, except for an empty value: yaml-cpp places that at the
-  // next token (often the following line), so the key is the honest position.
-  [[noreturn]] void fail_at(const Entry& e, const std::string& msg) const {
-    fail(file_, e.value.IsNull() ? e.key.Mark() : e.value.Mark(), msg);
-  }
-
   Section top_section(const YAML::Node& root,
                       std::initializer_list<std::string_view> allowed) const {
-    Section s{"", YAML::Mark(), {}};
-    add_entries(s, root, allowed);
-    return s;
+    return section(root, "", YAML::Mark(), allowed);
   }
 
   // An absent optional section reads as empty, so its required keys are reported against the
   // nearest mapping that does exist.
   Section subsection(const Section& parent, std::string_view key, bool required,
                      std::initializer_list<std::string_view> allowed) const {
-    Section s{parent.dotted(key), parent.mark, {}};
     const Entry* e = require(parent, key, required);
-    if (e == nullptr) return s;
-    if (!e->value.IsMap()) fail_at(*e, "key '" + s.path + "': expected a mapping");
-    s.mark = e->value.Mark();
-    add_entries(s, e->value, allowed);
-    return s;
-  }
-
-  // One mapping of a list (`feeds`, `lists`), named "<list>[<i>]" in messages.
-  Section item_section(const YAML::Node& item, std::string path,
-                       std::initializer_list<std::string_view> allowed) const {
-    if (!item.IsMap()) fail(file_, item.Mark(), "key '" + path + "': expected a mapping");
-    Section s{std::move(path), item.Mark(), {}};
-    add_entries(s, item, allowed);
-    return s;
+    if (e == nullptr) return Section{parent.dotted(key), parent.mark, {}};
+    if (!e->value.IsMap()) fail_at(*e, "key '" + parent.dotted(key) + "': expected a mapping");
+    return section(e->value, parent.dotted(key), e->value.Mark(), allowed);
   }
 
   // An optional list; nullptr when absent.
@@ -192,38 +135,11 @@ class Loader {
     return e;
   }
 
-  void add_entries(Section& s, const YAML::Node& map,
-                   std::initializer_list<std::string_view> allowed) const {
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node key = it->first;  // a copy: it->first lives in a temporary proxy
-      if (!key.IsScalar()) fail(file_, key.Mark(), "keys must be plain strings");
-      const std::string& name = key.Scalar();
-      // yaml-cpp 0.7 keeps both pairs of a duplicated key and lookups see only the first,
-      // so the second would be ignored silently: reject it here.
-      if (s.entries.count(name) != 0) {
-        fail(file_, key.Mark(), "duplicate key '" + s.dotted(name) + "'");
-      }
-      bool known = false;
-      for (auto a : allowed) known = known || a == name;
-      if (!known) fail(file_, key.Mark(), "unknown key '" + s.dotted(name) + "'");
-      s.entries.emplace(name, Entry{key, it->second});
-    }
-  }
-
-  const Entry* require(const Section& s, std::string_view key, bool required) const {
-    const Entry* e = s.find(key);
-    if (e == nullptr && required) {
-      fail(file_, s.mark, "missing required key '" + s.dotted(key) + "'");
-    }
-    return e;
-  }
-
   std::optional<std::string> string_value(const Section& s, std::string_view key,
                                           bool required) const {
     const Entry* e = require(s, key, required);
     if (e == nullptr) return std::nullopt;
-    if (!e->value.IsScalar()) fail_at(*e, "key '" + s.dotted(key) + "': expected a string");
-    return e->value.Scalar();
+    return string_of(*e, s.dotted(key));
   }
 
   std::optional<long long> int_value(const Section& s, std::string_view key) const {
@@ -247,16 +163,10 @@ class Loader {
     return v;
   }
 
-  // YAML 1.2 booleans only: yes/no/on/off are YAML 1.1 and too easy to write by accident
-  // ("country: no"), and a quoted "true" is a string.
   std::optional<bool> bool_value(const Section& s, std::string_view key) const {
     const Entry* e = require(s, key, false);
     if (e == nullptr) return std::nullopt;
-    if (e->value.IsScalar() && e->value.Tag() == "?") {
-      if (e->value.Scalar() == "true") return true;
-      if (e->value.Scalar() == "false") return false;
-    }
-    fail_at(*e, "key '" + s.dotted(key) + "': expected true or false");
+    return bool_of(*e, s.dotted(key));
   }
 
   void check_non_empty(const Section& s, std::string_view key, const std::string& v) const {
@@ -518,7 +428,7 @@ class Loader {
         // Each item read as a one-entry section, so that it gets int_value's checks and positions.
         const std::string name = "follow_up_seconds[" + std::to_string(i) + "]";
         Section item{s.path, e->value.Mark(), {}};
-        item.entries.emplace(name, Entry{e->key, e->value[i]});
+        item.entries.emplace_back(name, Entry{e->key, e->value[i]});
         const long long v = *int_value(item, name);
         if (v < 1 || v > 3600) {
           fail_at(*item.find(name), "key 'catch_up." + name + "': must be between 1 and 3600");
@@ -575,11 +485,11 @@ class Loader {
         if (!item.IsScalar()) fail(file_, item.Mark(), where + "expected a string");
         const std::string& entity = item.Scalar();
         // The sigil says what kind of entity it is; anything else is a server name.
-        const policy::EntityKind kind = entity.rfind('@', 0) == 0 ? policy::EntityKind::kUser
-                                        : entity.rfind('!', 0) == 0 || entity.rfind('#', 0) == 0
-                                            ? policy::EntityKind::kRoom
-                                            : policy::EntityKind::kServer;
-        if (auto problem = policy::entity_problem(kind, entity)) {
+        const EntityKind kind = entity.rfind('@', 0) == 0 ? EntityKind::kUser
+                                : entity.rfind('!', 0) == 0 || entity.rfind('#', 0) == 0
+                                    ? EntityKind::kRoom
+                                    : EntityKind::kServer;
+        if (auto problem = entity_problem(kind, entity)) {
           fail(file_, item.Mark(), where + *problem);
         }
         p.allow.push_back(entity);
@@ -714,7 +624,8 @@ class Loader {
     const std::string reg_file = as.registration.string();
     const std::string text =
         read_file(as.registration, file_, registration_mark_, "key 'appservice.registration': ");
-    const YAML::Node root = parse_document(text, reg_file);
+    const YAML::Node root =
+        StrictYaml(reg_file, raise_config_error).parse_document(text, /*empty_is_map=*/false);
     // Synapse's YAML loader keeps the last of duplicated keys, yaml-cpp's lookup the first:
     // a duplicate would make the two read different tokens.
     std::set<std::string, std::less<>> seen;
@@ -755,22 +666,10 @@ class Loader {
     agree("sender_localpart", as.sender_localpart, "appservice.sender_localpart");
   }
 
-  std::string file_;
   fs::path base_dir_;
   bool read_tokens_ = true;
   YAML::Mark registration_mark_;  // value of appservice.registration, for read errors
 };
-
-// Regex metacharacters in Python's `re` (Synapse) and ECMAScript alike; server names carry
-// '.', and IPv6 literals '[' and ']'.
-std::string regex_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (std::string_view(R"(\^$.|?*+()[]{})").find(c) != std::string_view::npos) out += '\\';
-    out += c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -785,63 +684,6 @@ Config load_config_file(const std::filesystem::path& path, bool read_tokens) {
   Config cfg = Loader(file, path.parent_path(), read_tokens).load(text);
   cfg.source = path;
   return cfg;
-}
-
-std::string registration_yaml(const Config& cfg) {
-  const std::string server = regex_escape(cfg.homeserver.server_name);
-  YAML::Emitter out;
-  out << YAML::BeginMap;
-  out << YAML::Key << "id" << YAML::Value << cfg.appservice.id;
-  out << YAML::Key << "url" << YAML::Value << cfg.appservice_url();
-  out << YAML::Key << "as_token" << YAML::Value << cfg.appservice.as_token;
-  out << YAML::Key << "hs_token" << YAML::Value << cfg.appservice.hs_token;
-  out << YAML::Key << "sender_localpart" << YAML::Value << cfg.appservice.sender_localpart;
-  // Tyr paces itself; Synapse's per-user limits would throttle bans during a raid.
-  out << YAML::Key << "rate_limited" << YAML::Value << false;
-  out << YAML::Key << "namespaces" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "users" << YAML::Value << YAML::BeginSeq;
-  out << YAML::BeginMap << YAML::Key << "exclusive" << YAML::Value << true << YAML::Key << "regex"
-      << YAML::Value << "^@" + regex_escape(cfg.appservice.user_prefix) + ".*:" + server + "$"
-      << YAML::EndMap;
-  out << YAML::BeginMap << YAML::Key << "exclusive" << YAML::Value << true << YAML::Key << "regex"
-      << YAML::Value << "^@" + regex_escape(cfg.appservice.sender_localpart) + ":" + server + "$"
-      << YAML::EndMap;
-  out << YAML::EndSeq;
-  out << YAML::Key << "aliases" << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
-  out << YAML::Key << "rooms" << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
-  out << YAML::EndMap;
-  out << YAML::EndMap;
-  if (!out.good()) throw std::logic_error("registration_yaml: emitter: " + out.GetLastError());
-  return std::string(out.c_str()) + "\n";
-}
-
-std::string random_token() {
-  std::array<unsigned char, 32> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-    std::array<char, 256> reason{};
-    ERR_error_string_n(ERR_get_error(), reason.data(), reason.size());
-    throw std::runtime_error(std::string("random_token: OpenSSL RAND_bytes failed: ") +
-                             reason.data());
-  }
-  // URL-safe base64 without padding: 43 characters, safe in URLs, YAML and HTTP headers.
-  static constexpr std::string_view alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve(43);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const unsigned v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  // 32 = 3 * 10 + 2: two bytes remain, giving three characters.
-  const unsigned v = (bytes[i] << 16) | (bytes[i + 1] << 8);
-  out += alphabet[(v >> 18) & 63];
-  out += alphabet[(v >> 12) & 63];
-  out += alphabet[(v >> 6) & 63];
-  return out;
 }
 
 }  // namespace tyr::engine

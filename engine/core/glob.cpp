@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-namespace tyr::policy {
+namespace tyr {
 
 namespace {
 
@@ -128,4 +128,4 @@ bool is_ip_literal(std::string_view s) {
   }
 }
 
-}  // namespace tyr::policy
+}  // namespace tyr

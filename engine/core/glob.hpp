@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace tyr::policy {
+namespace tyr {
 
 // True when `s` contains a wildcard (`*` or `?`).
 constexpr bool is_glob(std::string_view s) {
@@ -27,4 +27,4 @@ bool glob_matches(std::string_view glob, std::string_view text);
 // (four decimal parts 0-255, as Rust's Ipv4Addr parses them).
 bool is_ip_literal(std::string_view server_name);
 
-}  // namespace tyr::policy
+}  // namespace tyr

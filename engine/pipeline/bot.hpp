@@ -1,30 +1,30 @@
 #pragma once
-// The moderation bot's event handling and action running: management-room commands from
-// operators, the protected-room registry, and the homeserver actions they lead to.
+// The bot: the composition of the pipeline's stages (event router, list enforcement, scoring,
+// commands through CommandHost) and the executor's action runners (bot_actions.cpp,
+// list_actions.cpp, enforce_actions.cpp, catch_up.cpp). It owns the state they share: the
+// protected rooms, the room-state cache, the audit trail and the management-room notices.
 
-#include <array>
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/actions/action.hpp"
+#include "engine/audit/audit_log.hpp"
 #include "engine/client/homeserver_client.hpp"
 #include "engine/commands/command_host.hpp"
 #include "engine/config/config.hpp"
-#include "engine/pipeline/pipeline.hpp"
 #include "engine/pipeline/event_router.hpp"
 #include "engine/pipeline/list_enforcement.hpp"
 #include "engine/pipeline/management_notices.hpp"
 #include "engine/pipeline/notice_throttle.hpp"
+#include "engine/pipeline/pipeline.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/report_notice.hpp"
 #include "engine/pipeline/room_registry.hpp"
@@ -33,7 +33,6 @@
 #include "engine/policy/judge.hpp"
 #include "engine/store/store.hpp"
 #include "engine/veto/veto.hpp"
-#include "engine/audit/audit_log.hpp"
 
 namespace tyr::engine {
 
@@ -159,12 +158,10 @@ class Bot : public EventHandler,
   std::string find_protected_room(const std::string& id_or_alias) const override;
   std::map<std::string, nlohmann::json> protected_rooms() const override;
   void unprotect_room(Batch& batch, const std::string& room_id) override;
-  void enqueue_action(Batch& batch, const nlohmann::json& action, Priority priority) override;
+  void enqueue_action(Batch& batch, const actions::Action& action) override;
   void apply_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch) override;
   void schedule_enforcement(Batch& batch) override;
   void request_rules_reload(Batch& batch, const std::string& reply_to) override;
-
-  // Operators' commands (engine/commands/dispatch_command).
 
   // Veto of one event, on the pipeline thread (it owns the scorer). The verdict is kept so that
   // the same event arriving through the appservice is not scored twice.
@@ -174,7 +171,6 @@ class Bot : public EventHandler,
   // One notice for what the budget held back in the last window (tick()).
   void notice_summary(Batch& batch, bool force);
   bool in_veto_scope(const std::string& room) const;
-  // Notice, kick/ban and (unless the event was refused before it was stored) redaction.
   // Records an action (or what would have been done) in the audit trail, inside `batch`.
   // `error`: the homeserver's refusal, null when it succeeded; mode live|shadow|dry_run|veto.
   void audit_action(Batch& batch, const nlohmann::json& action, std::string_view what,

@@ -8,12 +8,11 @@
 #include "engine/core/text.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "engine/pipeline/power.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
 namespace {
-
-constexpr std::string_view kRoomPrefix = "room/";
 
 // One runner per action type: the table below binds each to the Bot overload that runs it.
 struct ActionSpec {
@@ -131,7 +130,7 @@ ActionOutcome Bot::run(uint64_t, const actions::JoinProtect& a, Batch& batch) {
   }
   nlohmann::json info = {{"added_by", a.requested_by}, {"added_ts", now_ms()}};
   if (is_room_alias(room)) info["alias"] = room;
-  batch.put(Cf::kState, std::string(kRoomPrefix) + room_id, dump_json(info));
+  batch.put(Cf::kState, std::string(state_keys::kRoom) + room_id, dump_json(info));
   rooms_.add(room_id, info);
   // Protections see power levels and names from the first event on (a failure is logged and
   // retried by the event path).

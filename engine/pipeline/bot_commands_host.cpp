@@ -1,8 +1,10 @@
 // The bot as the host of management-room commands (engine/commands/command_host.hpp): each
 // method hands a command what it needs of the bot's state, or does what the bot owns.
 
+#include "engine/actions/codec.hpp"
 #include "engine/core/text.hpp"
 #include "engine/pipeline/bot.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -37,13 +39,13 @@ std::string Bot::find_protected_room(const std::string& id_or_alias) const {
 std::map<std::string, nlohmann::json> Bot::protected_rooms() const { return rooms_.snapshot(); }
 
 void Bot::unprotect_room(Batch& batch, const std::string& room_id) {
-  batch.del(Cf::kState, "room/" + room_id);  // RoomRegistry's key
+  batch.del(Cf::kState, std::string(state_keys::kRoom) + room_id);  // RoomRegistry's key
   rooms_.remove(room_id);
   room_state_.forget(room_id);
 }
 
-void Bot::enqueue_action(Batch& batch, const nlohmann::json& action, Priority priority) {
-  store_.enqueue_action(batch, dump_json(action), priority);
+void Bot::enqueue_action(Batch& batch, const actions::Action& action) {
+  actions::enqueue(store_, batch, action);
 }
 
 void Bot::apply_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch) {

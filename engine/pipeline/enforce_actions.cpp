@@ -6,6 +6,7 @@
 #include "engine/core/text.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "engine/pipeline/power.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -80,7 +81,7 @@ ActionOutcome Bot::run(uint64_t, const actions::RestoreJoinRule& a, Batch& batch
 ActionOutcome Bot::run_join_rule(const actions::Action& action, const std::optional<std::string>& raise_to,
                                  const actions::Why& why_asked, Batch& batch) {
   const std::string& room = actions::room_of(action);
-  const std::string saved_key = "joinrule/" + room;
+  const std::string saved_key = std::string(state_keys::kJoinRule) + room;
   nlohmann::json content;
   if (raise_to) {
     auto current = client_.state_event(room, "m.room.join_rules");

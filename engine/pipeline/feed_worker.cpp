@@ -4,6 +4,7 @@
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -30,7 +31,7 @@ FeedWorker::FeedWorker(const Config& config, Store& store, Bot& bot)
 void FeedWorker::restore() {
   for (size_t i = 0; i < pollers_.size(); ++i) {
     const auto& feed = pollers_[i].feed();
-    auto saved = store_.get(Cf::kState, "feed/" + feed.name);
+    auto saved = store_.get(Cf::kState, std::string(state_keys::kFeed) + feed.name);
     if (!saved) continue;
     try {
       policy::FeedState st = nlohmann::json::parse(*saved).get<policy::FeedState>();
@@ -85,7 +86,7 @@ void FeedWorker::poll_one(size_t index) {
   // Persist validators and contents (also after a failure: last_error and last_attempt). The
   // state holds feed text: it is serialised without throwing, whatever the feed sent.
   Batch b;
-  b.put(Cf::kState, "feed/" + feed.name, dump_json(nlohmann::json(st)));
+  b.put(Cf::kState, std::string(state_keys::kFeed) + feed.name, dump_json(nlohmann::json(st)));
   if (auto c = store_.commit(b, /*sync=*/false); !c) {
     log::error("feeds", "cannot store feed " + feed.name + ": " + c.error().to_string());
   }

@@ -12,18 +12,11 @@
 #include "engine/pipeline/power.hpp"
 #include "engine/policy/policy_rule.hpp"
 #include "engine/policy/server_acl.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
 using policy::EntityKind;
-
-namespace {
-
-constexpr char kSep = '\x1f';
-constexpr std::string_view kBanPrefix = "ban/";          // ban/<room>\x1f<user> -> JSON record
-constexpr std::string_view kBanRulePrefix = "banrule/";  // banrule/<list>\x1f<key>\x1f<room>\x1f<user>
-
-}  // namespace
 
 ActionOutcome Bot::run(uint64_t, const actions::WatchList& a, Batch& batch) {
   const std::string room = a.room;
@@ -146,7 +139,7 @@ ActionOutcome Bot::run(uint64_t, const actions::Sweep& a, Batch& batch) {
   }
   auto info = rooms_.snapshot()[room];
   info["members"] = joined.size();
-  batch.put(Cf::kState, "room/" + room, dump_json(info));
+  batch.put(Cf::kState, std::string(state_keys::kRoom) + room, dump_json(info));
   rooms_.add(room, info);
   log::info("policy", "swept " + room + ": " + std::to_string(joined.size()) + " members, " +
                           std::to_string(queued) + " to ban");
@@ -187,8 +180,8 @@ ActionOutcome Bot::run(uint64_t, const actions::ListBan& a, Batch& batch) {
   }
   const std::string list = a.list, key = a.state_key;
   nlohmann::json record = {{"list", list}, {"state_key", key}, {"ts", now_ms()}};
-  batch.put(Cf::kState, std::string(kBanPrefix) + room + kSep + user, dump_json(record));
-  batch.put(Cf::kState, std::string(kBanRulePrefix) + list + kSep + key + kSep + room + kSep + user, "");
+  batch.put(Cf::kState, std::string(state_keys::kBan) + room + state_keys::kSep + user, dump_json(record));
+  batch.put(Cf::kState, std::string(state_keys::kBanRule) + list + state_keys::kSep + key + state_keys::kSep + room + state_keys::kSep + user, "");
   post_notice(batch, "bans", "Banned " + user + " from " + room + ": " + rule + ".");
   ActionOutcome done;
   done.retry_after = config_.policy.ban_pacing;  // pacing before the next action
@@ -197,10 +190,10 @@ ActionOutcome Bot::run(uint64_t, const actions::ListBan& a, Batch& batch) {
 
 ActionOutcome Bot::run(uint64_t, const actions::UnbanCheck& a, Batch& batch) {
   const std::string list = a.list, key = a.state_key;
-  const std::string prefix = std::string(kBanRulePrefix) + list + kSep + key + kSep;
+  const std::string prefix = std::string(state_keys::kBanRule) + list + state_keys::kSep + key + state_keys::kSep;
   store_.scan(Cf::kState, prefix, [&](std::string_view k, std::string_view) {
     std::string_view rest = k.substr(prefix.size());
-    const auto sep = rest.find(kSep);
+    const auto sep = rest.find(state_keys::kSep);
     const std::string room(rest.substr(0, sep)), user(rest.substr(sep + 1));
     batch.del(Cf::kState, k);
     Judgement j = judge_user(user);
@@ -208,8 +201,8 @@ ActionOutcome Bot::run(uint64_t, const actions::UnbanCheck& a, Batch& batch) {
       // Still banned by another rule: the ban now belongs to that rule.
       const auto& r = j.matches.front();
       nlohmann::json record = {{"list", r.list}, {"state_key", r.state_key}, {"ts", now_ms()}};
-      batch.put(Cf::kState, std::string(kBanPrefix) + room + kSep + user, dump_json(record));
-      batch.put(Cf::kState, std::string(kBanRulePrefix) + r.list + kSep + r.state_key + kSep + room + kSep + user, "");
+      batch.put(Cf::kState, std::string(state_keys::kBan) + room + state_keys::kSep + user, dump_json(record));
+      batch.put(Cf::kState, std::string(state_keys::kBanRule) + r.list + state_keys::kSep + r.state_key + state_keys::kSep + room + state_keys::kSep + user, "");
       return;
     }
     actions::enqueue(store_, batch, actions::Unban{room, user, "rule " + key + " of " + list + " was removed"});
@@ -233,7 +226,7 @@ ActionOutcome Bot::run(uint64_t, const actions::Unban& a, Batch& batch) {
   auto r = client_.unban(room, user, a.rule);
   audit_action(batch, actions::encode(a), "unban", r || r.error().code == "M_BAD_STATE" ? nullptr : &r.error());
   if (!r && is_retryable(r.error())) return from_error("unban " + user, r.error());
-  batch.del(Cf::kState, std::string(kBanPrefix) + room + kSep + user);
+  batch.del(Cf::kState, std::string(state_keys::kBan) + room + state_keys::kSep + user);
   if (r || r.error().code == "M_BAD_STATE") {
     post_notice(batch, "unbans",
                    "Unbanned " + user + " in " + room + ": " + a.rule + ".");

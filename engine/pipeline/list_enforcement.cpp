@@ -11,6 +11,7 @@
 #include "engine/core/log.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
 #include "engine/policy/policy_rule.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -21,8 +22,6 @@ using policy::Recommendation;
 using policy::describe_rule;
 
 namespace {
-
-constexpr std::string_view kAllowPrefix = "allow/";
 
 bool enforceable(const PolicyRule& r) {
   return r.recommendation == Recommendation::kBan || r.recommendation == Recommendation::kTakedown;
@@ -47,11 +46,11 @@ void ListEnforcement::acl_started(const std::string& room) {
 
 bool ListEnforcement::is_allowlisted(const std::string& entity) const {
   for (const auto& a : config_.policy.allow) {
-    if (policy::glob_matches(a, entity)) return true;
+    if (glob_matches(a, entity)) return true;
   }
   bool found = false;
-  store_.scan(Cf::kState, kAllowPrefix, [&](std::string_view key, std::string_view) {
-    if (!found && policy::glob_matches(key.substr(kAllowPrefix.size()), entity)) found = true;
+  store_.scan(Cf::kState, state_keys::kAllow, [&](std::string_view key, std::string_view) {
+    if (!found && glob_matches(key.substr(state_keys::kAllow.size()), entity)) found = true;
   });
   return found;
 }
@@ -60,7 +59,7 @@ std::vector<std::string> ListEnforcement::protected_servers() const {
   std::vector<std::string> out;
   for (const auto& op : config_.management.operators) out.emplace_back(server_of(op));
   for (const auto& a : config_.policy.allow) {
-    if (!a.empty() && a[0] != '@' && a[0] != '!' && a[0] != '#' && !policy::is_glob(a)) out.push_back(a);
+    if (!a.empty() && a[0] != '@' && a[0] != '!' && a[0] != '#' && !is_glob(a)) out.push_back(a);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -107,7 +108,7 @@ void Pipeline::drain() {
         m.poisoned_items.with("pipeline").inc();
         log::error("pipeline", "event at seq " + std::to_string(next->first) +
                                    " dead-lettered: " + escape_untrusted(*failure, 300));
-        batch.put(Cf::kState, "dead/" + key, next->second);
+        batch.put(Cf::kState, std::string(state_keys::kDeadEvent) + key, next->second);
         try {
           Batch aside;
           handler_.on_poisoned("pipeline", event.is_discarded() ? nlohmann::json() : event,
@@ -234,7 +235,7 @@ void Executor::drain() {
       ++failed_;
       log::error("executor", "action " + std::to_string(next->seq) + " failed: " + outcome.detail);
       nlohmann::json record = {{"action", action}, {"error", outcome.detail}};
-      batch.put(Cf::kState, "failed/" + key, dump_json(record));
+      batch.put(Cf::kState, std::string(state_keys::kFailedAction) + key, dump_json(record));
     } else {
       ++done_;
     }

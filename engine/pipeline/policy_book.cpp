@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "engine/core/ascii.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -14,18 +16,11 @@ using policy::PolicyRule;
 
 namespace {
 
-constexpr std::string_view kListPrefix = "list/";
-constexpr std::string_view kStatePrefix = "pstate/";
-constexpr char kSep = '\x1f';
+using state_keys::kSep;
 
 std::string state_key_for(const std::string& list, const std::string& type,
                           const std::string& state_key) {
-  return std::string(kStatePrefix) + list + kSep + type + kSep + state_key;
-}
-
-std::string lower_ascii(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+  return std::string(state_keys::kPolicyState) + list + kSep + type + kSep + state_key;
 }
 
 bool is_enforceable(const PolicyRule& r) {
@@ -55,15 +50,15 @@ void PolicyBook::load() {
   std::lock_guard lock(mu_);
   meta_.clear();
   lists_.clear();
-  store_.scan(Cf::kState, kListPrefix, [&](std::string_view, std::string_view value) {
+  store_.scan(Cf::kState, state_keys::kList, [&](std::string_view, std::string_view value) {
     auto j = nlohmann::json::parse(value, nullptr, false);
     if (j.is_discarded()) return;
     WatchedList l = j.get<WatchedList>();
     if (!l.id.empty()) meta_[l.id] = l;
   });
   size_t events = 0;
-  store_.scan(Cf::kState, kStatePrefix, [&](std::string_view key, std::string_view value) {
-    std::string_view rest = key.substr(kStatePrefix.size());
+  store_.scan(Cf::kState, state_keys::kPolicyState, [&](std::string_view key, std::string_view value) {
+    std::string_view rest = key.substr(state_keys::kPolicyState.size());
     const std::string list(rest.substr(0, rest.find(kSep)));
     if (!meta_.count(list)) return;
     auto event = nlohmann::json::parse(value, nullptr, false);
@@ -104,7 +99,9 @@ std::optional<WatchedList> PolicyBook::find(const std::string& name) const {
 void PolicyBook::watch(Batch& batch, const WatchedList& list) {
   std::lock_guard lock(mu_);
   meta_[list.id] = list;
-  if (!list.feed) batch.put(Cf::kState, std::string(kListPrefix) + list.id, nlohmann::json(list).dump());
+  if (!list.feed) {
+    batch.put(Cf::kState, std::string(state_keys::kList) + list.id, nlohmann::json(list).dump());
+  }
 }
 
 std::vector<ListDiff> PolicyBook::unwatch(Batch& batch, const std::string& id) {
@@ -116,8 +113,8 @@ std::vector<ListDiff> PolicyBook::unwatch(Batch& batch, const std::string& id) {
   }
   meta_.erase(id);
   index_.remove_list(id);
-  batch.del(Cf::kState, std::string(kListPrefix) + id);
-  store_.scan(Cf::kState, std::string(kStatePrefix) + id + kSep,
+  batch.del(Cf::kState, std::string(state_keys::kList) + id);
+  store_.scan(Cf::kState, std::string(state_keys::kPolicyState) + id + kSep,
               [&](std::string_view key, std::string_view) { batch.del(Cf::kState, key); });
   return diffs;
 }
@@ -152,7 +149,7 @@ std::vector<ListDiff> PolicyBook::load_state(Batch& batch, const std::string& id
                                              const nlohmann::json& state_events) {
   std::lock_guard lock(mu_);
   PolicyList fresh(id);
-  store_.scan(Cf::kState, std::string(kStatePrefix) + id + kSep,
+  store_.scan(Cf::kState, std::string(state_keys::kPolicyState) + id + kSep,
               [&](std::string_view key, std::string_view) { batch.del(Cf::kState, key); });
   if (state_events.is_array()) {
     for (const auto& ev : state_events) {
@@ -248,10 +245,10 @@ std::vector<PolicyRule> PolicyBook::rules_for_entity(const std::string& id,
                                                      const std::string& entity) const {
   std::lock_guard lock(mu_);
   std::vector<PolicyRule> out;
-  const std::string want = lower_ascii(entity);
+  const std::string want = ascii_lower(entity);
   if (auto it = lists_.find(id); it != lists_.end()) {
     for (auto& r : it->second.effective_rules()) {
-      if (lower_ascii(r.entity) == want) out.push_back(std::move(r));
+      if (ascii_lower(r.entity) == want) out.push_back(std::move(r));
     }
   }
   return out;

@@ -6,6 +6,7 @@
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -48,7 +49,7 @@ void ReportWorker::poll_once() {
 
 void ReportWorker::handle_page(const nlohmann::json& page) {
   int64_t last = 0;
-  if (auto saved = store_.get(Cf::kState, "reports/last")) {
+  if (auto saved = store_.get(Cf::kState, state_keys::kReportsLast)) {
     const auto [end, ec] = std::from_chars(saved->data(), saved->data() + saved->size(), last);
     if (ec != std::errc() || end != saved->data() + saved->size()) {
       log::error("reports", "reports/last is not a number: '" + escape_untrusted(*saved, 40) +
@@ -88,7 +89,7 @@ void ReportWorker::handle_page(const nlohmann::json& page) {
       batch = Batch{};
       set_aside(report, *raw, "unknown exception", batch);
     }
-    batch.put(Cf::kState, "reports/last", std::to_string(report.id));
+    batch.put(Cf::kState, state_keys::kReportsLast, std::to_string(report.id));
     if (auto c = store_.commit(batch); !c) {
       // Stop here: the next poll starts again from this report.
       log::error("reports", "cannot store " + what + ": " + c.error().to_string());
@@ -104,7 +105,7 @@ void ReportWorker::set_aside(const AbuseReport& report, const nlohmann::json& ra
   const std::string id = std::to_string(report.id);
   metrics::tyr_metrics().poisoned_items.with("reports").inc();
   log::error("reports", "report " + id + " set aside: " + escape_untrusted(error, 300));
-  batch.put(Cf::kState, "poisoned/report/" + id,
+  batch.put(Cf::kState, std::string(state_keys::kPoisonedReport) + id,
             dump_json({{"report", raw}, {"error", sanitize_utf8(error)}}));
   try {
     Batch aside;

@@ -1,12 +1,7 @@
 #include "engine/pipeline/room_registry.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
-
-namespace {
-
-constexpr std::string_view kRoomPrefix = "room/";
-
-}  // namespace
 
 std::optional<nlohmann::json> RoomRegistry::info(const std::string& room_id) const {
   std::lock_guard lock(mu_);
@@ -18,9 +13,9 @@ std::optional<nlohmann::json> RoomRegistry::info(const std::string& room_id) con
 void RoomRegistry::load(const Store& store) {
   std::lock_guard lock(mu_);
   rooms_.clear();
-  store.scan(Cf::kState, kRoomPrefix, [&](std::string_view key, std::string_view value) {
+  store.scan(Cf::kState, state_keys::kRoom, [&](std::string_view key, std::string_view value) {
     auto info = nlohmann::json::parse(value, nullptr, false);
-    rooms_[std::string(key.substr(kRoomPrefix.size()))] =
+    rooms_[std::string(key.substr(state_keys::kRoom.size()))] =
         info.is_discarded() ? nlohmann::json::object() : info;
   });
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "engine/actions/codec.hpp"
 #include "engine/audit/audit_format.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
@@ -14,6 +15,7 @@
 #include "engine/metrics/tyr_metrics.hpp"
 #include "engine/pipeline/power.hpp"
 #include "engine/pipeline/report_notice.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -63,7 +65,7 @@ void Bot::on_report(const AbuseReport& report, Batch& batch) {
   const std::string& reporter = report.reporter;
   nlohmann::json stored = {{"room_id", room}, {"event_id", event_id}, {"sender", sender},
                            {"reporter", reporter}, {"reason", report.reason}};
-  batch.put(Cf::kState, "report/" + id, dump_json(stored));
+  batch.put(Cf::kState, std::string(state_keys::kReport) + id, dump_json(stored));
   std::string excerpt, sent_at;
   if (auto ev = client_.call(HttpRequest{"GET", "/_matrix/client/v3/rooms/" + HomeserverClient::encode_segment(room) +
                                                     "/event/" + HomeserverClient::encode_segment(event_id),
@@ -75,7 +77,7 @@ void Bot::on_report(const AbuseReport& report, Batch& batch) {
   }
   // Context for the moderator: earlier reports against the sender, and what Tyr did about them.
   // (A count per sender: answered reports are forgotten, their number is not.)
-  const std::string count_key = "reported/" + sender;
+  const std::string count_key = std::string(state_keys::kReported) + sender;
   size_t earlier = 0;
   try {
     earlier = std::stoul(store_.get(Cf::kState, count_key).value_or("0"));
@@ -98,8 +100,8 @@ void Bot::on_report(const AbuseReport& report, Batch& batch) {
     // Distinct reporters count, not reports: "reporter/<event_id>/<user_id>" marks who already
     // did, written in the same batch as the count (the report worker commits each report alone,
     // so the next report of the same event sees both).
-    const std::string key = "reportcount/" + event_id;
-    const std::string reporter_key = "reporter/" + event_id + "/" + reporter;
+    const std::string key = std::string(state_keys::kReportCount) + event_id;
+    const std::string reporter_key = std::string(state_keys::kReporter) + event_id + "/" + reporter;
     int count = 0;
     try {
       count = std::stoi(store_.get(Cf::kState, key).value_or("0"));
@@ -116,12 +118,11 @@ void Bot::on_report(const AbuseReport& report, Batch& batch) {
             (again ? " (this reporter was counted already)." : ".");
     if (!again && count == config_.reports.trusted_reports_to_redact && !is_exempt(sender)) {
       text += " Redacting it.";
-      nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
-                               {"sender", sender}, {"reason", "Reported by trusted reporters"}};
       if (config_.policy.dry_run) {
         text += " [dry run: not done]";
       } else {
-        store_.enqueue_action(batch, dump_json(redact), Priority::kRedact);
+        actions::enqueue(store_, batch,
+                         actions::RedactEvent{room, event_id, sender, "Reported by trusted reporters", {}});
       }
     }
   }

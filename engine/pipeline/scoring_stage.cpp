@@ -2,9 +2,11 @@
 
 #include <cstdio>
 
+#include "engine/actions/codec.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
+#include "engine/store/keys.hpp"
 
 namespace tyr::engine {
 
@@ -134,9 +136,9 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
     return;
   }
   if (v.action >= Action::kKick) {
-    nlohmann::json act = {{"kind", v.action == Action::kBan ? "rule_ban" : "kick"},
-                          {"room", room}, {"user", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
-    store_.enqueue_action(batch, dump_json(act), Priority::kBan);
+    const actions::Why why{v.rules, v.score, {}};
+    if (v.action == Action::kBan) actions::enqueue(store_, batch, actions::Ban{room, sender, reason, why});
+    else actions::enqueue(store_, batch, actions::Kick{room, sender, reason, why});
   }
   if (refused) {
     outlet_.notice(batch, "refused", "Refused before it was stored: " + head + "\n" + v.explanation);
@@ -145,9 +147,7 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
                   "refuse_event", "veto");
     return;
   }
-  nlohmann::json redact = {{"kind", "redact_event"}, {"room", room}, {"event_id", event_id},
-                           {"sender", sender}, {"reason", reason}, {"rules", v.rules}, {"score", v.score}};
-  store_.enqueue_action(batch, dump_json(redact), Priority::kRedact);
+  actions::enqueue(store_, batch, actions::RedactEvent{room, event_id, sender, reason, {v.rules, v.score, {}}});
   outlet_.notice(batch, "acting", "Acting: " + head + "\n" + v.explanation);
 }
 
@@ -156,7 +156,7 @@ void ScoringStage::ensure_room_state(const std::string& room, Batch& batch) {
   const int64_t now = now_ms();
   if (auto it = room_state_asked_.find(room); it != room_state_asked_.end() && now - it->second < 60'000) return;
   room_state_asked_[room] = now;
-  store_.enqueue_action(batch, nlohmann::json{{"kind", "load_room_state"}, {"room", room}}.dump());
+  actions::enqueue(store_, batch, actions::LoadRoomState{room});
 }
 
 // Reads back the executor JSON the protection host wrote (its format: ProtectionHost::take_actions
@@ -185,20 +185,16 @@ void ScoringStage::enqueue_requested(Batch& batch) {
     if (!user.empty() && (kind == "kick" || kind == "ban" || kind == "redact_event") && outlet_.is_exempt(user)) {
       continue;
     }
-    nlohmann::json act = a;
-    Priority prio = Priority::kControl;
-    if (kind == "ban") {
-      act["kind"] = "rule_ban";
-      prio = Priority::kBan;
-    } else if (kind == "kick") {
-      prio = Priority::kBan;
-    } else if (kind == "redact_event") {
-      act["sender"] = user;
-      prio = Priority::kRedact;
-    } else if (kind != "set_join_rule" && kind != "restore_join_rule") {
-      continue;
-    }
-    store_.enqueue_action(batch, dump_json(act), prio);
+    // The protections' vocabulary becomes Tyr's actions (engine/actions/action.hpp).
+    const actions::Why why{{}, std::nullopt, who};
+    const std::string reason = a.value("reason", "");
+    std::optional<actions::Action> act;
+    if (kind == "ban") act = actions::Ban{room, user, reason, why};
+    else if (kind == "kick") act = actions::Kick{room, user, reason, why};
+    else if (kind == "redact_event") act = actions::RedactEvent{room, a.value("event_id", ""), user, reason, why};
+    else if (kind == "set_join_rule") act = actions::SetJoinRule{room, a.value("join_rule", "invite"), why};
+    else if (kind == "restore_join_rule") act = actions::RestoreJoinRule{room, why};
+    if (act) actions::enqueue(store_, batch, *act);
   }
 }
 
@@ -206,13 +202,13 @@ void ScoringStage::tick(Batch& batch) {
   if (protections_ == nullptr) return;
   protections_->on_timer(now_ms());
   enqueue_requested(batch);
-  batch.put(Cf::kState, "protections/state", dump_json(protections_->save_state()));
+  batch.put(Cf::kState, state_keys::kProtectionState, dump_json(protections_->save_state()));
 }
 
 std::string ScoringStage::protections_command(const std::vector<std::string>& args, Batch& batch) {
   if (protections_ == nullptr) return "No protections are available.";
   auto [text, changed] = protections_->command(args);
-  if (changed) batch.put(Cf::kState, "protections/settings", dump_json(protections_->save_settings()));
+  if (changed) batch.put(Cf::kState, state_keys::kProtectionSettings, dump_json(protections_->save_settings()));
   return text;
 }
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/config/config.hpp"
+#include "engine/core/entity.hpp"
 #include "engine/core/result.hpp"
 #include "engine/policy/policy_rule.hpp"
 
@@ -37,11 +38,6 @@ struct FeedParse {
 
 // "feed:<name>", the `list` of every rule a feed yields.
 std::string feed_list_id(std::string_view feed_name);
-
-// Why `entity` cannot be the entity of a rule of `kind`; nullopt when it can. Globs are allowed.
-// Servers: an ASCII host name, IPv4 or [IPv6] literal with an optional port, no '@'. Users:
-// "@local:server". Rooms: "!id" or "#alias:server".
-std::optional<std::string> entity_problem(EntityKind kind, std::string_view entity);
 
 // The parser `feed.format` names. An error means the document as a whole is unreadable
 // (invalid JSON, CSV without a domain column, unterminated quote): "<feed>:<line>: <reason>".

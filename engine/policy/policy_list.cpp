@@ -2,46 +2,10 @@
 
 namespace tyr::policy {
 
-namespace {
-
-// Base64 digit value, or -1.
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-}  // namespace
-
 bool same_rule(const PolicyRule& a, const PolicyRule& b) {
   return a.kind == b.kind && a.family == b.family && a.recommendation == b.recommendation &&
          a.entity == b.entity && a.sha256 == b.sha256 && a.state_key == b.state_key &&
          a.recommendation_raw == b.recommendation_raw && a.reason == b.reason && a.list == b.list;
-}
-
-std::optional<Sha256> decode_sha256_base64(std::string_view b64) {
-  // 32 bytes = 10 groups of 3 bytes (40 digits) + 2 bytes (3 digits and one '=').
-  if (b64.size() != 44 || b64[43] != '=') return std::nullopt;
-  Sha256 out{};
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t n = 0;
-  for (size_t i = 0; i < 43; ++i) {
-    int v = b64_value(b64[i]);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[n++] = static_cast<uint8_t>(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  if (acc != 0) return std::nullopt;  // 2 leftover bits must be zero (canonical encoding)
-  return out;
 }
 
 const PolicyRule* PolicyList::Slots::effective() const {

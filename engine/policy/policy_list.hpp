@@ -34,10 +34,6 @@ struct ListDiff {
 // is no change, and keeps the event ID of the event that first set that content.
 bool same_rule(const PolicyRule& a, const PolicyRule& b);
 
-// Decodes an MSC4205 hash: exactly 44 characters of standard base64 ('+', '/') ending in one
-// '=', canonical (the unused low bits of the last digit are zero). nullopt when malformed.
-std::optional<Sha256> decode_sha256_base64(std::string_view b64);
-
 class PolicyList {
  public:
   explicit PolicyList(std::string id) : id_(std::move(id)) {}

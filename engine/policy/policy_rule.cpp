@@ -1,6 +1,6 @@
 #include "engine/policy/policy_rule.hpp"
 
-#include "engine/policy/policy_list.hpp"
+#include "engine/core/digest.hpp"
 
 namespace tyr::policy {
 

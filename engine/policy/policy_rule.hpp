@@ -10,10 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/entity.hpp"
+
 namespace tyr::policy {
 
-enum class EntityKind : uint8_t { kUser = 0, kRoom = 1, kServer = 2 };
-inline constexpr int kEntityKinds = 3;
+using tyr::EntityKind;  // engine/core/entity.hpp, shared with the rules library
+using tyr::kEntityKinds;
 
 enum class Recommendation : uint8_t {
   kBan = 0,       // m.ban, org.matrix.mjolnir.ban

@@ -65,22 +65,6 @@ Result<void> parse_map(const nlohmann::json& j, std::span<const ProtectionDescri
 
 }  // namespace
 
-std::string_view mode_name(Mode m) {
-  switch (m) {
-    case Mode::kOff: return "off";
-    case Mode::kShadow: return "shadow";
-    case Mode::kEnforce: return "enforce";
-  }
-  return "off";
-}
-
-std::optional<Mode> parse_mode(std::string_view s) {
-  if (s == "off") return Mode::kOff;
-  if (s == "shadow") return Mode::kShadow;
-  if (s == "enforce") return Mode::kEnforce;
-  return std::nullopt;
-}
-
 Result<void> validate_setting(const ProtectionDescriptor& d, const ProtectionSetting& s) {
   ProtectionConfig cfg(d.name, d.config);
   auto ok = cfg.apply(s.config);

@@ -16,14 +16,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/mode.hpp"
 #include "engine/core/result.hpp"
 #include "engine/protection/protection.hpp"
 
 namespace tyr::protection {
 
-enum class Mode : uint8_t { kOff, kShadow, kEnforce };
-std::string_view mode_name(Mode m);
-std::optional<Mode> parse_mode(std::string_view s);  // "off", "shadow", "enforce"
+using tyr::Mode;  // engine/core/mode.hpp
+using tyr::mode_name;
+using tyr::parse_mode;
 
 struct ProtectionSetting {
   std::optional<Mode> mode;                    // unset: inherit (global → off)

@@ -22,8 +22,9 @@
 //             actions, run lowest key first (priority, then age); each has a stable client
 //             txnId (from its sequence) so a retry after a crash is deduplicated by the
 //             homeserver.
-//   state   : "<namespace>/<key>" -> value. Small durable state: protected rooms
-//             ("room/<room_id>" -> JSON), management room id ("mgmt/room_id"), …
+//   state   : "<prefix><key>" -> value. Small durable state: protected rooms, policy list
+//             state, feed state, bans Tyr made, reports, failed work set aside. Every prefix,
+//             its key layout and value are in engine/store/keys.hpp.
 //   audit   : the audit trail (engine/audit/audit_log.hpp), one family holding three key spaces:
 //             "t/" + 8-byte big-endian ts_ms + 8-byte big-endian seq -> entry JSON
 //               (docs/audit.md); key order is time order.

@@ -1,10 +1,10 @@
 #include "engine/veto/veto.hpp"
 
-#include "engine/appservice/appservice_server.hpp"  // secure_equals
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
+#include "engine/core/token.hpp"
 #include "engine/http/server.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
 

@@ -73,10 +73,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::vector<size_t> expected;
   for (size_t i = 0; i < globs.size(); ++i) {
-    (void)tyr::policy::glob_to_regex_body(globs[i]);
-    if (tyr::policy::glob_matches(globs[i], subject)) expected.push_back(i);
+    (void)tyr::glob_to_regex_body(globs[i]);
+    if (tyr::glob_matches(globs[i], subject)) expected.push_back(i);
   }
-  (void)tyr::policy::is_ip_literal(subject);
+  (void)tyr::is_ip_literal(subject);
 
   // The policy index: an empty entity is not a rule (the parser rejects it), so leave it out.
   std::vector<tyr::policy::ListDiff> diffs;

@@ -31,6 +31,7 @@
 namespace {
 
 using namespace tyr::policy;
+using tyr::glob_matches;
 
 constexpr const char* kList = "!list:example.org";
 constexpr size_t kMaxEvents = 64;

@@ -11,16 +11,19 @@
 #include <string>
 #include <vector>
 
+#include "engine/actions/codec.hpp"
 #include "engine/audit/audit_log.hpp"
 #include "engine/commands/command.hpp"
+#include "engine/core/scorer.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/store/store.hpp"
 #include "temp_dir.hpp"
 
 namespace tyr::test {
 
-// Scores nothing; answers `rules test`, `rules` and `protections` with what the test set.
-class FakeScorer : public EventScorer {
+// Scores nothing; answers `rules test`, `rules` and `protections` with what the test set (it
+// stands for both the rules and the protections' host).
+class FakeScorer : public EventScorer, public ProtectionHost {
  public:
   EventVerdict verdict;             // explain()'s answer
   nlohmann::json explained;         // the event explain() was last given
@@ -29,14 +32,20 @@ class FakeScorer : public EventScorer {
   std::pair<std::string, bool> protections_answer = {"Protections: flood (enabled)", false};
   nlohmann::json settings = {{"flood", {{"enabled", false}}}};
 
-  EventVerdict score(const nlohmann::json&, int64_t) override { return {}; }
+  EventVerdict score(const nlohmann::json&, int64_t, const RoomFacts&) override { return {}; }
   EventVerdict explain(const nlohmann::json& event) override {
     explained = event;
     return verdict;
   }
   Result<void> reload() override { return {}; }
   std::vector<std::string> describe() const override { return lines; }
-  std::pair<std::string, bool> protections_command(const std::vector<std::string>& args) override {
+  size_t rules_loaded() const override { return lines.size(); }
+  void on_membership(const nlohmann::json&, int64_t, const RoomFacts&) override {}
+  void on_timer(int64_t) override {}
+  std::vector<nlohmann::json> take_actions() override { return {}; }
+  nlohmann::json save_state() const override { return nullptr; }
+  Result<void> restore(const nlohmann::json&, const nlohmann::json&) override { return {}; }
+  std::pair<std::string, bool> command(const std::vector<std::string>& args) override {
     protection_calls.push_back(args);
     return protections_answer;
   }
@@ -63,6 +72,7 @@ class FakeHost : public engine::CommandHost {
   engine::PolicyBook& policy_book() override { return book_; }
   const engine::AuditLog& audit_log() const override { return audit_; }
   EventScorer* scorer() override { return fake_scorer; }
+  ProtectionHost* protections() override { return fake_scorer; }
   const std::string& command_room() const override { return room_; }
   bool is_exempt_user(const std::string& user_id) const override {
     return exempt.count(user_id) > 0;
@@ -82,10 +92,11 @@ class FakeHost : public engine::CommandHost {
     rooms.erase(room_id);
     calls.push_back("unprotect " + room_id);
   }
-  void enqueue_action(engine::Batch&, const nlohmann::json& action,
-                      engine::Priority priority) override {
-    outbox.push_back({action, priority});
-    calls.push_back("enqueue " + action.value("kind", ""));
+  // Recorded as the outbox stores it (the codec's JSON) with the action's priority.
+  void enqueue_action(engine::Batch&, const engine::actions::Action& action) override {
+    const nlohmann::json json = engine::actions::encode(action);
+    outbox.push_back({json, engine::actions::priority_of(action)});
+    calls.push_back("enqueue " + json.value("kind", ""));
   }
   void apply_rule_diffs(const std::vector<policy::ListDiff>& diffs, engine::Batch&) override {
     calls.push_back("rule diffs " + std::to_string(diffs.size()));

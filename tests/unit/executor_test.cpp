@@ -19,6 +19,7 @@
 
 #include "engine/config/config.hpp"
 #include "engine/store/store.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tyr::engine::ActionOutcome;
@@ -29,13 +30,7 @@ using tyr::engine::Store;
 
 namespace {
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("tyr_executor_test_" + tyr::engine::random_token());
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using tyr::test::TempDir;
 
 // Answers each try with the next scripted outcome (the last one repeats) and records the
 // actions it saw.
@@ -97,7 +92,7 @@ bool wait_for(Pred pred, std::chrono::milliseconds limit = std::chrono::millisec
 
 TEST_CASE("executor: an unavailable homeserver makes actions wait past max_attempts, in order", "[executor]") {
   TempDir dir;
-  Store store(dir.path);
+  Store store(dir.path());
   enqueue(store, "first");
   enqueue(store, "second");
   std::deque<ActionOutcome> script;
@@ -127,7 +122,7 @@ TEST_CASE("executor: an unavailable homeserver makes actions wait past max_attem
 
 TEST_CASE("executor: failures about the action are given up after max_attempts and recorded", "[executor]") {
   TempDir dir;
-  Store store(dir.path);
+  Store store(dir.path());
   enqueue(store, "doomed");
   enqueue(store, "next");
   std::deque<ActionOutcome> script{server_error(), server_error(), server_error(), ActionOutcome{}};
@@ -153,7 +148,7 @@ TEST_CASE("executor: failures about the action are given up after max_attempts a
 
 TEST_CASE("executor: outage tries do not use up an action's own attempts", "[executor]") {
   TempDir dir;
-  Store store(dir.path);
+  Store store(dir.path());
   enqueue(store, "flaky");
   // Two real failures, a long outage, then a third real failure: with max_attempts 3 the action
   // is given up only at that third failure, not during the outage.
@@ -173,7 +168,7 @@ TEST_CASE("executor: outage tries do not use up an action's own attempts", "[exe
 
 TEST_CASE("executor: retry_now ends an outage's backoff at once", "[executor]") {
   TempDir dir;
-  Store store(dir.path);
+  Store store(dir.path());
   enqueue(store, "waiting");
   std::deque<ActionOutcome> script{outage(), outage(), outage(), ActionOutcome{}};
   ScriptedRunner runner(script);

@@ -17,26 +17,16 @@
 #include "rules/glob_condition.hpp"
 #include "rules/rule_engine.hpp"
 #include "rules/rule_set.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace tyr::rules;
 
 namespace {
 
-const fs::path kRepo = fs::path(TYR_FIXTURES_DIR) / ".." / "..";
+using tyr::test::TempDir;
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / (name + "_" + std::to_string(getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  void write(const std::string& file, const std::string& text) const {
-    std::ofstream(path / file) << text;
-  }
-};
+const fs::path kRepo = fs::path(TYR_FIXTURES_DIR) / ".." / "..";
 
 nlohmann::json message(const std::string& body, const std::string& sender = "@a:example.org",
                        const std::string& room = "!r:example.org") {
@@ -55,9 +45,9 @@ RuleSetPtr load(const std::string& text) {
 }  // namespace
 
 TEST_CASE("rules: reload swaps in a new set and keeps the old one on a broken file", "[rules]") {
-  TempDir dir("tyr_rules_reload");
+  TempDir dir(/*create=*/true);
   dir.write("a.yaml", "rules:\n  - id: one\n    score: 4\n    when: {keywords: [spam]}\n");
-  RuleEngine engine(dir.path);
+  RuleEngine engine(dir.path());
   CHECK(engine.current() == nullptr);
   CHECK(engine.score(message("spam"), 0).hits.empty());  // no rules yet: allow
   REQUIRE(engine.reload().ok());
@@ -68,7 +58,7 @@ TEST_CASE("rules: reload swaps in a new set and keeps the old one on a broken fi
   auto failed = engine.reload();
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().code == "TYR_RULES");
-  CHECK(failed.error().message == (dir.path / "a.yaml").string() +
+  CHECK(failed.error().message == (dir.path() / "a.yaml").string() +
                                       ":5:1: end of map flow not found");
   CHECK(engine.current() == first);  // still running the old rules
   CHECK(engine.score(message("spam"), 0).score == 4);
@@ -214,9 +204,9 @@ TEST_CASE("rules: stops early at the top threshold unless explaining", "[rules]"
 }
 
 TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
-  TempDir dir("tyr_rules_cli");
-  fs::create_directories(dir.path / "rules");
-  std::ofstream(dir.path / "rules" / "r.yaml")
+  TempDir dir(/*create=*/true);
+  fs::create_directories(dir.path() / "rules");
+  std::ofstream(dir.path() / "rules" / "r.yaml")
       << "thresholds: {notify: 1, redact: 3}\n"
          "rules:\n  - {id: spam, score: 3, when: {keywords: [prize]}}\n";
   dir.write("events.jsonl",
@@ -226,8 +216,8 @@ TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
             "{\"type\":\"m.room.message\",\"sender\":\"@b:x\",\"room_id\":\"!r:x\","
             "\"content\":{\"body\":\"hi\"},\"label\":\"ham\"}\n");
   std::ostringstream out, err;
-  REQUIRE(tyr::rules::check_events((dir.path / "rules").string(),
-                                    (dir.path / "events.jsonl").string(), false, nullptr, out,
+  REQUIRE(tyr::rules::check_events((dir.path() / "rules").string(),
+                                    (dir.path() / "events.jsonl").string(), false, nullptr, out,
                                     err) == 0);
   std::istringstream lines(out.str());
   std::string l1, l2;
@@ -241,8 +231,8 @@ TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
   CHECK(nlohmann::json::parse(l2).at("verdict") == "allow");
 
   std::ostringstream sum, serr;
-  REQUIRE(tyr::rules::check_events((dir.path / "rules").string(),
-                                    (dir.path / "events.jsonl").string(), true, nullptr, sum,
+  REQUIRE(tyr::rules::check_events((dir.path() / "rules").string(),
+                                    (dir.path() / "events.jsonl").string(), true, nullptr, sum,
                                     serr) == 0);
   CHECK(sum.str() ==
         "events: 2 (spam 1, ham 1, unlabelled 0)\n"
@@ -253,19 +243,19 @@ TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
 
   dir.write("bad.jsonl", "{\"type\":\"m.room.message\"}\n[1]\n");
   std::ostringstream bout, berr;
-  CHECK(tyr::rules::check_events((dir.path / "rules").string(), (dir.path / "bad.jsonl").string(),
+  CHECK(tyr::rules::check_events((dir.path() / "rules").string(), (dir.path() / "bad.jsonl").string(),
                                   false, nullptr, bout, berr) == 2);
-  CHECK(berr.str() == (dir.path / "bad.jsonl").string() + ":2: not a JSON object\n");
+  CHECK(berr.str() == (dir.path() / "bad.jsonl").string() + ":2: not a JSON object\n");
 
   std::ostringstream lout, lerr;
-  CHECK(tyr::rules::lint_rules((dir.path / "rules").string(), lout, lerr) == 0);
+  CHECK(tyr::rules::lint_rules((dir.path() / "rules").string(), lout, lerr) == 0);
   CHECK_THAT(lout.str(), Catch::Contains("ok: 1 rules in 1 files"));
-  std::ofstream(dir.path / "rules" / "s.yaml") << "rules:\n  - {id: spam, score: 1, when: {regex: x}}\n";
+  std::ofstream(dir.path() / "rules" / "s.yaml") << "rules:\n  - {id: spam, score: 1, when: {regex: x}}\n";
   std::ostringstream eout, eerr;
-  CHECK(tyr::rules::lint_rules((dir.path / "rules").string(), eout, eerr) == 1);
-  CHECK(eerr.str() == (dir.path / "rules" / "s.yaml").string() +
+  CHECK(tyr::rules::lint_rules((dir.path() / "rules").string(), eout, eerr) == 1);
+  CHECK(eerr.str() == (dir.path() / "rules" / "s.yaml").string() +
                           ":2:10: duplicate rule id 'spam' (first defined at " +
-                          (dir.path / "rules" / "r.yaml").string() + ":3:10)\n");
+                          (dir.path() / "rules" / "r.yaml").string() + ":3:10)\n");
 }
 
 // Figures published in docs/rules.md; the test allows one point less spam caught.

@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using tyr::policy::acl_allows;
 using tyr::policy::AclPlan;
-using tyr::policy::glob_matches;
-using tyr::policy::is_ip_literal;
+using tyr::glob_matches;
+using tyr::is_ip_literal;
 using tyr::policy::kAclEnvelopeBytes;
 using tyr::policy::plan_server_acl;
 

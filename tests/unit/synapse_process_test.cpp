@@ -9,8 +9,9 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
-#include <random>
 #include <sstream>
+
+#include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tyr::sandbox::SynapseOptions;
@@ -18,18 +19,7 @@ using tyr::sandbox::SynapseProcess;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("tyr-sandbox-test-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using tyr::test::TempDir;
 
 fs::path write_script(const fs::path& file, const std::string& body) {
   std::ofstream(file) << "#!/bin/sh\n" << body;
@@ -70,16 +60,16 @@ TEST_CASE("sandbox: default_synapse_python prefers TYR_SYNAPSE_PYTHON") {
 }
 
 TEST_CASE("sandbox: accessors before start, and stop is safe when nothing runs") {
-  TempDir tmp;
+  TempDir tmp(/*create=*/true);
   SynapseOptions o;
-  o.dir = tmp.path / "hs";
+  o.dir = tmp.path() / "hs";
   o.python = "/bin/true";
   o.port = 18008;
   SynapseProcess hs(o);
   CHECK(hs.base_url() == "http://127.0.0.1:18008");
   CHECK(hs.port() == 18008);
   CHECK(hs.server_name() == "localhost");
-  CHECK(hs.log_file() == tmp.path / "hs" / "homeserver.log");
+  CHECK(hs.log_file() == tmp.path() / "hs" / "homeserver.log");
   CHECK_FALSE(hs.running());
   hs.stop();
   hs.stop();
@@ -90,9 +80,9 @@ TEST_CASE("sandbox: accessors before start, and stop is safe when nothing runs")
 }
 
 TEST_CASE("sandbox: start with a missing python fails fast naming the path") {
-  TempDir tmp;
+  TempDir tmp(/*create=*/true);
   SynapseOptions o;
-  o.dir = tmp.path / "hs";
+  o.dir = tmp.path() / "hs";
   o.python = "/nonexistent/tyr-python";
   SynapseProcess hs(o);
   const auto t0 = std::chrono::steady_clock::now();
@@ -107,10 +97,10 @@ TEST_CASE("sandbox: start with a missing python fails fast naming the path") {
 }
 
 TEST_CASE("sandbox: a failing key generation reports its exit status and output") {
-  TempDir tmp;
+  TempDir tmp(/*create=*/true);
   SynapseOptions o;
-  o.dir = tmp.path / "hs";
-  o.python = write_script(tmp.path / "python", "echo \"fake python: $*\"\nexit 3\n");
+  o.dir = tmp.path() / "hs";
+  o.python = write_script(tmp.path() / "python", "echo \"fake python: $*\"\nexit 3\n");
   SynapseProcess hs(o);
   auto r = hs.start();
   REQUIRE_FALSE(r.ok());
@@ -118,15 +108,15 @@ TEST_CASE("sandbox: a failing key generation reports its exit status and output"
   const std::string& m = r.error().message;
   CHECK(m.rfind("generating the signing key failed (exit status 3)", 0) == 0);
   CHECK(m.find("fake python: -m synapse.app.homeserver -c " +
-               (tmp.path / "hs" / "homeserver.yaml").string() + " --generate-keys") !=
+               (tmp.path() / "hs" / "homeserver.yaml").string() + " --generate-keys") !=
         std::string::npos);
 }
 
 TEST_CASE("sandbox: Synapse exiting during startup is an error with the log tail") {
-  TempDir tmp;
+  TempDir tmp(/*create=*/true);
   SynapseOptions o;
-  o.dir = tmp.path / "hs";
-  o.python = write_script(tmp.path / "python", "echo \"cwd=$(pwd -P)\"\necho boom >&2\nexit 1\n");
+  o.dir = tmp.path() / "hs";
+  o.python = write_script(tmp.path() / "python", "echo \"cwd=$(pwd -P)\"\necho boom >&2\nexit 1\n");
   o.shared_secret = "s3cret";
   o.extra_yaml = "experimental_features: {}";
   fs::create_directories(o.dir);
@@ -151,10 +141,10 @@ TEST_CASE("sandbox: Synapse exiting during startup is an error with the log tail
 }
 
 TEST_CASE("sandbox: a server that never answers times out and is stopped") {
-  TempDir tmp;
+  TempDir tmp(/*create=*/true);
   SynapseOptions o;
-  o.dir = tmp.path / "hs";
-  o.python = write_script(tmp.path / "python", "exec sleep 30\n");
+  o.dir = tmp.path() / "hs";
+  o.python = write_script(tmp.path() / "python", "exec sleep 30\n");
   o.start_timeout = std::chrono::seconds(1);
   fs::create_directories(o.dir);
   std::ofstream(o.dir / "signing.key") << "ed25519 a_test AAAA\n";

@@ -4,18 +4,10 @@
 
 #include "engine/commands/command.hpp"
 #include "engine/commands/command_parser.hpp"
+#include "engine/core/json_fields.hpp"
 #include "engine/core/log.hpp"
 
 namespace tyr::engine {
-
-namespace {
-
-const std::string* string_at(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
-}
-
-}  // namespace
 
 void CommandContext::reply(const std::string& body) const {
   enqueue(actions::Notice{host.command_room(), body, event_id()});
@@ -24,8 +16,8 @@ void CommandContext::reply(const std::string& body) const {
 void dispatch_command(CommandHost& host, const nlohmann::json& event, Batch& batch) {
   auto content = event.find("content");
   if (content == event.end() || !content->is_object()) return;
-  const std::string* body = string_at(*content, "body");
-  const std::string* sender = string_at(event, "sender");
+  const std::string* body = string_field(*content, "body");
+  const std::string* sender = string_field(event, "sender");
   if (!body || !sender) return;
   if (auto rel = content->find("m.relates_to");
       rel != content->end() && rel->is_object() && rel->value("rel_type", "") == "m.replace") {

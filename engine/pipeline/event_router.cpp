@@ -1,21 +1,14 @@
 #include "engine/pipeline/event_router.hpp"
 
+#include "engine/core/json_fields.hpp"
+
 namespace tyr::engine {
-
-namespace {
-
-const std::string* string_at(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
-}
-
-}  // namespace
 
 bool EventRouter::read(const nlohmann::json& event, const std::function<void(const RoutedEvent&)>& then) {
   if (!event.is_object()) return false;
-  const std::string* sender = string_at(event, "sender");
-  const std::string* room = string_at(event, "room_id");
-  const std::string* type = string_at(event, "type");
+  const std::string* sender = string_field(event, "sender");
+  const std::string* room = string_field(event, "room_id");
+  const std::string* type = string_field(event, "type");
   if (!sender || !room || !type) return false;
   then(RoutedEvent{event, *sender, *room, *type, event.contains("state_key"),
                    event.contains("org.tyr.recovered")});

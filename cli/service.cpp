@@ -105,7 +105,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
 
   AppserviceServer::Hooks as_hooks;
   as_hooks.on_events_accepted = [&pipeline] { pipeline.notify(); };
-  as_hooks.provision_user = [&client, &config](const std::string& user_id) {
+  as_hooks.provision_user = [&client](const std::string& user_id) {
     std::string local = user_id.substr(1, user_id.find(':') - 1);
     auto r = client.register_appservice_user(local);
     if (!r) log::warn("service", "cannot register " + user_id + ": " + r.error().to_string());

@@ -31,7 +31,9 @@ size_t width(const std::string& s) {
   return n;
 }
 
-std::string pad(const std::string& s, size_t w) { return s + std::string(w - std::min(w, width(s)), ' '); }
+std::string pad(const std::string& s, size_t w) {
+  return s + std::string(w - std::min(w, width(s)), ' ');
+}
 
 }  // namespace
 
@@ -50,8 +52,8 @@ Result<AuditArgs> parse_audit_args(const std::vector<std::string>& args, int64_t
       (name == "--json" ? out.json : out.help) = true;
       continue;
     }
-    static const char* kValued[] = {"--data", "--config", "--user", "--room",
-                                    "--since", "--until", "--limit"};
+    static const char* kValued[] = {"--data",  "--config", "--user", "--room",
+                                    "--since", "--until",  "--limit"};
     if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
       if (name.rfind("-", 0) == 0) return arg_error("unknown option '" + name + "'");
       return arg_error("unexpected argument '" + name + "'");
@@ -85,9 +87,9 @@ Result<AuditArgs> parse_audit_args(const std::vector<std::string>& args, int64_t
     } else if (name == "--until") {
       until = *value;
     } else {  // --limit
-      const bool digits = value->size() <= 9 && std::all_of(value->begin(), value->end(), [](char c) {
-                            return c >= '0' && c <= '9';
-                          });
+      const bool digits =
+          value->size() <= 9 &&
+          std::all_of(value->begin(), value->end(), [](char c) { return c >= '0' && c <= '9'; });
       if (!digits) {
         return arg_error("--limit: '" + *value + "' is not a count (a whole number; 0 for all)");
       }
@@ -95,7 +97,8 @@ Result<AuditArgs> parse_audit_args(const std::vector<std::string>& args, int64_t
     }
   }
   if (out.help) return out;
-  if (!out.data.empty() && !out.config.empty()) return arg_error("give --data or --config, not both");
+  if (!out.data.empty() && !out.config.empty())
+    return arg_error("give --data or --config, not both");
   if (out.data.empty() && out.config.empty()) {
     return arg_error("--data DIR is required (Tyr's data_dir; or --config FILE to read it there)");
   }
@@ -124,7 +127,8 @@ Result<std::filesystem::path> find_store(const std::filesystem::path& data) {
     return arg_error(data.string() + ": cannot read: " + std::strerror(errno));
   }
   if (!fs::exists(data / "CURRENT", ec)) {
-    return arg_error(data.string() + ": no Tyr store here (expected Tyr's data_dir, which holds "
+    return arg_error(data.string() +
+                     ": no Tyr store here (expected Tyr's data_dir, which holds "
                      "the RocksDB files CURRENT, MANIFEST-…)");
   }
   if (::access((data / "CURRENT").c_str(), R_OK) != 0) {

@@ -1,6 +1,7 @@
 // The `tyr` binary: the only composition root. Subcommands are listed in kCommands, which
 // also gives `tyr help` its text.
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cstdio>
@@ -13,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "cli/sandbox/sandbox.hpp"
 #include "cli/audit_tools.hpp"
 #include "cli/plugins_tools.hpp"
 #include "cli/policy_tools.hpp"
 #include "cli/rules_tools.hpp"
+#include "cli/sandbox/sandbox.hpp"
 #include "cli/service.hpp"
 #include "engine/client/homeserver_client.hpp"
 #include "engine/config/config.hpp"
@@ -39,18 +40,17 @@ void on_hangup(int) { g_reload = true; }
 struct Args {
   std::vector<std::string> raw;  // everything after the command, as given
   std::vector<std::string> positional;
-  std::map<std::string, std::string> options;  // --name value (the last one given)
+  std::map<std::string, std::string> options;           // --name value (the last one given)
   std::multimap<std::string, std::string> all_options;  // every --name value, in order
-  std::vector<std::string> flags;              // --name
+  std::vector<std::string> flags;                       // --name
   bool has_flag(const std::string& f) const {
     return std::find(flags.begin(), flags.end(), f) != flags.end();
   }
 };
 
 // Options that take a value; anything else starting with "--" is a flag.
-const std::vector<std::string> kValueOptions = {"--config", "--output", "--sandbox-dir",
-                                                "--list", "--server-name", "--current",
-                                                "--rules"};
+const std::vector<std::string> kValueOptions = {
+    "--config", "--output", "--sandbox-dir", "--list", "--server-name", "--current", "--rules"};
 
 bool parse_args(int argc, char** argv, int start, Args& out, std::string& error) {
   for (int i = start; i < argc; ++i) {
@@ -80,11 +80,22 @@ int cmd_check_config(const Args& args) {
     return 2;
   }
   try {
-    auto cfg = engine::load_config_file(it->second);
+    // The registration file is checked when it exists; before `tyr registration` has written
+    // it, the config alone is checked and the next step named.
+    auto cfg = engine::load_config_file(it->second, /*read_tokens=*/false);
+    const auto& reg = cfg.appservice.registration;
+    const bool reg_missing = !reg.empty() && !std::filesystem::exists(reg);
+    if (!reg_missing) cfg = engine::load_config_file(it->second);
     std::printf("%s: OK (homeserver %s, appservice %s on %s:%u, %zu operators)\n",
                 it->second.c_str(), cfg.homeserver.url.c_str(), cfg.appservice.id.c_str(),
                 cfg.appservice.bind_address.c_str(), cfg.appservice.port,
                 cfg.management.operators.size());
+    if (reg_missing) {
+      std::printf(
+          "Note: the registration file %s does not exist yet; write it with "
+          "`tyr registration --config %s`.\n",
+          reg.c_str(), it->second.c_str());
+    }
     return 0;
   } catch (const engine::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
@@ -107,19 +118,23 @@ int cmd_synapse_config(const Args& args) {
   }
   std::printf("# homeserver.yaml additions for Tyr (from %s)\n", it->second.c_str());
   std::printf("app_service_config_files:\n  - %s\n",
-              cfg.appservice.registration.empty() ? "/path/to/tyr-registration.yaml"
-                                                   : std::filesystem::absolute(cfg.appservice.registration).c_str());
+              cfg.appservice.registration.empty()
+                  ? "/path/to/tyr-registration.yaml"
+                  : std::filesystem::absolute(cfg.appservice.registration).c_str());
   if (!cfg.veto.enabled) {
-    std::printf("# No inline veto: add a `veto:` section to %s to refuse spam before it is stored.\n",
-                it->second.c_str());
+    std::printf(
+        "# No inline veto: add a `veto:` section to %s to refuse spam before it is stored.\n",
+        it->second.c_str());
     return 0;
   }
   const std::string base = "http://" + cfg.veto.bind_address + ":" + std::to_string(cfg.veto.port) +
-                           std::string(engine::veto::Server::kPathPrefix.substr(0, engine::veto::Server::kPathPrefix.size() - 1));
-  std::printf("# Inline veto: pip install synapse-http-antispam==0.5.1 into Synapse's environment.\n"
-              "# fail_open %s: while Tyr is unreachable, joins, invites and messages are %s.\n%s",
-              cfg.veto.fail_open ? "true" : "false", cfg.veto.fail_open ? "allowed" : "refused",
-              engine::veto::synapse_module_yaml(cfg.veto, base).c_str());
+                           std::string(engine::veto::Server::kPathPrefix.substr(
+                               0, engine::veto::Server::kPathPrefix.size() - 1));
+  std::printf(
+      "# Inline veto: pip install synapse-http-antispam==0.5.1 into Synapse's environment.\n"
+      "# fail_open %s: while Tyr is unreachable, joins, invites and messages are %s.\n%s",
+      cfg.veto.fail_open ? "true" : "false", cfg.veto.fail_open ? "allowed" : "refused",
+      engine::veto::synapse_module_yaml(cfg.veto, base).c_str());
   return 0;
 }
 
@@ -169,9 +184,10 @@ int cmd_registration(const Args& args) {
     std::fprintf(stderr, "tyr registration: %s\n", written.error().message.c_str());
     return 1;
   }
-  std::printf("Wrote %s. Add it to app_service_config_files in homeserver.yaml and restart the "
-              "homeserver.\n",
-              out.c_str());
+  std::printf(
+      "Wrote %s. Add it to app_service_config_files in homeserver.yaml and restart the "
+      "homeserver.\n",
+      out.c_str());
   return 0;
 }
 
@@ -196,7 +212,8 @@ void mirror_management_room(const std::string& base_url, const std::string& toke
       }
       if (auto end = page->value("end", ""); !end.empty()) from = end;
     }
-    for (int i = 0; i < 10 && !g_stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 10 && !g_stop; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
@@ -239,7 +256,7 @@ void post_demo_spam(const std::string& base_url, const std::string& operator_tok
 int run_sandbox(const Args& args) {
   std::filesystem::path dir = ".tyr-sandbox";
   if (auto it = args.options.find("--sandbox-dir"); it != args.options.end()) dir = it->second;
-  sandbox::Sandbox sb(dir, sandbox::default_synapse_python());
+  cli::sandbox::Sandbox sb(dir, cli::sandbox::default_synapse_python());
   auto info = sb.start();
   if (!info) {
     std::fprintf(stderr, "tyr: the sandbox could not start: %s\n", info.error().message.c_str());
@@ -262,10 +279,9 @@ int run_sandbox(const Args& args) {
         "Tyr's config: %s  (reuse with: tyr run --config %s)\n"
         "Stop with Ctrl-C; the sandbox keeps its state in %s.\n"
         "=========================================================\n\n",
-        url.c_str(), url.c_str(), info->operator_password.c_str(),
-        info->management_alias.c_str(), info->demo_alias.c_str(), info->visitor_password.c_str(),
-        info->config.source.c_str(), info->config.source.c_str(),
-        std::filesystem::absolute(dir).c_str());
+        url.c_str(), url.c_str(), info->operator_password.c_str(), info->management_alias.c_str(),
+        info->demo_alias.c_str(), info->visitor_password.c_str(), info->config.source.c_str(),
+        info->config.source.c_str(), std::filesystem::absolute(dir).c_str());
     std::fflush(stdout);
     mirror = std::thread(mirror_management_room, url, info->operator_token, mgmt_room);
     // Show Tyr at work at once: the operator protects the demo room and asks for the status.
@@ -274,7 +290,8 @@ int run_sandbox(const Args& args) {
     opts.as_token = info->operator_token;
     engine::HomeserverClient op(opts);
     const std::string stamp = std::to_string(std::time(nullptr));
-    for (const std::string& cmd : {"!tyr rooms add " + info->demo_alias, std::string("!tyr status")}) {
+    for (const std::string& cmd :
+         {"!tyr rooms add " + info->demo_alias, std::string("!tyr status")}) {
       auto sent = op.send_event(mgmt_room, "m.room.message", {{"msgtype", "m.text"}, {"body", cmd}},
                                 "sandbox-" + stamp + "-" + cmd.substr(5, 6));
       if (!sent) log::warn("sandbox", "could not send '" + cmd + "': " + sent.error().to_string());
@@ -317,7 +334,8 @@ int cmd_plugins(const Args& args) {
   if (args.positional.empty()) return cli::cmd_plugins_list();
   if (args.positional.size() == 1 && args.positional[0] == "docs") {
     auto out = args.options.find("--output");
-    return cli::cmd_plugins_docs(out == args.options.end() ? "docs" : out->second, args.has_flag("--check"));
+    return cli::cmd_plugins_docs(out == args.options.end() ? "docs" : out->second,
+                                 args.has_flag("--check"));
   }
   std::fprintf(stderr, "usage: tyr plugins | tyr plugins docs [--output DOCS] [--check]\n");
   return 2;
@@ -362,13 +380,17 @@ int cmd_version(const Args&) {
 
 int cmd_help(const Args&);
 
-// One subcommand: the names that select it, its lines under "Commands:" in `tyr help`, and
-// what runs it. `raw`: the command reads its own arguments (Args::raw only).
+// One subcommand: the names that select it, its lines under "Commands:" in `tyr help` (also
+// what `tyr <command> --help` prints), what runs it, and the options it accepts (space-separated;
+// anything else is a usage error, exit 2, before the command does anything). `raw`: the command
+// reads its own arguments (Args::raw only). `max_positional`: -1 for any number.
 struct Command {
   std::array<std::string_view, 3> names;  // unused slots empty
   std::string_view help;
   int (*run)(const Args& args);
   bool raw = false;
+  std::string_view options = "";  // "--config --output --force"
+  int max_positional = 0;
 };
 
 // In the order `tyr help` lists them.
@@ -377,20 +399,28 @@ constexpr Command kCommands[] = {
      "  run [--config FILE]          Run Tyr as an appservice of the configured homeserver.\n"
      "                               Without --config (and no ./tyr.yaml) Tyr starts a local\n"
      "                               Synapse sandbox in ./.tyr-sandbox (or --sandbox-dir DIR).\n",
-     cmd_run},
+     cmd_run,
+     false,
+     "--config --sandbox-dir"},
     {{"registration"},
      "  registration --config FILE [--output FILE] [--force]\n"
      "                               Write the appservice registration YAML for the homeserver,\n"
      "                               with fresh random tokens (default output: the config's\n"
      "                               appservice.registration path).\n",
-     cmd_registration},
+     cmd_registration,
+     false,
+     "--config --output --force"},
     {{"check-config"},
      "  check-config --config FILE   Validate a config file and report the first error.\n",
-     cmd_check_config},
+     cmd_check_config,
+     false,
+     "--config"},
     {{"synapse-config"},
      "  synapse-config --config FILE Print the homeserver.yaml additions: the registration and,\n"
      "                               with a veto: section, the synapse-http-antispam module.\n",
-     cmd_synapse_config},
+     cmd_synapse_config,
+     false,
+     "--config"},
     {{"check"},
      "  check --list FILE... EVENTS.jsonl\n"
      "                               Judge each event's sender against policy lists (FILE: a\n"
@@ -400,40 +430,86 @@ constexpr Command kCommands[] = {
      "                               Score each event with the rules: score, hits, verdict;\n"
      "                               --summary: counts, spam caught, ham blocked, precision,\n"
      "                               recall for events labelled \"label\": \"spam\"|\"ham\".\n",
-     cmd_check},
+     cmd_check,
+     false,
+     "--list --rules --summary",
+     -1},
     {{"rules"},
      "  rules lint DIR               Load a rule directory as the service would; report errors.\n",
-     cmd_rules},
+     cmd_rules,
+     false,
+     "",
+     2},
     {{"acl"},
      "  acl --list FILE... --server-name NAME [--current ACL.json]\n"
      "                               Print the m.room.server_acl content Tyr would set.\n",
-     cmd_acl},
+     cmd_acl,
+     false,
+     "--list --server-name --current"},
     {{"audit"},
      "  audit (--data DIR | --config FILE) [--user U] [--room R] [--since T] [--until T]\n"
      "        [--limit N] [--json]   Print the audit trail, newest first (safe while Tyr runs).\n",
-     cmd_audit, /*raw=*/true},
+     cmd_audit,
+     /*raw=*/true},
     {{"plugins"},
      "  plugins                      List the protections: symbols, default scores, config.\n"
      "  plugins docs [--output DOCS] [--check]\n"
      "                               Regenerate the reference sections of DOCS/protections/*.md\n"
-     "                               (default ./docs) from the descriptors; --check only reports.\n",
-     cmd_plugins},
-    {{"version", "--version"},
-     "  version, --version           Print the version.\n",
-     cmd_version},
+     "                               (default ./docs) from the descriptors; --check only "
+     "reports.\n",
+     cmd_plugins,
+     false,
+     "--output --check",
+     1},
+    {{"version", "--version"}, "  version, --version           Print the version.\n", cmd_version},
     {{"help", "--help", "-h"},
-     "  help, --help                 This text.\n",
-     cmd_help},
+     "  help [COMMAND], --help       This text, or one command's usage.\n",
+     cmd_help,
+     false,
+     "",
+     1},
 };
 
-int cmd_help(const Args&) {
-  std::printf(
-      "Tyr %s — moderation and anti-spam policy engine for Matrix\n\n"
-      "Usage: tyr <command> [options]\n\n"
-      "Commands:\n",
-      kVersion);
-  for (const Command& c : kCommands) std::fwrite(c.help.data(), 1, c.help.size(), stdout);
-  return 0;
+void print_usage(const Command& c, FILE* to) {
+  std::fprintf(to, "Usage: tyr ");
+  // The help lines start with two spaces; the usage is the rest.
+  std::string_view h = c.help;
+  while (!h.empty()) {
+    const size_t eol = h.find('\n');
+    std::string_view line = h.substr(0, eol);
+    h = eol == std::string_view::npos ? std::string_view() : h.substr(eol + 1);
+    std::fprintf(to, "%.*s\n", static_cast<int>(line.size() - std::min<size_t>(line.size(), 2)),
+                 line.data() + std::min<size_t>(line.size(), 2));
+    if (!h.empty()) std::fprintf(to, "      ");
+  }
+}
+
+bool wants_help(const std::vector<std::string>& raw) {
+  return std::any_of(raw.begin(), raw.end(),
+                     [](const std::string& a) { return a == "--help" || a == "-h"; });
+}
+
+// What the command does not accept, or "" when everything is.
+std::string unaccepted(const Command& c, const Args& args) {
+  auto accepted = [&c](const std::string& name) {
+    for (size_t at = 0; at < c.options.size();) {
+      size_t end = c.options.find(' ', at);
+      if (end == std::string_view::npos) end = c.options.size();
+      if (c.options.substr(at, end - at) == name) return true;
+      at = end + 1;
+    }
+    return false;
+  };
+  for (const auto& [name, value] : args.all_options) {
+    if (!accepted(name)) return "unknown option " + name;
+  }
+  for (const auto& flag : args.flags) {
+    if (!accepted(flag)) return "unknown option " + flag;
+  }
+  if (c.max_positional >= 0 && args.positional.size() > static_cast<size_t>(c.max_positional)) {
+    return "unexpected argument '" + args.positional[static_cast<size_t>(c.max_positional)] + "'";
+  }
+  return "";
 }
 
 const Command* find_command(std::string_view name) {
@@ -445,6 +521,26 @@ const Command* find_command(std::string_view name) {
   return nullptr;
 }
 
+int cmd_help(const Args& args) {
+  if (!args.positional.empty()) {  // tyr help <command>
+    const Command* c = find_command(args.positional[0]);
+    if (c == nullptr) {
+      std::fprintf(stderr, "tyr: unknown command '%s'. Run 'tyr help' for the list.\n",
+                   args.positional[0].c_str());
+      return 2;
+    }
+    print_usage(*c, stdout);
+    return 0;
+  }
+  std::printf(
+      "Tyr %s — moderation and anti-spam policy engine for Matrix\n\n"
+      "Usage: tyr <command> [options]   (tyr <command> --help: that command's usage)\n\n"
+      "Commands:\n",
+      kVersion);
+  for (const Command& c : kCommands) std::fwrite(c.help.data(), 1, c.help.size(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -454,16 +550,22 @@ int main(int argc, char** argv) {
   std::signal(SIGHUP, on_hangup);
   std::string cmd = argc > 1 ? argv[1] : "help";
   const Command* command = find_command(cmd);
-  Args args;
-  if (argc > 2) args.raw.assign(argv + 2, argv + argc);
-  if (command != nullptr && command->raw) return command->run(args);
-  std::string error;
-  if (!parse_args(argc, argv, 2, args, error)) {
-    std::fprintf(stderr, "tyr %s: %s\n", cmd.c_str(), error.c_str());
-    return 2;
-  }
   if (command == nullptr) {
     std::fprintf(stderr, "tyr: unknown command '%s'. Run 'tyr help' for the list.\n", cmd.c_str());
+    return 2;
+  }
+  Args args;
+  if (argc > 2) args.raw.assign(argv + 2, argv + argc);
+  // `tyr <command> --help` prints the command's usage and does nothing else.
+  if (command->run != cmd_help && command->run != cmd_version && wants_help(args.raw)) {
+    print_usage(*command, stdout);
+    return 0;
+  }
+  if (command->raw) return command->run(args);
+  std::string error;
+  if (!parse_args(argc, argv, 2, args, error) || !(error = unaccepted(*command, args)).empty()) {
+    std::fprintf(stderr, "tyr %s: %s\n", cmd.c_str(), error.c_str());
+    print_usage(*command, stderr);
     return 2;
   }
   return command->run(args);

@@ -29,10 +29,11 @@ int cmd_plugins_list() {
   }
   for (const auto* d : plugins::builtin_protections()) {
     std::printf("%s — %s\n", std::string(d->name).c_str(), std::string(d->description).c_str());
-    std::printf("  power needed: %s\n", protection::power_text(d->powers).c_str());
+    std::printf("  power needed: %s\n", engine::protection::power_text(d->powers).c_str());
     std::string symbols;
     for (const auto& s : d->symbols) {
-      symbols += (symbols.empty() ? "" : ", ") + std::string(s.name) + " (" + score_text(s.score) + ")";
+      symbols +=
+          (symbols.empty() ? "" : ", ") + std::string(s.name) + " (" + score_text(s.score) + ")";
     }
     std::printf("  symbols: %s\n", symbols.c_str());
     std::string keys;
@@ -41,15 +42,18 @@ int cmd_plugins_list() {
     }
     std::printf("  config: %s\n", keys.empty() ? "none" : keys.c_str());
   }
-  std::printf("%zu protections. Enable one with `!tyr protections enable <name> [room]`; pages: docs/protections/.\n",
-              plugins::builtin_protections().size());
+  std::printf(
+      "%zu protections. Enable one with `!tyr protections enable <name> [room]`; pages: "
+      "docs/protections/.\n",
+      plugins::builtin_protections().size());
   return 0;
 }
 
 int cmd_plugins_docs(const std::filesystem::path& docs_dir, bool check) {
   const auto dir = docs_dir / "protections";
   if (!std::filesystem::is_directory(dir)) {
-    std::fprintf(stderr, "tyr plugins docs: %s is not a directory (give the docs/ folder with --output)\n",
+    std::fprintf(stderr,
+                 "tyr plugins docs: %s is not a directory (give the docs/ folder with --output)\n",
                  dir.string().c_str());
     return 2;
   }
@@ -62,12 +66,14 @@ int cmd_plugins_docs(const std::filesystem::path& docs_dir, bool check) {
       ss << in.rdbuf();
       text = ss.str();
     } else {
-      text = "# " + std::string(d->name) + "\n\n## What it catches\n\n" + std::string(d->description) +
-             "\n\n## How to tune\n\nEnable per room with `!tyr protections enable " + std::string(d->name) +
-             " [room]`.\n\n";
+      text = "# " + std::string(d->name) + "\n\n## What it catches\n\n" +
+             std::string(d->description) +
+             "\n\n## How to tune\n\nEnable per room with `!tyr protections enable " +
+             std::string(d->name) + " [room]`.\n\n";
     }
     const size_t at = text.find(kReferenceHeading);
-    std::string updated = (at == std::string::npos ? text + (text.ends_with("\n\n") ? "" : "\n") : text.substr(0, at)) +
+    std::string updated = (at == std::string::npos ? text + (text.ends_with("\n\n") ? "" : "\n")
+                                                   : text.substr(0, at)) +
                           plugins::reference_markdown(*d);
     if (updated == text) continue;
     ++stale;
@@ -89,7 +95,8 @@ int cmd_plugins_docs(const std::filesystem::path& docs_dir, bool check) {
     std::printf("all %zu protection pages are up to date\n", plugins::builtin_protections().size());
     return 0;
   }
-  std::printf("%zu of %zu protection pages rewritten\n", written, plugins::builtin_protections().size());
+  std::printf("%zu of %zu protection pages rewritten\n", written,
+              plugins::builtin_protections().size());
   return 0;
 }
 

@@ -7,18 +7,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/rules_tools.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/policy/policy_index.hpp"
 #include "engine/policy/policy_list.hpp"
 #include "engine/policy/server_acl.hpp"
-#include "cli/rules_tools.hpp"
 #include "rules/rule_set.hpp"
 
 namespace tyr::cli {
 
 namespace {
 
-using namespace tyr::policy;
+using namespace tyr::engine::policy;
 
 struct LoadedLists {
   PolicyIndex index;
@@ -88,7 +88,8 @@ bool load_lists(const std::vector<std::string>& files, LoadedLists& out) {
 
 }  // namespace
 
-int cmd_check(const std::vector<std::string>& list_files, const std::vector<std::string>& positional) {
+int cmd_check(const std::vector<std::string>& list_files,
+              const std::vector<std::string>& positional) {
   if (list_files.empty() || positional.size() != 1) {
     std::fprintf(stderr, "usage: tyr check --list FILE [--list FILE…] EVENTS.jsonl\n");
     return 2;
@@ -114,7 +115,8 @@ int cmd_check(const std::vector<std::string>& list_files, const std::vector<std:
     }
     auto sender = ev.find("sender");
     if (sender == ev.end() || !sender->is_string()) {
-      std::fprintf(stderr, "%s:%zu: the event has no string 'sender'\n", events_path.c_str(), line_no);
+      std::fprintf(stderr, "%s:%zu: the event has no string 'sender'\n", events_path.c_str(),
+                   line_no);
       return 2;
     }
     Judgement j = judge_user(lists.index, ctx, sender->get<std::string>());
@@ -163,8 +165,9 @@ int cmd_check_rules(const std::string& rules_dir, const std::vector<std::string>
 int cmd_acl(const std::vector<std::string>& list_files, const std::string& server_name,
             const std::string& current_file) {
   if (list_files.empty() || server_name.empty()) {
-    std::fprintf(stderr,
-                 "usage: tyr acl --list FILE [--list FILE…] --server-name NAME [--current ACL.json]\n");
+    std::fprintf(
+        stderr,
+        "usage: tyr acl --list FILE [--list FILE…] --server-name NAME [--current ACL.json]\n");
     return 2;
   }
   LoadedLists lists;

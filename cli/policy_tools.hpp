@@ -7,7 +7,8 @@
 namespace tyr::cli {
 
 // `tyr check --list FILE... EVENTS.jsonl`: exit 0, or 2 with "file:line: message" on bad input.
-int cmd_check(const std::vector<std::string>& list_files, const std::vector<std::string>& positional);
+int cmd_check(const std::vector<std::string>& list_files,
+              const std::vector<std::string>& positional);
 
 // `tyr check --rules DIR [--list FILE...] [--summary] EVENTS.jsonl`: scores with the rules;
 // the lists answer the rules' `listed:` conditions.

@@ -7,28 +7,31 @@ namespace tyr::cli {
 // Answers `listed:` conditions: an entity is listed when an enforceable rule matches it.
 class ScoringWiring::ListedInIndex : public rules::ListOracle {
  public:
-  explicit ListedInIndex(const policy::PolicyIndex* index) : index_(index) {}
+  explicit ListedInIndex(const engine::policy::PolicyIndex* index) : index_(index) {}
   bool listed(rules::EntityKind kind, std::string_view entity) const override {
     if (index_ == nullptr) return false;
-    const policy::EntityKind k = kind == rules::EntityKind::kUser     ? policy::EntityKind::kUser
-                                 : kind == rules::EntityKind::kServer ? policy::EntityKind::kServer
-                                                                      : policy::EntityKind::kRoom;
-    std::vector<const policy::PolicyRule*> hits;
+    const engine::policy::EntityKind k =
+        kind == rules::EntityKind::kUser     ? engine::policy::EntityKind::kUser
+        : kind == rules::EntityKind::kServer ? engine::policy::EntityKind::kServer
+                                             : engine::policy::EntityKind::kRoom;
+    std::vector<const engine::policy::PolicyRule*> hits;
     auto snapshot = index_->snapshot();
     snapshot->match(k, entity, hits);
     for (const auto* r : hits) {
-      if (r->recommendation != policy::Recommendation::kUnknown) return true;
+      if (r->recommendation != engine::policy::Recommendation::kUnknown) return true;
     }
     return false;
   }
 
  private:
-  const policy::PolicyIndex* index_;
+  const engine::policy::PolicyIndex* index_;
 };
 
-ScoringWiring::ScoringWiring(const std::filesystem::path& rules_dir, const policy::PolicyIndex* index)
+ScoringWiring::ScoringWiring(const std::filesystem::path& rules_dir,
+                             const engine::policy::PolicyIndex* index)
     : oracle_(std::make_unique<ListedInIndex>(index)),
-      rules_(rules_dir.empty() ? nullptr : std::make_unique<rules::RuleDirScorer>(rules_dir, oracle_.get())),
+      rules_(rules_dir.empty() ? nullptr
+                               : std::make_unique<rules::RuleDirScorer>(rules_dir, oracle_.get())),
       combiner_(rules_.get(), &protections_) {}
 
 ScoringWiring::~ScoringWiring() = default;

@@ -3,7 +3,7 @@
 // directory (rules/rule_scorer.hpp) with `listed:` answered by the watched lists' policy index,
 // the protection suite (plugins/protection_host.hpp), and the verdict combiner over both
 // (engine/pipeline/verdict_combiner.hpp). The bot sees the combiner as its EventScorer and the
-// suite as its ProtectionHost.
+// suite as its engine::protection::Host.
 
 #include <filesystem>
 #include <memory>
@@ -20,13 +20,13 @@ class ScoringWiring {
  public:
   // `rules_dir` empty: protections only. `index` may be null (nothing is listed); it must
   // outlive this. Nothing is loaded until scorer().reload().
-  ScoringWiring(const std::filesystem::path& rules_dir, const policy::PolicyIndex* index);
+  ScoringWiring(const std::filesystem::path& rules_dir, const engine::policy::PolicyIndex* index);
   ~ScoringWiring();
   ScoringWiring(const ScoringWiring&) = delete;
   ScoringWiring& operator=(const ScoringWiring&) = delete;
 
   EventScorer& scorer() { return combiner_; }
-  ProtectionHost& protections() { return protections_; }
+  engine::protection::Host& protections() { return protections_; }
 
  private:
   class ListedInIndex;

@@ -11,18 +11,18 @@
 #include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/version.hpp"
+#include "engine/metrics/admin_server.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "engine/pipeline/catch_up_schedule.hpp"
 #include "engine/pipeline/feed_worker.hpp"
 #include "engine/pipeline/homeserver_watch.hpp"
+#include "engine/pipeline/pipeline.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/pipeline/report_worker.hpp"
-#include "engine/pipeline/pipeline.hpp"
-#include "engine/store/store.hpp"
 #include "engine/store/keys.hpp"
+#include "engine/store/store.hpp"
 #include "engine/veto/veto.hpp"
-#include "engine/metrics/admin_server.hpp"
-#include "engine/metrics/tyr_metrics.hpp"
 
 namespace tyr::cli {
 
@@ -83,7 +83,8 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   for (const auto& line : scorer.describe()) log::info("service", line);
   bot.set_scorer(&scorer, &scoring.protections());
   Pipeline pipeline(store, bot);
-  bot.set_pipeline_poster([&pipeline](std::function<void()> task) { pipeline.post(std::move(task)); });
+  bot.set_pipeline_poster(
+      [&pipeline](std::function<void()> task) { pipeline.post(std::move(task)); });
   Executor executor(store, bot);
   pipeline.on_committed = [&executor] { executor.notify(); };
   FeedWorker feeds(config, store, bot);
@@ -158,7 +159,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   m.inbox_depth.set_callback([&store] { return static_cast<double>(store.inbox_depth()); });
   m.outbox_depth.set_callback([&store] { return static_cast<double>(store.outbox_depth()); });
   m.rules_loaded.set_callback([&scorer] { return static_cast<double>(scorer.rules_loaded()); });
-  for (size_t k = 0; k < policy::kEntityKinds; ++k) {
+  for (size_t k = 0; k < engine::policy::kEntityKinds; ++k) {
     static constexpr const char* kKinds[] = {"user", "room", "server"};
     m.list_entries.with(kKinds[k]).set_callback(
         [&book, k] { return static_cast<double>(book.index().snapshot()->stats().rules[k]); });
@@ -172,12 +173,15 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       config.admin.bind_address, config.admin.port, m.registry,
       [&heartbeat] {
         const int64_t age = now_ms() - heartbeat.load();
-        if (age > 30'000) return metrics::ProbeResult{false, "pipeline stalled for " + std::to_string(age / 1000) + " s"};
+        if (age > 30'000)
+          return metrics::ProbeResult{false,
+                                      "pipeline stalled for " + std::to_string(age / 1000) + " s"};
         return metrics::ProbeResult{true, {}};
       },
       [&bot, &stop] {
         if (stop) return metrics::ProbeResult{false, "stopping"};
-        if (!bot.veto_ready()) return metrics::ProbeResult{false, "starting: joining rooms and loading lists"};
+        if (!bot.veto_ready())
+          return metrics::ProbeResult{false, "starting: joining rooms and loading lists"};
         return metrics::ProbeResult{true, {}};
       });
   if (config.admin.enabled && !admin.start()) return 1;
@@ -187,7 +191,8 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     return client.register_appservice_user(config.appservice.sender_localpart);
   });
   if (!reg) {
-    log::error("service", "cannot register " + config.bot_user_id() + ": " + reg.error().to_string());
+    log::error("service",
+               "cannot register " + config.bot_user_id() + ": " + reg.error().to_string());
     return 1;
   }
   auto who = client.whoami();
@@ -240,10 +245,11 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       std::string hs = watch.up() && !executor.homeserver_unavailable()
                            ? "answering"
                            : "not answering (queued actions wait for it)";
-      lines.push_back("Homeserver: " + hs + "; " + std::to_string(watch.outages()) +
-                      " outage(s) seen. Catch-up: " + std::to_string(tm.events_recovered.value()) +
-                      " event(s) found in room history, " + std::to_string(tm.transaction_gaps.value()) +
-                      " txnId gap(s). Notices held back: " + std::to_string(tm.notices_suppressed.value()));
+      lines.push_back(
+          "Homeserver: " + hs + "; " + std::to_string(watch.outages()) +
+          " outage(s) seen. Catch-up: " + std::to_string(tm.events_recovered.value()) +
+          " event(s) found in room history, " + std::to_string(tm.transaction_gaps.value()) +
+          " txnId gap(s). Notices held back: " + std::to_string(tm.notices_suppressed.value()));
     }
     for (auto& l : feeds.status()) lines.push_back(std::move(l));
     return lines;
@@ -291,7 +297,8 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   auto next_catch_up = std::chrono::steady_clock::now() + catch_up_every;
   auto next_prune = std::chrono::steady_clock::now();
   const int64_t retention_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(config.appservice.dedupe_retention).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.appservice.dedupe_retention)
+          .count();
   while (!stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (std::chrono::steady_clock::now() >= next_prune) {
@@ -300,13 +307,15 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       if (auto pruned = store.prune_dedupe(now_ms() - retention_ms); !pruned) {
         log::warn("service", "pruning the dedupe index: " + pruned.error().to_string());
       } else if (*pruned > 0) {
-        log::debug("service", "forgot " + std::to_string(*pruned) + " event and transaction IDs past retention");
+        log::debug("service", "forgot " + std::to_string(*pruned) +
+                                  " event and transaction IDs past retention");
       }
     }
     if (catch_up_every.count() > 0 && std::chrono::steady_clock::now() >= next_catch_up) {
       next_catch_up = std::chrono::steady_clock::now() + catch_up_every;
-      bot.request_catch_up(now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(catch_up_every).count(),
-                           "periodic check", /*reload_lists=*/false);
+      bot.request_catch_up(
+          now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(catch_up_every).count(),
+          "periodic check", /*reload_lists=*/false);
     }
     for (const auto& pass : schedule.due(now_ms())) {
       bot.request_catch_up(pass.since_ms, pass.why, /*reload_lists=*/false);

@@ -9,24 +9,29 @@
 
 namespace tyr::plugins {
 
-using namespace protection;
+using namespace engine::protection;
 
 namespace {
 
 // The one list of built-in protections. Order is documentation and status order.
 constexpr std::array<const ProtectionDescriptor*, 10> kBuiltins = {
-    &kFloodingProtection,     &kMentionSpamProtection,   &kLinkSpamProtection,
-    &kFirstMessageProtection, &kLowPowerMediaProtection, &kJoinWaveProtection,
-    &kInviteSpamProtection,   &kNameAbuseProtection,     &kCrossRoomRepeatProtection,
-    &kNewMemberGraceProtection,
+    &protections::kFloodingProtection,        &protections::kMentionSpamProtection,
+    &protections::kLinkSpamProtection,        &protections::kFirstMessageProtection,
+    &protections::kLowPowerMediaProtection,   &protections::kJoinWaveProtection,
+    &protections::kInviteSpamProtection,      &protections::kNameAbuseProtection,
+    &protections::kCrossRoomRepeatProtection, &protections::kNewMemberGraceProtection,
 };
 
 Error err(std::string m) { return Error{"TYR_PROTECTION", std::move(m)}; }
 
-std::string number_text(double d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", d);
-  return buf;
+// Marks a protection's request with its name (also as the action's why.protection, for the
+// audit trail) and whether it only "would have" happened.
+void stamp(Request& req, std::string_view protection, bool shadow) {
+  req.protection = std::string(protection);
+  req.shadow = shadow;
+  if (auto* act = std::get_if<engine::actions::Action>(&req.what)) {
+    if (auto* why = engine::actions::why_of(*act)) why->protection = req.protection;
+  }
 }
 
 }  // namespace
@@ -61,7 +66,8 @@ EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, co
   v.score = base * r.multiplier;
   const double total = (rv.score + r.total_score()) * r.multiplier * r.shadow_multiplier;
   v.action = std::max(rv.action, static_cast<Action>(t.action_for(v.score)));
-  v.shadow_action = std::max({rv.shadow_action, v.action, static_cast<Action>(t.action_for(total))});
+  v.shadow_action =
+      std::max({rv.shadow_action, v.action, static_cast<Action>(t.action_for(total))});
   v.reject = rv.reject || t.rejects(v.score);
   std::string enforced, shadow;
   for (const auto& h : r.hits) {
@@ -73,6 +79,8 @@ EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, co
     v.rules.push_back(h.protection + "/" + h.symbol);
     v.shadow.resize(v.rules.size() - 1, false);
     v.shadow.push_back(h.shadow);
+    v.scores.resize(v.rules.size() - 1, 0);
+    v.scores.push_back(h.score);
   }
   std::string out = "score " + number_text(v.score) + " -> " + action_name(v.action);
   if (!enforced.empty()) out += ": " + enforced;
@@ -93,12 +101,13 @@ EventVerdict merge_verdict(const EventVerdict& rv, const ProtectionResult& r, co
 struct ProtectionSuite::Entry {
   const ProtectionDescriptor* descriptor;
   std::unique_ptr<Protection> protection;
-  uint64_t hits = 0, shadow_hits = 0, intents = 0, shadow_intents = 0;
+  uint64_t hits = 0, shadow_hits = 0, requests = 0, shadow_requests = 0;
 };
 
 ProtectionSuite::ProtectionSuite(Registry registry, size_t max_tracked_joins)
     : registry_(registry), joins_(max_tracked_joins) {
-  for (const auto* d : registry_) entries_.push_back(std::make_unique<Entry>(Entry{d, d->create()}));
+  for (const auto* d : registry_)
+    entries_.push_back(std::make_unique<Entry>(Entry{d, d->create()}));
 }
 
 ProtectionSuite::~ProtectionSuite() = default;
@@ -139,7 +148,8 @@ const std::vector<ProtectionSuite::Resolved>& ProtectionSuite::resolved(std::str
   return cache_.emplace(std::string(room), std::move(v)).first->second;
 }
 
-void ProtectionSuite::collect(size_t index, const Resolved& r, RecordingSink& sink, ProtectionResult& out) {
+void ProtectionSuite::collect(size_t index, const Resolved& r, RecordingSink& sink,
+                              ProtectionResult& out) {
   auto& e = *entries_[index];
   const bool shadow = r.mode == Mode::kShadow;
   for (auto& h : sink.hits) {
@@ -157,10 +167,10 @@ void ProtectionSuite::collect(size_t index, const Resolved& r, RecordingSink& si
     (shadow ? out.shadow_multiplier : out.multiplier) *= sink.multiplier;
     for (auto& why : sink.scale_reasons) out.multiplier_reasons.push_back(std::move(why));
   }
-  for (auto& i : sink.intents) {
-    i.protection = std::string(e.descriptor->name);
-    ++(shadow ? e.shadow_intents : e.intents);
-    (shadow ? out.shadow_intents : out.intents).push_back(std::move(i));
+  for (auto& req : sink.requests) {
+    stamp(req, e.descriptor->name, shadow);
+    ++(shadow ? e.shadow_requests : e.requests);
+    out.requests.push_back(std::move(req));
   }
   sink.clear();
 }
@@ -178,7 +188,8 @@ ProtectionResult ProtectionSuite::on_event(const EventContext& ctx) {
   return on_event(ctx, features_);
 }
 
-ProtectionResult ProtectionSuite::on_event(const EventContext& caller_ctx, const Features& features) {
+ProtectionResult ProtectionSuite::on_event(const EventContext& caller_ctx,
+                                           const Features& features) {
   ProtectionResult out;
   if (!any_enabled(caller_ctx.room_id)) return out;
   const auto& rs = resolved(caller_ctx.room_id);
@@ -207,7 +218,8 @@ ProtectionResult ProtectionSuite::on_membership(const MembershipContext& ctx) {
   const std::string_view key = join_key(ctx.room_id, ctx.user_id);
   if (ctx.membership == "join") {
     // A profile change (join → join) keeps the original join time.
-    if (ctx.prev_membership != "join" && (!ctx.prev_membership.empty() || joins_.find(key) == nullptr)) {
+    if (ctx.prev_membership != "join" &&
+        (!ctx.prev_membership.empty() || joins_.find(key) == nullptr)) {
       joins_.touch(key) = ctx.now_ms;
     }
   } else if (ctx.membership == "leave" || ctx.membership == "ban") {
@@ -236,18 +248,22 @@ ProtectionResult ProtectionSuite::on_policy_change(const PolicyChange& change) {
 
 ProtectionResult ProtectionSuite::on_timer(int64_t now_ms) {
   // Every protection gets the timer whatever its mode, so state expires and a join rule raised
-  // before a protection was switched off is still restored. Intents follow the room's mode now,
+  // before a protection was switched off is still restored. Requests follow the room's mode now,
   // except restores, which always run when the protection is off (cleanup).
   ProtectionResult out;
   for (size_t i = 0; i < entries_.size(); ++i) {
     entries_[i]->protection->on_timer(now_ms, sink_);
-    for (auto& intent : sink_.intents) {
-      const Resolved& r = resolved(intent.room)[i];
-      intent.protection = std::string(registry_[i]->name);
+    for (auto& req : sink_.requests) {
+      const Resolved& r = resolved(req.room())[i];
+      const auto* act = req.action();
       if (r.mode == Mode::kShadow) {
-        out.shadow_intents.push_back(std::move(intent));
-      } else if (r.mode == Mode::kEnforce || intent.kind == IntentKind::kRestoreJoinRule) {
-        out.intents.push_back(std::move(intent));
+        stamp(req, registry_[i]->name, true);
+        out.requests.push_back(std::move(req));
+      } else if (r.mode == Mode::kEnforce ||
+                 (act != nullptr &&
+                  std::holds_alternative<engine::actions::RestoreJoinRule>(*act))) {
+        stamp(req, registry_[i]->name, false);
+        out.requests.push_back(std::move(req));
       }
     }
     sink_.clear();
@@ -267,7 +283,8 @@ Mode ProtectionSuite::mode(std::string_view name, std::string_view room) const {
   return i ? resolve(*i, room).mode : Mode::kOff;
 }
 
-Result<ProtectionConfig> ProtectionSuite::config(std::string_view name, std::string_view room) const {
+Result<ProtectionConfig> ProtectionSuite::config(std::string_view name,
+                                                 std::string_view room) const {
   auto i = index_of(name);
   if (!i) return i.error();
   return resolve(*i, room).config;
@@ -281,7 +298,8 @@ Result<void> ProtectionSuite::load_settings(const nlohmann::json& j) {
   return {};
 }
 
-Result<void> ProtectionSuite::replace_setting(size_t index, std::string_view room, ProtectionSetting s) {
+Result<void> ProtectionSuite::replace_setting(size_t index, std::string_view room,
+                                              ProtectionSetting s) {
   auto ok = validate_setting(*registry_[index], s);
   if (!ok) return ok;
   const std::string name(registry_[index]->name);
@@ -324,7 +342,8 @@ Result<void> ProtectionSuite::set_config(std::string_view name, std::string_view
   if (k == nullptr) {
     std::string keys;
     for (const auto& c : d->config) keys += (keys.empty() ? "" : ", ") + std::string(c.name);
-    return err("protection " + std::string(name) + ": unknown key '" + std::string(key) + "' (keys: " + keys + ")");
+    return err("protection " + std::string(name) + ": unknown key '" + std::string(key) +
+               "' (keys: " + keys + ")");
   }
   auto value = parse_value_text(d->name, *k, value_text);
   if (!value) return value.error();
@@ -333,8 +352,8 @@ Result<void> ProtectionSuite::set_config(std::string_view name, std::string_view
   return replace_setting(*i, room, std::move(s));
 }
 
-Result<void> ProtectionSuite::set_score(std::string_view name, std::string_view symbol, double score,
-                                        std::string_view room) {
+Result<void> ProtectionSuite::set_score(std::string_view name, std::string_view symbol,
+                                        double score, std::string_view room) {
   auto i = index_of(name);
   if (!i) return i.error();
   auto s = current(settings_, name, room);
@@ -356,11 +375,12 @@ Result<void> ProtectionSuite::load_state(const nlohmann::json& j) {
   if (j.is_null()) return {};
   if (!j.is_object()) return err("protection state: expected an object");
   Result<void> result;
-  const bool joins_ok = joins_.from_json(j.value("joins", nlohmann::json()), [](const nlohmann::json& v, int64_t& t) {
-    if (!v.is_number_integer()) return false;
-    t = v.get<int64_t>();
-    return true;
-  });
+  const bool joins_ok =
+      joins_.from_json(j.value("joins", nlohmann::json()), [](const nlohmann::json& v, int64_t& t) {
+        if (!v.is_number_integer()) return false;
+        t = v.get<int64_t>();
+        return true;
+      });
   if (!joins_ok) result = err("protection state: malformed joins");
   const auto p = j.value("protections", nlohmann::json::object());
   for (const auto& e : entries_) {
@@ -377,7 +397,7 @@ std::vector<ProtectionSuite::Status> ProtectionSuite::status(std::string_view ro
   for (size_t i = 0; i < entries_.size(); ++i) {
     const auto& e = *entries_[i];
     out.push_back({std::string(e.descriptor->name), resolve(i, room).mode, e.hits, e.shadow_hits,
-                   e.intents, e.shadow_intents, e.protection->state_entries()});
+                   e.requests, e.shadow_requests, e.protection->state_entries()});
   }
   return out;
 }
@@ -392,12 +412,14 @@ std::string reference_markdown(const ProtectionDescriptor& d) {
   md += "Power the bot needs: " + power_text(d.powers) + ".\n\n";
   md += "| Symbol | Default score | Meaning |\n|---|---|---|\n";
   for (const auto& s : d.symbols) {
-    md += "| `" + std::string(s.name) + "` | " + number_text(s.score) + " | " + std::string(s.doc) + " |\n";
+    md += "| `" + std::string(s.name) + "` | " + number_text(s.score) + " | " + std::string(s.doc) +
+          " |\n";
   }
   md += "\n| Config key | Type | Default | Accepts | Meaning |\n|---|---|---|---|---|\n";
   for (const auto& k : d.config) {
     md += "| `" + std::string(k.name) + "` | " + std::string(config_type_name(k.type)) + " | `" +
-          std::string(k.default_json) + "` | " + expected_text(k) + " | " + std::string(k.doc) + " |\n";
+          std::string(k.default_json) + "` | " + expected_text(k) + " | " + std::string(k.doc) +
+          " |\n";
   }
   return md;
 }

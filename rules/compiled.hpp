@@ -22,7 +22,16 @@ class RE2;
 namespace tyr::rules {
 
 enum class CondKind : uint8_t {
-  kText, kGlob, kFeature, kMedia, kListed, kRate, kAll, kAny, kNot, kRuleRef
+  kText,
+  kGlob,
+  kFeature,
+  kMedia,
+  kListed,
+  kRate,
+  kAll,
+  kAny,
+  kNot,
+  kRuleRef
 };
 enum class Cmp : uint8_t { kGt, kGe, kLt, kLe, kEq };
 enum class RatePer : uint8_t { kSender, kRoom, kSenderInRoom };
@@ -40,8 +49,8 @@ struct Condition {
   RatePer per = RatePer::kSender;             // kRate
   uint32_t rate_count = 0;
   int64_t rate_window_ms = 0;
-  std::string rate_key_prefix;                // kRate: "<per>/<count>/<window>/"
-  std::shared_ptr<const re2::RE2> glob;       // kGlob: alternation of all globs, full match
+  std::string rate_key_prefix;           // kRate: "<per>/<count>/<window>/"
+  std::shared_ptr<const re2::RE2> glob;  // kGlob: alternation of all globs, full match
 };
 
 struct Rule {

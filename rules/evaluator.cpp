@@ -2,8 +2,8 @@
 // Features (extracted once per event, by the caller or here) and the TextMatcher's per-event
 // results; nothing re-parses the event.
 
-#include <nlohmann/json.hpp>
 #include <re2/re2.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -12,7 +12,6 @@
 #include "rules/compiled.hpp"
 
 namespace tyr::rules {
-
 
 namespace {
 
@@ -33,7 +32,7 @@ struct EvalState {
   std::vector<uint8_t> rule_value;
   std::vector<Why> rule_why;
   std::vector<uint32_t> rate_value;  // per condition (only rate conditions used)
-  Features features;  // for callers that pass an event rather than its features
+  Features features;                 // for callers that pass an event rather than its features
   std::string key;
 
   void reset_for(const RuleSet& set) {
@@ -83,8 +82,11 @@ class Evaluator {
       case CondKind::kFeature: {
         const double x = f_.number(c.feature);
         for (const auto& [op, y] : c.tests) {
-          const bool ok = op == Cmp::kGt ? x > y : op == Cmp::kGe ? x >= y : op == Cmp::kLt ? x < y
-                        : op == Cmp::kLe ? x <= y : x == y;
+          const bool ok = op == Cmp::kGt   ? x > y
+                          : op == Cmp::kGe ? x >= y
+                          : op == Cmp::kLt ? x < y
+                          : op == Cmp::kLe ? x <= y
+                                           : x == y;
           if (!ok) return false;
         }
         return true;
@@ -104,9 +106,7 @@ class Evaluator {
         }
         return false;
       }
-      case CondKind::kRate:
-        why.rate = st_.rate_value[index];
-        return why.rate >= c.rate_count;
+      case CondKind::kRate: why.rate = st_.rate_value[index]; return why.rate >= c.rate_count;
       case CondKind::kAll: {
         Why first, child;
         for (uint32_t k : c.children) {
@@ -131,8 +131,7 @@ class Evaluator {
         Why child;
         return !eval(c.children[0], child);
       }
-      case CondKind::kRuleRef:
-        return rule(c.rule, why);
+      case CondKind::kRuleRef: return rule(c.rule, why);
     }
     return false;
   }
@@ -142,12 +141,6 @@ class Evaluator {
   const ScoreOptions& opt_;
   const Features& f_;
 };
-
-std::string number_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
 
 // Matched text as explanations quote it: one line, at most kMaxMatchBytes (escape_untrusted).
 std::string capped(std::string_view s) { return escape_untrusted(s, kMaxMatchBytes); }
@@ -166,11 +159,15 @@ std::string describe(const Why& why, const Features& f) {
     case CondKind::kMedia: return std::string(f.msgtype);
     case CondKind::kListed:
       return capped(c.target == ListTarget::kSender ? f.sender
-                    : c.target == ListTarget::kRoom ? f.room : f.sender_server) + " listed";
+                    : c.target == ListTarget::kRoom ? f.room
+                                                    : f.sender_server) +
+             " listed";
     case CondKind::kRate:
       return std::to_string(why.rate) + " events in " + std::to_string(c.rate_window_ms / 1000) +
-             "s per " + (c.per == RatePer::kSender ? "sender" : c.per == RatePer::kRoom ? "room"
-                                                                                   : "sender_in_room");
+             "s per " +
+             (c.per == RatePer::kSender ? "sender"
+              : c.per == RatePer::kRoom ? "room"
+                                        : "sender_in_room");
     case CondKind::kNot: return "not";
     default: return {};
   }
@@ -298,9 +295,12 @@ RuleSetInfo info(const RuleSet& set) {
   RuleSetInfo i;
   i.rules = set.rules.size();
   for (const auto& r : set.rules) {
-    if (!r.enabled) ++i.disabled;
-    else if (r.mode == Mode::kShadow) ++i.shadow;
-    else ++i.enforced;
+    if (!r.enabled)
+      ++i.disabled;
+    else if (r.mode == Mode::kShadow)
+      ++i.shadow;
+    else
+      ++i.enforced;
   }
   i.hyperscan_patterns = set.text.count(TextMatcher::Kind::kExact) +
                          set.text.count(TextMatcher::Kind::kPrefilter) +

@@ -4,7 +4,6 @@
 
 #include <re2/re2.h>
 
-
 namespace tyr::rules {
 
 std::string glob_to_re2(std::string_view glob) { return glob_to_regex_body(glob); }

@@ -20,6 +20,7 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/core/text.hpp"
 #include "engine/core/yaml_document.hpp"
 #include "rules/compiled.hpp"
 #include "rules/glob_condition.hpp"
@@ -34,19 +35,6 @@ struct LoadError : std::runtime_error {
 };
 
 void raise_load_error(const std::string& what) { throw LoadError(what); }
-
-bool valid_utf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    size_t len = lead < 0x80 ? 1 : (lead >> 5) == 6 ? 2 : (lead >> 4) == 14 ? 3 : (lead >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size() || (len == 2 && lead < 0xC2)) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += len;
-  }
-  return true;
-}
 
 std::atomic<uint64_t> next_serial{1};
 
@@ -76,9 +64,8 @@ constexpr int kMaxConditionDepth = 64;
 // (the default pack has a few dozen).
 constexpr size_t kMaxConditions = 10000;
 
-constexpr std::string_view kConditionKeys[] = {"regex", "keywords", "glob",  "feature", "media",
-                                               "listed", "rate",    "all",   "any",     "not",
-                                               "rule"};
+constexpr std::string_view kConditionKeys[] = {
+    "regex", "keywords", "glob", "feature", "media", "listed", "rate", "all", "any", "not", "rule"};
 
 class Builder : StrictYaml {
  public:
@@ -117,8 +104,9 @@ class Builder : StrictYaml {
         auto& types = set_->event_types;
         auto it = std::find(types.begin(), types.end(), type);
         if (it == types.end()) {
-          if (types.size() == 64) throw LoadError(r.file + ":" + std::to_string(r.line) +
-                                                  ":1: more than 64 distinct event types");
+          if (types.size() == 64)
+            throw LoadError(r.file + ":" + std::to_string(r.line) +
+                            ":1: more than 64 distinct event types");
           it = types.insert(types.end(), type);
         }
         r.type_mask |= uint64_t{1} << (it - types.begin());
@@ -166,8 +154,8 @@ class Builder : StrictYaml {
   double number_of(const Entry& e, const std::string& path) const {
     const std::string& tag = e.value.Tag();
     // A quoted scalar has the tag "!": "3" is a string to YAML.
-    if (!e.value.IsScalar() || (tag != "?" && tag != "tag:yaml.org,2002:float" &&
-                                tag != "tag:yaml.org,2002:int")) {
+    if (!e.value.IsScalar() ||
+        (tag != "?" && tag != "tag:yaml.org,2002:float" && tag != "tag:yaml.org,2002:int")) {
       fail_at(e, "key '" + path + "': expected a number");
     }
     std::string_view text = e.value.Scalar();
@@ -228,7 +216,8 @@ class Builder : StrictYaml {
     if (auto it = ids_.find(r.id); it != ids_.end()) {
       fail_at(id, "duplicate rule id '" + r.id + "' (first defined at " + it->second.second + ")");
     }
-    if (const Entry* e = s.find("description")) r.description = string_of(*e, s.dotted("description"));
+    if (const Entry* e = s.find("description"))
+      r.description = string_of(*e, s.dotted("description"));
     if (const Entry* e = s.find("group")) r.group = non_empty_string(*e, s.dotted("group"));
     if (const Entry* e = s.find("events")) {
       for (auto& [type, mark] : strings_of(*e, s.dotted("events"))) {
@@ -371,9 +360,9 @@ class Builder : StrictYaml {
   uint32_t read_text(const Entry& e, const Entry& ke, const std::string& kind,
                      const std::string& path) {
     const bool keywords = kind == "keywords";
-    const Section s = keywords ? section(e.value, path, e.value.Mark(),
-                                         {"keywords", "field", "match", "case"})
-                               : section(e.value, path, e.value.Mark(), {"regex", "field", "case"});
+    const Section s =
+        keywords ? section(e.value, path, e.value.Mark(), {"keywords", "field", "match", "case"})
+                 : section(e.value, path, e.value.Mark(), {"regex", "field", "case"});
     bool caseless = true;
     if (const Entry* c = s.find("case")) {
       caseless = choice<bool>(*c, path + ".case", {{"insensitive", true}, {"sensitive", false}});
@@ -387,7 +376,7 @@ class Builder : StrictYaml {
     const std::string p = path + "." + kind;
     if (!keywords) {
       for (auto& [re, mark] : strings_of(ke, p)) {
-        if (!valid_utf8(re)) fail(file_, mark, "key '" + p + "': invalid UTF-8");
+        if (!is_valid_utf8(re)) fail(file_, mark, "key '" + p + "': invalid UTF-8");
         if (re.find('\0') != std::string::npos) fail(file_, mark, "key '" + p + "': NUL in regex");
         if (auto err = set_->text.add_regex(group, re, caseless)) {
           fail(file_, mark, "key '" + p + "': " + *err);
@@ -413,7 +402,7 @@ class Builder : StrictYaml {
     }
     for (auto& [kw, mark] : strings_of(ke, p)) {
       if (kw.empty()) fail(file_, mark, "key '" + p + "': empty keyword");
-      if (!valid_utf8(kw)) fail(file_, mark, "key '" + p + "': invalid UTF-8");
+      if (!is_valid_utf8(kw)) fail(file_, mark, "key '" + p + "': invalid UTF-8");
       set_->text.add_keyword(group, kw, whole_word, caseless);
     }
     return add_condition(std::move(c));
@@ -424,9 +413,12 @@ class Builder : StrictYaml {
                                                              const Entry& blame) const {
     const fs::path path = fs::path(name).is_absolute() ? fs::path(name) : base_dir_ / name;
     std::error_code ec;
-    if (fs::is_directory(path, ec)) fail_at(blame, "cannot read '" + path.string() + "': is a directory");
+    if (fs::is_directory(path, ec))
+      fail_at(blame, "cannot read '" + path.string() + "': is a directory");
     std::ifstream in(path, std::ios::binary);
-    if (!in) fail_at(blame, "cannot read '" + path.string() + "': " + std::generic_category().message(errno));
+    if (!in)
+      fail_at(blame,
+              "cannot read '" + path.string() + "': " + std::generic_category().message(errno));
     std::vector<std::pair<std::string, int>> out;
     std::string line;
     int number = 0;
@@ -438,7 +430,7 @@ class Builder : StrictYaml {
       size_t start = line.find_first_not_of(" \t");
       if (start == std::string::npos || line[start] == '#') continue;
       line.erase(0, start);
-      if (!valid_utf8(line)) {
+      if (!is_valid_utf8(line)) {
         throw LoadError(path.string() + ":" + std::to_string(number) + ":1: invalid UTF-8");
       }
       out.emplace_back(line, number);
@@ -460,7 +452,7 @@ class Builder : StrictYaml {
     }
     std::vector<std::string> globs;
     for (auto& [g, mark] : strings_of(ke, path + ".glob")) {
-      if (!valid_utf8(g)) fail(file_, mark, "key '" + path + ".glob': invalid UTF-8");
+      if (!is_valid_utf8(g)) fail(file_, mark, "key '" + path + ".glob': invalid UTF-8");
       globs.push_back(g);
     }
     c.glob = compile_globs(globs);
@@ -488,11 +480,15 @@ class Builder : StrictYaml {
     c.feature = it->second;
     for (const auto& [key, entry] : s.entries) {
       if (key == "feature") continue;
-      const Cmp op = key == "gt" ? Cmp::kGt : key == "ge" ? Cmp::kGe : key == "lt" ? Cmp::kLt
-                   : key == "le" ? Cmp::kLe : Cmp::kEq;
+      const Cmp op = key == "gt"   ? Cmp::kGt
+                     : key == "ge" ? Cmp::kGe
+                     : key == "lt" ? Cmp::kLt
+                     : key == "le" ? Cmp::kLe
+                                   : Cmp::kEq;
       c.tests.emplace_back(op, number_of(entry, path + "." + key));
     }
-    if (c.tests.empty()) fail(file_, s.mark, "key '" + path + "': expected a comparison (gt, ge, lt, le or eq)");
+    if (c.tests.empty())
+      fail(file_, s.mark, "key '" + path + "': expected a comparison (gt, ge, lt, le or eq)");
     return add_condition(std::move(c));
   }
 
@@ -518,15 +514,17 @@ class Builder : StrictYaml {
 
   Thresholds read_thresholds(const Entry& e, const std::string& path, Thresholds base) const {
     if (!e.value.IsMap()) fail_at(e, "key '" + path + "': expected a mapping");
-    const Section s = section(e.value, path, e.value.Mark(), {"notify", "redact", "kick", "ban", "reject"});
+    const Section s =
+        section(e.value, path, e.value.Mark(), {"notify", "redact", "kick", "ban", "reject"});
     if (const Entry* v = s.find("reject")) {
       const double t = number_of(*v, s.dotted("reject"));
       if (t <= 0) fail_at(*v, "key '" + s.dotted("reject") + "': must be > 0");
       base.reject = t;
     }
-    static constexpr std::pair<std::string_view, Action> kNames[] = {
-        {"notify", Action::kNotify}, {"redact", Action::kRedact}, {"kick", Action::kKick},
-        {"ban", Action::kBan}};
+    static constexpr std::pair<std::string_view, Action> kNames[] = {{"notify", Action::kNotify},
+                                                                     {"redact", Action::kRedact},
+                                                                     {"kick", Action::kKick},
+                                                                     {"ban", Action::kBan}};
     for (const auto& [name, action] : kNames) {
       if (const Entry* v = s.find(name)) {
         const double t = number_of(*v, s.dotted(name));
@@ -570,12 +568,14 @@ class Builder : StrictYaml {
     for (const auto& [room, entry] : rooms.entries) {
       for (const auto& o : overrides_) {
         if (o.room == room) {
-          fail(file_, entry.key.Mark(), "overrides for '" + room + "' already defined in " + o.file);
+          fail(file_, entry.key.Mark(),
+               "overrides for '" + room + "' already defined in " + o.file);
         }
       }
       const std::string path = "overrides." + room;
       if (!entry.value.IsMap()) fail_at(entry, "key '" + path + "': expected a mapping");
-      const Section s = section(entry.value, path, entry.value.Mark(), {"thresholds", "enable", "disable"});
+      const Section s =
+          section(entry.value, path, entry.value.Mark(), {"thresholds", "enable", "disable"});
       PendingOverride o;
       o.room = room;
       o.file = file_;
@@ -594,8 +594,8 @@ class Builder : StrictYaml {
       ro.thresholds = set_->thresholds;
       if (o.thresholds) {
         const YAML::Node t = *o.thresholds;
-        ro.thresholds = read_thresholds(Entry{t, t}, "overrides." + o.room + ".thresholds",
-                                        set_->thresholds);
+        ro.thresholds =
+            read_thresholds(Entry{t, t}, "overrides." + o.room + ".thresholds", set_->thresholds);
       }
       ro.enabled.assign(set_->rules.size(), -1);
       for (const auto* list : {&o.enable, &o.disable}) {
@@ -659,7 +659,7 @@ class Builder : StrictYaml {
   std::shared_ptr<RuleSet> set_;
   fs::path base_dir_;
   uint32_t current_rule_ = 0;
-  std::string when_path_;  // "rules[i].when" of the rule being read
+  std::string when_path_;                 // "rules[i].when" of the rule being read
   std::vector<uint32_t> condition_rule_;  // per condition: the rule whose tree holds it
   std::map<std::string, std::pair<uint32_t, std::string>, std::less<>> ids_;  // id -> index, where
   std::vector<PendingRef> refs_;

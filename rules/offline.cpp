@@ -11,18 +11,18 @@
 #include <fstream>
 #include <ostream>
 
+#include "engine/core/text.hpp"
 #include "rules/rule_set.hpp"
 
 namespace tyr::rules {
-
 
 namespace {
 
 std::string percent(size_t part, size_t whole) {
   if (whole == 0) return "n/a";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f %%", 100.0 * static_cast<double>(part) /
-                                              static_cast<double>(whole));
+  std::snprintf(buf, sizeof buf, "%.2f %%",
+                100.0 * static_cast<double>(part) / static_cast<double>(whole));
   return buf;
 }
 
@@ -59,8 +59,10 @@ int check_events(const std::string& rules_dir, const std::string& events_file, b
     }
     int label = 0;  // 1 spam, -1 ham
     if (auto l = ev.find("label"); l != ev.end()) {
-      if (*l == "spam") label = 1;
-      else if (*l == "ham") label = -1;
+      if (*l == "spam")
+        label = 1;
+      else if (*l == "ham")
+        label = -1;
       else {
         err << events_file << ":" << line_no << ": 'label' must be \"spam\" or \"ham\"\n";
         return 2;
@@ -103,8 +105,7 @@ int check_events(const std::string& rules_dir, const std::string& events_file, b
         << events - spam - ham << ")\n";
     out << "verdicts:";
     for (int a = 0; a < kActions; ++a) {
-      out << " " << action_name(static_cast<Action>(a)) << " "
-          << verdicts[static_cast<size_t>(a)];
+      out << " " << action_name(static_cast<Action>(a)) << " " << verdicts[static_cast<size_t>(a)];
     }
     out << "\n";
     out << "spam caught: " << spam_caught << "/" << spam << " = " << percent(spam_caught, spam)
@@ -131,9 +132,8 @@ int lint_rules(const std::string& rules_dir, std::ostream& out, std::ostream& er
       << " confirmed by RE2), " << i.re2_only << " RE2-only; thresholds:";
   for (int a = 1; a < kActions; ++a) {
     const double t = i.thresholds.at[a];
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", t);
-    out << " " << action_name(static_cast<Action>(a)) << "=" << (t < Thresholds::kNever ? buf : "never");
+    out << " " << action_name(static_cast<Action>(a)) << "="
+        << (t < Thresholds::kNever ? number_text(t) : "never");
   }
   out << "\n";
   return 0;

@@ -1,20 +1,10 @@
 #include "rules/rule_scorer.hpp"
 
-#include <cstdio>
-
 #include <nlohmann/json.hpp>
 
+#include "engine/core/text.hpp"
+
 namespace tyr::rules {
-
-namespace {
-
-std::string fmt(double d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", d);
-  return buf;
-}
-
-}  // namespace
 
 EventVerdict to_event_verdict(const Verdict& v) {
   EventVerdict out;
@@ -26,6 +16,7 @@ EventVerdict to_event_verdict(const Verdict& v) {
   for (const auto& h : v.hits) {
     out.rules.push_back(h.rule);
     out.shadow.push_back(h.mode == Mode::kShadow);
+    out.scores.push_back(h.score);
   }
   return out;
 }
@@ -70,17 +61,18 @@ std::vector<std::string> RuleDirScorer::describe() const {
   const auto i = info(*set);
   std::vector<std::string> out;
   out.push_back(std::to_string(i.rules) + " rules (" + std::to_string(i.enforced) + " enforced, " +
-                std::to_string(i.shadow) + " shadow) from " + std::to_string(i.files) + " files in " +
-                engine_.directory().string());
+                std::to_string(i.shadow) + " shadow) from " + std::to_string(i.files) +
+                " files in " + engine_.directory().string());
   std::string t = "thresholds:";
   for (int a = 1; a < kActions; ++a) {
     if (i.thresholds.at[a] >= Thresholds::kNever) continue;
-    t += " " + std::string(tyr::action_name(static_cast<Action>(a))) + " ≥ " + fmt(i.thresholds.at[a]);
+    t += " " + std::string(tyr::action_name(static_cast<Action>(a))) + " ≥ " +
+         number_text(i.thresholds.at[a]);
   }
   out.push_back(t);
   out.push_back(std::to_string(i.hyperscan_patterns) + " patterns in Hyperscan, " +
-                std::to_string(i.re2_confirmed) + " confirmed by RE2, " + std::to_string(i.re2_only) +
-                " RE2 only");
+                std::to_string(i.re2_confirmed) + " confirmed by RE2, " +
+                std::to_string(i.re2_only) + " RE2 only");
   return out;
 }
 

@@ -60,19 +60,19 @@ struct Hit {
 using tyr::kMaxMatchBytes;
 
 struct Verdict {
-  double score = 0;          // enforced rules only: what the action is decided on
-  double total_score = 0;    // enforced + shadow rules
+  double score = 0;                       // enforced rules only: what the action is decided on
+  double total_score = 0;                 // enforced + shadow rules
   Action action = Action::kAllow;         // from `score` and the room's thresholds
   Action shadow_action = Action::kAllow;  // from `total_score`: what shadow rules would do
-  bool reject = false;         // `score` reached the reject threshold (inline veto)
-  bool stopped_early = false;  // top threshold reached, remaining rules skipped
-  std::vector<Hit> hits;       // in rule order
+  bool reject = false;                    // `score` reached the reject threshold (inline veto)
+  bool stopped_early = false;             // top threshold reached, remaining rules skipped
+  std::vector<Hit> hits;                  // in rule order
 };
 
 struct ScoreOptions {
   const ListOracle* lists = nullptr;  // `listed:` is false without one
   std::string_view display_name;      // the sender's display name, when the caller knows it
-  bool explain = false;  // evaluate every rule even after the top threshold is reached
+  bool explain = false;               // evaluate every rule even after the top threshold is reached
 };
 
 class RuleSet;  // immutable, see compiled.hpp
@@ -80,7 +80,7 @@ using RuleSetPtr = std::shared_ptr<const RuleSet>;
 
 // One rule file's text, for loading from memory (tests, `!tyr rules test`).
 struct RuleSource {
-  std::string name;               // as printed in errors: "<name>:line:col: message"
+  std::string name;  // as printed in errors: "<name>:line:col: message"
   std::string text;
   std::filesystem::path base_dir;  // where `keywords: {file: …}` paths are resolved
 };

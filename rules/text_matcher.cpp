@@ -155,8 +155,7 @@ std::optional<std::string> TextMatcher::add_regex(uint32_t group, const std::str
   } else {
     hs_database_t* db = nullptr;
     hs_compile_error_t* err = nullptr;
-    const unsigned flags =
-        kBaseFlags | HS_FLAG_SOM_LEFTMOST | (caseless ? HS_FLAG_CASELESS : 0u);
+    const unsigned flags = kBaseFlags | HS_FLAG_SOM_LEFTMOST | (caseless ? HS_FLAG_CASELESS : 0u);
     if (hs_compile(regex.c_str(), flags, HS_MODE_BLOCK, nullptr, &db, &err) != HS_SUCCESS) {
       hs_free_compile_error(err);
       return "invalid regex (RE2: " + re->error() + ")";
@@ -178,8 +177,8 @@ void TextMatcher::add_keyword(uint32_t group, std::string_view keyword, bool who
   p.expression = std::string(keyword);
   if (caseless && has_non_ascii(keyword)) {
     p.kind = Kind::kRe2Only;
-    p.re2 = std::make_shared<const RE2>(RE2::QuoteMeta(re2::StringPiece(keyword.data(), keyword.size())),
-                                        re2_options(true));
+    p.re2 = std::make_shared<const RE2>(
+        RE2::QuoteMeta(re2::StringPiece(keyword.data(), keyword.size())), re2_options(true));
   }
   patterns_.push_back(std::move(p));
 }
@@ -301,8 +300,8 @@ void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
     c.s->group_span[p.group] = span;
     return 0;
   };
-  if (hs_scan(fdb.db, text.data(), static_cast<unsigned>(text.size()), 0, tls_hs.scratch,
-              on_match, &ctx) != HS_SUCCESS) {
+  if (hs_scan(fdb.db, text.data(), static_cast<unsigned>(text.size()), 0, tls_hs.scratch, on_match,
+              &ctx) != HS_SUCCESS) {
     throw std::runtime_error("Hyperscan scan failed");
   }
 }

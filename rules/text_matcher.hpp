@@ -79,7 +79,7 @@ class TextMatcher {
     uint32_t group = 0;
     Kind kind = Kind::kExact;
     bool literal = false, word = false, caseless = false;
-    std::string expression;  // RE2/Hyperscan syntax, or the keyword itself
+    std::string expression;               // RE2/Hyperscan syntax, or the keyword itself
     std::shared_ptr<const re2::RE2> re2;  // kPrefilter, kRe2Only
   };
   struct Group {

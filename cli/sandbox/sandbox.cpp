@@ -1,21 +1,25 @@
 #include "cli/sandbox/sandbox.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "engine/client/homeserver_client.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/private_files.hpp"
 
-namespace tyr::sandbox {
+namespace tyr::cli::sandbox {
 
 namespace {
 
@@ -72,11 +76,24 @@ Error sandbox_error(const std::string& what, const Error& cause) {
 Sandbox::Sandbox(std::filesystem::path dir, std::filesystem::path python)
     : dir_(std::filesystem::absolute(std::move(dir))), python_(std::move(python)) {}
 
-Sandbox::~Sandbox() = default;
+Sandbox::~Sandbox() {
+  synapse_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
 
 Result<SandboxInfo> Sandbox::start() {
   if (auto made = create_private_dir(dir_); !made) {
     return sandbox_error("cannot create the sandbox", made.error());
+  }
+  // One Tyr per sandbox: ports, tokens and files below belong to whoever holds the lock.
+  const auto lock_path = dir_ / "lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) {
+    return Error{"TYR_SANDBOX", "cannot open " + lock_path.string() + ": " + std::strerror(errno)};
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Error{"TYR_SANDBOX", "another `tyr run` is using the sandbox in " + dir_.string() +
+                                    "; stop it first, or pass --sandbox-dir DIR for a second one"};
   }
   const auto state_path = dir_ / "sandbox.json";
   nlohmann::json saved = nlohmann::json::object();
@@ -86,7 +103,8 @@ Result<SandboxInfo> Sandbox::start() {
   }
   const uint16_t synapse_port = pick_port(saved, "synapse_port", 8008);
   const uint16_t tyr_port = pick_port(saved, "tyr_port", 9000);
-  if (!saved.contains("operator_password")) saved["operator_password"] = engine::random_token().substr(0, 16);
+  if (!saved.contains("operator_password"))
+    saved["operator_password"] = engine::random_token().substr(0, 16);
   saved["synapse_port"] = synapse_port;
   saved["tyr_port"] = tyr_port;
   write_file(state_path, saved.dump(2) + "\n");
@@ -154,25 +172,24 @@ Result<SandboxInfo> Sandbox::start() {
   engine::HomeserverClient operator_client(copts);
   const std::string bot = std::string("@tyr:") + kServerName;
 
-  auto ensure_room = [&](const std::string& alias, const nlohmann::json& body) -> Result<std::string> {
+  auto ensure_room = [&](const std::string& alias,
+                         const nlohmann::json& body) -> Result<std::string> {
     if (auto found = operator_client.resolve_alias(alias)) return found->room_id;
     return operator_client.create_room(body);
   };
-  auto mgmt = ensure_room(management_alias,
-                          {{"preset", "private_chat"},
-                           {"room_alias_name", "tyr-admin"},
-                           {"name", "Tyr management"},
-                           {"topic", "Talk to Tyr here: !tyr help"},
-                           {"invite", {bot}}});
+  auto mgmt = ensure_room(management_alias, {{"preset", "private_chat"},
+                                             {"room_alias_name", "tyr-admin"},
+                                             {"name", "Tyr management"},
+                                             {"topic", "Talk to Tyr here: !tyr help"},
+                                             {"invite", {bot}}});
   if (!mgmt) return sandbox_error("cannot create the management room", mgmt.error());
-  auto demo = ensure_room(demo_alias,
-                          {{"preset", "public_chat"},
-                           {"room_version", "12"},  // the creator's power is implicit
-                           {"room_alias_name", "demo"},
-                           {"name", "Tyr sandbox: a protected room"},
-                           {"invite", {bot}},
-                           {"power_level_content_override",
-                            {{"users", {{bot, 100}}}}}});
+  auto demo =
+      ensure_room(demo_alias, {{"preset", "public_chat"},
+                               {"room_version", "12"},  // the creator's power is implicit
+                               {"room_alias_name", "demo"},
+                               {"name", "Tyr sandbox: a protected room"},
+                               {"invite", {bot}},
+                               {"power_level_content_override", {{"users", {{bot, 100}}}}}});
   if (!demo) return sandbox_error("cannot create the demo room", demo.error());
 
   // A visitor to post in the demo room: operators are exempt from Tyr's actions.
@@ -210,4 +227,4 @@ Result<SandboxInfo> Sandbox::start() {
   return info;
 }
 
-}  // namespace tyr::sandbox
+}  // namespace tyr::cli::sandbox

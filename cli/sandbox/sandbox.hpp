@@ -10,17 +10,17 @@
 #include "cli/sandbox/synapse_process.hpp"
 #include "engine/config/config.hpp"
 
-namespace tyr::sandbox {
+namespace tyr::cli::sandbox {
 
 struct SandboxInfo {
-  engine::Config config;           // Tyr's config for this sandbox
-  std::string operator_user;       // "@operator:localhost"
+  engine::Config config;      // Tyr's config for this sandbox
+  std::string operator_user;  // "@operator:localhost"
   std::string operator_password;
   std::string operator_token;
-  std::string management_alias;    // "#tyr-admin:localhost"
-  std::string demo_alias;          // "#demo:localhost"
+  std::string management_alias;  // "#tyr-admin:localhost"
+  std::string demo_alias;        // "#demo:localhost"
   std::string demo_room_id;
-  std::string visitor_user;        // "@visitor:localhost", a member of the demo room
+  std::string visitor_user;  // "@visitor:localhost", a member of the demo room
   std::string visitor_password;
   std::string visitor_token;
 };
@@ -31,7 +31,9 @@ class Sandbox {
   ~Sandbox();
 
   // Starts Synapse and prepares users, rooms, registration and Tyr's config file
-  // (<dir>/tyr.yaml, usable later with `tyr run --config`).
+  // (<dir>/tyr.yaml, usable later with `tyr run --config`). The directory is locked first (a
+  // second `tyr run` on it fails before any file is rewritten) and stays locked until the
+  // sandbox is destroyed.
   Result<SandboxInfo> start();
   SynapseProcess& synapse() { return *synapse_; }
 
@@ -39,6 +41,7 @@ class Sandbox {
   std::filesystem::path dir_;
   std::filesystem::path python_;
   std::unique_ptr<SynapseProcess> synapse_;
+  int lock_fd_ = -1;  // <dir>/lock, held with flock(LOCK_EX) while the sandbox runs
 };
 
-}  // namespace tyr::sandbox
+}  // namespace tyr::cli::sandbox

@@ -34,7 +34,7 @@
 
 extern char** environ;
 
-namespace tyr::sandbox {
+namespace tyr::cli::sandbox {
 namespace {
 
 namespace fs = std::filesystem;
@@ -84,8 +84,7 @@ Result<std::string> random_hex(size_t bytes) {
 
 // Synapse's shared-secret registration mac (synapse/rest/admin/users.py, UserRegisterServlet).
 std::string registration_mac(const std::string& secret, const std::string& nonce,
-                             const std::string& username, const std::string& password,
-                             bool admin) {
+                             const std::string& username, const std::string& password, bool admin) {
   std::string msg;
   msg.append(nonce).push_back('\0');
   msg.append(username).push_back('\0');
@@ -206,8 +205,7 @@ std::string log_config_yaml(const fs::path& dir) {
          "disable_existing_loggers: false\n";
 }
 
-std::string homeserver_yaml(const SynapseOptions& o,
-                            const std::vector<fs::path>& registrations) {
+std::string homeserver_yaml(const SynapseOptions& o, const std::vector<fs::path>& registrations) {
   std::ostringstream y;
   y << "# Written by tyr's sandbox on every start; edits are overwritten. Put additions in\n"
        "# SynapseOptions::extra_yaml (appended last, so its keys win).\n"
@@ -249,8 +247,8 @@ std::string homeserver_yaml(const SynapseOptions& o,
   for (const char* key :
        {"rc_message", "rc_registration", "rc_registration_token_validity", "rc_joins_per_room",
         "rc_room_creation", "rc_reports", "rc_admin_redaction", "rc_media_create",
-        "rc_3pid_validation", "rc_third_party_invite", "rc_delayed_event_mgmt",
-        "rc_user_directory", "rc_profile", "rc_key_requests"}) {
+        "rc_3pid_validation", "rc_third_party_invite", "rc_delayed_event_mgmt", "rc_user_directory",
+        "rc_profile", "rc_key_requests"}) {
     y << key << ": " << kRelaxed << "\n";
   }
   y << "rc_joins:\n  local: " << kRelaxed << "\n  remote: " << kRelaxed << "\n"
@@ -299,8 +297,8 @@ Result<pid_t> spawn(const fs::path& python, const std::vector<std::string>& args
   sigset_t all;
   sigemptyset(&empty);
   sigfillset(&all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &all);
@@ -326,8 +324,8 @@ Result<void> check_no_stale_synapse(const fs::path& dir) {
   fs::path cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
   if (!ec && kill(static_cast<pid_t>(pid), 0) == 0 && fs::equivalent(cwd, dir, ec)) {
     return sandbox_error("a Synapse from an earlier run (pid " + std::to_string(pid) +
-                         ") still uses " + dir.string() + "; stop it (kill " +
-                         std::to_string(pid) + ") or use another directory");
+                         ") still uses " + dir.string() + "; stop it (kill " + std::to_string(pid) +
+                         ") or use another directory");
   }
   fs::remove(pid_file, ec);
   return {};
@@ -361,7 +359,8 @@ Error network_error(const std::string& what, const httplib::Result& res) {
 Result<std::string> string_field(const nlohmann::json& body, const char* field,
                                  const std::string& what) {
   if (body.is_object()) {
-    if (auto it = body.find(field); it != body.end() && it->is_string()) return it->get<std::string>();
+    if (auto it = body.find(field); it != body.end() && it->is_string())
+      return it->get<std::string>();
   }
   return sandbox_error(what + ": answer has no string \"" + field + "\"");
 }
@@ -389,7 +388,8 @@ SynapseProcess::~SynapseProcess() { stop(); }
 
 Result<void> SynapseProcess::start() {
   if (pid_ > 0) {
-    if (running()) return sandbox_error("Synapse already running (pid " + std::to_string(pid_) + ")");
+    if (running())
+      return sandbox_error("Synapse already running (pid " + std::to_string(pid_) + ")");
     (void)wait_for_exit(pid_, milliseconds(0));
     pid_ = -1;
   }
@@ -451,8 +451,8 @@ Result<void> SynapseProcess::start() {
                            log_tails(dir, marks));
     }
     if (*status != 0 || !fs::exists(dir / kSigningKeyFile, ec)) {
-      return sandbox_error("generating the signing key failed (" + describe_status(*status) +
-                           ")" + log_tails(dir, marks));
+      return sandbox_error("generating the signing key failed (" + describe_status(*status) + ")" +
+                           log_tails(dir, marks));
     }
   }
 
@@ -583,4 +583,4 @@ std::filesystem::path default_synapse_python() {
   return TYR_DEFAULT_SYNAPSE_PYTHON;
 }
 
-}  // namespace tyr::sandbox
+}  // namespace tyr::cli::sandbox

@@ -11,15 +11,15 @@
 
 #include "engine/core/result.hpp"
 
-namespace tyr::sandbox {
+namespace tyr::cli::sandbox {
 
 struct SynapseOptions {
-  std::filesystem::path dir;         // working directory for config, db, logs (created)
-  std::filesystem::path python;      // venv python with matrix-synapse installed
+  std::filesystem::path dir;     // working directory for config, db, logs (created)
+  std::filesystem::path python;  // venv python with matrix-synapse installed
   std::string server_name = "localhost";
-  uint16_t port = 0;                 // 0 = pick a free loopback port
+  uint16_t port = 0;  // 0 = pick a free loopback port
   std::vector<std::filesystem::path> appservice_registrations;
-  std::string shared_secret;         // empty = random
+  std::string shared_secret;  // empty = random
   std::chrono::seconds start_timeout{60};
   // Extra YAML appended verbatim to homeserver.yaml (e.g. modules for later features).
   std::string extra_yaml;
@@ -67,4 +67,4 @@ uint16_t free_loopback_port();
 // Locates the Synapse venv python: $TYR_SYNAPSE_PYTHON, else the build-time default.
 std::filesystem::path default_synapse_python();
 
-}  // namespace tyr::sandbox
+}  // namespace tyr::cli::sandbox

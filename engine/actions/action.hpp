@@ -185,15 +185,34 @@ struct RestoreJoinRule {
   bool operator==(const RestoreJoinRule&) const = default;
 };
 
+// Mute a user: a power level just below the room's events_default, so they can send nothing;
+// unmute removes that level again (the user falls back to users_default).
+struct Mute {
+  static constexpr std::string_view kName = "mute";
+  static constexpr Priority kPriority = Priority::kBan;
+  std::string room, user, reason;
+  bool unmute = false;
+  Why why;
+  bool operator==(const Mute&) const = default;
+};
+
 using Action = std::variant<Notice, JoinProtect, LoadRoomState, CatchUp, WatchList, CreateList,
                             SetRule, Sweep, ListBan, UnbanCheck, Unban, Acl, RedactUser,
-                            RedactEvent, Kick, Ban, SetJoinRule, RestoreJoinRule>;
+                            RedactEvent, Kick, Ban, SetJoinRule, RestoreJoinRule, Mute>;
 
 // The wire name of an action ("ban", "redact_event", …) and its default outbox priority.
 std::string_view name_of(const Action& action);
 Priority priority_of(const Action& action);
 
+// The word the audit trail and notices use: "ban" for both bans, "redact" for RedactEvent,
+// otherwise the wire name.
+std::string_view verb_of(const Action& action);
+
 // The room an action concerns; empty for list-wide actions (create_list, unban_check).
 const std::string& room_of(const Action& action);
+// The user an action is against (a redaction's sender); empty when none.
+const std::string& user_of(const Action& action);
+// The action's reasons for the audit trail; null for actions that keep none.
+Why* why_of(Action& action);
 
 }  // namespace tyr::engine::actions

@@ -17,20 +17,26 @@ class Reader {
   void optional(const char* key, std::string& out) { text(key, out, false); }
   void optional(const char* key, bool& out) {
     if (auto* v = find(key, false)) {
-      if (v->is_boolean()) out = v->get<bool>();
-      else fail(key, "must be true or false");
+      if (v->is_boolean())
+        out = v->get<bool>();
+      else
+        fail(key, "must be true or false");
     }
   }
   void integer(const char* key, int64_t& out, bool required) {
     if (auto* v = find(key, required)) {
-      if (v->is_number_integer()) out = v->get<int64_t>();
-      else fail(key, "must be an integer");
+      if (v->is_number_integer())
+        out = v->get<int64_t>();
+      else
+        fail(key, "must be an integer");
     }
   }
   void object(const char* key, nlohmann::json& out) {
     if (auto* v = find(key, true)) {
-      if (v->is_object()) out = *v;
-      else fail(key, "must be an object");
+      if (v->is_object())
+        out = *v;
+      else
+        fail(key, "must be an object");
     }
   }
   void why(Why& out) {
@@ -42,8 +48,10 @@ class Reader {
       }
     }
     if (auto* v = find("score", false)) {
-      if (v->is_number()) out.score = v->get<double>();
-      else fail("score", "must be a number");
+      if (v->is_number())
+        out.score = v->get<double>();
+      else
+        fail("score", "must be a number");
     }
     optional("protection", out.protection);
   }
@@ -63,8 +71,10 @@ class Reader {
   }
   void text(const char* key, std::string& out, bool required) {
     if (auto* v = find(key, required)) {
-      if (v->is_string()) out = v->get<std::string>();
-      else fail(key, "must be a string");
+      if (v->is_string())
+        out = v->get<std::string>();
+      else
+        fail(key, "must be a string");
     }
   }
   void fail(const char* key, std::string_view what) {
@@ -103,9 +113,13 @@ class Writer {
 
 // One function per action lists its fields, for both directions (R is Reader or Writer; the
 // const-ness of the action follows).
-template <class R, class A> void fields(R& r, A& a);
+template <class R, class A>
+void fields(R& r, A& a);
 
-#define TYR_FIELDS(Type) template <class R, class A> requires std::is_same_v<std::remove_const_t<A>, Type> void fields(R& r, A& a)
+#define TYR_FIELDS(Type)                                \
+  template <class R, class A>                           \
+  requires std::is_same_v<std::remove_const_t<A>, Type> \
+  void fields(R& r, A& a)
 
 TYR_FIELDS(Notice) {
   r.required("room", a.room);
@@ -120,8 +134,10 @@ TYR_FIELDS(JoinProtect) {
 TYR_FIELDS(LoadRoomState) { r.required("room", a.room); }
 TYR_FIELDS(CatchUp) {
   r.required("room", a.room);
-  if constexpr (std::is_same_v<R, Reader>) r.integer("since", a.since, true);
-  else r.integer("since", a.since);
+  if constexpr (std::is_same_v<R, Reader>)
+    r.integer("since", a.since, true);
+  else
+    r.integer("since", a.since);
   r.optional("why", a.why);
 }
 TYR_FIELDS(WatchList) {
@@ -164,8 +180,10 @@ TYR_FIELDS(Acl) { r.required("room", a.room); }
 TYR_FIELDS(RedactUser) {
   r.required("room", a.room);
   r.required("user", a.user);
-  if constexpr (std::is_same_v<R, Reader>) r.integer("window_s", a.window_s, false);
-  else r.integer("window_s", a.window_s);
+  if constexpr (std::is_same_v<R, Reader>)
+    r.integer("window_s", a.window_s, false);
+  else
+    r.integer("window_s", a.window_s);
   r.optional("shadow", a.shadow);
   r.optional("report", a.report);
 }
@@ -197,6 +215,13 @@ TYR_FIELDS(RestoreJoinRule) {
   r.required("room", a.room);
   r.why(a.why);
 }
+TYR_FIELDS(Mute) {
+  r.required("room", a.room);
+  r.required("user", a.user);
+  r.optional("reason", a.reason);
+  r.optional("unmute", a.unmute);
+  r.why(a.why);
+}
 
 #undef TYR_FIELDS
 
@@ -218,7 +243,8 @@ struct Codec {
 template <size_t... I>
 constexpr auto make_codecs(std::index_sequence<I...>) {
   return std::array<Codec, sizeof...(I)>{
-      Codec{std::variant_alternative_t<I, Action>::kName, &decode_as<std::variant_alternative_t<I, Action>>}...};
+      Codec{std::variant_alternative_t<I, Action>::kName,
+            &decode_as<std::variant_alternative_t<I, Action>>}...};
 }
 
 constexpr auto kCodecs = make_codecs(std::make_index_sequence<std::variant_size_v<Action>>{});
@@ -233,12 +259,45 @@ Priority priority_of(const Action& action) {
   return std::visit([](const auto& a) { return std::decay_t<decltype(a)>::kPriority; }, action);
 }
 
+std::string_view verb_of(const Action& action) {
+  if (std::holds_alternative<Ban>(action) || std::holds_alternative<ListBan>(action)) return "ban";
+  if (std::holds_alternative<RedactEvent>(action)) return "redact";
+  return name_of(action);
+}
+
 const std::string& room_of(const Action& action) {
   static const std::string kNone;
   return std::visit(
       [](const auto& a) -> const std::string& {
-        if constexpr (requires { a.room; }) return a.room;
-        else return kNone;
+        if constexpr (requires { a.room; })
+          return a.room;
+        else
+          return kNone;
+      },
+      action);
+}
+
+const std::string& user_of(const Action& action) {
+  static const std::string kNone;
+  return std::visit(
+      [](const auto& a) -> const std::string& {
+        if constexpr (requires { a.user; })
+          return a.user;
+        else if constexpr (requires { a.sender; })
+          return a.sender;
+        else
+          return kNone;
+      },
+      action);
+}
+
+Why* why_of(Action& action) {
+  return std::visit(
+      [](auto& a) -> Why* {
+        if constexpr (requires { requires std::is_same_v<decltype(a.why), Why>; })
+          return &a.why;
+        else
+          return nullptr;
       },
       action);
 }
@@ -266,8 +325,10 @@ Result<Action> decode(const nlohmann::json& json) {
   return Error{"TYR_BAD_ACTION", "unknown action kind '" + escape_untrusted(name, 64) + "'"};
 }
 
-uint64_t enqueue(Store& store, Batch& batch, const Action& action, std::optional<Priority> priority) {
-  return store.enqueue_action(batch, dump_json(encode(action)), priority.value_or(priority_of(action)));
+uint64_t enqueue(Store& store, Batch& batch, const Action& action,
+                 std::optional<Priority> priority) {
+  return store.enqueue_action(batch, dump_json(encode(action)),
+                              priority.value_or(priority_of(action)));
 }
 
 }  // namespace tyr::engine::actions

@@ -199,8 +199,9 @@ bool AppserviceServer::note_txn_number(const std::string& txn_id, bool retried) 
   }
   if (gap_since != 0) {
     metrics::tyr_metrics().transaction_gaps.inc();
-    log::warn("appservice", "transaction " + txn_id + " skipped " + std::to_string(n - 1) +
-                                " or earlier numbers; reading recent room history for missed events");
+    log::warn("appservice",
+              "transaction " + txn_id + " skipped " + std::to_string(n - 1) +
+                  " or earlier numbers; reading recent room history for missed events");
     if (hooks_.on_txn_gap) hooks_.on_txn_gap(gap_since, txn_id);
   }
   return resent;
@@ -226,7 +227,8 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
   std::vector<std::string_view> id_views(ids.begin(), ids.end());
   auto result = store_.accept_transaction(txn_id, id_views, json);
   if (!result) {
-    log::error("appservice", "transaction " + txn_id + " not stored: " + result.error().to_string());
+    log::error("appservice",
+               "transaction " + txn_id + " not stored: " + result.error().to_string());
     return matrix_error(500, "M_UNKNOWN", "Could not store the transaction");
   }
   stats_.events_accepted += result->accepted;
@@ -238,8 +240,8 @@ AppserviceResponse AppserviceServer::handle_transaction(const std::string& txn_i
   m.events_deduplicated.add(result->duplicates);
   m.events_invalid.add(result->invalid);
   if (log::enabled(log::Level::kDebug)) {
-    std::string line = "transaction " + txn_id + ": " + std::to_string(result->accepted) + " new, " +
-                       std::to_string(result->duplicates) + " duplicate";
+    std::string line = "transaction " + txn_id + ": " + std::to_string(result->accepted) +
+                       " new, " + std::to_string(result->duplicates) + " duplicate";
     if (!result->duplicate_ids.empty() && !result->retried_txn) {
       // Events already handled: a replay, or read back from history (catch_up.cpp) first.
       line += " (already handled:";

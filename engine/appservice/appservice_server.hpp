@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -28,7 +28,7 @@ namespace tyr::engine {
 
 struct AppserviceRequest {
   std::string method;
-  std::string path;  // percent-decoded path, without query (as httplib gives it)
+  std::string path;           // percent-decoded path, without query (as httplib gives it)
   std::string authorization;  // Authorization header, may be empty
   std::multimap<std::string, std::string> query;
   std::string body;
@@ -111,7 +111,7 @@ inline constexpr size_t kMaxEventDepth = 1024;
 // (rejecting would block the homeserver's queue), and `skipped` says why.
 struct TransactionBody {
   std::vector<std::string> event_ids;
-  std::vector<std::string> event_json;  // each event re-serialised compactly
+  std::vector<std::string> event_json;                  // each event re-serialised compactly
   std::vector<std::pair<size_t, std::string>> skipped;  // entry index, reason
 };
 

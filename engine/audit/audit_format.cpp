@@ -93,7 +93,8 @@ Result<int64_t> parse_time(std::string_view text, int64_t now_ms) {
   if (all_digits(text)) {
     // 10^11 s is the year 5138: a number that large is a timestamp in milliseconds.
     if (text.size() > 11 || std::stoll(std::string(text)) >= 100'000'000'000LL) {
-      return time_error(text, "is too large for unix seconds (milliseconds? drop the last three digits)");
+      return time_error(text,
+                        "is too large for unix seconds (milliseconds? drop the last three digits)");
     }
     return std::stoll(std::string(text)) * 1000;
   }
@@ -103,7 +104,8 @@ Result<int64_t> parse_time(std::string_view text, int64_t now_ms) {
       text[7] != '-' || !digits(text, 8, 2, d)) {
     return time_error(text, std::string("is not a time (") + kAccepted + ")");
   }
-  const year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
+  const year_month_day ymd{year(y), month(static_cast<unsigned>(mo)),
+                           day(static_cast<unsigned>(d))};
   if (!ymd.ok()) return time_error(text, "is not a valid date");
   int64_t ms = duration_cast<milliseconds>(sys_days(ymd).time_since_epoch()).count();
   if (text.size() == 10) return ms;

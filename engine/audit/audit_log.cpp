@@ -22,7 +22,9 @@ constexpr size_t kSuffix = 16;  // ts + seq, at the end of every audit key
 // Times before the epoch sort as 0: keys hold them unsigned.
 uint64_t key_ts(int64_t ts_ms) { return static_cast<uint64_t>(std::max<int64_t>(ts_ms, 0)); }
 
-std::string suffix(int64_t ts_ms, uint64_t seq) { return encode_seq(key_ts(ts_ms)) + encode_seq(seq); }
+std::string suffix(int64_t ts_ms, uint64_t seq) {
+  return encode_seq(key_ts(ts_ms)) + encode_seq(seq);
+}
 
 std::string index_prefix(std::string_view kind, std::string_view id) {
   std::string p(kind);
@@ -34,7 +36,8 @@ std::string index_prefix(std::string_view kind, std::string_view id) {
 // The [lower, upper) key range of `prefix` + ts for since <= ts < until (until 0: unbounded).
 std::pair<std::string, std::string> time_range(std::string_view prefix, const AuditQuery& q) {
   const uint64_t hi = q.until_ms > 0 ? key_ts(q.until_ms) : std::numeric_limits<uint64_t>::max();
-  return {std::string(prefix) + encode_seq(key_ts(q.since_ms)), std::string(prefix) + encode_seq(hi)};
+  return {std::string(prefix) + encode_seq(key_ts(q.since_ms)),
+          std::string(prefix) + encode_seq(hi)};
 }
 
 std::mutex& prune_mutex() {
@@ -82,9 +85,11 @@ Result<AuditEntry> audit_entry_from_json(const nlohmann::json& j) {
   }
   e.seq = seq->get<uint64_t>();
   std::pair<const char*, std::string*> strings[] = {
-      {"action", &e.action}, {"mode", &e.mode},           {"user", &e.user},
-      {"room", &e.room},     {"event_id", &e.event_id},   {"target", &e.target},
-      {"outcome", &e.outcome}, {"reason_text", &e.reason_text}, {"detail", &e.detail}};
+      {"action", &e.action},     {"mode", &e.mode},
+      {"user", &e.user},         {"room", &e.room},
+      {"event_id", &e.event_id}, {"target", &e.target},
+      {"outcome", &e.outcome},   {"reason_text", &e.reason_text},
+      {"detail", &e.detail}};
   for (auto& [name, out] : strings) {
     auto v = string_field(j, name);
     if (!v) return v.error();
@@ -142,8 +147,8 @@ std::vector<AuditEntry> AuditLog::query(const AuditQuery& q) const {
     store_.range(Cf::kAudit, lower, upper, /*reverse=*/true, take);
     return out;
   }
-  const std::string prefix = q.user.empty() ? index_prefix(kRoomPrefix, q.room)
-                                            : index_prefix(kUserPrefix, q.user);
+  const std::string prefix =
+      q.user.empty() ? index_prefix(kRoomPrefix, q.room) : index_prefix(kUserPrefix, q.user);
   auto [lower, upper] = time_range(prefix, q);
   store_.range(Cf::kAudit, lower, upper, /*reverse=*/true,
                [&](std::string_view key, std::string_view) {
@@ -173,24 +178,25 @@ Result<size_t> AuditLog::prune(uint64_t max_entries, int64_t max_age_ms, int64_t
     Batch batch;
     size_t n = 0;
     std::string first, last;
-    store_.range(Cf::kAudit, lower, kTimeEnd, /*reverse=*/false,
-                 [&](std::string_view key, std::string_view json) {
-                   if (key.size() != kTimePrefix.size() + kSuffix) return true;  // not ours
-                   const auto ts = static_cast<int64_t>(decode_seq(key.substr(kTimePrefix.size())));
-                   if (n >= excess && ts >= cutoff) return false;  // the rest is newer still
-                   if (first.empty()) first = key;
-                   last = key;
-                   const std::string sfx(key.substr(kTimePrefix.size()));
-                   auto j = nlohmann::json::parse(json, nullptr, false);
-                   for (auto [field, kind] : {std::pair{"user", kUserPrefix},
-                                              std::pair{"room", kRoomPrefix}}) {
-                     auto v = j.find(field);  // end() for a non-object too
-                     if (v != j.end() && v->is_string() && !v->get_ref<const std::string&>().empty()) {
-                       batch.del(Cf::kAudit, index_prefix(kind, v->get_ref<const std::string&>()) + sfx);
-                     }
-                   }
-                   return ++n < kPruneChunk;
-                 });
+    store_.range(
+        Cf::kAudit, lower, kTimeEnd, /*reverse=*/false,
+        [&](std::string_view key, std::string_view json) {
+          if (key.size() != kTimePrefix.size() + kSuffix) return true;  // not ours
+          const auto ts = static_cast<int64_t>(decode_seq(key.substr(kTimePrefix.size())));
+          if (n >= excess && ts >= cutoff) return false;  // the rest is newer still
+          if (first.empty()) first = key;
+          last = key;
+          const std::string sfx(key.substr(kTimePrefix.size()));
+          auto j = nlohmann::json::parse(json, nullptr, false);
+          for (auto [field, kind] :
+               {std::pair{"user", kUserPrefix}, std::pair{"room", kRoomPrefix}}) {
+            auto v = j.find(field);  // end() for a non-object too
+            if (v != j.end() && v->is_string() && !v->get_ref<const std::string&>().empty()) {
+              batch.del(Cf::kAudit, index_prefix(kind, v->get_ref<const std::string&>()) + sfx);
+            }
+          }
+          return ++n < kPruneChunk;
+        });
     if (n == 0) break;
     // The entries themselves go as one range: the next prune's first seek steps over one
     // tombstone, not over every entry ever pruned (until compaction drops them). An entry

@@ -26,13 +26,13 @@
 namespace tyr::engine {
 
 struct AuditEntry {
-  int64_t ts_ms = 0;    // when; 0 at record(): now
-  std::string action;   // ban, unban, kick, redact, acl, join_rule, notify, veto, …
-  std::string mode;     // live, shadow, dry_run, veto
-  std::string user;     // the user acted on, if any
-  std::string room;     // the room acted in, if any
-  std::string event_id; // the event that caused it or was acted on, if any
-  std::string target;   // a server or list entity when the action is not about one user
+  int64_t ts_ms = 0;        // when; 0 at record(): now
+  std::string action;       // ban, unban, kick, redact, acl, join_rule, notify, veto, …
+  std::string mode;         // live, shadow, dry_run, veto
+  std::string user;         // the user acted on, if any
+  std::string room;         // the room acted in, if any
+  std::string event_id;     // the event that caused it or was acted on, if any
+  std::string target;       // a server or list entity when the action is not about one user
   std::string reason_text;  // the human-readable reason, as posted to the management room
   // Structured reason: {"rules":[{"id":…,"score":…}], "list":…, "state_key":…,
   // "protection":…, "threshold":…} or anything else that explains the action; an object.

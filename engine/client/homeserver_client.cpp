@@ -4,14 +4,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <optional>
-#include <string>
-#include <vector>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
@@ -28,7 +28,7 @@ constexpr std::size_t kMaxIdleConnections = 8;
 
 struct BaseUrl {
   bool https = false;
-  std::string host;         // without IPv6 brackets
+  std::string host;  // without IPv6 brackets
   int port = 0;
   // "" or "/prefix" without trailing slash, for a homeserver served under a sub-path.
   std::string path_prefix;
@@ -270,7 +270,9 @@ Result<Answer> HomeserverClient::Impl::perform(const HttpRequest& request) {
     auto client = acquire();
     const auto sent_at = std::chrono::steady_clock::now();
     httplib::Result res = client->send(req);
-    metrics::tyr_metrics().homeserver_request_duration.with(endpoint_kind(request)).observe_since(sent_at);
+    metrics::tyr_metrics()
+        .homeserver_request_duration.with(endpoint_kind(request))
+        .observe_since(sent_at);
     if (!res) {
       // The connection state is unknown; let the client go rather than pool it.
       Error error{"TYR_NETWORK", httplib::to_string(res.error()), 0};
@@ -409,10 +411,9 @@ HttpRequest membership_change(const std::string& room_id, std::string_view actio
 }  // namespace
 
 Result<std::string> HomeserverClient::whoami(const std::string& as_user) {
-  return string_field(
-      impl_->perform(make_request("GET", std::string(kClientV3) + "/account/whoami",
-                                  std::nullopt, as_user)),
-      "user_id", "whoami");
+  return string_field(impl_->perform(make_request("GET", std::string(kClientV3) + "/account/whoami",
+                                                  std::nullopt, as_user)),
+                      "user_id", "whoami");
 }
 
 Result<void> HomeserverClient::register_appservice_user(const std::string& localpart) {
@@ -486,8 +487,8 @@ Result<std::string> HomeserverClient::create_room(const nlohmann::json& body,
 
 Result<void> HomeserverClient::invite(const std::string& room_id, const std::string& user_id,
                                       const std::string& as_user) {
-  return no_value(impl_->perform(make_request("POST", room_path(room_id) + "/invite",
-                                              json{{"user_id", user_id}}, as_user)));
+  return no_value(impl_->perform(
+      make_request("POST", room_path(room_id) + "/invite", json{{"user_id", user_id}}, as_user)));
 }
 
 Result<nlohmann::json> HomeserverClient::room_state(const std::string& room_id) {
@@ -501,9 +502,9 @@ Result<nlohmann::json> HomeserverClient::state_event(const std::string& room_id,
                                                      const std::string& type,
                                                      const std::string& state_key) {
   // An empty state key keeps its segment: the path ends in "/".
-  auto answer = impl_->perform(make_request("GET", room_path(room_id) + "/state/" +
-                                                       encode_segment(type) + "/" +
-                                                       encode_segment(state_key)));
+  auto answer =
+      impl_->perform(make_request("GET", room_path(room_id) + "/state/" + encode_segment(type) +
+                                             "/" + encode_segment(state_key)));
   if (!answer) return answer.error();
   if (!answer->body.is_object()) {
     return bad_response("state event content is not an object", answer->status);
@@ -557,12 +558,12 @@ Result<std::string> HomeserverClient::send_event(const std::string& room_id,
                                                  const nlohmann::json& content,
                                                  const std::string& txn_id,
                                                  const std::string& as_user) {
-  return string_field(impl_->perform(make_request("PUT",
-                                                  room_path(room_id) + "/send/" +
-                                                      encode_segment(type) + "/" +
-                                                      encode_segment(txn_id),
-                                                  content, as_user)),
-                      "event_id", "send");
+  return string_field(
+      impl_->perform(make_request(
+          "PUT",
+          room_path(room_id) + "/send/" + encode_segment(type) + "/" + encode_segment(txn_id),
+          content, as_user)),
+      "event_id", "send");
 }
 
 Result<std::string> HomeserverClient::send_state(const std::string& room_id,
@@ -570,24 +571,24 @@ Result<std::string> HomeserverClient::send_state(const std::string& room_id,
                                                  const std::string& state_key,
                                                  const nlohmann::json& content,
                                                  const std::string& as_user) {
-  return string_field(impl_->perform(make_request("PUT",
-                                                  room_path(room_id) + "/state/" +
-                                                      encode_segment(type) + "/" +
-                                                      encode_segment(state_key),
-                                                  content, as_user)),
-                      "event_id", "state");
+  return string_field(
+      impl_->perform(make_request(
+          "PUT",
+          room_path(room_id) + "/state/" + encode_segment(type) + "/" + encode_segment(state_key),
+          content, as_user)),
+      "event_id", "state");
 }
 
 Result<std::string> HomeserverClient::redact(const std::string& room_id,
-                                             const std::string& event_id,
-                                             const std::string& txn_id, const std::string& reason,
+                                             const std::string& event_id, const std::string& txn_id,
+                                             const std::string& reason,
                                              const std::string& as_user) {
-  return string_field(impl_->perform(make_request("PUT",
-                                                  room_path(room_id) + "/redact/" +
-                                                      encode_segment(event_id) + "/" +
-                                                      encode_segment(txn_id),
-                                                  reason_body(reason), as_user)),
-                      "event_id", "redact");
+  return string_field(
+      impl_->perform(make_request(
+          "PUT",
+          room_path(room_id) + "/redact/" + encode_segment(event_id) + "/" + encode_segment(txn_id),
+          reason_body(reason), as_user)),
+      "event_id", "redact");
 }
 
 Result<void> HomeserverClient::kick(const std::string& room_id, const std::string& user_id,

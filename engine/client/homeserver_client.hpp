@@ -34,11 +34,11 @@ struct ClientOptions {
 
 struct HttpRequest {
   std::string method;  // GET, POST, PUT, DELETE
-  std::string path;    // already percent-encoded, e.g. "/_matrix/client/v3/rooms/%21a%3Ahs/send/…"
+  std::string path;  // already percent-encoded, e.g. "/_matrix/client/v3/rooms/%21a%3Ahs/send/…"
   std::vector<std::pair<std::string, std::string>> query;  // unencoded; encoded by the client
   std::optional<nlohmann::json> body;
-  std::string as_user;        // masquerade (?user_id=); empty = the appservice sender
-  std::string bearer_token;   // overrides as_token when non-empty (e.g. an admin user's token)
+  std::string as_user;       // masquerade (?user_id=); empty = the appservice sender
+  std::string bearer_token;  // overrides as_token when non-empty (e.g. an admin user's token)
 };
 
 struct ResolvedAlias {
@@ -70,8 +70,8 @@ class HomeserverClient {
                                   const std::string& transaction_id = {});
 
   Result<std::string> join(const std::string& room_id_or_alias,
-                           const std::vector<std::string>& via = {},
-                           const std::string& reason = {}, const std::string& as_user = {});
+                           const std::vector<std::string>& via = {}, const std::string& reason = {},
+                           const std::string& as_user = {});
   Result<void> leave(const std::string& room_id, const std::string& reason = {},
                      const std::string& as_user = {});
   Result<ResolvedAlias> resolve_alias(const std::string& alias);

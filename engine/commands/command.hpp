@@ -19,7 +19,7 @@
 #include "engine/commands/command_host.hpp"
 #include "engine/store/store.hpp"
 
-namespace tyr::engine {
+namespace tyr::engine::commands {
 
 // One command being run: the operator's message, the words after the command's own words,
 // and the batch its effects (state, queued actions, replies) commit in.
@@ -32,9 +32,7 @@ struct CommandContext {
   // A notice in the management room, in reply to the command.
   void reply(const std::string& body) const;
   // Queues one executor action in the command's batch.
-  void enqueue(const actions::Action& action) const {
-    host.enqueue_action(batch, action);
-  }
+  void enqueue(const actions::Action& action) const { host.enqueue_action(batch, action); }
   const std::string& prefix() const { return host.config().management.command_prefix; }
   std::string event_id() const { return event.value("event_id", ""); }
   std::string sender() const { return event.value("sender", ""); }
@@ -58,6 +56,9 @@ std::span<const CommandSpec> command_table();
 // The spec `words` (everything after the prefix) invoke; null when none does.
 const CommandSpec* find_command(const std::vector<std::string>& words);
 
+// The spec `words` most likely meant (a misspelling within two edits), or null.
+const CommandSpec* closest_command(const std::vector<std::string>& words);
+
 // The text of `help`: one line per spec.
 std::string help_text(std::string_view prefix);
 
@@ -65,4 +66,4 @@ std::string help_text(std::string_view prefix);
 // not an edit) from an operator; otherwise answered or run, its effects in `batch`.
 void dispatch_command(CommandHost& host, const nlohmann::json& event, Batch& batch);
 
-}  // namespace tyr::engine
+}  // namespace tyr::engine::commands

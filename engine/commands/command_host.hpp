@@ -20,9 +20,10 @@
 #include "engine/core/scorer.hpp"
 #include "engine/pipeline/policy_book.hpp"
 #include "engine/policy/policy_list.hpp"
+#include "engine/protection/host.hpp"
 #include "engine/store/store.hpp"
 
-namespace tyr::engine {
+namespace tyr::engine::commands {
 
 // Verdicts of the rules and protections since start, by action.
 struct VerdictCounts {
@@ -42,7 +43,7 @@ class CommandHost {
   virtual const AuditLog& audit_log() const = 0;
   // Custom rules, and the built-in protections; each null when not configured.
   virtual EventScorer* scorer() = 0;
-  virtual ProtectionHost* protections() = 0;
+  virtual protection::Host* protections() = 0;
   // The management room: where commands are read and answered.
   virtual const std::string& command_room() const = 0;
   virtual bool is_exempt_user(const std::string& user_id) const = 0;
@@ -70,4 +71,4 @@ class CommandHost {
   virtual void request_rules_reload(Batch& batch, const std::string& reply_to) = 0;
 };
 
-}  // namespace tyr::engine
+}  // namespace tyr::engine::commands

@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-namespace tyr::engine {
+namespace tyr::engine::commands {
 
 namespace {
 
@@ -69,4 +69,4 @@ std::optional<Result<Command>> parse_command(std::string_view text, std::string_
   return Result<Command>(std::move(cmd));
 }
 
-}  // namespace tyr::engine
+}  // namespace tyr::engine::commands

@@ -8,7 +8,7 @@
 
 #include "engine/core/result.hpp"
 
-namespace tyr::engine {
+namespace tyr::engine::commands {
 
 struct Command {
   std::vector<std::string> words;  // everything after the prefix, unquoted
@@ -19,4 +19,4 @@ struct Command {
 // The prefix matches case-insensitively and must be followed by whitespace or the end.
 std::optional<Result<Command>> parse_command(std::string_view text, std::string_view prefix);
 
-}  // namespace tyr::engine
+}  // namespace tyr::engine::commands

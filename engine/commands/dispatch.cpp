@@ -6,8 +6,9 @@
 #include "engine/commands/command_parser.hpp"
 #include "engine/core/json_fields.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/text.hpp"
 
-namespace tyr::engine {
+namespace tyr::engine::commands {
 
 void CommandContext::reply(const std::string& body) const {
   enqueue(actions::Notice{host.command_room(), body, event_id()});
@@ -41,10 +42,22 @@ void dispatch_command(CommandHost& host, const nlohmann::json& event, Batch& bat
     ctx.reply("Tyr is here. Try `" + management.command_prefix + " help`.");
     return;
   }
+  const std::string& prefix = management.command_prefix;
   const CommandSpec* spec = find_command(words);
-  if (spec == nullptr) {
-    ctx.reply("Unknown command '" + words[0] + "'. Try `" + management.command_prefix +
-              " help` for the list of commands.");
+  // A command without arguments given some ("rooms ad #x") is a misspelt longer one.
+  const bool takes_args = spec != nullptr && spec->usage.find_first_of("<[") != std::string::npos;
+  if (spec == nullptr || (!takes_args && words.size() > spec->word_count())) {
+    std::string text =
+        "Unknown command '" +
+        escape_untrusted(words.size() > 1 && spec != nullptr ? words[0] + " " + words[1] : words[0],
+                         kMaxQuotedName) +
+        "'.";
+    if (const CommandSpec* near = closest_command(words)) {
+      text += " Did you mean `" + prefix + " " + std::string(near->usage) + "`?";
+    } else {
+      text += " Try `" + prefix + " help` for the list of commands.";
+    }
+    ctx.reply(text);
     return;
   }
   ctx.args.assign(words.begin() + static_cast<long>(spec->word_count()), words.end());
@@ -52,4 +65,4 @@ void dispatch_command(CommandHost& host, const nlohmann::json& event, Batch& bat
   spec->handler(ctx);
 }
 
-}  // namespace tyr::engine
+}  // namespace tyr::engine::commands

@@ -21,6 +21,8 @@ void lists(CommandContext& ctx);
 void lists_watch(CommandContext& ctx);
 void lists_unwatch(CommandContext& ctx);
 void lists_create(CommandContext& ctx);
+void lists_shadow(CommandContext& ctx);
+void lists_enforce(CommandContext& ctx);
 
 // moderation_commands.cpp: rules Tyr writes to its lists, the allowlist, redactions
 void ban(CommandContext& ctx);
@@ -29,6 +31,9 @@ void takedown(CommandContext& ctx);
 void allow(CommandContext& ctx);
 void allow_remove(CommandContext& ctx);
 void redact(CommandContext& ctx);
+void kick(CommandContext& ctx);
+void mute(CommandContext& ctx);
+void unmute(CommandContext& ctx);
 
 // rules_commands.cpp
 void rules(CommandContext& ctx);

@@ -1,7 +1,8 @@
-// `lists`, `lists watch`, `lists unwatch`, `lists create`: the policy lists Tyr follows.
+// `lists`, `lists watch|unwatch|create|shadow|enforce`: the policy lists Tyr follows.
 
 #include "engine/commands/handlers.hpp"
 #include "engine/core/ids.hpp"
+#include "engine/core/text.hpp"
 
 namespace tyr::engine::commands {
 
@@ -75,5 +76,44 @@ void lists_create(CommandContext& ctx) {
   }
   ctx.enqueue(actions::CreateList{ctx.args[0], ctx.event_id()});
 }
+
+// `lists shadow|enforce <list>`: whether a watched list's rules act or are only reported.
+void lists_mode(CommandContext& ctx, bool shadow) {
+  const std::string verb = shadow ? "shadow" : "enforce";
+  if (ctx.args.size() != 1) {
+    ctx.reply("Usage: " + ctx.prefix() + " lists " + verb + " <list>");
+    return;
+  }
+  PolicyBook& book = ctx.host.policy_book();
+  auto list = book.find(ctx.args[0]);
+  if (!list) {
+    ctx.reply("No list " + escape_untrusted(ctx.args[0], kMaxQuotedName) + ". `" + ctx.prefix() +
+              " lists` shows the lists Tyr follows.");
+    return;
+  }
+  const std::string name = list->alias.empty() ? list->id : list->alias;
+  if (list->feed) {
+    ctx.reply(name + " is a feed: its mode is `shadow:` in its feeds entry of the config.");
+    return;
+  }
+  if (list->shadow == shadow) {
+    ctx.reply(name + (shadow ? " is already in shadow mode." : " is already enforced."));
+    return;
+  }
+  book.set_shadow(ctx.batch, list->id, shadow);
+  if (shadow) {
+    ctx.reply(name +
+              " is now in shadow mode: its matches are reported, not acted on. Bans it already "
+              "caused stay; lift one with `" +
+              ctx.prefix() + " unban` in the list, or by hand.");
+    return;
+  }
+  ctx.host.schedule_enforcement(ctx.batch);  // apply its rules to every protected room now
+  ctx.reply(name + " is now enforced: its rules act from now on, and the protected rooms are " +
+            "being checked against it.");
+}
+
+void lists_shadow(CommandContext& ctx) { lists_mode(ctx, true); }
+void lists_enforce(CommandContext& ctx) { lists_mode(ctx, false); }
 
 }  // namespace tyr::engine::commands

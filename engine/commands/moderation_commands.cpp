@@ -74,11 +74,10 @@ void write_rule(CommandContext& ctx, const std::string& recommendation) {
   } else if (!reason.empty()) {
     content["reason"] = reason;
   }
-  ctx.enqueue(actions::SetRule{list->id, policy::stable_type(*kind), "rule:" + entity, content,
-                               ctx.event_id(),
-                               std::string(recommendation == "m.ban" ? "Banned " : "Took down ") +
-                                   entity + " (" + std::string(policy::kind_name(*kind)) + ") in " +
-                                   a[0] + "."});
+  ctx.enqueue(actions::SetRule{
+      list->id, policy::stable_type(*kind), "rule:" + entity, content, ctx.event_id(),
+      std::string(recommendation == "m.ban" ? "Banned " : "Took down ") + entity + " (" +
+          std::string(policy::kind_name(*kind)) + ") in " + a[0] + "."});
 }
 
 }  // namespace
@@ -91,9 +90,10 @@ void allow(CommandContext& ctx) {
   if (ctx.args.empty()) {
     std::string text = "Allowlist (never acted on):";
     for (const auto& a : ctx.host.config().policy.allow) text += "\n  " + a + " (config)";
-    ctx.host.store().scan(Cf::kState, state_keys::kAllow, [&](std::string_view key, std::string_view) {
-      text += "\n  " + std::string(key.substr(state_keys::kAllow.size()));
-    });
+    ctx.host.store().scan(Cf::kState, state_keys::kAllow,
+                          [&](std::string_view key, std::string_view) {
+                            text += "\n  " + std::string(key.substr(state_keys::kAllow.size()));
+                          });
     ctx.reply(text);
     return;
   }
@@ -101,7 +101,8 @@ void allow(CommandContext& ctx) {
     ctx.reply("Usage: " + ctx.prefix() + " allow <entity>");
     return;
   }
-  ctx.batch.put(Cf::kState, std::string(state_keys::kAllow) + ctx.args[0], std::to_string(now_ms()));
+  ctx.batch.put(Cf::kState, std::string(state_keys::kAllow) + ctx.args[0],
+                std::to_string(now_ms()));
   ctx.reply("Allowlisted " + ctx.args[0] + ": no list will make Tyr act on it.");
 }
 

@@ -3,55 +3,75 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <vector>
 
 #include "engine/commands/command.hpp"
 #include "engine/commands/handlers.hpp"
 
-namespace tyr::engine {
+namespace tyr::engine::commands {
 
 namespace {
 
-namespace c = commands;
-
 // Longer word paths first so that "rooms add" wins over "rooms".
 constexpr auto kCommands = std::to_array<CommandSpec>({
-    {{"rooms", "add"}, "rooms add <room-id|#alias>", "join a room and protect it", &c::rooms_add},
-    {{"rooms", "remove"}, "rooms remove <room-id|#alias>",
-     "stop protecting a room", &c::rooms_remove},
-    {{"rooms"}, "rooms", "list the protected rooms", &c::rooms},
-    {{"lists", "watch"}, "lists watch <!room|#alias>",
-     "follow a policy list room", &c::lists_watch},
-    {{"lists", "unwatch"}, "lists unwatch <list>",
-     "stop following a policy list", &c::lists_unwatch},
-    {{"lists", "create"}, "lists create <shortcode>",
-     "create a policy list Tyr can write", &c::lists_create},
-    {{"lists"}, "lists", "the lists Tyr follows, with rule counts", &c::lists},
-    {{"ban"}, "ban <list> [user|room|server] <entity> [reason]",
-     "add a ban rule to a list Tyr writes", &c::ban},
-    {{"unban"}, "unban <list> [user|room|server] <entity>",
-     "remove that entity's rules", &c::unban},
-    {{"takedown"}, "takedown <list> [user|room|server] <entity>",
-     "add a takedown rule (ban and redact history)", &c::takedown},
-    {{"allow", "remove"}, "allow remove <entity>",
-     "take an entity off the allowlist", &c::allow_remove},
-    {{"allow"}, "allow [entity]",
-     "never act on an entity (no argument: show the allowlist)", &c::allow},
-    {{"redact"}, "redact <user> [room]", "redact a user's recent messages", &c::redact},
-    {{"rules", "test"}, "rules test <text>",
-     "score a message as if sent in a protected room", &c::rules_test},
-    {{"rules", "reload"}, "rules reload",
-     "reload the rule files (also on SIGHUP)", &c::rules_reload},
-    {{"rules"}, "rules", "the loaded rules and verdict counters", &c::rules},
-    {{"report"}, "report <id> redact|kick|ban|ignore", "answer an abuse report", &c::report},
-    {{"audit"}, "audit <user|room> [count]",
-     "latest audit-trail entries about a user or room", &c::audit},
+    {{"rooms", "add"}, "rooms add <room-id|#alias>", "join a room and protect it", &rooms_add},
+    {{"rooms", "remove"}, "rooms remove <room-id|#alias>", "stop protecting a room", &rooms_remove},
+    {{"rooms"}, "rooms", "list the protected rooms", &rooms},
+    {{"lists", "watch"}, "lists watch <!room|#alias>", "follow a policy list room", &lists_watch},
+    {{"lists", "unwatch"}, "lists unwatch <list>", "stop following a policy list", &lists_unwatch},
+    {{"lists", "create"},
+     "lists create <shortcode>",
+     "create a policy list Tyr can write",
+     &lists_create},
+    {{"lists", "shadow"},
+     "lists shadow <list>",
+     "report a list's matches without acting",
+     &lists_shadow},
+    {{"lists", "enforce"}, "lists enforce <list>", "act on a list's rules", &lists_enforce},
+    {{"lists"}, "lists", "the lists Tyr follows, with rule counts", &lists},
+    {{"ban"},
+     "ban <list> [user|room|server] <entity> [reason]",
+     "add a ban rule to a list Tyr writes",
+     &ban},
+    {{"unban"}, "unban <list> [user|room|server] <entity>", "remove that entity's rules", &unban},
+    {{"takedown"},
+     "takedown <list> [user|room|server] <entity>",
+     "add a takedown rule (ban and redact history)",
+     &takedown},
+    {{"allow", "remove"},
+     "allow remove <entity>",
+     "take an entity off the allowlist",
+     &allow_remove},
+    {{"allow"},
+     "allow [entity]",
+     "never act on an entity (no argument: show the allowlist)",
+     &allow},
+    {{"redact"}, "redact <user> [room]", "redact a user's recent messages", &redact},
+    {{"kick"}, "kick <user> [room] [reason]", "kick a user from one protected room or all", &kick},
+    {{"mute"},
+     "mute <user> [room] [reason]",
+     "take a user's voice (power level below events_default)",
+     &mute},
+    {{"unmute"}, "unmute <user> [room]", "give a muted user their voice back", &unmute},
+    {{"rules", "test"},
+     "rules test <text>",
+     "score a message as if sent in a protected room",
+     &rules_test},
+    {{"rules", "reload"}, "rules reload", "reload the rule files (also on SIGHUP)", &rules_reload},
+    {{"rules"}, "rules", "the loaded rules and verdict counters", &rules},
+    {{"report"}, "report <id> redact|kick|ban|ignore", "answer an abuse report", &report},
+    {{"audit"},
+     "audit <user|room> [count]",
+     "latest audit-trail entries about a user or room",
+     &audit},
     {{"protections"},
-     "protections [room] | protections enable|disable|shadow <name> [room] | "
-     "protections config <name> <key> <value> [room]",
-     "built-in protections: state, counters and settings", &c::protections},
-    {{"status"}, "status", "version, uptime, protected rooms, lists and queues", &c::status},
-    {{"ping"}, "ping [text]", "check that Tyr is listening", &c::ping},
-    {{"help"}, "help", "this list", &c::help},
+     "protections [room] | protections show|enable|disable|shadow <name> [room] | "
+     "protections config <name> <key> <value>[,<value>…] [room]",
+     "built-in protections: state, counters and settings",
+     &protections},
+    {{"status"}, "status", "version, uptime, protected rooms, lists and queues", &status},
+    {{"ping"}, "ping [text]", "check that Tyr is listening", &ping},
+    {{"help"}, "help", "this list", &help},
 });
 
 bool word_is(const std::string& word, std::string_view lower) {
@@ -75,6 +95,47 @@ const CommandSpec* find_command(const std::vector<std::string>& words) {
   return nullptr;
 }
 
+namespace {
+
+// Edit distance (insertions, deletions, substitutions, swaps of neighbours), case-insensitive.
+size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  auto low = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t cost = low(a[i - 1]) == low(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && low(a[i - 1]) == low(b[j - 2]) && low(a[i - 2]) == low(b[j - 1])) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+const CommandSpec* closest_command(const std::vector<std::string>& words) {
+  if (words.empty() || words[0].size() > 64) return nullptr;
+  const CommandSpec* best = nullptr;
+  size_t best_distance = 3;  // at most two edits
+  for (const auto& spec : kCommands) {
+    size_t dist = distance(words[0], spec.words[0]);
+    if (spec.word_count() == 2) {
+      // "rooms ad" → "rooms add": the second word counts too, when one was given.
+      if (words.size() < 2 || words[1].size() > 64) continue;
+      dist += distance(words[1], spec.words[1]);
+    }
+    if (dist < best_distance && dist < spec.words[0].size()) {
+      best = &spec;
+      best_distance = dist;
+    }
+  }
+  return best;
+}
+
 std::string help_text(std::string_view prefix) {
   std::string text = "Tyr commands (prefix " + std::string(prefix) + "):";
   for (const auto& spec : kCommands) {
@@ -83,4 +144,4 @@ std::string help_text(std::string_view prefix) {
   return text;
 }
 
-}  // namespace tyr::engine
+}  // namespace tyr::engine::commands

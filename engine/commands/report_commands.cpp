@@ -37,8 +37,10 @@ void report(CommandContext& ctx) {
     return;
   }
   if (verb != "redact") {
-    if (verb == "ban") ctx.enqueue(actions::Ban{room, sender, reason, {}});
-    else ctx.enqueue(actions::Kick{room, sender, reason, {}});
+    if (verb == "ban")
+      ctx.enqueue(actions::Ban{room, sender, reason, {}});
+    else
+      ctx.enqueue(actions::Kick{room, sender, reason, {}});
   }
   ctx.enqueue(actions::RedactEvent{room, r.value("event_id", ""), sender, reason, {}});
   ctx.batch.del(Cf::kState, key);

@@ -53,16 +53,16 @@ void rules_test(CommandContext& ctx) {
     return;
   }
   const auto rooms = ctx.host.protected_rooms();
-  nlohmann::json event = {{"type", "m.room.message"},
-                          {"event_id", "$rules-test"},
-                          {"room_id",
-                           rooms.empty() ? ctx.host.command_room() : rooms.begin()->first},
-                          {"sender", ctx.sender()},
-                          {"origin_server_ts", now_ms()},
-                          {"content", {{"msgtype", "m.text"}, {"body", text}}}};
+  nlohmann::json event = {
+      {"type", "m.room.message"},
+      {"event_id", "$rules-test"},
+      {"room_id", rooms.empty() ? ctx.host.command_room() : rooms.begin()->first},
+      {"sender", ctx.sender()},
+      {"origin_server_ts", now_ms()},
+      {"content", {{"msgtype", "m.text"}, {"body", text}}}};
   EventVerdict v = scorer->explain(event);
-  std::string reply = "Verdict: " + std::string(action_name(v.action)) + ", score " +
-                      fmt_score(v.score);
+  std::string reply =
+      "Verdict: " + std::string(action_name(v.action)) + ", score " + fmt_score(v.score);
   if (v.shadow_action > v.action) {
     reply += std::string(" (shadow rules: ") + action_name(v.shadow_action) + ")";
   }

@@ -70,9 +70,9 @@ class Loader : StrictYaml {
 
   Config load(const std::string& text) {
     const YAML::Node root = parse_document(text, /*empty_is_map=*/false);
-    const Section top = top_section(root, {"homeserver", "appservice", "management", "data_dir",
-                                           "log_level", "policy", "feeds", "lists", "rules",
-                                           "reports", "veto", "admin", "catch_up"});
+    const Section top = top_section(
+        root, {"homeserver", "appservice", "management", "data_dir", "log_level", "policy", "feeds",
+               "lists", "rules", "reports", "veto", "admin", "catch_up"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
@@ -86,12 +86,14 @@ class Loader : StrictYaml {
     read_admin(top, cfg.admin);
     read_catch_up(top, cfg.catch_up);
     if (cfg.catch_up.max_age >= cfg.appservice.dedupe_retention) {
-      fail_at(*top.find("catch_up"), "key 'catch_up.max_age_seconds': must be shorter than "
-                                     "appservice.dedupe_retention_hours (catch-up relies on it)");
+      fail_at(*top.find("catch_up"),
+              "key 'catch_up.max_age_seconds': must be shorter than "
+              "appservice.dedupe_retention_hours (catch-up relies on it)");
     }
     if (cfg.reports.enabled && cfg.homeserver.admin_token.empty()) {
-      fail_at(*top.find("reports"), "key 'reports': needs 'homeserver.admin_token' (a server "
-                                    "admin's access token) to read the homeserver's abuse reports");
+      fail_at(*top.find("reports"),
+              "key 'reports': needs 'homeserver.admin_token' (a server "
+              "admin's access token) to read the homeserver's abuse reports");
     }
 
     const auto data_dir = string_value(top, "data_dir", true);
@@ -116,8 +118,7 @@ class Loader : StrictYaml {
     return section(root, "", YAML::Mark(), allowed);
   }
 
-  // An absent optional section reads as empty, so its required keys are reported against the
-  // nearest mapping that does exist.
+  // An absent optional section reads as empty: errors point at the nearest mapping that exists.
   Section subsection(const Section& parent, std::string_view key, bool required,
                      std::initializer_list<std::string_view> allowed) const {
     const Entry* e = require(parent, key, required);
@@ -173,8 +174,7 @@ class Loader : StrictYaml {
     if (v.empty()) fail_at(*s.find(key), "key '" + s.dotted(key) + "': must not be empty");
   }
 
-  // Secrets guard the appservice endpoint, the homeserver's API and the veto listener: a short
-  // one can be guessed.
+  // Secrets guard the appservice endpoint, the homeserver's API and the veto listener.
   void check_secret_length(const Section& s, std::string_view key, const std::string& v) const {
     if (v.size() < kMinSecretLength) {
       fail_at(*s.find(key), "key '" + s.dotted(key) + "': must be at least " +
@@ -211,11 +211,10 @@ class Loader : StrictYaml {
   }
 
   void read_appservice(const Section& top, AppserviceConfig& as) {
-    const Section s =
-        subsection(top, "appservice", false,
-                   {"id", "bind_address", "port", "public_url", "sender_localpart", "user_prefix",
-                    "as_token", "hs_token", "registration", "max_body_bytes",
-                    "dedupe_retention_hours"});
+    const Section s = subsection(
+        top, "appservice", false,
+        {"id", "bind_address", "port", "public_url", "sender_localpart", "user_prefix", "as_token",
+         "hs_token", "registration", "max_body_bytes", "dedupe_retention_hours"});
     if (auto v = string_value(s, "id", false)) {
       as.id = *v;
       check_non_empty(s, "id", as.id);
@@ -254,7 +253,8 @@ class Loader : StrictYaml {
     }
     if (auto v = int_value(s, "dedupe_retention_hours")) {
       if (*v < 2 || *v > 24 * 365) {
-        fail_at(*s.find("dedupe_retention_hours"), "key 'appservice.dedupe_retention_hours': must be between 2 and 8760");
+        fail_at(*s.find("dedupe_retention_hours"),
+                "key 'appservice.dedupe_retention_hours': must be between 2 and 8760");
       }
       as.dedupe_retention = std::chrono::hours(*v);
     }
@@ -293,7 +293,8 @@ class Loader : StrictYaml {
   }
 
   void read_management(const Section& top, ManagementConfig& m) const {
-    const Section s = subsection(top, "management", true, {"room", "operators", "command_prefix", "notices_per_minute"});
+    const Section s = subsection(top, "management", true,
+                                 {"room", "operators", "command_prefix", "notices_per_minute"});
     m.room = *string_value(s, "room", true);
     if (!tyr::is_room_id(m.room) && !tyr::is_room_alias(m.room)) {
       fail_at(*s.find("room"),
@@ -319,7 +320,8 @@ class Loader : StrictYaml {
     }
     if (auto n = int_value(s, "notices_per_minute")) {
       if (*n < 0 || *n > 10000) {
-        fail_at(*s.find("notices_per_minute"), "key 'management.notices_per_minute': must be between 0 and 10000");
+        fail_at(*s.find("notices_per_minute"),
+                "key 'management.notices_per_minute': must be between 0 and 10000");
       }
       m.notices_per_minute = static_cast<int>(*n);
     }
@@ -327,15 +329,16 @@ class Loader : StrictYaml {
 
   uint16_t port_value(const Section& s) const {
     const auto v = int_value(s, "port");
-    if (v && (*v < 1 || *v > 65535)) fail_at(*s.find("port"), "key '" + s.dotted("port") + "': must be between 1 and 65535");
+    if (v && (*v < 1 || *v > 65535))
+      fail_at(*s.find("port"), "key '" + s.dotted("port") + "': must be between 1 and 65535");
     return static_cast<uint16_t>(*v);
   }
 
   void read_veto(const Section& top, VetoConfig& v) const {
     if (!top.find("veto")) return;
     const Section s = subsection(top, "veto", false,
-                                 {"bind_address", "port", "secret", "secret_path", "scope", "deadline_ms",
-                                  "fail_open", "notices_per_minute"});
+                                 {"bind_address", "port", "secret", "secret_path", "scope",
+                                  "deadline_ms", "fail_open", "notices_per_minute"});
     v.enabled = true;
     if (auto b = string_value(s, "bind_address", false)) {
       v.bind_address = *b;
@@ -344,7 +347,9 @@ class Loader : StrictYaml {
     if (s.find("port")) v.port = port_value(s);
     const auto secret = string_value(s, "secret", false);
     const auto secret_path = string_value(s, "secret_path", false);
-    if (secret && secret_path) fail_at(*s.find("secret_path"), "key 'veto.secret_path': give 'secret' or 'secret_path', not both");
+    if (secret && secret_path)
+      fail_at(*s.find("secret_path"),
+              "key 'veto.secret_path': give 'secret' or 'secret_path', not both");
     if (secret) {
       v.secret = *secret;
     } else if (secret_path) {
@@ -352,9 +357,11 @@ class Loader : StrictYaml {
       std::ifstream in(p);
       if (!in) fail_at(*s.find("secret_path"), "key 'veto.secret_path': cannot read " + p.string());
       std::getline(in, v.secret);
-      while (!v.secret.empty() && (v.secret.back() == '\r' || v.secret.back() == ' ')) v.secret.pop_back();
+      while (!v.secret.empty() && (v.secret.back() == '\r' || v.secret.back() == ' '))
+        v.secret.pop_back();
     } else {
-      fail(file_, s.mark, "key 'veto': needs 'secret' or 'secret_path' (the module's Bearer secret)");
+      fail(file_, s.mark,
+           "key 'veto': needs 'secret' or 'secret_path' (the module's Bearer secret)");
     }
     if (secret) {
       check_secret_length(s, "secret", v.secret);
@@ -370,12 +377,15 @@ class Loader : StrictYaml {
       v.whole_server = *scope == "server";
     }
     if (auto d = int_value(s, "deadline_ms")) {
-      if (*d < 1 || *d > 10000) fail_at(*s.find("deadline_ms"), "key 'veto.deadline_ms': must be between 1 and 10000");
+      if (*d < 1 || *d > 10000)
+        fail_at(*s.find("deadline_ms"), "key 'veto.deadline_ms': must be between 1 and 10000");
       v.deadline = std::chrono::milliseconds(*d);
     }
     if (auto f = bool_value(s, "fail_open")) v.fail_open = *f;
     if (auto n = int_value(s, "notices_per_minute")) {
-      if (*n < 0 || *n > 1000) fail_at(*s.find("notices_per_minute"), "key 'veto.notices_per_minute': must be between 0 and 1000");
+      if (*n < 0 || *n > 1000)
+        fail_at(*s.find("notices_per_minute"),
+                "key 'veto.notices_per_minute': must be between 0 and 1000");
       v.notices_per_minute = static_cast<int>(*n);
     }
   }
@@ -399,13 +409,15 @@ class Loader : StrictYaml {
     if (auto v = bool_value(s, "enabled")) c.enabled = *v;
     if (auto v = int_value(s, "interval_seconds")) {
       if (*v < 0 || *v > 86400) {
-        fail_at(*s.find("interval_seconds"), "key 'catch_up.interval_seconds': must be between 0 and 86400");
+        fail_at(*s.find("interval_seconds"),
+                "key 'catch_up.interval_seconds': must be between 0 and 86400");
       }
       c.interval = std::chrono::seconds(*v);
     }
     if (auto v = int_value(s, "max_age_seconds")) {
       if (*v < 60 || *v > 7 * 86400) {
-        fail_at(*s.find("max_age_seconds"), "key 'catch_up.max_age_seconds': must be between 60 and 604800");
+        fail_at(*s.find("max_age_seconds"),
+                "key 'catch_up.max_age_seconds': must be between 60 and 604800");
       }
       c.max_age = std::chrono::seconds(*v);
     }
@@ -440,8 +452,8 @@ class Loader : StrictYaml {
 
   void read_reports(const Section& top, ReportsConfig& r) const {
     if (!top.find("reports")) return;
-    const Section s = subsection(top, "reports", false,
-                                 {"poll_seconds", "trusted_reporters", "trusted_reports_to_redact"});
+    const Section s = subsection(
+        top, "reports", false, {"poll_seconds", "trusted_reporters", "trusted_reports_to_redact"});
     r.enabled = true;
     if (auto v = int_value(s, "poll_seconds")) {
       if (*v < 1) fail_at(*s.find("poll_seconds"), "key 'reports.poll_seconds': must be >= 1");
@@ -513,8 +525,8 @@ class Loader : StrictYaml {
     if (list == nullptr) return;
     for (std::size_t i = 0; i < list->value.size(); ++i) {
       const Section s = item_section(list->value[i], "feeds[" + std::to_string(i) + "]",
-                                     {"name", "url", "format", "kind", "interval",
-                                      "recommendation", "reason", "shadow", "allow_private"});
+                                     {"name", "url", "format", "kind", "interval", "recommendation",
+                                      "reason", "shadow", "allow_private"});
       FeedConfig f;
       f.name = *string_value(s, "name", true);
       check_non_empty(s, "name", f.name);
@@ -602,8 +614,8 @@ class Loader : StrictYaml {
       ListSetting l;
       l.room = *string_value(s, "room", true);
       if (!tyr::is_room_id(l.room) && !tyr::is_room_alias(l.room)) {
-        fail_at(*s.find("room"), "key '" + s.dotted("room") +
-                                     "': expected a room ID (!...) or alias (#...:server)");
+        fail_at(*s.find("room"),
+                "key '" + s.dotted("room") + "': expected a room ID (!...) or alias (#...:server)");
       }
       // Two settings for one list would leave which one applies to the order of a map.
       for (std::size_t j = 0; j < lists.size(); ++j) {
@@ -617,8 +629,7 @@ class Loader : StrictYaml {
     }
   }
 
-  // The registration file is Synapse's, so it may hold keys Tyr does not know (protocols,
-  // MSC flags): only the fields Tyr relies on are read, and those must agree with the config.
+  // Synapse's registration file: only what Tyr relies on is read, and it must agree with ours.
   void read_registration(Config& cfg) const {
     AppserviceConfig& as = cfg.appservice;
     const std::string reg_file = as.registration.string();

@@ -81,7 +81,7 @@ struct FeedConfig {
   policy::EntityKind kind = policy::EntityKind::kServer;  // ignored for kJsonState
   std::chrono::seconds interval{300};
   std::string recommendation = "m.ban";  // ignored for kJsonState
-  std::string reason;  // verbatim on every rule; the loader defaults it to "listed in feed <name>"
+  std::string reason;   // verbatim on every rule; the loader defaults it to "listed in feed <name>"
   bool shadow = false;  // count what would be done, do nothing
   // Whether the URL, and every redirect, may lead to a loopback, private (RFC 1918, CGNAT),
   // link-local, unique-local, unspecified or multicast address. Off: a feed is someone else's
@@ -106,9 +106,9 @@ struct RulesConfig {
 // quiet (catch_up_schedule.hpp), and every `interval`.
 struct CatchUpConfig {
   bool enabled = true;
-  std::chrono::seconds interval{300};   // periodic pass; 0: only on gaps, outages and start
-  std::chrono::seconds max_age{3600};   // never read further back than this
-  int max_events = 1000;                // per room and pass
+  std::chrono::seconds interval{300};  // periodic pass; 0: only on gaps, outages and start
+  std::chrono::seconds max_age{3600};  // never read further back than this
+  int max_events = 1000;               // per room and pass
   // After a start, an outage or a resent transaction: a pass once no transaction has arrived
   // for `settle` (0: none), and one `follow_ups` after that.
   std::chrono::milliseconds settle{2000};
@@ -130,10 +130,10 @@ struct VetoConfig {
   bool enabled = false;  // the section is present
   std::string bind_address = "127.0.0.1";
   uint16_t port = 9001;
-  std::string secret;    // Bearer secret the module sends (inline, or read from secret_path)
+  std::string secret;         // Bearer secret the module sends (inline, or read from secret_path)
   bool whole_server = false;  // scope: false = protected rooms only, true = every room
   std::chrono::milliseconds deadline{250};  // answer "allow" when a decision takes longer
-  bool fail_open = true;  // what `tyr synapse-config` tells the module to do when Tyr is down
+  bool fail_open = true;        // what `tyr synapse-config` tells the module to do when Tyr is down
   int notices_per_minute = 10;  // refusals posted one by one; beyond that, a summary a minute
 };
 

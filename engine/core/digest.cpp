@@ -21,7 +21,8 @@ int b64_value(char c) {
 }  // namespace
 
 Sha256Builder::Sha256Builder() : ctx_(EVP_MD_CTX_new()) {
-  if (ctx_ == nullptr || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1) {
+  if (ctx_ == nullptr ||
+      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 initialisation failed");
   }
 }
@@ -54,8 +55,7 @@ std::string to_hex(const Sha256& digest) {
 }
 
 std::string to_base64(const Sha256& digest) {
-  static constexpr char kB64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve(44);
   size_t i = 0;

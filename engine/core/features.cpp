@@ -13,15 +13,15 @@ namespace tyr {
 
 std::string_view field_name(Field f) {
   static constexpr std::array<std::string_view, kFields> kNames = {
-      "body", "formatted_body", "urls", "domains", "display_name", "sender", "sender_server",
-      "room"};
+      "body",         "formatted_body", "urls",          "domains",
+      "display_name", "sender",         "sender_server", "room"};
   return kNames[static_cast<int>(f)];
 }
 
 std::string_view feature_name(Feature f) {
   static constexpr std::array<std::string_view, kFeatures> kNames = {
-      "mentions", "links", "length", "uppercase_ratio", "letters", "distinct_domains", "lines",
-      "digits", "digit_run", "emoji"};
+      "mentions",         "links", "length", "uppercase_ratio", "letters",
+      "distinct_domains", "lines", "digits", "digit_run",       "emoji"};
   return kNames[static_cast<int>(f)];
 }
 
@@ -59,9 +59,10 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 // generic ones and those spam favours. A message saying "e.g." or "file.txt" is not a link.
 bool known_tld(std::string_view tld) {
   static constexpr std::array<std::string_view, 40> kTlds = {
-      "com", "net", "org", "info", "biz", "io", "ly", "me", "co", "uk", "ru", "cn", "xyz", "top",
-      "club", "online", "site", "app", "gg", "tk", "ml", "ga", "cf", "gq", "to", "de", "fr",
-      "us", "link", "live", "shop", "store", "win", "bid", "click", "ws", "cc", "tv", "im", "chat"};
+      "com",  "net",   "org", "info", "biz",   "io",     "ly",   "me",  "co",   "uk",
+      "ru",   "cn",    "xyz", "top",  "club",  "online", "site", "app", "gg",   "tk",
+      "ml",   "ga",    "cf",  "gq",   "to",    "de",     "fr",   "us",  "link", "live",
+      "shop", "store", "win", "bid",  "click", "ws",     "cc",   "tv",  "im",   "chat"};
   return std::find(kTlds.begin(), kTlds.end(), tld) != kTlds.end();
 }
 
@@ -218,7 +219,8 @@ void extract_features(const nlohmann::json& event, std::string_view display_name
   f.body = string_at(c, "body");
   f.formatted_body = string_at(c, "formatted_body");
   f.display_name = display_name;
-  if (f.display_name.empty() && f.type == "m.room.member") f.display_name = string_at(c, "displayname");
+  if (f.display_name.empty() && f.type == "m.room.member")
+    f.display_name = string_at(c, "displayname");
 
   f.body_lower.assign(f.body);
   for (char& ch : f.body_lower) ch = lower(ch);
@@ -258,10 +260,14 @@ void extract_features(const nlohmann::json& event, std::string_view display_name
       run = 0;
       separator = false;
     }
-    if (cp >= 'A' && cp <= 'Z') ++upper, ++letters;
-    else if (cp >= 'a' && cp <= 'z') ++letters;
-    else if (cp == '\n') ++lines;
-    else if (is_emoji(cp)) ++emoji;
+    if (cp >= 'A' && cp <= 'Z')
+      ++upper, ++letters;
+    else if (cp >= 'a' && cp <= 'z')
+      ++letters;
+    else if (cp == '\n')
+      ++lines;
+    else if (is_emoji(cp))
+      ++emoji;
   }
   auto set = [&f](Feature k, double v) { f.numbers[static_cast<int>(k)] = v; };
   set(Feature::kMentions, static_cast<double>(std::max(user_ids, pills)));
@@ -270,8 +276,10 @@ void extract_features(const nlohmann::json& event, std::string_view display_name
   set(Feature::kUppercaseRatio,
       letters == 0 ? 0.0 : static_cast<double>(upper) / static_cast<double>(letters));
   set(Feature::kLetters, static_cast<double>(letters));
-  size_t distinct = f.domains.empty() ? 0 : 1 + static_cast<size_t>(std::count(
-                                                    f.domains.begin(), f.domains.end(), '\n'));
+  size_t distinct =
+      f.domains.empty()
+          ? 0
+          : 1 + static_cast<size_t>(std::count(f.domains.begin(), f.domains.end(), '\n'));
   set(Feature::kDistinctDomains, static_cast<double>(distinct));
   set(Feature::kLines, static_cast<double>(lines));
   set(Feature::kDigits, static_cast<double>(digits));

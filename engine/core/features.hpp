@@ -15,15 +15,30 @@ namespace tyr {
 
 // Text fields a regex or keyword condition scans (one Hyperscan database per field).
 enum class Field : uint8_t {
-  kBody, kFormattedBody, kUrls, kDomains, kDisplayName, kSender, kSenderServer, kRoom
+  kBody,
+  kFormattedBody,
+  kUrls,
+  kDomains,
+  kDisplayName,
+  kSender,
+  kSenderServer,
+  kRoom
 };
 inline constexpr int kFields = 8;
 std::string_view field_name(Field f);
 
 // Derived numbers `feature:` conditions compare.
 enum class Feature : uint8_t {
-  kMentions, kLinks, kLength, kUppercaseRatio, kLetters, kDistinctDomains, kLines, kDigits,
-  kDigitRun, kEmoji
+  kMentions,
+  kLinks,
+  kLength,
+  kUppercaseRatio,
+  kLetters,
+  kDistinctDomains,
+  kLines,
+  kDigits,
+  kDigitRun,
+  kEmoji
 };
 inline constexpr int kFeatures = 10;
 std::string_view feature_name(Feature f);

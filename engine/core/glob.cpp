@@ -66,7 +66,10 @@ std::string glob_to_regex_body(std::string_view glob) {
       size_t questions = 0;
       bool star = false;
       while (i < glob.size() && (glob[i] == '*' || glob[i] == '?')) {
-        if (glob[i] == '?') ++questions; else star = true;
+        if (glob[i] == '?')
+          ++questions;
+        else
+          star = true;
         ++i;
       }
       append_wildcards(out, questions, star);

@@ -11,9 +11,9 @@
 namespace tyr {
 
 struct Error {
-  std::string code;     // Matrix errcode (M_FORBIDDEN…) or a Tyr code (TYR_NETWORK…)
-  std::string message;  // human-readable
-  int status = 0;       // HTTP status; 0 when no response was received
+  std::string code;             // Matrix errcode (M_FORBIDDEN…) or a Tyr code (TYR_NETWORK…)
+  std::string message;          // human-readable
+  int status = 0;               // HTTP status; 0 when no response was received
   int64_t retry_after_ms = -1;  // from 429 answers; -1 when absent
 
   std::string to_string() const {
@@ -27,8 +27,8 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}    // NOLINT
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
   T& value() & { return std::get<0>(v_); }

@@ -2,12 +2,13 @@
 // The scoring seam. Custom rules (rules/) and protections (plugins/) implement the component
 // interfaces below; the verdict combiner (engine/pipeline/verdict_combiner.hpp) extracts an
 // event's features once and folds both into one verdict; the pipeline's scoring stage
-// (engine/pipeline/scoring_stage.hpp) sees only EventScorer and ProtectionHost. The composition
-// root (cli/service.cpp) wires the concrete rules and protections together.
+// (engine/pipeline/scoring_stage.hpp) sees only EventScorer and protection::Host
+// (engine/protection/host.hpp). The composition root (cli/service.cpp) wires the concrete rules
+// and protections together.
 //
 //   ScoringStage ─EventScorer─▶ VerdictCombiner ─RuleScorer───────▶ rules::RuleDirScorer
 //        │                                     └─ProtectionScorer─▶ plugins::ProtectionSuiteHost
-//        └─ProtectionHost─────────────────────────────────────────▶ plugins::ProtectionSuiteHost
+//        └─protection::Host───────────────────────────────────────▶ plugins::ProtectionSuiteHost
 
 #include <cstdint>
 #include <string>
@@ -29,7 +30,8 @@ class EventScorer {
   virtual ~EventScorer() = default;
   // Scores one client-format event at `now_ms` (rate windows advance) with what the pipeline
   // knows of the room (power, names, moderators).
-  virtual EventVerdict score(const nlohmann::json& event, int64_t now_ms, const RoomFacts& room) = 0;
+  virtual EventVerdict score(const nlohmann::json& event, int64_t now_ms,
+                             const RoomFacts& room) = 0;
   // Scores without advancing any state, evaluating every rule (for `rules test`).
   virtual EventVerdict explain(const nlohmann::json& event) = 0;
   // Reloads the rules atomically; on error the old rules stay and the message says where.
@@ -37,25 +39,6 @@ class EventScorer {
   // A short description of what is loaded, one line per rule group or rule.
   virtual std::vector<std::string> describe() const = 0;
   virtual size_t rules_loaded() const = 0;
-};
-
-// What hosts protections: their lifecycle outside scoring (membership changes, timers), the
-// actions they request, their `protections …` commands and what they persist. Pipeline thread.
-class ProtectionHost {
- public:
-  virtual ~ProtectionHost() = default;
-  virtual void on_membership(const nlohmann::json& event, int64_t now_ms, const RoomFacts& room) = 0;
-  virtual void on_timer(int64_t now_ms) = 0;
-  // Actions requested since the last call, as executor JSON: {"kind": notify | redact_event |
-  // kick | ban | set_join_rule | restore_join_rule, "room", "user", "event_id", "join_rule",
-  // "reason", "protection", "shadow"} (plugins/protection_host.cpp makes them).
-  virtual std::vector<nlohmann::json> take_actions() = 0;
-  // `protections …` management commands: the reply, and whether settings changed.
-  virtual std::pair<std::string, bool> command(const std::vector<std::string>& args) = 0;
-  // Settings and state to persist, and to restore at start (errors are reported, not fatal).
-  virtual nlohmann::json save_settings() const = 0;
-  virtual nlohmann::json save_state() const = 0;
-  virtual Result<void> restore(const nlohmann::json& settings, const nlohmann::json& state) = 0;
 };
 
 // Custom rules as the combiner sees them: a verdict from the event's features.

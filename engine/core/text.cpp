@@ -10,7 +10,9 @@ namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
-unsigned char byte_at(std::string_view s, std::size_t i) { return static_cast<unsigned char>(s[i]); }
+unsigned char byte_at(std::string_view s, std::size_t i) {
+  return static_cast<unsigned char>(s[i]);
+}
 
 // The code point of the well-formed sequence of `len` bytes at s[i].
 char32_t code_point(std::string_view s, std::size_t i, std::size_t len) {
@@ -142,6 +144,12 @@ std::string quote_untrusted(std::string_view s, std::size_t max_bytes) {
 
 std::string dump_json(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string number_text(double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", value);
+  return buf;
 }
 
 }  // namespace tyr

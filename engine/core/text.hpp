@@ -55,4 +55,7 @@ std::string quote_untrusted(std::string_view s, std::size_t max_bytes);
 // wherever a JSON value may hold a string that came from outside.
 std::string dump_json(const nlohmann::json& j);
 
+// A number as people write it: "6", "0.5", "1e+06" (printf's %g).
+std::string number_text(double value);
+
 }  // namespace tyr

@@ -54,14 +54,25 @@ struct Thresholds {
 inline constexpr size_t kMaxMatchBytes = 80;
 
 struct EventVerdict {
-  double score = 0;                      // enforced score: what `action` was decided on
+  double score = 0;  // enforced score: what `action` was decided on
   Action action = Action::kAllow;
   Action shadow_action = Action::kAllow;  // what shadow rules would have led to
   bool reject = false;                    // at or above the reject threshold (inline veto)
-  std::string explanation;               // rule ids, scores and matched text, for moderators
-  std::vector<std::string> rules;        // ids of the rules that hit (enforced and shadow)
-  std::vector<bool> shadow;              // parallel to `rules` where known: a shadow hit
+  std::string explanation;                // rule ids, scores and matched text, for moderators
+  std::vector<std::string> rules;         // ids of the rules that hit (enforced and shadow)
+  std::vector<bool> shadow;               // parallel to `rules` where known: a shadow hit
+  std::vector<double> scores;             // parallel to `rules` where known: each hit's score
 };
+
+// What decided a verdict: its enforced hits with a positive score, largest first (ties in hit
+// order), at most `max` of them.
+struct Decider {
+  std::string rule;  // rule id, or "protection/SYMBOL"
+  double score = 0;
+};
+std::vector<Decider> decided_by(const EventVerdict& v, size_t max = 3);
+// "flooding/FLOOD +9, links.web-address +1": for notices, the audit trail and public reasons.
+std::string decided_text(const EventVerdict& v, size_t max = 3);
 
 // A room member as protections see them (moderators, operators).
 struct MemberFacts {
@@ -74,7 +85,7 @@ struct RoomFacts {
   bool known = false;  // false: the room's state could not be read; the rest is defaults
   int64_t sender_power = 0;
   std::string_view sender_display_name;
-  std::optional<int64_t> member_since_ms;  // when the sender last joined, when known
+  std::optional<int64_t> member_since_ms;   // when the sender last joined, when known
   std::span<const MemberFacts> moderators;  // power >= kick (creators included)
   std::span<const MemberFacts> operators;   // Tyr's operators, with their names in this room
 };

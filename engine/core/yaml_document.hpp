@@ -21,10 +21,10 @@
 namespace tyr {
 
 struct YamlDocument {
-  YAML::Node node;       // the first document; Null when the text holds none
-  bool single = true;    // false: another document (or a stuck token) follows
-  YAML::Mark extra;      // where it starts
-  std::string problem;   // "expected a single YAML document" or "unexpected ','"
+  YAML::Node node;      // the first document; Null when the text holds none
+  bool single = true;   // false: another document (or a stuck token) follows
+  YAML::Mark extra;     // where it starts
+  std::string problem;  // "expected a single YAML document" or "unexpected ','"
 };
 
 // Throws YAML::Exception (with its mark) on a syntax error.

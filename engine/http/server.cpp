@@ -87,7 +87,8 @@ std::multimap<std::string, std::string> parse_query(std::string_view query) {
     if (pair.empty()) continue;
     const size_t eq = pair.find('=');
     std::string_view key = pair.substr(0, eq);
-    std::string_view value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    std::string_view value =
+        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
     out.emplace(percent_decode(key, true), percent_decode(value, true));
   }
   return out;
@@ -226,10 +227,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
     // Set once the route is known; Beast checks a Content-Length against it with the header.
     parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               self->on_header(ec);
-                             });
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
@@ -288,8 +288,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     parser_->body_limit(limit);
-    if (auto expect = head.find(bhttp::field::expect); head.version() >= 11 &&
-        expect != head.end() && beast::iequals(expect->value(), "100-continue")) {
+    if (auto expect = head.find(bhttp::field::expect);
+        head.version() >= 11 && expect != head.end() &&
+        beast::iequals(expect->value(), "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
                                                                        head.version());
       bhttp::async_write(stream_, *cont,
@@ -304,10 +305,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void read_body() {
     if (phase_ == Phase::kClosed) return;
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->on_body(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }
 
   void on_body(beast::error_code ec) {
@@ -334,9 +334,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         log::error(self->server_->options.name, "handler failed on " + what);
         out = default_error(500, "internal error");
       }
-      asio::post(self->server_->ioc, [self, out = std::move(out)]() mutable {
-        self->write(std::move(out));
-      });
+      asio::post(self->server_->ioc,
+                 [self, out = std::move(out)]() mutable { self->write(std::move(out)); });
     });
   }
 

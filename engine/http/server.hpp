@@ -34,12 +34,12 @@
 namespace tyr::engine::http {
 
 struct Request {
-  std::string method;         // as sent: "GET", "PUT", …
-  std::string path;           // percent-decoded, without the query
+  std::string method;                             // as sent: "GET", "PUT", …
+  std::string path;                               // percent-decoded, without the query
   std::multimap<std::string, std::string> query;  // percent-decoded, '+' is a space
-  std::string authorization;  // the Authorization header, empty when absent
-  std::string body;           // empty until the body is read (so in `screen`)
-  std::string remote;         // peer address, for logs
+  std::string authorization;                      // the Authorization header, empty when absent
+  std::string body;                               // empty until the body is read (so in `screen`)
+  std::string remote;                             // peer address, for logs
 };
 
 struct Response {

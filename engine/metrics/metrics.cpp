@@ -57,9 +57,12 @@ void append_uint(std::string& out, uint64_t v) {
 
 void append_escaped_help(std::string& out, std::string_view help) {
   for (char c : help) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
@@ -131,10 +134,14 @@ void append_double(std::string& out, double v) {
 
 void append_escaped_label_value(std::string& out, std::string_view v) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
@@ -179,8 +186,8 @@ Histogram::Histogram(std::span<const double> bounds)
 void Histogram::observe(double v) {
   if (std::isnan(v)) return;
   // First bound >= v: Prometheus buckets are `le` (less than or equal).
-  const size_t i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
-                                       bounds_.begin());
+  const size_t i =
+      static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   counts_[i].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(v, std::memory_order_relaxed);
 }
@@ -420,8 +427,10 @@ void render_samples(std::string& out, const std::string& name,
   std::string le;
   for (size_t i = 0; i <= bounds.size(); ++i) {
     le.clear();
-    if (i < bounds.size()) append_double(le, bounds[i]);
-    else le = "+Inf";
+    if (i < bounds.size())
+      append_double(le, bounds[i]);
+    else
+      le = "+Inf";
     out += name;
     out += "_bucket";
     append_labels(out, label_names, c.values, "le", le);

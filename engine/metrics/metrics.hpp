@@ -25,8 +25,8 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <stdexcept>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -196,9 +196,9 @@ class FamilyCore : public Collector {
   std::vector<std::unique_ptr<Dimension>> dims_;
   size_t max_children_ = 1;
   size_t mask_ = 0;
-  std::unique_ptr<std::atomic<Child*>[]> slots_;   // open addressing, at most half full
-  mutable std::mutex mutex_;                       // serialises insertions; readers never take it
-  std::vector<std::unique_ptr<Child>> owned_;      // insertion order; guarded by mutex_
+  std::unique_ptr<std::atomic<Child*>[]> slots_;  // open addressing, at most half full
+  mutable std::mutex mutex_;                      // serialises insertions; readers never take it
+  std::vector<std::unique_ptr<Child>> owned_;     // insertion order; guarded by mutex_
 };
 
 // Rendering of one child's samples, shared by every family of that metric type.
@@ -212,9 +212,12 @@ void render_samples(std::string& out, const std::string& name,
 
 template <class M>
 constexpr MetricType type_of() {
-  if constexpr (std::is_same_v<M, Counter>) return MetricType::kCounter;
-  else if constexpr (std::is_same_v<M, Gauge>) return MetricType::kGauge;
-  else return MetricType::kHistogram;
+  if constexpr (std::is_same_v<M, Counter>)
+    return MetricType::kCounter;
+  else if constexpr (std::is_same_v<M, Gauge>)
+    return MetricType::kGauge;
+  else
+    return MetricType::kHistogram;
 }
 
 }  // namespace detail

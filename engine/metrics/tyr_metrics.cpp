@@ -28,16 +28,35 @@ constexpr size_t kActionResultCap = 32;
 // The event types Tyr and its protections care about. The type is chosen by the sender, so
 // anything else must fold into "other" rather than become a series.
 const std::vector<std::string> kEventTypes = {
-    "m.call.invite",         "m.policy.rule.room",     "m.policy.rule.server",
-    "m.policy.rule.user",    "m.poll.end",             "m.poll.response",
-    "m.poll.start",          "m.reaction",             "m.room.avatar",
-    "m.room.canonical_alias", "m.room.create",         "m.room.encrypted",
-    "m.room.encryption",     "m.room.guest_access",    "m.room.history_visibility",
-    "m.room.join_rules",     "m.room.member",          "m.room.message",
-    "m.room.name",           "m.room.pinned_events",   "m.room.power_levels",
-    "m.room.redaction",      "m.room.server_acl",      "m.room.third_party_invite",
-    "m.room.tombstone",      "m.room.topic",           "m.space.child",
-    "m.space.parent",        "m.sticker",
+    "m.call.invite",
+    "m.policy.rule.room",
+    "m.policy.rule.server",
+    "m.policy.rule.user",
+    "m.poll.end",
+    "m.poll.response",
+    "m.poll.start",
+    "m.reaction",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.create",
+    "m.room.encrypted",
+    "m.room.encryption",
+    "m.room.guest_access",
+    "m.room.history_visibility",
+    "m.room.join_rules",
+    "m.room.member",
+    "m.room.message",
+    "m.room.name",
+    "m.room.pinned_events",
+    "m.room.power_levels",
+    "m.room.redaction",
+    "m.room.server_acl",
+    "m.room.third_party_invite",
+    "m.room.tombstone",
+    "m.room.topic",
+    "m.space.child",
+    "m.space.parent",
+    "m.sticker",
 };
 
 const std::vector<std::string> kActions = {"allow", "notify", "redact", "kick", "ban"};
@@ -45,14 +64,15 @@ const std::vector<std::string> kActions = {"allow", "notify", "redact", "kick", 
 const std::vector<std::string> kVetoCallbacks = {"user_may_join_room", "user_may_invite",
                                                  "check_event_for_spam",
                                                  "should_drop_federated_event", "other"};
-const std::vector<std::string> kVetoOutcomes = {"allow", "reject", "drop", "not_ready", "timeout", "error"};
+const std::vector<std::string> kVetoOutcomes = {"allow",     "reject",  "drop",
+                                                "not_ready", "timeout", "error"};
 
 // Call kinds of HomeserverClient, not paths: paths embed room and user IDs.
 const std::vector<std::string> kEndpoints = {
-    "whoami",   "register",    "ping",           "join",    "leave",      "resolve_alias",
-    "create_room", "invite",   "room_state",     "state_event", "joined_members", "members",
-    "messages", "send_event",  "send_state",     "redact",  "kick",       "ban",
-    "unban",    "admin",       "other"};
+    "whoami",      "register",   "ping",       "join",        "leave",          "resolve_alias",
+    "create_room", "invite",     "room_state", "state_event", "joined_members", "members",
+    "messages",    "send_event", "send_state", "redact",      "kick",           "ban",
+    "unban",       "admin",      "other"};
 
 const std::vector<std::string> kEntityKinds = {"user", "room", "server"};
 
@@ -66,13 +86,12 @@ const std::vector<std::string> kWorkers = {"pipeline", "executor", "reports", "f
 
 // Event → verdict is microseconds for a cached ban-list hit and up to a second for a cold regex
 // pack on a huge message; vetoes answer the homeserver synchronously and share the range.
-const std::vector<double> kVerdictBuckets = {5e-6,  1e-5,   2.5e-5, 5e-5, 1e-4, 2.5e-4,
-                                             5e-4,  1e-3,   2.5e-3, 5e-3, 0.01, 0.025,
-                                             0.05,  0.1,    0.25,   0.5,  1.0};
+const std::vector<double> kVerdictBuckets = {5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4,
+                                             5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025,
+                                             0.05, 0.1,  0.25,   0.5,  1.0};
 // Homeserver calls: loopback milliseconds up to a struggling server's tens of seconds.
-const std::vector<double> kHomeserverBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                0.25,  0.5,    1.0,   2.5,  5.0,   10.0, 30.0,
-                                                60.0};
+const std::vector<double> kHomeserverBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 60.0};
 
 // Resident set size from /proc/self/statm (second field, in pages).
 double resident_memory_bytes() {
@@ -130,26 +149,26 @@ TyrMetrics::TyrMetrics()
     : transactions_received(registry.counter(
           "tyr_transactions_received_total",
           "Appservice transactions accepted from the homeserver (stored, or already stored).")),
-      transactions_deduplicated(registry.counter(
-          "tyr_transactions_deduplicated_total",
-          "Transactions whose txnId was already committed: homeserver retries.")),
-      events_received(registry.counter_family(
-          "tyr_events_received_total", "Events received in transactions, by event type.",
-          {Label::fixed("type", kEventTypes)})),
+      transactions_deduplicated(
+          registry.counter("tyr_transactions_deduplicated_total",
+                           "Transactions whose txnId was already committed: homeserver retries.")),
+      events_received(registry.counter_family("tyr_events_received_total",
+                                              "Events received in transactions, by event type.",
+                                              {Label::fixed("type", kEventTypes)})),
       events_deduplicated(registry.counter(
           "tyr_events_deduplicated_total",
           "Events received again after they were stored (deduplicated by event ID).")),
-      events_invalid(registry.counter(
-          "tyr_events_invalid_total", "Transaction entries without an event_id, skipped.")),
-      appservice_auth_failures(registry.counter(
-          "tyr_appservice_auth_failures_total",
-          "Appservice API requests refused for a missing or wrong hs_token.")),
+      events_invalid(registry.counter("tyr_events_invalid_total",
+                                      "Transaction entries without an event_id, skipped.")),
+      appservice_auth_failures(
+          registry.counter("tyr_appservice_auth_failures_total",
+                           "Appservice API requests refused for a missing or wrong hs_token.")),
       transaction_gaps(registry.counter(
           "tyr_transaction_gaps_total",
           "Transactions whose txnId skipped numbers: the homeserver may have dropped one.")),
-      events_recovered(registry.counter(
-          "tyr_events_recovered_total",
-          "Events found in room history before any transaction delivered them (lost, or not yet replayed).")),
+      events_recovered(registry.counter("tyr_events_recovered_total",
+                                        "Events found in room history before any transaction "
+                                        "delivered them (lost, or not yet replayed).")),
       notices_suppressed(registry.counter(
           "tyr_notices_suppressed_total",
           "Unsolicited management-room notices past management.notices_per_minute (summarised).")),
@@ -162,10 +181,10 @@ TyrMetrics::TyrMetrics()
       list_matches(registry.counter_family(
           "tyr_list_matches_total", "Policy list matches, by list and mode (enforced or shadow).",
           {Label::capped("list", kListCap), Label::fixed("mode", {"enforced", "shadow"})})),
-      protection_hits(registry.counter_family(
-          "tyr_protection_hits_total", "Protection hits, by protection and mode.",
-          {Label::capped("protection", kProtectionCap),
-           Label::fixed("mode", {"enforced", "shadow"})})),
+      protection_hits(registry.counter_family("tyr_protection_hits_total",
+                                              "Protection hits, by protection and mode.",
+                                              {Label::capped("protection", kProtectionCap),
+                                               Label::fixed("mode", {"enforced", "shadow"})})),
       events_failed(registry.counter(
           "tyr_events_failed_total",
           "Events whose handling threw; each is recorded under dead/<seq> and skipped.")),
@@ -188,7 +207,8 @@ TyrMetrics::TyrMetrics()
                                   "Actions queued and not yet executed against the homeserver.")),
       actions(registry.counter_family(
           "tyr_actions_total",
-          "Actions executed, by kind and result (\"ok\", \"skipped\" when nothing was left to do, \"no_power\", or the final Matrix errcode).",
+          "Actions executed, by kind and result (\"ok\", \"skipped\" when nothing was left to do, "
+          "\"no_power\", or the final Matrix errcode).",
           {Label::capped("kind", kActionKindCap), Label::capped("result", kActionResultCap)})),
       homeserver_request_duration(registry.histogram_family(
           "tyr_homeserver_request_duration_seconds",
@@ -198,13 +218,13 @@ TyrMetrics::TyrMetrics()
       list_entries(registry.gauge_family(
           "tyr_list_entries", "Policy rules loaded from all watched lists, by entity kind.",
           {Label::fixed("kind", kEntityKinds)})),
-      feed_last_success_timestamp(registry.gauge_family(
-          "tyr_feed_last_success_timestamp_seconds",
-          "Unix time of each HTTP feed's last successful fetch.",
-          {Label::capped("feed", kFeedCap)})),
-      http_connections(registry.gauge_family(
-          "tyr_http_connections", "Connections open on each HTTP listener.",
-          {Label::capped("listener", kListenerCap)})),
+      feed_last_success_timestamp(
+          registry.gauge_family("tyr_feed_last_success_timestamp_seconds",
+                                "Unix time of each HTTP feed's last successful fetch.",
+                                {Label::capped("feed", kFeedCap)})),
+      http_connections(registry.gauge_family("tyr_http_connections",
+                                             "Connections open on each HTTP listener.",
+                                             {Label::capped("listener", kListenerCap)})),
       http_connections_shed(registry.counter_family(
           "tyr_http_connections_shed_total",
           "Connections closed to make room for a new one (idle first, then the slowest senders).",
@@ -218,8 +238,8 @@ TyrMetrics::TyrMetrics()
                                        {Label::fixed("version", {kVersion})})),
       process_start_time(registry.gauge("process_start_time_seconds",
                                         "Start time of the process since the Unix epoch.")),
-      process_resident_memory(registry.gauge("process_resident_memory_bytes",
-                                             "Resident memory size in bytes.")) {
+      process_resident_memory(
+          registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")) {
   build_info.with(kVersion).set(1);
   process_start_time.set(process_start_seconds());
   process_resident_memory.set_callback(resident_memory_bytes);

@@ -36,29 +36,29 @@ struct TyrMetrics {
   Registry registry;  // first: every reference below points into it
 
   // Appservice intake (appservice_server.cpp).
-  Counter& transactions_received;      // each transaction stored or found already stored
-  Counter& transactions_deduplicated;  // retries of a txnId already committed
+  Counter& transactions_received;       // each transaction stored or found already stored
+  Counter& transactions_deduplicated;   // retries of a txnId already committed
   Family<Counter, 1>& events_received;  // {type}: known m.* types, else "other"
-  Counter& events_deduplicated;        // events already in `seen`
-  Counter& events_invalid;             // entries without an event_id, skipped
-  Counter& appservice_auth_failures;   // requests with a missing or wrong hs_token
-  Counter& transaction_gaps;           // a txnId skipped numbers: catch-up from history
-  Counter& events_recovered;           // read back from room history, never received
-  Counter& notices_suppressed;         // unsolicited notices past the per-minute budget
+  Counter& events_deduplicated;         // events already in `seen`
+  Counter& events_invalid;              // entries without an event_id, skipped
+  Counter& appservice_auth_failures;    // requests with a missing or wrong hs_token
+  Counter& transaction_gaps;            // a txnId skipped numbers: catch-up from history
+  Counter& events_recovered;            // read back from room history, never received
+  Counter& notices_suppressed;          // unsolicited notices past the per-minute budget
 
   // Decisions (pipeline).
-  Family<Counter, 1>& verdicts;             // {action}: allow|notify|redact|kick|ban
-  Family<Counter, 2>& rule_hits;            // {rule (capped 200), mode}
-  Family<Counter, 2>& list_matches;         // {list (capped 200, see list_label), mode}
-  Family<Counter, 2>& protection_hits;      // {protection (capped 100), mode}
-  Counter& events_failed;                   // handling threw; recorded under dead/<seq>
+  Family<Counter, 1>& verdicts;         // {action}: allow|notify|redact|kick|ban
+  Family<Counter, 2>& rule_hits;        // {rule (capped 200), mode}
+  Family<Counter, 2>& list_matches;     // {list (capped 200, see list_label), mode}
+  Family<Counter, 2>& protection_hits;  // {protection (capped 100), mode}
+  Counter& events_failed;               // handling threw; recorded under dead/<seq>
   // {worker}: pipeline|executor|reports|feeds. An item (event, action, abuse report, feed poll)
   // whose handling threw unexpectedly; it was set aside and the worker went on.
   Family<Counter, 1>& poisoned_items;
-  Histogram& event_verdict_duration;        // event taken from the inbox → verdict
+  Histogram& event_verdict_duration;  // event taken from the inbox → verdict
 
   // Synchronous vetoes from the homeserver module.
-  Family<Counter, 2>& vetoes;         // {callback, outcome}
+  Family<Counter, 2>& vetoes;           // {callback, outcome}
   Family<Histogram, 1>& veto_duration;  // {callback}
 
   // Queues and actions (executor).
@@ -69,13 +69,13 @@ struct TyrMetrics {
 
   // Loaded policy.
   Gauge& rules_loaded;
-  Family<Gauge, 1>& list_entries;                  // {kind}: user|room|server
-  Family<Gauge, 1>& feed_last_success_timestamp;   // {feed (capped 64)}: Unix seconds
+  Family<Gauge, 1>& list_entries;                 // {kind}: user|room|server
+  Family<Gauge, 1>& feed_last_success_timestamp;  // {feed (capped 64)}: Unix seconds
 
   // HTTP listeners (engine/http/server.cpp).
-  Family<Gauge, 1>& http_connections;           // {listener}: open now
-  Family<Counter, 1>& http_connections_shed;    // {listener}: closed to make room
-  Family<Counter, 2>& http_rejected;            // {listener, reason}: refused by the server
+  Family<Gauge, 1>& http_connections;         // {listener}: open now
+  Family<Counter, 1>& http_connections_shed;  // {listener}: closed to make room
+  Family<Counter, 2>& http_rejected;          // {listener, reason}: refused by the server
 
   // Build and process.
   Family<Gauge, 1>& build_info;  // {version} = 1

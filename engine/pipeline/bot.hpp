@@ -43,7 +43,7 @@ class Bot : public EventHandler,
             public ReportHandler,
             public veto::Backend,
             public ManagementNotices,
-            public CommandHost {
+            public commands::CommandHost {
  public:
   Bot(const Config& config, Store& store, HomeserverClient& client, PolicyBook& book);
 
@@ -62,11 +62,14 @@ class Bot : public EventHandler,
   bool veto_ready() const override { return veto_ready_; }
   void set_veto_ready(bool ready) { veto_ready_ = ready; }
   veto::Decision decide_membership(const veto::Request& request) override;
-  veto::Decision decide_event(const veto::Request& request, std::chrono::milliseconds deadline) override;
+  veto::Decision decide_event(const veto::Request& request,
+                              std::chrono::milliseconds deadline) override;
   // Wakes the executor after actions were queued off the pipeline thread (vetoes).
   void set_on_queued(std::function<void()> wake) { on_queued_ = std::move(wake); }
   // How the executor hands results (room state) to the pipeline thread. Unset: run in place.
-  void set_pipeline_poster(std::function<void(std::function<void()>)> post) { pipeline_post_ = std::move(post); }
+  void set_pipeline_poster(std::function<void(std::function<void()>)> post) {
+    pipeline_post_ = std::move(post);
+  }
   PolicyBook& book() { return book_; }
   // Queues a pass over the management room's and every protected room's history back to
   // `since_ms` (minus a margin, at most catch_up.max_age) for events never delivered
@@ -79,7 +82,9 @@ class Bot : public EventHandler,
   // Wakes the pipeline after a catch-up put recovered events in the inbox.
   void set_on_recovered(std::function<void()> wake) { on_recovered_ = std::move(wake); }
   // Custom rules and protections; may stay unset (then only lists are enforced).
-  void set_scorer(EventScorer* scorer, ProtectionHost* protections) { scoring_.attach(scorer, protections); }
+  void set_scorer(EventScorer* scorer, protection::Host* protections) {
+    scoring_.attach(scorer, protections);
+  }
   // One abuse report from the homeserver (parse_abuse_report of the admin API's entry): posted
   // with context, counted towards an automatic redaction when the reporter is trusted (once per
   // reporter and event). Calls the homeserver for the reported event.
@@ -128,6 +133,7 @@ class Bot : public EventHandler,
   ActionOutcome run(uint64_t seq, const actions::Ban& a, Batch& batch);
   ActionOutcome run(uint64_t seq, const actions::SetJoinRule& a, Batch& batch);
   ActionOutcome run(uint64_t seq, const actions::RestoreJoinRule& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::Mute& a, Batch& batch);
 
   // Queues a notice in `room` (optionally as a reply to `reply_to` event ID).
   void enqueue_notice(Batch& batch, const std::string& room, const std::string& body,
@@ -149,11 +155,11 @@ class Bot : public EventHandler,
   PolicyBook& policy_book() override;
   const AuditLog& audit_log() const override;
   EventScorer* scorer() override;
-  ProtectionHost* protections() override;
+  protection::Host* protections() override;
   const std::string& command_room() const override;
   bool is_exempt_user(const std::string& user_id) const override;
   std::chrono::seconds uptime() const override;
-  VerdictCounts verdict_counts() const override;
+  commands::VerdictCounts verdict_counts() const override;
   std::vector<std::string> status_lines() const override;
   std::string find_protected_room(const std::string& id_or_alias) const override;
   std::map<std::string, nlohmann::json> protected_rooms() const override;
@@ -182,7 +188,8 @@ class Bot : public EventHandler,
   // Power levels of a room, read fresh from the homeserver.
   Result<class PowerLevels> power_in(const std::string& room_id);
   ActionOutcome from_error(const std::string& what, const Error& e);
-  ActionOutcome run_join_rule(const actions::Action& action, const std::optional<std::string>& raise_to,
+  ActionOutcome run_join_rule(const actions::Action& action,
+                              const std::optional<std::string>& raise_to,
                               const actions::Why& why_asked, Batch& batch);
   std::string txn_id(uint64_t seq) const;
 
@@ -196,9 +203,9 @@ class Bot : public EventHandler,
   std::map<std::string, int64_t> pending_catch_up_;  // room -> since, pass queued and not started
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
   AuditLog audit_;
-  RoomStateCache room_state_;                        // pipeline thread only
-  ScoringStage scoring_;                             // rules and protections (pipeline thread)
-  EventRouter router_;                               // which stages see an event
+  RoomStateCache room_state_;  // pipeline thread only
+  ScoringStage scoring_;       // rules and protections (pipeline thread)
+  EventRouter router_;         // which stages see an event
   std::function<void(std::function<void()>)> pipeline_post_;
   std::function<void()> on_queued_;
   std::function<void()> on_recovered_;

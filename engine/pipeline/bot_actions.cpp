@@ -35,7 +35,8 @@ constexpr auto make_table(std::index_sequence<I...>) {
 }
 
 // Every action Tyr can run, in the variant's order (a missing runner does not compile).
-constexpr auto kActions = make_table(std::make_index_sequence<std::variant_size_v<actions::Action>>{});
+constexpr auto kActions =
+    make_table(std::make_index_sequence<std::variant_size_v<actions::Action>>{});
 
 }  // namespace
 
@@ -53,10 +54,10 @@ ActionOutcome Bot::run(uint64_t seq, const actions::Notice& a, Batch&) {
   // Notices quote what others wrote (names, reasons, excerpts), so nothing in the body may
   // ping: an m.mentions naming nobody turns off the body-based mention rules ("@room",
   // display names, user IDs; spec v1.7 intentional mentions). Tyr never means to ping.
-  nlohmann::json content = {{"msgtype", "m.notice"},
-                            {"body", a.body},
-                            {"m.mentions", nlohmann::json::object()}};
-  if (!a.reply_to.empty()) content["m.relates_to"] = {{"m.in_reply_to", {{"event_id", a.reply_to}}}};
+  nlohmann::json content = {
+      {"msgtype", "m.notice"}, {"body", a.body}, {"m.mentions", nlohmann::json::object()}};
+  if (!a.reply_to.empty())
+    content["m.relates_to"] = {{"m.in_reply_to", {{"event_id", a.reply_to}}}};
   auto res = client_.send_event(a.room, "m.room.message", content, txn_id(seq));
   if (res) return {};
   return from_error("notice", res.error());
@@ -97,12 +98,13 @@ ActionOutcome Bot::run(uint64_t, const actions::JoinProtect& a, Batch& batch) {
     snapshot->match(policy::EntityKind::kRoom, id, hits);
     for (const auto* r : hits) {
       if (r->recommendation != policy::Recommendation::kUnknown && !book_.is_shadow(r->list)) {
-        enqueue_notice(batch, management_room_,
-                       "Refusing to protect " + id + ": it is banned by " + r->list + " (rule " +
-                           escape_untrusted(r->state_key, kMaxQuotedReason) +
-                           (r->reason.empty() ? "" : ": " + quote_untrusted(r->reason, kMaxQuotedReason)) +
-                           ").",
-                       reply_to);
+        enqueue_notice(
+            batch, management_room_,
+            "Refusing to protect " + id + ": it is banned by " + r->list + " (rule " +
+                escape_untrusted(r->state_key, kMaxQuotedReason) +
+                (r->reason.empty() ? "" : ": " + quote_untrusted(r->reason, kMaxQuotedReason)) +
+                ").",
+            reply_to);
         return true;
       }
     }

@@ -13,7 +13,7 @@ Store& Bot::store() { return store_; }
 PolicyBook& Bot::policy_book() { return book_; }
 const AuditLog& Bot::audit_log() const { return audit_; }
 EventScorer* Bot::scorer() { return scoring_.scorer(); }
-ProtectionHost* Bot::protections() { return scoring_.protections(); }
+protection::Host* Bot::protections() { return scoring_.protections(); }
 const std::string& Bot::command_room() const { return management_room_; }
 bool Bot::is_exempt_user(const std::string& user_id) const { return is_exempt(user_id); }
 
@@ -22,9 +22,12 @@ std::chrono::seconds Bot::uptime() const {
                                                           started_);
 }
 
-VerdictCounts Bot::verdict_counts() const {
+commands::VerdictCounts Bot::verdict_counts() const {
   const auto counts = scoring_.counts();
-  return {.notify = counts[1], .redact = counts[2], .kick = counts[3], .ban = counts[4],
+  return {.notify = counts[1],
+          .redact = counts[2],
+          .kick = counts[3],
+          .ban = counts[4],
           .shadow = scoring_.shadow_counts()};
 }
 

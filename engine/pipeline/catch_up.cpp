@@ -35,11 +35,13 @@ constexpr int kPageSize = 100;
 void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_lists) {
   // Before Tyr is ready (management room joined, rooms loaded) the pass at start covers it.
   if (!config_.catch_up.enabled || !veto_ready_) {
-    log::debug("catch-up", std::string(why) + ": not now (" + (config_.catch_up.enabled ? "not ready yet" : "disabled") + ")");
+    log::debug("catch-up", std::string(why) + ": not now (" +
+                               (config_.catch_up.enabled ? "not ready yet" : "disabled") + ")");
     return;
   }
   const int64_t now = now_ms();
-  const int64_t since = std::max(since_ms - kMarginMs, now - config_.catch_up.max_age.count() * 1000);
+  const int64_t since =
+      std::max(since_ms - kMarginMs, now - config_.catch_up.max_age.count() * 1000);
   std::vector<std::string> rooms{management_room_};
   for (const auto& [room, info] : rooms_.snapshot()) rooms.push_back(room);
   Batch batch;
@@ -69,8 +71,8 @@ void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_l
     for (const auto& room : rooms) pending_catch_up_.erase(room);
     return;
   }
-  log::info("catch-up", std::string(why) + ": reading " + std::to_string(queued) + " room(s)' history from " +
-                            format_utc(since));
+  log::info("catch-up", std::string(why) + ": reading " + std::to_string(queued) +
+                            " room(s)' history from " + format_utc(since));
   if (on_queued_) on_queued_();
 }
 
@@ -154,22 +156,25 @@ ActionOutcome Bot::run(uint64_t, const actions::CatchUp& a, Batch& batch) {
   }
   std::vector<std::string_view> id_views(ids.begin(), ids.end());
   auto accepted = store_.accept_transaction({}, id_views, json);
-  if (!accepted) return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(1000),
-                         "catch-up of " + room + ": " + accepted.error().to_string()};
+  if (!accepted)
+    return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(1000),
+            "catch-up of " + room + ": " + accepted.error().to_string()};
   const size_t fresh = accepted->accepted;
   if (fresh > 0) {
     metrics::tyr_metrics().events_recovered.add(fresh);
     // Not necessarily lost: after a restart of Tyr the homeserver may still be replaying them.
-    log::warn("catch-up", room + ": " + std::to_string(fresh) + " event(s) no transaction had delivered, of " +
-                              std::to_string(ids.size()) + " since " + format_utc(since) + "; handling them now");
+    log::warn("catch-up", room + ": " + std::to_string(fresh) +
+                              " event(s) no transaction had delivered, of " +
+                              std::to_string(ids.size()) + " since " + format_utc(since) +
+                              "; handling them now");
     if (on_recovered_) on_recovered_();
     // Their state is older than what Tyr knows: read the room's state afresh.
     if (state && rooms_.contains(room)) {
       actions::enqueue(store_, batch, actions::LoadRoomState{room});
     }
   } else {
-    log::debug("catch-up", room + ": nothing missed (" + std::to_string(ids.size()) + " event(s) since " +
-                               format_utc(since) + ")");
+    log::debug("catch-up", room + ": nothing missed (" + std::to_string(ids.size()) +
+                               " event(s) since " + format_utc(since) + ")");
   }
   return {};
 }

@@ -21,8 +21,8 @@ ActionOutcome Bot::run(uint64_t seq, const actions::RedactUser& a, Batch& batch)
   const std::string user = a.user;
   const int64_t since = now_ms() - a.window_s * 1000;
   if (a.shadow) {
-    post_notice(batch, "shadow", "[shadow] Would redact recent messages of " + user +
-                                                " in " + room + ".");
+    post_notice(batch, "shadow",
+                "[shadow] Would redact recent messages of " + user + " in " + room + ".");
     audit_action(batch, actions::encode(a), "redact_user", nullptr, "shadow");
     return {};
   }
@@ -55,17 +55,21 @@ ActionOutcome Bot::run(uint64_t seq, const actions::RedactUser& a, Batch& batch)
   size_t done = 0;
   for (size_t i = 0; i < targets.size(); ++i) {
     // Each redaction's txnId derives from this action's: a retry after a crash is deduplicated.
-    auto r = client_.redact(room, targets[i], "tyr." + store_.instance_id() + "." + std::to_string(seq) + "." + std::to_string(i), "Removed by Tyr");
+    auto r = client_.redact(
+        room, targets[i],
+        "tyr." + store_.instance_id() + "." + std::to_string(seq) + "." + std::to_string(i),
+        "Removed by Tyr");
     if (!r) {
       if (is_retryable(r.error())) return from_error("redact in " + room, r.error());
       continue;
     }
     ++done;
   }
-  audit_action(batch, actions::encode(a), "redact_user", nullptr, "live", std::to_string(done) + " events redacted");
+  audit_action(batch, actions::encode(a), "redact_user", nullptr, "live",
+               std::to_string(done) + " events redacted");
   if (done > 0 || a.report) {
-    post_notice(batch, "redactions", "Redacted " + std::to_string(done) + " events of " +
-                                                user + " in " + room + ".");
+    post_notice(batch, "redactions",
+                "Redacted " + std::to_string(done) + " events of " + user + " in " + room + ".");
   }
   return {};
 }
@@ -78,17 +82,20 @@ ActionOutcome Bot::run(uint64_t, const actions::RestoreJoinRule& a, Batch& batch
   return run_join_rule(a, std::nullopt, a.why, batch);
 }
 
-ActionOutcome Bot::run_join_rule(const actions::Action& action, const std::optional<std::string>& raise_to,
+ActionOutcome Bot::run_join_rule(const actions::Action& action,
+                                 const std::optional<std::string>& raise_to,
                                  const actions::Why& why_asked, Batch& batch) {
   const std::string& room = actions::room_of(action);
   const std::string saved_key = std::string(state_keys::kJoinRule) + room;
   nlohmann::json content;
   if (raise_to) {
     auto current = client_.state_event(room, "m.room.join_rules");
-    if (!current && current.error().code != "M_NOT_FOUND") return from_error("join rules of " + room, current.error());
+    if (!current && current.error().code != "M_NOT_FOUND")
+      return from_error("join rules of " + room, current.error());
     // Keep the rule in force before the first raise; a second raise must not overwrite it.
     if (!store_.get(Cf::kState, saved_key)) {
-      batch.put(Cf::kState, saved_key, (current ? *current : nlohmann::json{{"join_rule", "public"}}).dump());
+      batch.put(Cf::kState, saved_key,
+                (current ? *current : nlohmann::json{{"join_rule", "public"}}).dump());
     }
     content = current ? *current : nlohmann::json::object();
     content["join_rule"] = *raise_to;
@@ -102,19 +109,23 @@ ActionOutcome Bot::run_join_rule(const actions::Action& action, const std::optio
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_set_state(bot_user_, "m.room.join_rules"); !why.empty()) {
-    enqueue_notice(batch, management_room_, "Cannot change the join rule of " + room + ": " + why + ".");
+    enqueue_notice(batch, management_room_,
+                   "Cannot change the join rule of " + room + ": " + why + ".");
     return {};
   }
   auto sent = client_.send_state(room, "m.room.join_rules", "", content);
-  audit_action(batch, actions::encode(action), actions::name_of(action), sent ? nullptr : &sent.error(), "live",
+  audit_action(batch, actions::encode(action), actions::name_of(action),
+               sent ? nullptr : &sent.error(), "live",
                "join rule " + content.value("join_rule", ""));
   if (!sent) {
     if (is_retryable(sent.error())) return from_error("join rules of " + room, sent.error());
-    enqueue_notice(batch, management_room_, "Changing the join rule of " + room + " failed: " + sent.error().to_string());
+    enqueue_notice(batch, management_room_,
+                   "Changing the join rule of " + room + " failed: " + sent.error().to_string());
     return {};
   }
-  enqueue_notice(batch, management_room_, "Join rule of " + room + " is now " + content.value("join_rule", "") +
-                                              " (" + (why_asked.protection.empty() ? "protection" : why_asked.protection) + ").");
+  enqueue_notice(batch, management_room_,
+                 "Join rule of " + room + " is now " + content.value("join_rule", "") + " (" +
+                     (why_asked.protection.empty() ? "protection" : why_asked.protection) + ").");
   return {};
 }
 
@@ -141,7 +152,8 @@ ActionOutcome Bot::run(uint64_t, const actions::Kick& a, Batch& batch) {
   const std::string user = a.user;
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
-  if (power->level(bot_user_) < power->kick_level() || power->level(user) >= power->level(bot_user_)) {
+  if (power->level(bot_user_) < power->kick_level() ||
+      power->level(user) >= power->level(bot_user_)) {
     post_notice(batch, "errors", "Cannot kick " + user + " from " + room + ": not enough power.");
     ActionOutcome refused;
     refused.result = "no_power";
@@ -189,4 +201,59 @@ ActionOutcome Bot::run(uint64_t, const actions::Ban& a, Batch& batch) {
   }
   return {};
 }
+
+// Mutes by power level: the user gets events_default - 1 (they can send no message), and
+// unmuting removes exactly that override. Changing power levels needs the power to send
+// m.room.power_levels and more power than the user has.
+ActionOutcome Bot::run(uint64_t, const actions::Mute& a, Batch& batch) {
+  const std::string verb = a.unmute ? "unmute" : "mute";
+  auto power = power_in(a.room);
+  if (!power) return from_error("power levels of " + a.room, power.error());
+  std::string why = power->why_cannot_set_state(bot_user_, "m.room.power_levels");
+  if (why.empty() && power->level(a.user) >= power->level(bot_user_)) {
+    why = a.user + " has as much power as Tyr or more";
+  }
+  if (!why.empty()) {
+    post_notice(batch, "errors",
+                "Cannot " + verb + " " + a.user + " in " + a.room + ": " + why + ".");
+    ActionOutcome refused;
+    refused.result = "no_power";
+    return refused;
+  }
+  auto pl = client_.state_event(a.room, "m.room.power_levels");
+  if (!pl) return from_error("power levels of " + a.room, pl.error());
+  nlohmann::json content = pl->is_object() ? *pl : nlohmann::json::object();
+  auto number = [&content](const char* key, int64_t fallback) {
+    auto it = content.find(key);
+    return it != content.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+  };
+  const int64_t events_default = number("events_default", 0);
+  if (!content["users"].is_object()) content["users"] = nlohmann::json::object();
+  nlohmann::json& users = content["users"];
+  const int64_t muted_level = events_default - 1;
+  const bool is_muted = power->level(a.user) < events_default;
+  if (a.unmute ? !(is_muted && users.contains(a.user)) : is_muted) {
+    ActionOutcome skipped;  // already as asked
+    skipped.result = "skipped";
+    return skipped;
+  }
+  if (a.unmute) {
+    users.erase(a.user);
+  } else {
+    users[a.user] = muted_level;
+  }
+  auto sent = client_.send_state(a.room, "m.room.power_levels", "", content);
+  audit_action(batch, actions::encode(a), verb, sent ? nullptr : &sent.error());
+  if (!sent) {
+    if (is_retryable(sent.error())) return from_error(verb + " " + a.user, sent.error());
+    post_notice(
+        batch, "errors",
+        "Could not " + verb + " " + a.user + " in " + a.room + ": " + sent.error().to_string());
+    ActionOutcome refused;
+    refused.result = sent.error().code.empty() ? "error" : sent.error().code;
+    return refused;
+  }
+  return {};
+}
+
 }  // namespace tyr::engine

@@ -4,7 +4,8 @@
 
 namespace tyr::engine {
 
-bool EventRouter::read(const nlohmann::json& event, const std::function<void(const RoutedEvent&)>& then) {
+bool EventRouter::read(const nlohmann::json& event,
+                       const std::function<void(const RoutedEvent&)>& then) {
   if (!event.is_object()) return false;
   const std::string* sender = string_field(event, "sender");
   const std::string* room = string_field(event, "room_id");

@@ -48,7 +48,8 @@ class EventRouter {
   void set_management_room(std::string room) { management_room_ = std::move(room); }
 
   // Reads the routing fields; false when the event lacks them (not a room event Tyr can act on).
-  static bool read(const nlohmann::json& event, const std::function<void(const RoutedEvent&)>& then);
+  static bool read(const nlohmann::json& event,
+                   const std::function<void(const RoutedEvent&)>& then);
 
   void route(const RoutedEvent& e, Batch& batch) const;
 

@@ -68,8 +68,8 @@ void FeedWorker::poll_one(size_t index) {
   try {
     auto r = pollers_[index].poll(st);
     if (!r) {
-      log::warn("feeds", "feed " + feed.name + " failed: " + r.error().to_string() +
-                             " (keeping " + std::to_string(st.rules.size()) + " rules)");
+      log::warn("feeds", "feed " + feed.name + " failed: " + r.error().to_string() + " (keeping " +
+                             std::to_string(st.rules.size()) + " rules)");
     } else if (*r) {
       const size_t changed = bot_.apply_feed(feed.name, st.rules, feed.shadow);
       log::info("feeds", "feed " + feed.name + ": " + std::to_string(st.rules.size()) + " rules (" +
@@ -101,7 +101,8 @@ void FeedWorker::set_aside(size_t index, policy::FeedState& st, std::string_view
   const auto& feed = pollers_[index].feed();
   metrics::tyr_metrics().poisoned_items.with("feeds").inc();
   const std::string what = "a poll of feed " + feed.name;
-  log::error("feeds", what + " threw: " + escape_untrusted(error, 300) + "; keeping its last good rules");
+  log::error("feeds",
+             what + " threw: " + escape_untrusted(error, 300) + "; keeping its last good rules");
   // Back to the last good contents; the failure shows in `status` and the next poll tries again.
   policy::FeedState previous;
   {
@@ -118,7 +119,8 @@ void FeedWorker::set_aside(size_t index, policy::FeedState& st, std::string_view
     log::error("feeds", std::string("recording the failed poll failed: ") + e.what());
     return;
   }
-  if (auto c = store_.commit(b); !c) log::error("feeds", "cannot record the failed poll: " + c.error().to_string());
+  if (auto c = store_.commit(b); !c)
+    log::error("feeds", "cannot record the failed poll: " + c.error().to_string());
 }
 
 std::vector<std::string> FeedWorker::status() const {
@@ -130,8 +132,9 @@ std::vector<std::string> FeedWorker::status() const {
     std::string line = "Feed " + f.name + ": " + std::to_string(st.rules.size()) + " rules";
     if (f.shadow) line += " (shadow)";
     if (!st.last_error.empty()) {
-      line += ", FAILING (" + st.last_error + "), keeping the contents of " +
-              (st.last_success_ms ? ago(st.last_success_ms) : std::string("no successful fetch yet"));
+      line +=
+          ", FAILING (" + st.last_error + "), keeping the contents of " +
+          (st.last_success_ms ? ago(st.last_success_ms) : std::string("no successful fetch yet"));
     } else if (st.last_success_ms) {
       line += ", fetched " + ago(st.last_success_ms);
     } else {

@@ -7,8 +7,7 @@
 
 namespace tyr::engine {
 
-HomeserverWatch::HomeserverWatch(std::function<bool()> probe,
-                                 std::function<void(int64_t)> on_back,
+HomeserverWatch::HomeserverWatch(std::function<bool()> probe, std::function<void(int64_t)> on_back,
                                  std::chrono::milliseconds period)
     : probe_(std::move(probe)), on_back_(std::move(on_back)), period_(period) {}
 
@@ -53,7 +52,8 @@ void HomeserverWatch::check(int64_t now) {
   }
   if (since == 0) return;
   down_since_ms_ = 0;
-  log::info("watch", "the homeserver answers again after " + std::to_string((now - since) / 1000) + " s");
+  log::info("watch",
+            "the homeserver answers again after " + std::to_string((now - since) / 1000) + " s");
   if (on_back_) on_back_(since);
 }
 

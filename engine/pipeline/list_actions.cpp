@@ -65,21 +65,22 @@ ActionOutcome Bot::run(uint64_t, const actions::CreateList& a, Batch& batch) {
   const std::string reply_to = a.reply_to;
   nlohmann::json invite = nlohmann::json::array();
   for (const auto& op : config_.management.operators) invite.push_back(op);
-  nlohmann::json body = {
-      {"preset", "public_chat"},
-      {"name", "Tyr policy list: " + shortcode},
-      {"topic", "Moderation policy list published by Tyr (" + bot_user_ + ")"},
-      {"invite", invite},
-      {"creation_content", {{"type", "support.feline.policy.lists.msc.v1"}}},
-      {"power_level_content_override", {{"events_default", 50}}},
-      {"initial_state",
-       {{{"type", "org.matrix.mjolnir.shortcode"}, {"state_key", ""},
-         {"content", {{"shortcode", shortcode}}}}}}};
+  nlohmann::json body = {{"preset", "public_chat"},
+                         {"name", "Tyr policy list: " + shortcode},
+                         {"topic", "Moderation policy list published by Tyr (" + bot_user_ + ")"},
+                         {"invite", invite},
+                         {"creation_content", {{"type", "support.feline.policy.lists.msc.v1"}}},
+                         {"power_level_content_override", {{"events_default", 50}}},
+                         {"initial_state",
+                          {{{"type", "org.matrix.mjolnir.shortcode"},
+                            {"state_key", ""},
+                            {"content", {{"shortcode", shortcode}}}}}}};
   auto room = client_.create_room(body);
   if (!room) {
     if (is_retryable(room.error())) return from_error("create list " + shortcode, room.error());
     enqueue_notice(batch, management_room_,
-                   "Could not create list " + shortcode + ": " + room.error().to_string(), reply_to);
+                   "Could not create list " + shortcode + ": " + room.error().to_string(),
+                   reply_to);
     return {};
   }
   WatchedList meta;
@@ -110,10 +111,11 @@ ActionOutcome Bot::run(uint64_t, const actions::SetRule& a, Batch& batch) {
                    a.reply_to);
     return {};
   }
-  nlohmann::json event = {{"type", type}, {"state_key", state_key}, {"content", content},
-                          {"event_id", *sent}, {"sender", bot_user_}, {"room_id", list}};
+  nlohmann::json event = {{"type", type},      {"state_key", state_key}, {"content", content},
+                          {"event_id", *sent}, {"sender", bot_user_},    {"room_id", list}};
   std::string problem;
-  if (auto diff = book_.apply_event(batch, list, event, &problem); diff && (diff->added || diff->removed)) {
+  if (auto diff = book_.apply_event(batch, list, event, &problem);
+      diff && (diff->added || diff->removed)) {
     on_rule_diffs({*diff}, batch);
   }
   if (auto summary = a.summary; !summary.empty()) {
@@ -159,7 +161,7 @@ ActionOutcome Bot::run(uint64_t, const actions::ListBan& a, Batch& batch) {
   if (member && member->value("membership", "") == "ban") return {};  // never re-issue a ban
   if (shadow) {
     post_notice(batch, "shadow",
-                   "[shadow] Would ban " + user + " from " + room + ": " + rule + ".");
+                "[shadow] Would ban " + user + " from " + room + ": " + rule + ".");
     audit_action(batch, actions::encode(a), "ban", nullptr, "shadow");
     return {};
   }
@@ -167,7 +169,7 @@ ActionOutcome Bot::run(uint64_t, const actions::ListBan& a, Batch& batch) {
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
     post_notice(batch, "bans",
-                   "Cannot ban " + user + " from " + room + " (" + rule + "): " + why + ".");
+                "Cannot ban " + user + " from " + room + " (" + rule + "): " + why + ".");
     return {};
   }
   auto banned = client_.ban(room, user, a.reason);
@@ -175,13 +177,17 @@ ActionOutcome Bot::run(uint64_t, const actions::ListBan& a, Batch& batch) {
   if (!banned) {
     if (is_retryable(banned.error())) return from_error("ban " + user, banned.error());
     post_notice(batch, "bans",
-                   "Banning " + user + " from " + room + " failed: " + banned.error().to_string());
+                "Banning " + user + " from " + room + " failed: " + banned.error().to_string());
     return {};
   }
   const std::string list = a.list, key = a.state_key;
   nlohmann::json record = {{"list", list}, {"state_key", key}, {"ts", now_ms()}};
-  batch.put(Cf::kState, std::string(state_keys::kBan) + room + state_keys::kSep + user, dump_json(record));
-  batch.put(Cf::kState, std::string(state_keys::kBanRule) + list + state_keys::kSep + key + state_keys::kSep + room + state_keys::kSep + user, "");
+  batch.put(Cf::kState, std::string(state_keys::kBan) + room + state_keys::kSep + user,
+            dump_json(record));
+  batch.put(Cf::kState,
+            std::string(state_keys::kBanRule) + list + state_keys::kSep + key + state_keys::kSep +
+                room + state_keys::kSep + user,
+            "");
   post_notice(batch, "bans", "Banned " + user + " from " + room + ": " + rule + ".");
   ActionOutcome done;
   done.retry_after = config_.policy.ban_pacing;  // pacing before the next action
@@ -190,7 +196,8 @@ ActionOutcome Bot::run(uint64_t, const actions::ListBan& a, Batch& batch) {
 
 ActionOutcome Bot::run(uint64_t, const actions::UnbanCheck& a, Batch& batch) {
   const std::string list = a.list, key = a.state_key;
-  const std::string prefix = std::string(state_keys::kBanRule) + list + state_keys::kSep + key + state_keys::kSep;
+  const std::string prefix =
+      std::string(state_keys::kBanRule) + list + state_keys::kSep + key + state_keys::kSep;
   store_.scan(Cf::kState, prefix, [&](std::string_view k, std::string_view) {
     std::string_view rest = k.substr(prefix.size());
     const auto sep = rest.find(state_keys::kSep);
@@ -201,11 +208,16 @@ ActionOutcome Bot::run(uint64_t, const actions::UnbanCheck& a, Batch& batch) {
       // Still banned by another rule: the ban now belongs to that rule.
       const auto& r = j.matches.front();
       nlohmann::json record = {{"list", r.list}, {"state_key", r.state_key}, {"ts", now_ms()}};
-      batch.put(Cf::kState, std::string(state_keys::kBan) + room + state_keys::kSep + user, dump_json(record));
-      batch.put(Cf::kState, std::string(state_keys::kBanRule) + r.list + state_keys::kSep + r.state_key + state_keys::kSep + room + state_keys::kSep + user, "");
+      batch.put(Cf::kState, std::string(state_keys::kBan) + room + state_keys::kSep + user,
+                dump_json(record));
+      batch.put(Cf::kState,
+                std::string(state_keys::kBanRule) + r.list + state_keys::kSep + r.state_key +
+                    state_keys::kSep + room + state_keys::kSep + user,
+                "");
       return;
     }
-    actions::enqueue(store_, batch, actions::Unban{room, user, "rule " + key + " of " + list + " was removed"});
+    actions::enqueue(store_, batch,
+                     actions::Unban{room, user, "rule " + key + " of " + list + " was removed"});
   });
   return {};
 }
@@ -223,16 +235,17 @@ ActionOutcome Bot::run(uint64_t, const actions::Unban& a, Batch& batch) {
     post_notice(batch, "unbans", "Cannot unban " + user + " in " + room + ": " + why + ".");
     return {};
   }
-  auto r = client_.unban(room, user, a.rule);
-  audit_action(batch, actions::encode(a), "unban", r || r.error().code == "M_BAD_STATE" ? nullptr : &r.error());
+  // The public reason names no list or rule key; the notice and the audit keep them.
+  auto r = client_.unban(room, user, "Tyr: the policy list rule that banned this user was removed");
+  audit_action(batch, actions::encode(a), "unban",
+               r || r.error().code == "M_BAD_STATE" ? nullptr : &r.error());
   if (!r && is_retryable(r.error())) return from_error("unban " + user, r.error());
   batch.del(Cf::kState, std::string(state_keys::kBan) + room + state_keys::kSep + user);
   if (r || r.error().code == "M_BAD_STATE") {
-    post_notice(batch, "unbans",
-                   "Unbanned " + user + " in " + room + ": " + a.rule + ".");
+    post_notice(batch, "unbans", "Unbanned " + user + " in " + room + ": " + a.rule + ".");
   } else {
     post_notice(batch, "unbans",
-                   "Unbanning " + user + " in " + room + " failed: " + r.error().to_string());
+                "Unbanning " + user + " in " + room + " failed: " + r.error().to_string());
   }
   return {};
 }
@@ -246,11 +259,14 @@ ActionOutcome Bot::run(uint64_t, const actions::Acl& a, Batch& batch) {
     if (!is_allowlisted(g)) deny.push_back(std::move(g));
   }
   auto current = client_.state_event(room, "m.room.server_acl");
-  if (!current && current.error().code != "M_NOT_FOUND") return from_error("ACL of " + room, current.error());
+  if (!current && current.error().code != "M_NOT_FOUND")
+    return from_error("ACL of " + room, current.error());
   nlohmann::json cur = current ? *current : nlohmann::json();
-  if (cur.is_object() && cur.empty()) cur = nlohmann::json();  // never set / redacted: treat as none
+  if (cur.is_object() && cur.empty())
+    cur = nlohmann::json();                      // never set / redacted: treat as none
   if (deny.empty() && cur.is_null()) return {};  // nothing to deny and no ACL to maintain
-  auto plan = policy::plan_server_acl(deny, cur, config_.homeserver.server_name, lists_.protected_servers());
+  auto plan = policy::plan_server_acl(deny, cur, config_.homeserver.server_name,
+                                      lists_.protected_servers());
   if (plan.error) {
     enqueue_notice(batch, management_room_, "Server ACL for " + room + " not sent: " + *plan.error);
     return {};
@@ -258,8 +274,8 @@ ActionOutcome Bot::run(uint64_t, const actions::Acl& a, Batch& batch) {
   if (plan.withheld != withheld_[room]) {
     withheld_[room] = plan.withheld;
     if (!plan.withheld.empty()) {
-      std::string text = "Server ACL of " + room +
-                         ": withheld (would deny Tyr's or an operator's server):";
+      std::string text =
+          "Server ACL of " + room + ": withheld (would deny Tyr's or an operator's server):";
       for (const auto& w : plan.withheld) text += " " + w;
       enqueue_notice(batch, management_room_, text);
     }
@@ -274,7 +290,8 @@ ActionOutcome Bot::run(uint64_t, const actions::Acl& a, Batch& batch) {
   auto power = power_in(room);
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_set_state(bot_user_, "m.room.server_acl"); !why.empty()) {
-    enqueue_notice(batch, management_room_, "Cannot update the server ACL of " + room + ": " + why + ".");
+    enqueue_notice(batch, management_room_,
+                   "Cannot update the server ACL of " + room + ": " + why + ".");
     return {};
   }
   auto sent = client_.send_state(room, "m.room.server_acl", "", plan.content);
@@ -286,9 +303,9 @@ ActionOutcome Bot::run(uint64_t, const actions::Acl& a, Batch& batch) {
                    "Updating the server ACL of " + room + " failed: " + sent.error().to_string());
     return {};
   }
-  enqueue_notice(batch, management_room_, "Server ACL of " + room + " updated: " +
-                                              std::to_string(plan.content["deny"].size()) +
-                                              " servers denied.");
+  enqueue_notice(batch, management_room_,
+                 "Server ACL of " + room + " updated: " +
+                     std::to_string(plan.content["deny"].size()) + " servers denied.");
   return {};
 }
 

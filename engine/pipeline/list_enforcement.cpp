@@ -15,11 +15,11 @@
 
 namespace tyr::engine {
 
+using policy::describe_rule;
 using policy::EntityKind;
 using policy::Judgement;
 using policy::PolicyRule;
 using policy::Recommendation;
-using policy::describe_rule;
 
 namespace {
 
@@ -31,7 +31,11 @@ bool enforceable(const PolicyRule& r) {
 
 ListEnforcement::ListEnforcement(const Config& config, Store& store, PolicyBook& book,
                                  const RoomRegistry& rooms, ManagementNotices& notices)
-    : config_(config), store_(store), book_(book), rooms_(rooms), notices_(notices),
+    : config_(config),
+      store_(store),
+      book_(book),
+      rooms_(rooms),
+      notices_(notices),
       bot_user_(config.bot_user_id()) {}
 
 void ListEnforcement::sweep_started(const std::string& room) {
@@ -85,8 +89,8 @@ void ListEnforcement::on_member(const nlohmann::json& event, Batch& batch) {
   Judgement j = judge_user(user);
   if (!j.matches.empty() && !j.exempt.empty()) {
     notices_.post_notice(batch, "exempt",
-                   "Not banning " + user + " (" + j.exempt + ") although it matches " +
-                       describe_rule(j.matches.front()) + ".");
+                         "Not banning " + user + " (" + j.exempt + ") although it matches " +
+                             describe_rule(j.matches.front()) + ".");
     return;
   }
   if (j.act) enqueue_ban(batch, event.value("room_id", ""), user, j);
@@ -110,8 +114,9 @@ void ListEnforcement::enqueue_ban(Batch& batch, const std::string& room, const s
   {
     const auto list = book_.find(r.list);
     metrics::tyr_metrics()
-        .list_matches.with(metrics::list_label(list ? list->shortcode : "", list ? list->alias : "", r.list),
-                           metrics::mode(j.shadow))
+        .list_matches
+        .with(metrics::list_label(list ? list->shortcode : "", list ? list->alias : "", r.list),
+              metrics::mode(j.shadow))
         .inc();
   }
   actions::enqueue(store_, batch,
@@ -172,11 +177,10 @@ void ListEnforcement::on_rule_diffs(const std::vector<policy::ListDiff>& diffs, 
           const std::string alias = info.value("alias", "");
           if (!alias.empty()) snapshot->match(EntityKind::kRoom, alias, hits);
           if (!hits.empty()) {
-            notices_.notify(batch,
-                           "Protected room " + id + " is now on a ban list: " +
-                               describe_rule(*hits.front()) +
-                               ". Consider `" + config_.management.command_prefix +
-                               " rooms remove " + id + "`.");
+            notices_.notify(batch, "Protected room " + id +
+                                       " is now on a ban list: " + describe_rule(*hits.front()) +
+                                       ". Consider `" + config_.management.command_prefix +
+                                       " rooms remove " + id + "`.");
           }
         }
       }
@@ -187,12 +191,14 @@ void ListEnforcement::on_rule_diffs(const std::vector<policy::ListDiff>& diffs, 
   if (acl) schedule_acl(batch);
 }
 
-size_t ListEnforcement::apply_feed(const std::string& name, const std::vector<PolicyRule>& rules, bool shadow) {
+size_t ListEnforcement::apply_feed(const std::string& name, const std::vector<PolicyRule>& rules,
+                                   bool shadow) {
   auto diffs = book_.replace_feed(name, rules, shadow);
   if (diffs.empty()) return 0;
   Batch batch;
   on_rule_diffs(diffs, batch);
-  if (auto r = store_.commit(batch); !r) log::error("policy", "feed commit: " + r.error().to_string());
+  if (auto r = store_.commit(batch); !r)
+    log::error("policy", "feed commit: " + r.error().to_string());
   return diffs.size();
 }
 

@@ -33,7 +33,8 @@ class ListEnforcement {
   // Reacts to changes of list rules: sweeps, ACL updates, unban checks (queued in `batch`).
   void on_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch);
   // Replaces an HTTP feed's rules; returns the number of changed rules. Commits its own batch.
-  size_t apply_feed(const std::string& name, const std::vector<policy::PolicyRule>& rules, bool shadow);
+  size_t apply_feed(const std::string& name, const std::vector<policy::PolicyRule>& rules,
+                    bool shadow);
 
   // Judges a user against every list (same code path as `tyr check` and the inline veto).
   policy::Judgement judge_user(const std::string& user_id) const;

@@ -18,11 +18,15 @@ constexpr size_t kEventsPerCommit = 64;
 // The Matrix errcode (M_… or TYR_…) a failure's detail names, for the bounded result label.
 std::string errcode_in(const std::string& detail) {
   for (const char* prefix : {"M_", "TYR_"}) {
-    for (size_t at = detail.find(prefix); at != std::string::npos; at = detail.find(prefix, at + 1)) {
-      if (at > 0 && (std::isalnum(static_cast<unsigned char>(detail[at - 1])) || detail[at - 1] == '_')) continue;
+    for (size_t at = detail.find(prefix); at != std::string::npos;
+         at = detail.find(prefix, at + 1)) {
+      if (at > 0 &&
+          (std::isalnum(static_cast<unsigned char>(detail[at - 1])) || detail[at - 1] == '_'))
+        continue;
       size_t end = at;
-      while (end < detail.size() && (std::isupper(static_cast<unsigned char>(detail[end])) ||
-                                     std::isdigit(static_cast<unsigned char>(detail[end])) || detail[end] == '_')) {
+      while (end < detail.size() &&
+             (std::isupper(static_cast<unsigned char>(detail[end])) ||
+              std::isdigit(static_cast<unsigned char>(detail[end])) || detail[end] == '_')) {
         ++end;
       }
       if (end - at > std::string_view(prefix).size()) return detail.substr(at, end - at);
@@ -115,7 +119,8 @@ void Pipeline::drain() {
                                "event at seq " + std::to_string(next->first), *failure, aside);
           batch.append(std::move(aside));
         } catch (const std::exception& e) {
-          log::error("pipeline", std::string("recording a dead-lettered event failed: ") + e.what());
+          log::error("pipeline",
+                     std::string("recording a dead-lettered event failed: ") + e.what());
         }
       }
       batch.del(Cf::kInbox, key);
@@ -193,7 +198,8 @@ void Executor::drain() {
         outage_since_ms_ = now;
         outage_logged_ms_ = now;
         log::warn("executor", "homeserver unavailable (" + outcome.detail + "); action " +
-                                  std::to_string(next->seq) + " and the rest of the outbox wait for it");
+                                  std::to_string(next->seq) +
+                                  " and the rest of the outbox wait for it");
       } else if (now - outage_logged_ms_ >= 60'000) {
         outage_logged_ms_ = now;
         log::warn("executor", "homeserver still unavailable after " +

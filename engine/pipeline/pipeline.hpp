@@ -33,7 +33,8 @@ class EventHandler {
   // reports, feeds; `item`: the event or report, null when unreadable; `what`: "event at seq 7",
   // "report 12"), with the batch that sets it aside. Records what an operator should see.
   virtual void on_poisoned(std::string_view /*worker*/, const nlohmann::json& /*item*/,
-                           std::string_view /*what*/, std::string_view /*error*/, Batch& /*batch*/) {}
+                           std::string_view /*what*/, std::string_view /*error*/,
+                           Batch& /*batch*/) {}
 };
 
 struct ActionOutcome {
@@ -63,7 +64,7 @@ class Worker {
   virtual ~Worker();
   void start();
   void stop();
-  void notify();  // thread-safe: schedule a drain
+  void notify();                          // thread-safe: schedule a drain
   void post(std::function<void()> task);  // thread-safe: run `task` on the worker's thread
 
  protected:

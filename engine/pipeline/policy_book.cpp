@@ -31,8 +31,12 @@ bool is_enforceable(const PolicyRule& r) {
 }  // namespace
 
 void to_json(nlohmann::json& j, const WatchedList& l) {
-  j = {{"id", l.id},         {"alias", l.alias},   {"shortcode", l.shortcode},
-       {"writable", l.writable}, {"shadow", l.shadow}, {"feed", l.feed}};
+  j = {{"id", l.id},
+       {"alias", l.alias},
+       {"shortcode", l.shortcode},
+       {"writable", l.writable},
+       {"shadow", l.shadow},
+       {"feed", l.feed}};
 }
 
 void from_json(const nlohmann::json& j, WatchedList& l) {
@@ -57,17 +61,18 @@ void PolicyBook::load() {
     if (!l.id.empty()) meta_[l.id] = l;
   });
   size_t events = 0;
-  store_.scan(Cf::kState, state_keys::kPolicyState, [&](std::string_view key, std::string_view value) {
-    std::string_view rest = key.substr(state_keys::kPolicyState.size());
-    const std::string list(rest.substr(0, rest.find(kSep)));
-    if (!meta_.count(list)) return;
-    auto event = nlohmann::json::parse(value, nullptr, false);
-    if (event.is_discarded()) return;
-    if (auto parsed = policy::parse_policy_event(event, list)) {
-      lists_.try_emplace(list, list).first->second.apply(*parsed);
-      ++events;
-    }
-  });
+  store_.scan(Cf::kState, state_keys::kPolicyState,
+              [&](std::string_view key, std::string_view value) {
+                std::string_view rest = key.substr(state_keys::kPolicyState.size());
+                const std::string list(rest.substr(0, rest.find(kSep)));
+                if (!meta_.count(list)) return;
+                auto event = nlohmann::json::parse(value, nullptr, false);
+                if (event.is_discarded()) return;
+                if (auto parsed = policy::parse_policy_event(event, list)) {
+                  lists_.try_emplace(list, list).first->second.apply(*parsed);
+                  ++events;
+                }
+              });
   for (const auto& [id, list] : lists_) index_.replace_list(id, list.effective_rules());
   log::info("policy", "loaded " + std::to_string(meta_.size()) + " lists (" +
                           std::to_string(events) + " rule events)");
@@ -108,7 +113,8 @@ std::vector<ListDiff> PolicyBook::unwatch(Batch& batch, const std::string& id) {
   std::lock_guard lock(mu_);
   std::vector<ListDiff> diffs;
   if (auto it = lists_.find(id); it != lists_.end()) {
-    for (auto& rule : it->second.effective_rules()) diffs.push_back(ListDiff{std::move(rule), std::nullopt});
+    for (auto& rule : it->second.effective_rules())
+      diffs.push_back(ListDiff{std::move(rule), std::nullopt});
     lists_.erase(it);
   }
   meta_.erase(id);
@@ -119,9 +125,13 @@ std::vector<ListDiff> PolicyBook::unwatch(Batch& batch, const std::string& id) {
   return diffs;
 }
 
-void PolicyBook::set_shadow(const std::string& id, bool shadow) {
+bool PolicyBook::set_shadow(Batch& batch, const std::string& id, bool shadow) {
   std::lock_guard lock(mu_);
-  if (auto it = meta_.find(id); it != meta_.end()) it->second.shadow = shadow;
+  auto it = meta_.find(id);
+  if (it == meta_.end() || it->second.feed) return false;
+  it->second.shadow = shadow;
+  batch.put(Cf::kState, std::string(state_keys::kList) + id, nlohmann::json(it->second).dump());
+  return true;
 }
 
 std::vector<ListDiff> PolicyBook::diff_lists(const std::string&, const PolicyList& before,
@@ -158,8 +168,8 @@ std::vector<ListDiff> PolicyBook::load_state(Batch& batch, const std::string& id
       if (!parsed->problem.empty()) ++invalid_events_;
       fresh.apply(*parsed);
       if (parsed->rule) {
-        batch.put(Cf::kState,
-                  state_key_for(id, ev.value("type", ""), ev.value("state_key", "")), dump_json(ev));
+        batch.put(Cf::kState, state_key_for(id, ev.value("type", ""), ev.value("state_key", "")),
+                  dump_json(ev));
       }
     }
   }

@@ -47,7 +47,9 @@ class PolicyBook {
   void watch(Batch& batch, const WatchedList& list);
   // Forgets a list and its rules; returns the diffs (all its rules removed).
   std::vector<policy::ListDiff> unwatch(Batch& batch, const std::string& id);
-  void set_shadow(const std::string& id, bool shadow);
+  // Switches a watched policy room between shadow and enforcing, durably in `batch`; false when
+  // `id` is not a watched room (feeds take their mode from the config on every poll).
+  bool set_shadow(Batch& batch, const std::string& id, bool shadow);
 
   // Replaces a list's rules with the policy events in `state_events` (a /state answer).
   std::vector<policy::ListDiff> load_state(Batch& batch, const std::string& id,

@@ -42,7 +42,8 @@ PowerLevels::PowerLevels(const nlohmann::json& create_event, const nlohmann::jso
   const std::string sender = create_event.value("sender", "");
   if (creator_power_) {
     creators_.insert(sender);
-    if (auto extra = content.find("additional_creators"); extra != content.end() && extra->is_array()) {
+    if (auto extra = content.find("additional_creators");
+        extra != content.end() && extra->is_array()) {
       for (const auto& c : *extra) {
         if (c.is_string()) creators_.insert(c.get<std::string>());
       }
@@ -85,13 +86,15 @@ int64_t PowerLevels::event_level(const std::string& type) const {
 
 std::string PowerLevels::why_cannot_ban(const std::string& actor, const std::string& target) const {
   const int64_t me = level(actor), them = level(target);
-  if (creator_power_ && creators_.count(target)) return target + " is a room creator and cannot be banned";
+  if (creator_power_ && creators_.count(target))
+    return target + " is a room creator and cannot be banned";
   if (me < ban_) return "banning needs power " + show(ban_) + ", Tyr has " + show(me);
   if (them >= me) return target + " has power " + show(them) + ", not below Tyr's " + show(me);
   return {};
 }
 
-std::string PowerLevels::why_cannot_unban(const std::string& actor, const std::string& target) const {
+std::string PowerLevels::why_cannot_unban(const std::string& actor,
+                                          const std::string& target) const {
   const int64_t me = level(actor), them = level(target);
   if (me < ban_ || me < kick_) {
     return "unbanning needs power " + show(std::max(ban_, kick_)) + ", Tyr has " + show(me);
@@ -100,17 +103,20 @@ std::string PowerLevels::why_cannot_unban(const std::string& actor, const std::s
   return {};
 }
 
-std::string PowerLevels::why_cannot_redact(const std::string& actor, const std::string& sender) const {
+std::string PowerLevels::why_cannot_redact(const std::string& actor,
+                                           const std::string& sender) const {
   const int64_t me = level(actor);
   const int64_t need_send = event_level("m.room.redaction");
-  if (me < need_send) return "sending redactions needs power " + show(need_send) + ", Tyr has " + show(me);
+  if (me < need_send)
+    return "sending redactions needs power " + show(need_send) + ", Tyr has " + show(me);
   if (sender != actor && me < redact_) {
     return "redacting others' events needs power " + show(redact_) + ", Tyr has " + show(me);
   }
   return {};
 }
 
-std::string PowerLevels::why_cannot_set_state(const std::string& actor, const std::string& type) const {
+std::string PowerLevels::why_cannot_set_state(const std::string& actor,
+                                              const std::string& type) const {
   const int64_t me = level(actor), need = state_level(type);
   if (me < need) return "setting " + type + " needs power " + show(need) + ", Tyr has " + show(me);
   return {};

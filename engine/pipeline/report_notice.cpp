@@ -45,7 +45,8 @@ std::string report_notice_text(const AbuseReport& r, const ReportNoticeContext& 
   std::string text = "Report " + id + ": " + id_text(r.reporter) + " reported " +
                      id_text(r.event_id) + " by " + sender + " in " + id_text(r.room_id);
   // The reason was cut to kMaxReportReason already; its ellipsis fits.
-  if (!r.reason.empty()) text += ": " + quote_untrusted(r.reason, kMaxReportReason + kEllipsis.size());
+  if (!r.reason.empty())
+    text += ": " + quote_untrusted(r.reason, kMaxReportReason + kEllipsis.size());
   if (!c.excerpt.empty()) {
     text += "\nMessage";
     if (!c.sent_at.empty()) text += " (sent " + escape_untrusted(c.sent_at, 64) + ")";

@@ -37,10 +37,10 @@ std::optional<AbuseReport> parse_abuse_report(const nlohmann::json& j);
 std::string reported_body(const nlohmann::json& event);
 
 struct ReportNoticeContext {
-  std::string_view excerpt;  // reported_body() of the event, empty when unknown
-  std::string_view sent_at;  // when the event was sent (format_utc), empty when unknown
+  std::string_view excerpt;         // reported_body() of the event, empty when unknown
+  std::string_view sent_at;         // when the event was sent (format_utc), empty when unknown
   std::size_t earlier_reports = 0;  // against the same sender, before this one
-  std::string_view history;  // Tyr's latest actions about the sender (format_audit_for_room)
+  std::string_view history;         // Tyr's latest actions about the sender (format_audit_for_room)
   std::string_view command_prefix;
 };
 

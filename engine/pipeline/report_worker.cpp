@@ -66,8 +66,8 @@ void ReportWorker::handle_page(const nlohmann::json& page) {
   for (const auto& r : *list) {
     auto report = parse_abuse_report(r);
     if (!report) {
-      log::warn("reports", "skipping an entry without an integer id: " +
-                               escape_untrusted(dump_json(r), 200));
+      log::warn("reports",
+                "skipping an entry without an integer id: " + escape_untrusted(dump_json(r), 200));
       continue;
     }
     if (report->id > last) fresh.emplace_back(std::move(*report), &r);
@@ -112,7 +112,8 @@ void ReportWorker::set_aside(const AbuseReport& report, const nlohmann::json& ra
     handler_.on_poisoned("reports", raw, "report " + id, error, aside);
     batch.append(std::move(aside));
   } catch (const std::exception& e) {
-    log::error("reports", std::string("recording report ") + id + " as set aside failed: " + e.what());
+    log::error("reports",
+               std::string("recording report ") + id + " as set aside failed: " + e.what());
   }
 }
 

@@ -12,15 +12,16 @@
 
 #include "engine/client/homeserver_client.hpp"
 #include "engine/config/config.hpp"
-#include "engine/pipeline/report_notice.hpp"
 #include "engine/pipeline/pipeline.hpp"
+#include "engine/pipeline/report_notice.hpp"
 
 namespace tyr::engine {
 
 class ReportWorker : public Worker {
  public:
   // `handler`: the bot.
-  ReportWorker(const Config& config, Store& store, HomeserverClient& client, ReportHandler& handler);
+  ReportWorker(const Config& config, Store& store, HomeserverClient& client,
+               ReportHandler& handler);
   ~ReportWorker() override { stop(); }
   std::function<void()> on_change;  // e.g. wake the executor
 

@@ -38,7 +38,8 @@ void RoomStateCache::apply_to(Room& room, const nlohmann::json& event) {
   if (type == nullptr || key == nullptr) return;
   const auto content_it = event.find("content");
   const nlohmann::json empty = nlohmann::json::object();
-  const nlohmann::json& content = content_it != event.end() && content_it->is_object() ? *content_it : empty;
+  const nlohmann::json& content =
+      content_it != event.end() && content_it->is_object() ? *content_it : empty;
   if (*type == "m.room.create" && key->empty()) {
     room.create = event;
     room.dirty = true;
@@ -78,7 +79,8 @@ void RoomStateCache::apply_to(Room& room, const nlohmann::json& event) {
 void RoomStateCache::recompute(Room& room) {
   room.moderators.clear();
   room.operators.clear();
-  room.power.emplace(room.create.is_object() ? room.create : nlohmann::json::object(), room.power_levels);
+  room.power.emplace(room.create.is_object() ? room.create : nlohmann::json::object(),
+                     room.power_levels);
   const PowerLevels& power = *room.power;
   auto facts_of = [&](const std::string& user) {
     MemberFacts f{user, {}, {}};
@@ -91,13 +93,16 @@ void RoomStateCache::recompute(Room& room) {
   // Moderators: creators (room v12) and users listed with power >= kick who are members.
   std::vector<std::string> candidates;
   if (room.power_levels.is_object()) {
-    if (auto users = room.power_levels.find("users"); users != room.power_levels.end() && users->is_object()) {
+    if (auto users = room.power_levels.find("users");
+        users != room.power_levels.end() && users->is_object()) {
       for (const auto& [user, level] : users->items()) candidates.push_back(user);
     }
   }
-  if (const std::string* creator = string_field(room.create, "sender")) candidates.push_back(*creator);
+  if (const std::string* creator = string_field(room.create, "sender"))
+    candidates.push_back(*creator);
   if (auto c = room.create.find("content"); room.create.is_object() && c != room.create.end()) {
-    if (auto extra = c->find("additional_creators"); c->is_object() && extra != c->end() && extra->is_array()) {
+    if (auto extra = c->find("additional_creators");
+        c->is_object() && extra != c->end() && extra->is_array()) {
       for (const auto& u : *extra) {
         if (u.is_string()) candidates.push_back(u.get<std::string>());
       }
@@ -116,7 +121,8 @@ void RoomStateCache::recompute(Room& room) {
     if (f.display_name.empty()) {
       // An operator who is not in this room: their name from any room Tyr knows them in.
       for (const auto& [id, other] : rooms_) {
-        if (auto it = other.members.find(op); it != other.members.end() && !it->second.display_name.empty()) {
+        if (auto it = other.members.find(op);
+            it != other.members.end() && !it->second.display_name.empty()) {
           f.display_name = it->second.display_name;
           f.avatar_url = it->second.avatar_url;
           break;

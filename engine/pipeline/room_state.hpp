@@ -46,8 +46,8 @@ class RoomStateCache {
     bool joined = false;
   };
   struct Room {
-    nlohmann::json create;             // the whole m.room.create event
-    nlohmann::json power_levels;       // content, or null
+    nlohmann::json create;        // the whole m.room.create event
+    nlohmann::json power_levels;  // content, or null
     std::unordered_map<std::string, Member> members;
     std::vector<MemberFacts> moderators, operators;
     std::optional<PowerLevels> power;  // from create + power_levels, made by recompute()

@@ -11,8 +11,8 @@
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
-#include "engine/pipeline/bot.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
+#include "engine/pipeline/bot.hpp"
 #include "engine/pipeline/power.hpp"
 #include "engine/pipeline/report_notice.hpp"
 #include "engine/store/keys.hpp"
@@ -28,14 +28,16 @@ ActionOutcome Bot::run(uint64_t, const actions::LoadRoomState& a, Batch&) {
     }
     log::warn("bot", "could not read the state of " + room + " (" + state.error().to_string() +
                          "); protections see no power levels or names there");
-    return {ActionOutcome::Kind::kFailed, {}, "room state of " + room + ": " + state.error().to_string()};
+    return {ActionOutcome::Kind::kFailed,
+            {},
+            "room state of " + room + ": " + state.error().to_string()};
   }
   auto apply = [this, room, events = std::move(*state)] {
     if (!rooms_.contains(room)) return;
     room_state_.load(room, events);
     scoring_.room_state_loaded(room);
-    log::info("bot", "room state of " + room + " loaded: " + std::to_string(room_state_.member_count(room)) +
-                         " members");
+    log::info("bot", "room state of " + room +
+                         " loaded: " + std::to_string(room_state_.member_count(room)) + " members");
   };
   if (pipeline_post_) {
     pipeline_post_(std::move(apply));
@@ -53,7 +55,8 @@ bool Bot::is_exempt(const std::string& user) const {
 
 void Bot::tick(Batch& batch) {
   notice_summary(batch, /*force=*/false);
-  if (auto pruned = audit_.maybe_prune(); !pruned) log::warn("audit", "prune: " + pruned.error().to_string());
+  if (auto pruned = audit_.maybe_prune(); !pruned)
+    log::warn("audit", "prune: " + pruned.error().to_string());
   scoring_.tick(batch);
 }
 
@@ -63,13 +66,21 @@ void Bot::on_report(const AbuseReport& report, Batch& batch) {
   const std::string& event_id = report.event_id;
   const std::string& sender = report.sender;
   const std::string& reporter = report.reporter;
-  nlohmann::json stored = {{"room_id", room}, {"event_id", event_id}, {"sender", sender},
-                           {"reporter", reporter}, {"reason", report.reason}};
+  nlohmann::json stored = {{"room_id", room},
+                           {"event_id", event_id},
+                           {"sender", sender},
+                           {"reporter", reporter},
+                           {"reason", report.reason}};
   batch.put(Cf::kState, std::string(state_keys::kReport) + id, dump_json(stored));
   std::string excerpt, sent_at;
-  if (auto ev = client_.call(HttpRequest{"GET", "/_matrix/client/v3/rooms/" + HomeserverClient::encode_segment(room) +
-                                                    "/event/" + HomeserverClient::encode_segment(event_id),
-                                         {}, std::nullopt, {}, {}})) {
+  if (auto ev = client_.call(HttpRequest{"GET",
+                                         "/_matrix/client/v3/rooms/" +
+                                             HomeserverClient::encode_segment(room) + "/event/" +
+                                             HomeserverClient::encode_segment(event_id),
+                                         {},
+                                         std::nullopt,
+                                         {},
+                                         {}})) {
     excerpt = reported_body(*ev);
     if (auto ts = ev->find("origin_server_ts"); ts != ev->end() && ts->is_number_integer()) {
       sent_at = format_utc(ts->get<int64_t>());
@@ -92,9 +103,12 @@ void Bot::on_report(const AbuseReport& report, Batch& batch) {
     const auto history = audit_.query(history_query);
     if (!history.empty()) history_text = format_audit_for_room(history, 3);
   }
-  std::string text = report_notice_text(
-      report, {.excerpt = excerpt, .sent_at = sent_at, .earlier_reports = earlier,
-               .history = history_text, .command_prefix = config_.management.command_prefix});
+  std::string text =
+      report_notice_text(report, {.excerpt = excerpt,
+                                  .sent_at = sent_at,
+                                  .earlier_reports = earlier,
+                                  .history = history_text,
+                                  .command_prefix = config_.management.command_prefix});
   const auto& trusted = config_.reports.trusted_reporters;
   if (std::find(trusted.begin(), trusted.end(), reporter) != trusted.end()) {
     // Distinct reporters count, not reports: "reporter/<event_id>/<user_id>" marks who already
@@ -121,8 +135,9 @@ void Bot::on_report(const AbuseReport& report, Batch& batch) {
       if (config_.policy.dry_run) {
         text += " [dry run: not done]";
       } else {
-        actions::enqueue(store_, batch,
-                         actions::RedactEvent{room, event_id, sender, "Reported by trusted reporters", {}});
+        actions::enqueue(
+            store_, batch,
+            actions::RedactEvent{room, event_id, sender, "Reported by trusted reporters", {}});
       }
     }
   }
@@ -139,7 +154,8 @@ void Bot::on_poisoned(std::string_view worker, const nlohmann::json& item, std::
   if (item.is_object()) {
     for (const auto& [field, key] : {std::pair{&e.user, "sender"}, std::pair{&e.room, "room_id"},
                                      std::pair{&e.event_id, "event_id"}}) {
-      if (auto it = item.find(key); it != item.end() && it->is_string()) *field = it->get<std::string>();
+      if (auto it = item.find(key); it != item.end() && it->is_string())
+        *field = it->get<std::string>();
     }
   }
   e.reason = {{"worker", std::string(worker)}};
@@ -147,26 +163,30 @@ void Bot::on_poisoned(std::string_view worker, const nlohmann::json& item, std::
   audit_.record(batch, std::move(e));
   post_notice(batch, "errors",
               "Could not handle " + std::string(what) + " (" + escape_untrusted(error, 200) +
-                  "); it was set aside and Tyr went on. This is a bug: please report it with the log line.");
+                  "); it was set aside and Tyr went on. This is a bug: please report it with the "
+                  "log line.");
 }
 
 void Bot::reload_rules(Batch& batch, const std::string& reply_to) {
   EventScorer* scorer = scoring_.scorer();
   if (scorer == nullptr) {
-    enqueue_notice(batch, management_room_, "No rules are configured (set rules.dir in Tyr's config).", reply_to);
+    enqueue_notice(batch, management_room_,
+                   "No rules are configured (set rules.dir in Tyr's config).", reply_to);
     return;
   }
   auto r = scorer->reload();
   if (!r) {
     log::error("rules", "reload failed: " + r.error().message);
     enqueue_notice(batch, management_room_,
-                   "Rules NOT reloaded; the previous rules stay active. " + r.error().message, reply_to);
+                   "Rules NOT reloaded; the previous rules stay active. " + r.error().message,
+                   reply_to);
     return;
   }
   auto lines = scorer->describe();
-  enqueue_notice(batch, management_room_,
-                 "Rules reloaded: " + (lines.empty() ? std::string("no rules") : lines.front()) + ".",
-                 reply_to);
+  enqueue_notice(
+      batch, management_room_,
+      "Rules reloaded: " + (lines.empty() ? std::string("no rules") : lines.front()) + ".",
+      reply_to);
 }
 
 }  // namespace tyr::engine

@@ -1,5 +1,6 @@
 #include "engine/pipeline/scoring_stage.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "engine/actions/codec.hpp"
@@ -16,17 +17,31 @@ std::string format_score(double score) {
   return buf;
 }
 
+namespace {
+
+// The verdict's rule ids with those that decided first, largest score first (the audit's order).
+std::vector<std::string> rules_largest_first(const EventVerdict& v) {
+  std::vector<std::string> out;
+  for (const auto& d : decided_by(v, v.rules.size())) out.push_back(d.rule);
+  for (const auto& r : v.rules) {
+    if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace
+
 ScoringStage::ScoringStage(const Config& config, Store& store, RoomStateCache& room_state,
                            ScoringOutlet outlet)
     : config_(config), store_(store), room_state_(room_state), outlet_(std::move(outlet)) {}
 
-void ScoringStage::attach(EventScorer* scorer, ProtectionHost* protections) {
+void ScoringStage::attach(EventScorer* scorer, protection::Host* protections) {
   scorer_ = scorer;
   protections_ = protections;
 }
 
-void ScoringStage::on_event(const nlohmann::json& event, std::chrono::steady_clock::time_point started,
-                            Batch& batch) {
+void ScoringStage::on_event(const nlohmann::json& event,
+                            std::chrono::steady_clock::time_point started, Batch& batch) {
   if (scorer_ == nullptr || event.contains("state_key")) return;  // rules score messages, not state
   const std::string sender = event.value("sender", "");
   const std::string room = event.value("room_id", "");
@@ -37,7 +52,8 @@ void ScoringStage::on_event(const nlohmann::json& event, std::chrono::steady_clo
     v = std::move(it->second);
     vetted_.erase(it);
   } else {
-    v = scorer_->score(event, event.value("origin_server_ts", now_ms()), room_state_.facts(room, sender));
+    v = scorer_->score(event, event.value("origin_server_ts", now_ms()),
+                       room_state_.facts(room, sender));
     enqueue_requested(batch);
     count_verdict(v, started);
   }
@@ -46,8 +62,9 @@ void ScoringStage::on_event(const nlohmann::json& event, std::chrono::steady_clo
 
 void ScoringStage::on_membership(const nlohmann::json& event, Batch& batch) {
   if (protections_ == nullptr) return;
-  protections_->on_membership(event, event.value("origin_server_ts", int64_t{0}),
-                              room_state_.facts(event.value("room_id", ""), event.value("state_key", "")));
+  protections_->on_membership(
+      event, event.value("origin_server_ts", int64_t{0}),
+      room_state_.facts(event.value("room_id", ""), event.value("state_key", "")));
   enqueue_requested(batch);
 }
 
@@ -57,7 +74,8 @@ bool ScoringStage::veto(const nlohmann::json& event, Batch& batch) {
   const std::string room = event.value("room_id", "");
   ensure_room_state(room, batch);
   const auto started = std::chrono::steady_clock::now();
-  EventVerdict v = scorer_->score(event, event.value("origin_server_ts", now_ms()), room_state_.facts(room, sender));
+  EventVerdict v = scorer_->score(event, event.value("origin_server_ts", now_ms()),
+                                  room_state_.facts(room, sender));
   enqueue_requested(batch);
   count_verdict(v, started);
   if (v.reject && !config_.policy.dry_run) {
@@ -78,7 +96,8 @@ void ScoringStage::remember_vetted(const std::string& event_id, const EventVerdi
   }
 }
 
-void ScoringStage::count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started) {
+void ScoringStage::count_verdict(const EventVerdict& v,
+                                 std::chrono::steady_clock::time_point started) {
   auto& m = metrics::tyr_metrics();
   m.event_verdict_duration.observe_since(started);
   ++verdicts_[static_cast<int>(v.action)];
@@ -117,84 +136,97 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
   const std::string event_id = event.value("event_id", "");
   const bool exempt = outlet_.is_exempt(sender);
   const bool dry = config_.policy.dry_run;
-  std::string head = std::string(refused ? "refuse" : action_name(v.action)) + " (score " + format_score(v.score) +
-                     ") for " + sender + " in " + room + ", event " + event_id;
+  std::string head = std::string(refused ? "refuse" : action_name(v.action)) + " (score " +
+                     format_score(v.score) + ") for " + sender + " in " + room + ", event " +
+                     event_id;
   if (exempt) {
-    outlet_.notice(batch, "exempt", "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
+    outlet_.notice(batch, "exempt",
+                   "Not acting on " + head + ": the sender is exempt.\n" + v.explanation);
     return;
   }
-  const std::string reason = "Tyr rules: " + truncate_utf8(v.rules.empty() ? std::string("score") : v.rules.front(), 60);
+  // What decided, largest first with scores: in the public reason, the notice and the audit.
+  const std::string decided = decided_text(v);
+  const std::string reason =
+      "Tyr: " + (decided.empty() ? "score " + format_score(v.score) : truncate_utf8(decided, 120));
+  const std::vector<std::string> rules = rules_largest_first(v);
+  if (!decided.empty()) head += "\nDecided by: " + decided;
   if ((v.action == Action::kNotify && !refused) || dry) {
-    outlet_.notice(batch, dry && v.action != Action::kNotify ? "dry run" : "notify",
-                   std::string(dry && v.action != Action::kNotify ? "[dry run] Would " : "Notice: ") + head +
-                       "\n" + v.explanation);
+    outlet_.notice(
+        batch, dry && v.action != Action::kNotify ? "dry run" : "notify",
+        std::string(dry && v.action != Action::kNotify ? "[dry run] Would " : "Notice: ") + head +
+            "\n" + v.explanation);
     if (dry && v.action > Action::kNotify) {
-      outlet_.audit(batch, {{"room", room}, {"user", sender}, {"event_id", event_id}, {"reason", reason},
-                            {"rules", v.rules}, {"score", v.score}},
+      outlet_.audit(batch,
+                    {{"room", room},
+                     {"user", sender},
+                     {"event_id", event_id},
+                     {"reason", reason},
+                     {"rules", rules},
+                     {"score", v.score}},
                     action_name(v.action), "dry_run");
     }
     return;
   }
   if (v.action >= Action::kKick) {
-    const actions::Why why{v.rules, v.score, {}};
-    if (v.action == Action::kBan) actions::enqueue(store_, batch, actions::Ban{room, sender, reason, why});
-    else actions::enqueue(store_, batch, actions::Kick{room, sender, reason, why});
+    const actions::Why why{rules, v.score, {}};
+    if (v.action == Action::kBan)
+      actions::enqueue(store_, batch, actions::Ban{room, sender, reason, why});
+    else
+      actions::enqueue(store_, batch, actions::Kick{room, sender, reason, why});
   }
   if (refused) {
-    outlet_.notice(batch, "refused", "Refused before it was stored: " + head + "\n" + v.explanation);
-    outlet_.audit(batch, {{"room", room}, {"user", sender}, {"event_id", event_id}, {"reason", reason},
-                          {"rules", v.rules}, {"score", v.score}},
+    outlet_.notice(batch, "refused",
+                   "Refused before it was stored: " + head + "\n" + v.explanation);
+    outlet_.audit(batch,
+                  {{"room", room},
+                   {"user", sender},
+                   {"event_id", event_id},
+                   {"reason", reason},
+                   {"rules", rules},
+                   {"score", v.score}},
                   "refuse_event", "veto");
     return;
   }
-  actions::enqueue(store_, batch, actions::RedactEvent{room, event_id, sender, reason, {v.rules, v.score, {}}});
+  actions::enqueue(store_, batch,
+                   actions::RedactEvent{room, event_id, sender, reason, {rules, v.score, {}}});
   outlet_.notice(batch, "acting", "Acting: " + head + "\n" + v.explanation);
 }
 
 void ScoringStage::ensure_room_state(const std::string& room, Batch& batch) {
   if (scorer_ == nullptr || room_state_.has(room)) return;
   const int64_t now = now_ms();
-  if (auto it = room_state_asked_.find(room); it != room_state_asked_.end() && now - it->second < 60'000) return;
+  if (auto it = room_state_asked_.find(room);
+      it != room_state_asked_.end() && now - it->second < 60'000)
+    return;
   room_state_asked_[room] = now;
   actions::enqueue(store_, batch, actions::LoadRoomState{room});
 }
 
-// Reads back the executor JSON the protection host wrote (its format: ProtectionHost::take_actions
-// in engine/core/scorer.hpp; the writer: plugins/protection_host.cpp).
+// What the protections asked for: notices go to the management room; actions are queued as
+// they are, or, in shadow mode (the protection's or dry run), noticed and audited as "would".
 void ScoringStage::enqueue_requested(Batch& batch) {
   if (protections_ == nullptr) return;
-  for (auto& a : protections_->take_actions()) {
-    const std::string kind = a.value("kind", "");
-    const std::string room = a.value("room", "");
-    const std::string user = a.value("user", "");
-    const std::string who = a.value("protection", "");
-    const bool shadow = a.value("shadow", false) || config_.policy.dry_run;
-    if (kind == "notify") {
-      outlet_.notice(batch, "notify",
-                     "[" + who + "] " + a.value("reason", a.value("text", "")) +
-                         (room.empty() ? "" : " (room " + room + ")"));
+  for (auto& req : protections_->take_requests()) {
+    const std::string& room = req.room();
+    if (const auto* n = req.notify()) {
+      outlet_.notice(
+          batch, "notify",
+          "[" + req.protection + "] " + n->text + (room.empty() ? "" : " (room " + room + ")"));
       continue;
     }
-    if (shadow) {
+    const actions::Action& act = *req.action();
+    const std::string_view kind = actions::verb_of(act);
+    const std::string& user = actions::user_of(act);
+    if (req.shadow || config_.policy.dry_run) {
       outlet_.notice(batch, "shadow",
-                     "[" + who + ", shadow] Would " + kind + (user.empty() ? "" : " " + user) +
-                         (room.empty() ? "" : " in " + room) + ".");
-      outlet_.audit(batch, a, kind, config_.policy.dry_run && !a.value("shadow", false) ? "dry_run" : "shadow");
+                     "[" + req.protection + ", shadow] Would " + std::string(kind) +
+                         (user.empty() ? "" : " " + user) + (room.empty() ? "" : " in " + room) +
+                         ".");
+      outlet_.audit(batch, actions::encode(act), kind, req.shadow ? "shadow" : "dry_run");
       continue;
     }
-    if (!user.empty() && (kind == "kick" || kind == "ban" || kind == "redact_event") && outlet_.is_exempt(user)) {
-      continue;
-    }
-    // The protections' vocabulary becomes Tyr's actions (engine/actions/action.hpp).
-    const actions::Why why{{}, std::nullopt, who};
-    const std::string reason = a.value("reason", "");
-    std::optional<actions::Action> act;
-    if (kind == "ban") act = actions::Ban{room, user, reason, why};
-    else if (kind == "kick") act = actions::Kick{room, user, reason, why};
-    else if (kind == "redact_event") act = actions::RedactEvent{room, a.value("event_id", ""), user, reason, why};
-    else if (kind == "set_join_rule") act = actions::SetJoinRule{room, a.value("join_rule", "invite"), why};
-    else if (kind == "restore_join_rule") act = actions::RestoreJoinRule{room, why};
-    if (act) actions::enqueue(store_, batch, *act);
+    if (!user.empty() && outlet_.is_exempt(user)) continue;
+    actions::enqueue(store_, batch, act);
   }
 }
 
@@ -208,7 +240,9 @@ void ScoringStage::tick(Batch& batch) {
 std::string ScoringStage::protections_command(const std::vector<std::string>& args, Batch& batch) {
   if (protections_ == nullptr) return "No protections are available.";
   auto [text, changed] = protections_->command(args);
-  if (changed) batch.put(Cf::kState, state_keys::kProtectionSettings, dump_json(protections_->save_settings()));
+  if (changed)
+    batch.put(Cf::kState, state_keys::kProtectionSettings,
+              dump_json(protections_->save_settings()));
   return text;
 }
 

@@ -24,6 +24,7 @@
 #include "engine/config/config.hpp"
 #include "engine/core/scorer.hpp"
 #include "engine/pipeline/room_state.hpp"
+#include "engine/protection/host.hpp"
 #include "engine/store/store.hpp"
 
 namespace tyr::engine {
@@ -38,24 +39,27 @@ struct ScoringOutlet {
   // An unsolicited notice in the management room, within the notice budget.
   std::function<void(Batch&, std::string_view category, const std::string& body)> notice;
   // An audit-trail entry for what was done or would have been (mode shadow, dry_run or veto).
-  std::function<void(Batch&, const nlohmann::json& action, std::string_view what, std::string_view mode)>
+  std::function<void(Batch&, const nlohmann::json& action, std::string_view what,
+                     std::string_view mode)>
       audit;
 };
 
 class ScoringStage {
  public:
-  ScoringStage(const Config& config, Store& store, RoomStateCache& room_state, ScoringOutlet outlet);
+  ScoringStage(const Config& config, Store& store, RoomStateCache& room_state,
+               ScoringOutlet outlet);
 
   // Custom rules and protections; either may stay null (then that part does nothing). Both must
   // outlive the stage.
-  void attach(EventScorer* scorer, ProtectionHost* protections);
+  void attach(EventScorer* scorer, protection::Host* protections);
   bool active() const { return scorer_ != nullptr; }
   EventScorer* scorer() const { return scorer_; }
-  ProtectionHost* protections() const { return protections_; }
+  protection::Host* protections() const { return protections_; }
 
   // A message event (not state) in a protected room, from the appservice: scored, or the
   // verdict made for the inline veto reused (it was counted then), and acted on.
-  void on_event(const nlohmann::json& event, std::chrono::steady_clock::time_point started, Batch& batch);
+  void on_event(const nlohmann::json& event, std::chrono::steady_clock::time_point started,
+                Batch& batch);
   // A membership change in a protected room, for the protections.
   void on_membership(const nlohmann::json& event, Batch& batch);
   // The inline veto of a message from a non-exempt sender: true when it is refused (its score
@@ -82,7 +86,8 @@ class ScoringStage {
  private:
   void count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started);
   // Notice, kick/ban and (unless the event was refused before it was stored) redaction.
-  void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused, Batch& batch);
+  void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused,
+                      Batch& batch);
   // Queues what the protections asked for (exempt users are left alone).
   void enqueue_requested(Batch& batch);
   void remember_vetted(const std::string& event_id, const EventVerdict& v);
@@ -92,7 +97,7 @@ class ScoringStage {
   RoomStateCache& room_state_;
   ScoringOutlet outlet_;
   EventScorer* scorer_ = nullptr;
-  ProtectionHost* protections_ = nullptr;
+  protection::Host* protections_ = nullptr;
   std::map<std::string, int64_t> room_state_asked_;  // room -> when asked
   static constexpr size_t kMaxVetted = 4096;
   std::map<std::string, EventVerdict> vetted_;  // event_id -> veto verdict

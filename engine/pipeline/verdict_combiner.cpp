@@ -5,7 +5,8 @@ namespace tyr::engine {
 VerdictCombiner::VerdictCombiner(RuleScorer* rules, ProtectionScorer* protections)
     : rules_(rules), protections_(protections) {}
 
-EventVerdict VerdictCombiner::score(const nlohmann::json& event, int64_t now_ms, const RoomFacts& room) {
+EventVerdict VerdictCombiner::score(const nlohmann::json& event, int64_t now_ms,
+                                    const RoomFacts& room) {
   // Rules see the display name only where the event carries one (a membership's): the room's
   // name for the sender is the protections' business (RoomFacts), not a rule field.
   extract_features(event, {}, features_);
@@ -32,6 +33,8 @@ std::vector<std::string> VerdictCombiner::describe() const {
   return out;
 }
 
-size_t VerdictCombiner::rules_loaded() const { return rules_ != nullptr ? rules_->rules_loaded() : 0; }
+size_t VerdictCombiner::rules_loaded() const {
+  return rules_ != nullptr ? rules_->rules_loaded() : 0;
+}
 
 }  // namespace tyr::engine

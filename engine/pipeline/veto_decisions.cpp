@@ -36,11 +36,15 @@ veto::Decision Bot::decide_membership(const veto::Request& request) {
     const std::string rule = policy::describe_rule(j.matches.front());
     Batch batch;
     const std::string what = invite ? "invites" : "joins";
-    const std::string head = std::string(invite ? "invite of " + request.user + " by " + request.inviter
-                                                : "join of " + request.user) +
-                             " to " + request.room + " (" + user + " matches " + rule + ")";
-    const nlohmann::json subject = {{"room", request.room}, {"user", user}, {"entity", request.user},
-                                    {"list", j.matches.front().list}, {"state_key", j.matches.front().state_key},
+    const std::string head =
+        std::string(invite ? "invite of " + request.user + " by " + request.inviter
+                           : "join of " + request.user) +
+        " to " + request.room + " (" + user + " matches " + rule + ")";
+    const nlohmann::json subject = {{"room", request.room},
+                                    {"user", user},
+                                    {"entity", request.user},
+                                    {"list", j.matches.front().list},
+                                    {"state_key", j.matches.front().state_key},
                                     {"reason", rule}};
     if (j.shadow) {
       post_notice(batch, "refused", "[shadow] Would refuse the " + head + ".");
@@ -91,8 +95,11 @@ veto::Decision Bot::veto_event(const nlohmann::json& event) {
   if (j.act && j.exempt.empty()) {
     const std::string head = "message from " + sender + " in " + room + " (matches " +
                              policy::describe_rule(j.matches.front()) + ")";
-    const nlohmann::json subject = {{"room", room}, {"user", sender}, {"event_id", event_id},
-                                    {"list", j.matches.front().list}, {"state_key", j.matches.front().state_key},
+    const nlohmann::json subject = {{"room", room},
+                                    {"user", sender},
+                                    {"event_id", event_id},
+                                    {"list", j.matches.front().list},
+                                    {"state_key", j.matches.front().state_key},
                                     {"reason", policy::describe_rule(j.matches.front())}};
     if (j.shadow) {
       post_notice(batch, "refused", "[shadow] Would refuse a " + head + ".");

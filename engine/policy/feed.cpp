@@ -1,8 +1,8 @@
 #include "engine/policy/feed.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -14,7 +14,7 @@
 #include "engine/core/ids.hpp"
 #include "engine/core/text.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 namespace {
 
 using nlohmann::json;
@@ -72,8 +72,8 @@ class Collector {
   }
 
   void add(PolicyRule rule, const std::string& where) {
-    auto [it, inserted] = first_seen_.try_emplace(
-        std::make_tuple(rule.kind, rule.family, rule.state_key), where);
+    auto [it, inserted] =
+        first_seen_.try_emplace(std::make_tuple(rule.kind, rule.family, rule.state_key), where);
     if (!inserted) {
       warn(where, "duplicate entry '" + printable(rule.state_key) + "', first at " + feed_.name +
                       ":" + it->second);
@@ -117,9 +117,9 @@ PolicyRule entry_rule(const FeedConfig& feed, EntityKind kind, std::string_view 
 // CRLF and LF both end a record.
 struct CsvRecord {
   std::vector<std::string> fields;
-  std::size_t line = 0;      // where the record starts, 1-based
+  std::size_t line = 0;       // where the record starts, 1-based
   bool unterminated = false;  // a quoted field ran to the end of the input
-  std::string problem;       // a malformed but delimited record
+  std::string problem;        // a malformed but delimited record
 };
 
 class CsvReader {
@@ -231,9 +231,7 @@ constexpr int kStateVersion = 1;
 
 }  // namespace
 
-std::string feed_list_id(std::string_view feed_name) {
-  return "feed:" + std::string(feed_name);
-}
+std::string feed_list_id(std::string_view feed_name) { return "feed:" + std::string(feed_name); }
 
 Result<FeedParse> parse_feed(const FeedConfig& feed, std::string_view body) {
   switch (feed.format) {
@@ -429,4 +427,4 @@ void from_json(const nlohmann::json& j, FeedState& state) {
   state = std::move(out);
 }
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

@@ -19,7 +19,7 @@
 #include "engine/core/result.hpp"
 #include "engine/policy/policy_rule.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 using engine::FeedConfig;
 
@@ -61,12 +61,12 @@ Result<FeedParse> parse_csv_feed(const FeedConfig& feed, std::string_view body);
 // What Tyr knows about one feed: the last good contents and how fetching went. Persisted as
 // JSON so that a restart starts from the last good contents rather than from nothing.
 struct FeedState {
-  std::vector<PolicyRule> rules;  // from the last successful fetch
+  std::vector<PolicyRule> rules;    // from the last successful fetch
   std::string etag, last_modified;  // validators of the last successful fetch
-  int64_t last_success_ms = 0;  // wall clock, ms since the epoch; 0 = never
+  int64_t last_success_ms = 0;      // wall clock, ms since the epoch; 0 = never
   int64_t last_attempt_ms = 0;
-  std::string last_error;  // empty after a success
-  std::size_t skipped = 0;  // FeedParse::skipped of the last successful fetch
+  std::string last_error;             // empty after a success
+  std::size_t skipped = 0;            // FeedParse::skipped of the last successful fetch
   std::vector<std::string> warnings;  // FeedParse::warnings of the last successful fetch
   // The feed settings `rules` were parsed with. When the configured feed differs, the validators
   // are not sent, so a 304 cannot keep rules made under other settings.
@@ -118,4 +118,4 @@ class FeedPoller {
   std::string source_;  // FeedState::source for feed_
 };
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

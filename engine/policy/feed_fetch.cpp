@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdio>
@@ -26,7 +26,7 @@
 #include "engine/core/text.hpp"
 #include "engine/core/version.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 namespace {
 
 using nlohmann::json;
@@ -107,7 +107,7 @@ std::optional<Target> split_url(std::string_view url) {
     }
   }
   std::string path(path_start == std::string_view::npos ? std::string_view{}
-                                                         : rest.substr(path_start));
+                                                        : rest.substr(path_start));
   path = path.substr(0, path.find('#'));
   if (path.empty() || path.front() != '/') path.insert(0, "/");
   return Target{scheme, std::string(host), scheme + "://" + std::string(authority),
@@ -136,7 +136,6 @@ std::string source_of(const FeedConfig& feed) {
       .dump();
 }
 
-
 // Where a redirect leads: absolute, scheme-relative, absolute-path or relative references. A
 // reference with any scheme (RFC 3986: a letter, then letters, digits, '+', '-' or '.', then
 // ':') is absolute, so "ftp://…" stays an ftp URL that split_url refuses rather than becoming
@@ -145,11 +144,10 @@ std::string resolve_location(const Target& from, const std::string& location) {
   const auto colon = location.find_first_of(":/?#");
   if (colon != std::string::npos && colon > 0 && location[colon] == ':' &&
       std::isalpha(static_cast<unsigned char>(location[0])) &&
-      std::all_of(location.begin(), location.begin() + static_cast<std::ptrdiff_t>(colon),
-                  [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' ||
-                           c == '.';
-                  })) {
+      std::all_of(
+          location.begin(), location.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+          })) {
     return location;
   }
   if (location.rfind("//", 0) == 0) return from.scheme + ":" + location;
@@ -188,8 +186,8 @@ std::optional<std::string> ipv6_problem(const unsigned char (&b)[16]) {
   // IPv4 address they embed.
   const bool mapped = std::memcmp(b, kZero, 10) == 0 && b[10] == 0xff && b[11] == 0xff;
   if (mapped || std::memcmp(b, kZero, 12) == 0 || std::memcmp(b, kNat64, 12) == 0) {
-    return ipv4_problem((uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) |
-                        (uint32_t{b[14]} << 8) | uint32_t{b[15]});
+    return ipv4_problem((uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) |
+                        uint32_t{b[15]});
   }
   if (b[0] == 0xff) return "a multicast address";
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "a link-local address";
@@ -302,8 +300,9 @@ Result<Answer> fetch(const std::string& url, const httplib::Headers& headers,
   Watchdog watchdog(deadline);
   auto too_slow = [&] {
     const auto ms = std::chrono::duration_cast<milliseconds>(limits.total_timeout);
-    return Error{"TYR_NETWORK", what + ": no complete answer within " + std::to_string(ms.count()) +
-                                    " ms (connecting, headers, body and redirects together)",
+    return Error{"TYR_NETWORK",
+                 what + ": no complete answer within " + std::to_string(ms.count()) +
+                     " ms (connecting, headers, body and redirects together)",
                  0};
   };
   auto unusable = [&](const std::string& u) {
@@ -323,8 +322,9 @@ Result<Answer> fetch(const std::string& url, const httplib::Headers& headers,
           const std::string subject = address == target->host
                                           ? address + " is "
                                           : target->host + " resolves to " + address + ", ";
-          return Error{"TYR_FEED_REFUSED", what + ": " + via + subject + *problem +
-                                               " (the feed's allow_private is off)", 0};
+          return Error{
+              "TYR_FEED_REFUSED",
+              what + ": " + via + subject + *problem + " (the feed's allow_private is off)", 0};
         }
       }
     }
@@ -337,8 +337,8 @@ Result<Answer> fetch(const std::string& url, const httplib::Headers& headers,
       const std::string length = res.get_header_value("Content-Length");
       uint64_t n = 0;
       const auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
-      too_large = ec == std::errc::result_out_of_range ||
-                  (ec == std::errc() && n > limits.max_body_bytes);
+      too_large =
+          ec == std::errc::result_out_of_range || (ec == std::errc() && n > limits.max_body_bytes);
       return !too_large;
     };
     auto on_data = [&](const char* data, std::size_t size) {
@@ -366,9 +366,8 @@ Result<Answer> fetch(const std::string& url, const httplib::Headers& headers,
       client.set_url_encode(false);  // the URL is used as written
       httplib::Result res = client.Get(target->path, headers, on_response, on_data);
       watchdog.release_sockets();
-      const bool unreachable =
-          !res && (res.error() == httplib::Error::Connection ||
-                   res.error() == httplib::Error::ConnectionTimeout);
+      const bool unreachable = !res && (res.error() == httplib::Error::Connection ||
+                                        res.error() == httplib::Error::ConnectionTimeout);
       if (unreachable && i + 1 < addresses->size() && !watchdog.passed()) continue;
       result.emplace(std::move(res));
       break;
@@ -387,8 +386,8 @@ Result<Answer> fetch(const std::string& url, const httplib::Headers& headers,
         status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
     if (redirect && res->has_header("Location")) {
       if (hop == kMaxRedirects) {
-        return Error{"TYR_FEED_HTTP", what + ": more than " + std::to_string(kMaxRedirects) +
-                                          " redirects", status};
+        return Error{"TYR_FEED_HTTP",
+                     what + ": more than " + std::to_string(kMaxRedirects) + " redirects", status};
       }
       const std::string next = resolve_location(*target, res->get_header_value("Location"));
       auto next_target = split_url(next);
@@ -470,8 +469,8 @@ Result<bool> FeedPoller::poll(FeedState& state) const {
     return false;
   }
   if (answer->status != 200) {
-    return fail(Error{"TYR_FEED_HTTP", what + ": HTTP " + std::to_string(answer->status),
-                      answer->status});
+    return fail(
+        Error{"TYR_FEED_HTTP", what + ": HTTP " + std::to_string(answer->status), answer->status});
   }
 
   auto parsed = parse_feed(feed_, answer->body);
@@ -488,4 +487,4 @@ Result<bool> FeedPoller::poll(FeedState& state) const {
   return changed;
 }
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

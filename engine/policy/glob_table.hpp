@@ -18,7 +18,7 @@
 #include "engine/core/glob.hpp"
 #include "engine/policy/index_tables.hpp"
 
-namespace tyr::policy::index_detail {
+namespace tyr::engine::policy::index_detail {
 // ---------------------------------------------------------------------------------------------
 // Exact matcher for a reduced ASCII glob against a reduced input.
 
@@ -127,8 +127,8 @@ inline hs_scratch_t* scratch_for(const hs_database_t* db, uint64_t serial) {
 // ---------------------------------------------------------------------------------------------
 // Globs and non-ASCII entities of one kind.
 
-constexpr size_t kGram = 4;        // factor selection looks at 4-byte windows
-constexpr size_t kMaxFactor = 8;   // a chosen window is widened leftwards up to this
+constexpr size_t kGram = 4;       // factor selection looks at 4-byte windows
+constexpr size_t kMaxFactor = 8;  // a chosen window is widened leftwards up to this
 
 // Where a factor goes in a glob: the rarest 4-byte window of its literal runs (a run shorter
 // than 4 counts whole), widened to the left inside its run. Ending the factor at the rare
@@ -344,8 +344,8 @@ class GlobTable {
     const size_t before = emit.out->size();
     if (hs_scratch_t* scratch = scratch_for(db_, serial_)) {
       ScanContext context{this, &text, &emit};
-      if (hs_scan(db_, text.reduced.data(), static_cast<unsigned>(text.reduced.size()), 0,
-                  scratch, &GlobTable::on_factor, &context) == HS_SUCCESS) {
+      if (hs_scan(db_, text.reduced.data(), static_cast<unsigned>(text.reduced.size()), 0, scratch,
+                  &GlobTable::on_factor, &context) == HS_SUCCESS) {
         return;
       }
     }
@@ -380,12 +380,12 @@ class GlobTable {
 
   std::vector<RulePtr> owned_;
   std::vector<const PolicyRule*> flat_;
-  std::vector<Glob> globs_;               // grouped by factor
-  std::vector<RuleRange> factor_globs_;   // Hyperscan id -> range of globs_
-  std::vector<uint32_t> unfactored_;      // globs_ checked on every lookup
+  std::vector<Glob> globs_;              // grouped by factor
+  std::vector<RuleRange> factor_globs_;  // Hyperscan id -> range of globs_
+  std::vector<uint32_t> unfactored_;     // globs_ checked on every lookup
   hs_database_t* db_ = nullptr;
   uint64_t serial_ = 0;
-  std::vector<Unicode> unicode_;          // set_ index -> entry when set_ exists
+  std::vector<Unicode> unicode_;  // set_ index -> entry when set_ exists
   std::unique_ptr<RE2::Set> set_;
 };
 
@@ -397,4 +397,4 @@ struct KindView {
   std::shared_ptr<const DeadSet> dead;
 };
 
-}  // namespace tyr::policy::index_detail
+}  // namespace tyr::engine::policy::index_detail

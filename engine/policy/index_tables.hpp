@@ -18,7 +18,7 @@
 #include "engine/core/entity.hpp"
 #include "engine/policy/policy_rule.hpp"
 
-namespace tyr::policy::index_detail {
+namespace tyr::engine::policy::index_detail {
 
 using RulePtr = std::shared_ptr<const PolicyRule>;
 using DeadSet = std::unordered_set<const PolicyRule*>;
@@ -107,7 +107,7 @@ inline size_t sequence_length(unsigned char lead) {
 }
 
 struct Text {
-  std::string_view reduced;     // one byte per code point
+  std::string_view reduced;      // one byte per code point
   bool other_non_ascii = false;  // a code point that became 0x80
   bool newline = false;
 };
@@ -219,8 +219,7 @@ inline Sha256 hot_sha256(std::string_view s) {
   thread_local Context context;
   Sha256 out{};
   unsigned int len = 0;
-  if (md == nullptr || context.ctx == nullptr ||
-      EVP_DigestInit_ex(context.ctx, md, nullptr) != 1 ||
+  if (md == nullptr || context.ctx == nullptr || EVP_DigestInit_ex(context.ctx, md, nullptr) != 1 ||
       EVP_DigestUpdate(context.ctx, s.data(), s.size()) != 1 ||
       EVP_DigestFinal_ex(context.ctx, out.data(), &len) != 1 || len != out.size()) {
     return sha256(s);
@@ -262,8 +261,10 @@ class LiteralTable {
     mask_ = slots_.size() - 1;
     for (size_t i = 0; i < items.size();) {
       const std::string& key = items[i].first;
-      Slot slot{fold_hash(key), static_cast<uint32_t>(keys_.size()),
-                static_cast<uint32_t>(key.size()), {static_cast<uint32_t>(flat_.size()), 0}};
+      Slot slot{fold_hash(key),
+                static_cast<uint32_t>(keys_.size()),
+                static_cast<uint32_t>(key.size()),
+                {static_cast<uint32_t>(flat_.size()), 0}};
       keys_ += key;
       for (; i < items.size() && items[i].first == key; ++i) {
         flat_.push_back(items[i].second);
@@ -293,7 +294,7 @@ class LiteralTable {
     uint64_t hash = 0;
     uint32_t key = 0;  // offset in keys_
     uint32_t length = 0;
-    RuleRange rules;   // count 0: empty slot
+    RuleRange rules;  // count 0: empty slot
   };
   std::vector<RulePtr> owned_;
   std::string keys_;  // lower-cased keys back to back
@@ -352,4 +353,4 @@ class HashTable {
   std::vector<const PolicyRule*> flat_;
 };
 
-}  // namespace tyr::policy::index_detail
+}  // namespace tyr::engine::policy::index_detail

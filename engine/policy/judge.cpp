@@ -5,7 +5,7 @@
 #include "engine/core/ids.hpp"
 #include "engine/core/text.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 namespace {
 
@@ -29,7 +29,8 @@ std::string describe_rule(const PolicyRule& r) {
   return s + ")";
 }
 
-Judgement judge_user(const PolicyIndex& index, const JudgeContext& ctx, const std::string& user_id) {
+Judgement judge_user(const PolicyIndex& index, const JudgeContext& ctx,
+                     const std::string& user_id) {
   Judgement j;
   std::vector<const PolicyRule*> hits;
   auto snapshot = index.snapshot();  // keeps the rules alive while we read them
@@ -50,16 +51,19 @@ Judgement judge_user(const PolicyIndex& index, const JudgeContext& ctx, const st
     if (!ctx.is_shadow || !ctx.is_shadow(r->list)) any_enforcing = true;
   }
   if (j.matches.empty()) return j;
-  std::stable_sort(j.matches.begin(), j.matches.end(), [](const PolicyRule& a, const PolicyRule& b) {
-    return a.recommendation == Recommendation::kTakedown &&
-           b.recommendation != Recommendation::kTakedown;
-  });
+  std::stable_sort(j.matches.begin(), j.matches.end(),
+                   [](const PolicyRule& a, const PolicyRule& b) {
+                     return a.recommendation == Recommendation::kTakedown &&
+                            b.recommendation != Recommendation::kTakedown;
+                   });
   if (user_id == ctx.bot_user) {
     j.exempt = "Tyr itself";
-  } else if (std::find(ctx.operators.begin(), ctx.operators.end(), user_id) != ctx.operators.end()) {
+  } else if (std::find(ctx.operators.begin(), ctx.operators.end(), user_id) !=
+             ctx.operators.end()) {
     j.exempt = "an operator";
   } else if (ctx.is_allowlisted &&
-             (ctx.is_allowlisted(user_id) || ctx.is_allowlisted(std::string(strip_port(server_of(user_id)))))) {
+             (ctx.is_allowlisted(user_id) ||
+              ctx.is_allowlisted(std::string(strip_port(server_of(user_id)))))) {
     j.exempt = "allowlisted";
   }
   if (!j.exempt.empty()) return j;
@@ -72,9 +76,10 @@ Judgement judge_user(const PolicyIndex& index, const JudgeContext& ctx, const st
 std::vector<std::string> server_deny_globs(const std::vector<PolicyRule>& rules) {
   std::vector<std::string> out;
   for (const auto& r : rules) {
-    if (r.kind == EntityKind::kServer && enforceable(r) && !r.entity.empty()) out.push_back(r.entity);
+    if (r.kind == EntityKind::kServer && enforceable(r) && !r.entity.empty())
+      out.push_back(r.entity);
   }
   return out;
 }
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

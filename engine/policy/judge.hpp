@@ -10,7 +10,7 @@
 #include "engine/policy/policy_index.hpp"
 #include "engine/policy/policy_rule.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 struct Judgement {
   bool act = false;       // ban (or take down)
@@ -26,7 +26,7 @@ struct JudgeContext {
   std::vector<std::string> operators;          // user IDs
   std::vector<std::string> protected_servers;  // servers no server rule may touch
   bool dry_run = false;
-  std::function<bool(const std::string& list)> is_shadow;        // may be empty: none are
+  std::function<bool(const std::string& list)> is_shadow;         // may be empty: none are
   std::function<bool(const std::string& entity)> is_allowlisted;  // may be empty: none are
 };
 
@@ -37,4 +37,4 @@ std::vector<std::string> server_deny_globs(const std::vector<PolicyRule>& rules)
 
 std::string describe_rule(const PolicyRule& rule);
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

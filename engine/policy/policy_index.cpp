@@ -16,12 +16,12 @@
 #include <re2/set.h>
 
 #include "engine/core/digest.hpp"
-#include "engine/core/ids.hpp"
 #include "engine/core/glob.hpp"
+#include "engine/core/ids.hpp"
 #include "engine/policy/glob_table.hpp"
 #include "engine/policy/index_tables.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 using namespace index_detail;
 
@@ -32,8 +32,7 @@ struct PolicyIndexSnapshot::State {
   std::array<KindView, kEntityKinds> kinds;
 };
 
-PolicyIndexSnapshot::PolicyIndexSnapshot(std::unique_ptr<const State> state,
-                                         PolicyIndexStats stats)
+PolicyIndexSnapshot::PolicyIndexSnapshot(std::unique_ptr<const State> state, PolicyIndexStats stats)
     : state_(std::move(state)), stats_(stats) {}
 
 PolicyIndexSnapshot::~PolicyIndexSnapshot() = default;
@@ -81,7 +80,7 @@ struct PolicyIndex::Impl {
   // One sort of table of one kind, writer's bookkeeping.
   struct Part {
     std::unordered_map<const PolicyRule*, RulePtr> delta;  // added since the table was built
-    DeadSet dead;                                           // removed since it was built
+    DeadSet dead;                                          // removed since it was built
     size_t built_size = 0;
     bool delta_changed = false;
     bool dead_changed = false;
@@ -276,9 +275,7 @@ PolicyIndex::PolicyIndex(PolicyIndexOptions options) : impl_(std::make_unique<Im
 
 PolicyIndex::~PolicyIndex() = default;
 
-std::shared_ptr<const PolicyIndexSnapshot> PolicyIndex::snapshot() const {
-  return impl_->load();
-}
+std::shared_ptr<const PolicyIndexSnapshot> PolicyIndex::snapshot() const { return impl_->load(); }
 
 void PolicyIndex::match(EntityKind kind, std::string_view entity,
                         std::vector<const PolicyRule*>& out) const {
@@ -368,4 +365,4 @@ void PolicyIndex::compact() {
   if (changed) impl_->publish();
 }
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

@@ -51,7 +51,7 @@
 #include "engine/policy/policy_list.hpp"
 #include "engine/policy/policy_rule.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 struct PolicyIndexOptions {
   // Recently added globs of one kind matched one by one before that kind's glob table (and
@@ -63,16 +63,16 @@ struct PolicyIndexOptions {
 
 struct PolicyIndexStats {
   std::array<size_t, kEntityKinds> rules{};  // rules held per kind, unknown ones included
-  size_t literals = 0;     // matchable rules with a literal ASCII entity
-  size_t globs = 0;        // ... with a glob, or any entity with non-ASCII characters
-  size_t hashes = 0;       // ... with an MSC4205 sha256 instead of an entity
-  size_t unknown = 0;      // unknown recommendation: held, never matched
-  size_t unmatchable = 0;  // can never match (e.g. an entity that is not UTF-8)
-  size_t delta = 0;        // rules added since their table was built
-  size_t tombstones = 0;   // removed rules still inside a built table
+  size_t literals = 0;                       // matchable rules with a literal ASCII entity
+  size_t globs = 0;              // ... with a glob, or any entity with non-ASCII characters
+  size_t hashes = 0;             // ... with an MSC4205 sha256 instead of an entity
+  size_t unknown = 0;            // unknown recommendation: held, never matched
+  size_t unmatchable = 0;        // can never match (e.g. an entity that is not UTF-8)
+  size_t delta = 0;              // rules added since their table was built
+  size_t tombstones = 0;         // removed rules still inside a built table
   size_t hyperscan_factors = 0;  // literal factors in the Hyperscan databases
-  uint64_t rebuilds = 0;   // tables built since construction
-  uint64_t version = 0;    // incremented by every published change
+  uint64_t rebuilds = 0;         // tables built since construction
+  uint64_t version = 0;          // incremented by every published change
 };
 
 // An immutable state of the index. Rule pointers it returns stay valid while it lives.
@@ -133,4 +133,4 @@ class PolicyIndex {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

@@ -1,6 +1,6 @@
 #include "engine/policy/policy_list.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 bool same_rule(const PolicyRule& a, const PolicyRule& b) {
   return a.kind == b.kind && a.family == b.family && a.recommendation == b.recommendation &&
@@ -79,4 +79,4 @@ std::vector<PolicyRule> PolicyList::effective_rules() const {
   return out;
 }
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

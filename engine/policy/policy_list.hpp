@@ -19,7 +19,7 @@
 #include "engine/core/digest.hpp"
 #include "engine/policy/policy_rule.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 // The change of the effective rule under one key. A modification is `removed` old + `added`
 // new; a rule that appears has only `added`, one that goes away only `removed`.
@@ -69,4 +69,4 @@ class PolicyList {
   size_t unknown_ = 0;
 };
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

@@ -2,7 +2,7 @@
 
 #include "engine/core/digest.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 namespace {
 
@@ -86,16 +86,15 @@ std::optional<PolicyEvent> parse_policy_event(const nlohmann::json& event,
   auto state_key = event.find("state_key");
   if (state_key == event.end() || !state_key->is_string()) return std::nullopt;
 
-  PolicyEvent out{classified->first, classified->second,
-                  state_key->get<std::string>(), std::nullopt, {}};
+  PolicyEvent out{
+      classified->first, classified->second, state_key->get<std::string>(), std::nullopt, {}};
 
   // Removals: no content, `{}` (how Mjolnir unbans), or a redacted event (whose content the
   // server has emptied; a redaction removes the rule even if a broken server left fields).
   auto content = event.find("content");
   if (content == event.end() || content->is_null()) return out;
-  if (auto unsigned_ = event.find("unsigned"); unsigned_ != event.end() &&
-                                                 unsigned_->is_object() &&
-                                                 unsigned_->contains("redacted_because")) {
+  if (auto unsigned_ = event.find("unsigned"); unsigned_ != event.end() && unsigned_->is_object() &&
+                                               unsigned_->contains("redacted_because")) {
     return out;
   }
   if (!content->is_object()) return reject(std::move(out), "'content' is not an object");
@@ -155,4 +154,4 @@ std::optional<PolicyEvent> parse_policy_event(const nlohmann::json& event,
   return out;
 }
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

@@ -12,7 +12,7 @@
 
 #include "engine/core/entity.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 using tyr::EntityKind;  // engine/core/entity.hpp, shared with the rules library
 using tyr::kEntityKinds;
@@ -27,16 +27,16 @@ enum class Recommendation : uint8_t {
 enum class Family : uint8_t { kStable = 0, kLegacyRoom = 1, kMjolnir = 2 };
 
 struct PolicyRule {
-  std::string list;       // room ID of the policy room, or "feed:<name>"
+  std::string list;  // room ID of the policy room, or "feed:<name>"
   EntityKind kind = EntityKind::kUser;
   Family family = Family::kStable;
   std::string state_key;
-  std::string entity;     // literal or glob; empty when the rule is hashed
-  std::string sha256;     // standard padded base64 of SHA-256 of the entity (MSC4205); or empty
+  std::string entity;  // literal or glob; empty when the rule is hashed
+  std::string sha256;  // standard padded base64 of SHA-256 of the entity (MSC4205); or empty
   Recommendation recommendation = Recommendation::kBan;
   std::string recommendation_raw;  // as written in the event
   std::string reason;
-  std::string event_id;   // the state event that set this rule (empty for feeds)
+  std::string event_id;  // the state event that set this rule (empty for feeds)
 };
 
 // The outcome of reading one state event of a policy room.
@@ -48,7 +48,7 @@ struct PolicyEvent {
   std::string problem;  // non-empty when the content was invalid (then treated as a removal)
 };
 
-std::string_view kind_name(EntityKind kind);          // "user" | "room" | "server"
+std::string_view kind_name(EntityKind kind);             // "user" | "room" | "server"
 std::string_view recommendation_name(Recommendation r);  // "ban" | "takedown" | "unknown"
 std::optional<EntityKind> kind_from_name(std::string_view name);
 
@@ -66,4 +66,4 @@ std::optional<PolicyEvent> parse_policy_event(const nlohmann::json& event, const
 // The state event type for a kind in the stable family ("m.policy.rule.user", …).
 std::string stable_type(EntityKind kind);
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

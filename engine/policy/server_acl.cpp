@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <set>
 
-#include "engine/core/ids.hpp"
 #include "engine/core/glob.hpp"
+#include "engine/core/ids.hpp"
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 namespace {
 
@@ -151,4 +151,4 @@ AclPlan plan_server_acl(const std::vector<std::string>& deny_globs, const json& 
   return plan;
 }
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace tyr::policy {
+namespace tyr::engine::policy {
 
 // Synapse refuses a PDU whose canonical JSON is longer than this (413 M_TOO_LARGE).
 inline constexpr size_t kMaxEventBytes = 65536;
@@ -56,4 +56,4 @@ AclPlan plan_server_acl(const std::vector<std::string>& deny_globs, const nlohma
                         std::string_view own_server,
                         const std::vector<std::string>& protected_servers);
 
-}  // namespace tyr::policy
+}  // namespace tyr::engine::policy

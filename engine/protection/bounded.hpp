@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace tyr::protection {
+namespace tyr::engine::protection {
 
 struct StringHash {
   using is_transparent = void;
@@ -88,11 +88,13 @@ class BoundedMap {
   // [[key, value], …] oldest first, so loading keeps the recency order.
   nlohmann::json to_json(const std::function<nlohmann::json(const V&)>& save) const {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& k : order_) out.push_back({k, save(map_.find(std::string_view(k))->second.value)});
+    for (const auto& k : order_)
+      out.push_back({k, save(map_.find(std::string_view(k))->second.value)});
     return out;
   }
   // Returns false (and leaves the map empty) when `j` is malformed.
-  bool from_json(const nlohmann::json& j, const std::function<bool(const nlohmann::json&, V&)>& load) {
+  bool from_json(const nlohmann::json& j,
+                 const std::function<bool(const nlohmann::json&, V&)>& load) {
     clear();
     if (!j.is_array()) return j.is_null();
     for (const auto& item : j) {
@@ -112,7 +114,8 @@ class BoundedMap {
   };
   size_t cap_;
   std::list<std::string> order_;  // keys, least recently touched first
-  std::unordered_map<std::string_view, Slot, StringHash, std::equal_to<>> map_;  // views into order_
+  std::unordered_map<std::string_view, Slot, StringHash, std::equal_to<>>
+      map_;  // views into order_
 };
 
 // Times of recent events, at most `cap` kept. count() answers "how many in the last window".
@@ -125,11 +128,16 @@ struct Window {
     return count(now_ms, window_ms, cap);
   }
   uint32_t count(int64_t now_ms, int64_t window_ms, size_t cap) {
-    while (!times.empty() && (times.front() <= now_ms - window_ms || times.size() > cap)) times.pop_front();
+    while (!times.empty() && (times.front() <= now_ms - window_ms || times.size() > cap))
+      times.pop_front();
     return static_cast<uint32_t>(times.size());
   }
-  bool stale(int64_t now_ms, int64_t window_ms) const { return times.empty() || times.back() <= now_ms - window_ms; }
-  nlohmann::json to_json() const { return nlohmann::json(std::vector<int64_t>(times.begin(), times.end())); }
+  bool stale(int64_t now_ms, int64_t window_ms) const {
+    return times.empty() || times.back() <= now_ms - window_ms;
+  }
+  nlohmann::json to_json() const {
+    return nlohmann::json(std::vector<int64_t>(times.begin(), times.end()));
+  }
   bool from_json(const nlohmann::json& j) {
     times.clear();
     if (!j.is_array()) return false;
@@ -141,4 +149,4 @@ struct Window {
   }
 };
 
-}  // namespace tyr::protection
+}  // namespace tyr::engine::protection

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-namespace tyr::protection {
+namespace tyr::engine::protection {
 
 namespace {
 
@@ -24,15 +24,22 @@ const nlohmann::json& member(const nlohmann::json& obj, const char* key) {
 }  // namespace
 
 EventContext::EventContext(const nlohmann::json& ev, int64_t now)
-    : event(ev), room_id(str(ev, "room_id")), sender(str(ev, "sender")), event_id(str(ev, "event_id")),
+    : event(ev),
+      room_id(str(ev, "room_id")),
+      sender(str(ev, "sender")),
+      event_id(str(ev, "event_id")),
       now_ms(now) {}
 
 MembershipContext::MembershipContext(const nlohmann::json& ev, int64_t now)
-    : event(ev), room_id(str(ev, "room_id")), user_id(str(ev, "state_key")), sender(str(ev, "sender")),
+    : event(ev),
+      room_id(str(ev, "room_id")),
+      user_id(str(ev, "state_key")),
+      sender(str(ev, "sender")),
       membership(str(member(ev, "content"), "membership")),
       prev_membership(str(member(member(ev, "unsigned"), "prev_content"), "membership")),
       display_name(str(member(ev, "content"), "displayname")),
-      avatar_url(str(member(ev, "content"), "avatar_url")), now_ms(now) {}
+      avatar_url(str(member(ev, "content"), "avatar_url")),
+      now_ms(now) {}
 
 std::string power_text(uint8_t powers) {
   std::string out;
@@ -44,30 +51,13 @@ std::string power_text(uint8_t powers) {
   return out.empty() ? "none" : out;
 }
 
-std::string_view intent_kind_name(IntentKind k) {
-  switch (k) {
-    case IntentKind::kNotify: return "notify";
-    case IntentKind::kRedact: return "redact_event";
-    case IntentKind::kKick: return "kick";
-    case IntentKind::kBan: return "ban";
-    case IntentKind::kSetJoinRule: return "set_join_rule";
-    case IntentKind::kRestoreJoinRule: return "restore_join_rule";
-  }
-  return "notify";
+const std::string& Request::room() const {
+  if (const auto* n = notify()) return n->room;
+  return engine::actions::room_of(*action());
 }
-
-nlohmann::json to_json(const ActionIntent& i) {
-  nlohmann::json j = {{"kind", intent_kind_name(i.kind)}};
-  auto put = [&j](const char* k, const std::string& v) {
-    if (!v.empty()) j[k] = v;
-  };
-  put("room", i.room);
-  put("user", i.user);
-  put("event_id", i.event_id);
-  put("join_rule", i.join_rule);
-  put(i.kind == IntentKind::kNotify ? "text" : "reason", i.text);
-  put("protection", i.protection);
-  return j;
+std::string_view Request::kind() const {
+  if (notify() != nullptr) return "notify";
+  return engine::actions::name_of(*action());
 }
 
 void RecordingSink::hit(std::string_view symbol, std::string_view match, double factor) {
@@ -77,19 +67,25 @@ void RecordingSink::scale(double m, std::string_view why) {
   multiplier *= m;
   scale_reasons.emplace_back(why);
 }
-void RecordingSink::act(ActionIntent intent) { intents.push_back(std::move(intent)); }
+void RecordingSink::notify(std::string room, std::string text) {
+  requests.push_back({Notify{std::move(room), std::move(text)}, {}, false});
+}
+void RecordingSink::act(engine::actions::Action action) {
+  requests.push_back({std::move(action), {}, false});
+}
 void RecordingSink::clear() {
   hits.clear();
   multiplier = 1.0;
   scale_reasons.clear();
-  intents.clear();
+  requests.clear();
 }
 bool RecordingSink::has(std::string_view symbol) const {
-  return std::any_of(hits.begin(), hits.end(), [&](const Emitted& e) { return e.symbol == symbol; });
+  return std::any_of(hits.begin(), hits.end(),
+                     [&](const Emitted& e) { return e.symbol == symbol; });
 }
-bool RecordingSink::has_intent(IntentKind kind) const {
-  return std::any_of(intents.begin(), intents.end(),
-                     [&](const ActionIntent& i) { return i.kind == kind; });
+bool RecordingSink::has_request(std::string_view kind) const {
+  return std::any_of(requests.begin(), requests.end(),
+                     [&](const Request& r) { return r.kind() == kind; });
 }
 
 const SymbolSpec* ProtectionDescriptor::symbol(std::string_view s) const {
@@ -126,8 +122,10 @@ Result<void> validate_descriptors(std::span<const ProtectionDescriptor* const> l
   for (const auto* d : list) {
     if (d == nullptr) return err("null protection descriptor");
     const std::string p = "protection " + std::string(d->name) + ": ";
-    if (!snake(d->name)) return err("protection name '" + std::string(d->name) + "' is not lower_snake_case");
-    if (!names.insert(d->name).second) return err("duplicate protection name '" + std::string(d->name) + "'");
+    if (!snake(d->name))
+      return err("protection name '" + std::string(d->name) + "' is not lower_snake_case");
+    if (!names.insert(d->name).second)
+      return err("duplicate protection name '" + std::string(d->name) + "'");
     if (d->create == nullptr) return err(p + "no factory");
     if (d->description.empty()) return err(p + "no description");
     std::set<std::string_view> keys, symbols;
@@ -136,7 +134,8 @@ Result<void> validate_descriptors(std::span<const ProtectionDescriptor* const> l
         return err(p + "bad or duplicate key '" + std::string(k.name) + "'");
       }
       auto def = nlohmann::json::parse(k.default_json, nullptr, false);
-      if (def.is_discarded()) return err(p + "key '" + std::string(k.name) + "': default is not JSON");
+      if (def.is_discarded())
+        return err(p + "key '" + std::string(k.name) + "': default is not JSON");
       auto v = validate_value(d->name, k, def);
       if (!v) return err(v.error().message + " (in its default)");
     }
@@ -149,4 +148,4 @@ Result<void> validate_descriptors(std::span<const ProtectionDescriptor* const> l
   return {};
 }
 
-}  // namespace tyr::protection
+}  // namespace tyr::engine::protection

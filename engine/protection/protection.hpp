@@ -1,9 +1,9 @@
 #pragma once
 // The protection plugin API. A protection is code that watches events, membership changes,
 // policy changes and a timer, and answers only through a Sink: scored hits (symbols, folded
-// into the same score/threshold/explanation as custom rules) and action intents (notify,
-// redact, kick, ban, join rules) that the executor fulfils, or a recording twin records in
-// shadow/dry-run mode. A protection never calls the homeserver.
+// into the same score/threshold/explanation as custom rules) and requests (a notice, or
+// one of Tyr's actions: redact, kick, ban, join rules) that the executor fulfils, or a recording
+// twin records in shadow/dry-run mode. A protection never calls the homeserver.
 //
 // Each protection is described by a constexpr ProtectionDescriptor (name, description, config
 // schema, symbols, power needed, factory) listed once in plugins/registry.cpp. One instance per
@@ -16,15 +16,17 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/actions/action.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/verdict.hpp"
 #include "engine/protection/schema.hpp"
 
-namespace tyr::protection {
+namespace tyr::engine::protection {
 
 // A symbol a protection emits and its default score (rules scale: notify at 3, redact at 6).
 struct SymbolSpec {
@@ -33,9 +35,13 @@ struct SymbolSpec {
   std::string_view doc;
 };
 
-// Powers the bot needs in a room for the protection's intents to succeed (bit set).
+// Powers the bot needs in a room for the protection's requests to succeed (bit set).
 enum Power : uint8_t {
-  kPowerNone = 0, kPowerRedact = 1, kPowerKick = 2, kPowerBan = 4, kPowerStateJoinRules = 8
+  kPowerNone = 0,
+  kPowerRedact = 1,
+  kPowerKick = 2,
+  kPowerBan = 4,
+  kPowerStateJoinRules = 8
 };
 std::string power_text(uint8_t powers);  // "redact, kick" or "none"
 
@@ -50,8 +56,8 @@ struct MessageFacts {
   std::string_view urls;        // '\n'-separated, deduplicated (body and formatted_body hrefs)
   std::string_view domains;     // hosts of those URLs, lower case, '\n'-separated
   uint32_t links = 0;
-  uint32_t mentions = 0;        // max(m.mentions.user_ids, distinct matrix.to pills)
-  bool media = false;           // m.image/m.video/m.audio/m.file or m.sticker
+  uint32_t mentions = 0;  // max(m.mentions.user_ids, distinct matrix.to pills)
+  bool media = false;     // m.image/m.video/m.audio/m.file or m.sticker
 };
 
 struct EventContext {
@@ -79,9 +85,9 @@ struct MembershipContext {
 
   const nlohmann::json& event;  // the m.room.member event
   std::string_view room_id;
-  std::string_view user_id;     // state_key: whose membership changed
-  std::string_view sender;      // who changed it (the inviter for invites)
-  std::string_view membership;  // "join", "leave", "invite", "ban", "knock"
+  std::string_view user_id;          // state_key: whose membership changed
+  std::string_view sender;           // who changed it (the inviter for invites)
+  std::string_view membership;       // "join", "leave", "invite", "ban", "knock"
   std::string_view prev_membership;  // from unsigned.prev_content, empty when unknown
   std::string_view display_name, avatar_url;
   int64_t now_ms = 0;
@@ -98,26 +104,28 @@ struct PolicyChange {
   int64_t now_ms = 0;
 };
 
-enum class IntentKind : uint8_t {
-  kNotify,           // text to the management room
-  kRedact,           // room, event_id, user (sender), reason
-  kKick,             // room, user, reason
-  kBan,              // room, user, reason
-  kSetJoinRule,      // room, join_rule: the executor remembers the rule it replaces
-  kRestoreJoinRule,  // room: back to the rule remembered at kSetJoinRule
+// What a protection asks for. Actions are Tyr's own (engine/actions/action.hpp): a protection
+// requests RedactEvent, Kick, Ban, SetJoinRule or RestoreJoinRule, the same structs rules, lists
+// and commands queue; a Notify is a word to the moderators about a room. The suite stamps each
+// request with the protection's name (and the action's why.protection) and its room's mode.
+struct Notify {
+  std::string room, text;
+  bool operator==(const Notify&) const = default;
 };
-std::string_view intent_kind_name(IntentKind k);
 
-struct ActionIntent {
-  IntentKind kind = IntentKind::kNotify;
-  std::string room, user, event_id, join_rule;
-  std::string text;        // notice text, or the reason for redact/kick/ban
+struct Request {
+  std::variant<Notify, engine::actions::Action> what;
   std::string protection;  // filled by the suite
-  bool operator==(const ActionIntent&) const = default;
+  bool shadow = false;     // filled by the suite: the protection is in shadow mode in the room
+  bool operator==(const Request&) const = default;
+
+  const std::string& room() const;
+  std::string_view kind() const;  // "notify" or the action's wire name ("kick", "redact_event")
+  const engine::actions::Action* action() const {
+    return std::get_if<engine::actions::Action>(&what);
+  }
+  const Notify* notify() const { return std::get_if<Notify>(&what); }
 };
-// {"kind": "kick", "room": …, "user": …, "reason": …, "protection": …}; fields empty for the
-// kind are left out. Kinds: notify, redact_event, kick, ban, set_join_rule, restore_join_rule.
-nlohmann::json to_json(const ActionIntent& intent);
 
 // Where a protection puts its conclusions.
 class Sink {
@@ -128,7 +136,10 @@ class Sink {
   virtual void hit(std::string_view symbol, std::string_view match, double factor = 1.0) = 0;
   // Multiplies the event's combined score (new-member grace). Multipliers multiply.
   virtual void scale(double multiplier, std::string_view why) = 0;
-  virtual void act(ActionIntent intent) = 0;
+  // A word to the moderators about `room` (the management room receives it).
+  virtual void notify(std::string room, std::string text) = 0;
+  // An action against the homeserver; the protection's name and mode are added by the suite.
+  virtual void act(engine::actions::Action action) = 0;
 };
 
 // Records everything: the suite's collector, the dry-run twin and the test double.
@@ -140,16 +151,17 @@ class RecordingSink : public Sink {
   };
   void hit(std::string_view symbol, std::string_view match, double factor = 1.0) override;
   void scale(double multiplier, std::string_view why) override;
-  void act(ActionIntent intent) override;
+  void notify(std::string room, std::string text) override;
+  void act(engine::actions::Action action) override;
   void clear();
 
   bool has(std::string_view symbol) const;
-  bool has_intent(IntentKind kind) const;
+  bool has_request(std::string_view kind) const;  // "notify" or an action's wire name
 
   std::vector<Emitted> hits;
   double multiplier = 1.0;
   std::vector<std::string> scale_reasons;
-  std::vector<ActionIntent> intents;
+  std::vector<Request> requests;
 };
 
 class Protection {
@@ -184,4 +196,4 @@ struct ProtectionDescriptor {
 // Errors: "duplicate protection name 'flooding'", "protection x: key 'k': default …".
 Result<void> validate_descriptors(std::span<const ProtectionDescriptor* const> list);
 
-}  // namespace tyr::protection
+}  // namespace tyr::engine::protection

@@ -4,15 +4,11 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace tyr::protection {
+#include "engine/core/text.hpp"
+
+namespace tyr::engine::protection {
 
 namespace {
-
-std::string fmt(double d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", d);
-  return buf;
-}
 
 Error config_error(std::string message) { return Error{"TYR_PROTECTION", std::move(message)}; }
 
@@ -23,9 +19,9 @@ std::string prefix(std::string_view protection, std::string_view key) {
 std::string bounds_text(const ConfigKey& key, std::string_view what) {
   const bool lo = key.min > -kUnbounded, hi = key.max < kUnbounded;
   std::string s(what);
-  if (lo && hi) return s + " between " + fmt(key.min) + " and " + fmt(key.max);
-  if (lo) return s + " ≥ " + fmt(key.min);
-  if (hi) return s + " ≤ " + fmt(key.max);
+  if (lo && hi) return s + " between " + number_text(key.min) + " and " + number_text(key.max);
+  if (lo) return s + " ≥ " + number_text(key.min);
+  if (hi) return s + " ≤ " + number_text(key.max);
   return s;
 }
 
@@ -64,7 +60,7 @@ std::string expected_text(const ConfigKey& key) {
     case ConfigType::kString: return "a string";
     case ConfigType::kStringList: {
       std::string s = "a list of strings";
-      if (key.max < kUnbounded) s += " (at most " + fmt(key.max) + " items)";
+      if (key.max < kUnbounded) s += " (at most " + number_text(key.max) + " items)";
       return s;
     }
   }
@@ -73,7 +69,9 @@ std::string expected_text(const ConfigKey& key) {
 
 Result<ConfigValue> validate_value(std::string_view protection, const ConfigKey& key,
                                    const nlohmann::json& value) {
-  auto fail = [&] { return config_error(prefix(protection, key.name) + "expected " + expected_text(key)); };
+  auto fail = [&] {
+    return config_error(prefix(protection, key.name) + "expected " + expected_text(key));
+  };
   ConfigValue out;
   switch (key.type) {
     case ConfigType::kInteger:
@@ -95,7 +93,8 @@ Result<ConfigValue> validate_value(std::string_view protection, const ConfigKey&
       return out;
     case ConfigType::kStringList:
       if (!value.is_array()) return fail();
-      if (static_cast<double>(value.size()) > key.max || static_cast<double>(value.size()) < key.min) {
+      if (static_cast<double>(value.size()) > key.max ||
+          static_cast<double>(value.size()) < key.min) {
         return fail();
       }
       for (const auto& item : value) {
@@ -112,9 +111,7 @@ Result<nlohmann::json> parse_value_text(std::string_view protection, const Confi
   text = trim(text);
   nlohmann::json j;
   switch (key.type) {
-    case ConfigType::kString:
-      j = std::string(text);
-      break;
+    case ConfigType::kString: j = std::string(text); break;
     case ConfigType::kStringList: {
       j = nlohmann::json::array();
       if (!text.empty() && text.front() == '[') {
@@ -130,9 +127,7 @@ Result<nlohmann::json> parse_value_text(std::string_view protection, const Confi
       }
       break;
     }
-    default:
-      j = nlohmann::json::parse(text, nullptr, false);
-      break;
+    default: j = nlohmann::json::parse(text, nullptr, false); break;
   }
   if (j.is_discarded()) {
     return config_error(prefix(protection, key.name) + "expected " + expected_text(key));
@@ -147,7 +142,8 @@ ProtectionConfig::ProtectionConfig(std::string_view protection, std::span<const 
   values_.reserve(schema.size());
   for (const auto& key : schema) {
     // Defaults are checked by validate_registry() at start; a bad one here is a bug.
-    auto v = validate_value(protection, key, nlohmann::json::parse(key.default_json, nullptr, false));
+    auto v =
+        validate_value(protection, key, nlohmann::json::parse(key.default_json, nullptr, false));
     if (!v) {
       std::fprintf(stderr, "bad default: %s\n", v.error().message.c_str());
       std::abort();
@@ -204,7 +200,9 @@ nlohmann::json ProtectionConfig::to_json() const {
   for (size_t i = 0; i < schema_.size(); ++i) {
     const auto& v = values_[i];
     switch (schema_[i].type) {
-      case ConfigType::kInteger: out[std::string(schema_[i].name)] = static_cast<int64_t>(v.number); break;
+      case ConfigType::kInteger:
+        out[std::string(schema_[i].name)] = static_cast<int64_t>(v.number);
+        break;
       case ConfigType::kNumber: out[std::string(schema_[i].name)] = v.number; break;
       case ConfigType::kBoolean: out[std::string(schema_[i].name)] = v.boolean; break;
       case ConfigType::kString: out[std::string(schema_[i].name)] = v.text; break;
@@ -214,4 +212,4 @@ nlohmann::json ProtectionConfig::to_json() const {
   return out;
 }
 
-}  // namespace tyr::protection
+}  // namespace tyr::engine::protection

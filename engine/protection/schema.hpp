@@ -15,7 +15,7 @@
 
 #include "engine/core/result.hpp"
 
-namespace tyr::protection {
+namespace tyr::engine::protection {
 
 enum class ConfigType : uint8_t { kInteger, kNumber, kBoolean, kString, kStringList };
 std::string_view config_type_name(ConfigType t);  // "integer", "number", …
@@ -75,4 +75,4 @@ Result<nlohmann::json> parse_value_text(std::string_view protection, const Confi
 // "an integer ≥ 1", "a number between 0 and 1", "a list of strings": what `key` accepts.
 std::string expected_text(const ConfigKey& key);
 
-}  // namespace tyr::protection
+}  // namespace tyr::engine::protection

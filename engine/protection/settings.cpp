@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace tyr::protection {
+namespace tyr::engine::protection {
 
 namespace {
 
@@ -16,7 +16,8 @@ nlohmann::json setting_json(const ProtectionSetting& s) {
   return j;
 }
 
-const ProtectionDescriptor* find(std::span<const ProtectionDescriptor* const> reg, std::string_view n) {
+const ProtectionDescriptor* find(std::span<const ProtectionDescriptor* const> reg,
+                                 std::string_view n) {
   for (const auto* d : reg) {
     if (d->name == n) return d;
   }
@@ -112,4 +113,4 @@ Result<Settings> settings_from_json(const nlohmann::json& j,
   return s;
 }
 
-}  // namespace tyr::protection
+}  // namespace tyr::engine::protection

@@ -2,7 +2,7 @@
 // Which protections run where, and how: a global setting per protection plus per-room
 // overrides. Mode separates "enabled" from "enforced": a shadow protection runs, counts and
 // records what it would have done, but its hits do not reach the enforced score and its
-// intents are not executed. Settings serialise to JSON (stored by the caller) and are
+// requests are not executed. Settings serialise to JSON (stored by the caller) and are
 // validated against the descriptors' schemas when loaded or changed.
 //
 //   {"global": {"flooding": {"mode": "enforce", "config": {"max_messages": 8},
@@ -20,16 +20,16 @@
 #include "engine/core/result.hpp"
 #include "engine/protection/protection.hpp"
 
-namespace tyr::protection {
+namespace tyr::engine::protection {
 
 using tyr::Mode;  // engine/core/mode.hpp
 using tyr::mode_name;
 using tyr::parse_mode;
 
 struct ProtectionSetting {
-  std::optional<Mode> mode;                    // unset: inherit (global → off)
+  std::optional<Mode> mode;                          // unset: inherit (global → off)
   nlohmann::json config = nlohmann::json::object();  // key → value overrides
-  std::map<std::string, double> scores;       // symbol → score overrides
+  std::map<std::string, double> scores;              // symbol → score overrides
 };
 
 struct Settings {
@@ -44,4 +44,4 @@ Result<Settings> settings_from_json(const nlohmann::json& j,
 // Checks one setting of protection `d` ("protection flooding: key 'max_messages': …").
 Result<void> validate_setting(const ProtectionDescriptor& d, const ProtectionSetting& s);
 
-}  // namespace tyr::protection
+}  // namespace tyr::engine::protection

@@ -16,10 +16,10 @@
 #include <thread>
 #include <unordered_set>
 
-#include <nlohmann/json.hpp>
 #include <rocksdb/env.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
+#include <nlohmann/json.hpp>
 
 namespace tyr::engine {
 
@@ -248,9 +248,9 @@ void Store::open_read_only(const std::filesystem::path& dir, const rocksdb::Opti
     db->Close();
   }
   // Better no answer than one with a hole in it.
-  throw std::runtime_error("cannot open store at " + dir.string() + " read-only: it changed during " +
-                           std::to_string(kAttempts) + " attempts (last: " + last_error +
-                           "); try again");
+  throw std::runtime_error("cannot open store at " + dir.string() +
+                           " read-only: it changed during " + std::to_string(kAttempts) +
+                           " attempts (last: " + last_error + "); try again");
 }
 
 void Store::init(const std::filesystem::path& dir, bool read_only) {
@@ -355,7 +355,8 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
 Result<size_t> Store::prune_dedupe(int64_t older_than_ms, size_t max_keys) {
   if (read_only_) return Error{"TYR_STORE", "the store is read-only", 0, -1};
   const std::string lower(1, kAgeIndex);
-  const std::string upper = std::string(1, kAgeIndex) + encode_seq(static_cast<uint64_t>(std::max<int64_t>(older_than_ms, 0)));
+  const std::string upper = std::string(1, kAgeIndex) +
+                            encode_seq(static_cast<uint64_t>(std::max<int64_t>(older_than_ms, 0)));
   rocksdb::WriteBatch wb;
   size_t pruned = 0;
   for (Cf cf : {Cf::kSeen, Cf::kTxns}) {
@@ -423,15 +424,9 @@ Result<void> Store::commit(Batch& batch, bool sync) {
   bool audits = false;
   for (const auto& op : batch.ops_) {
     switch (op.kind) {
-      case Batch::Kind::kDelete:
-        wb.Delete(handle(op.cf), op.key);
-        break;
-      case Batch::Kind::kDeleteRange:
-        wb.DeleteRange(handle(op.cf), op.key, op.value);
-        break;
-      case Batch::Kind::kAdd:
-        wb.Merge(handle(op.cf), op.key, op.value);
-        break;
+      case Batch::Kind::kDelete: wb.Delete(handle(op.cf), op.key); break;
+      case Batch::Kind::kDeleteRange: wb.DeleteRange(handle(op.cf), op.key, op.value); break;
+      case Batch::Kind::kAdd: wb.Merge(handle(op.cf), op.key, op.value); break;
       case Batch::Kind::kPut:
         wb.Put(handle(op.cf), op.key, op.value);
         enqueues |= op.cf == Cf::kOutbox;

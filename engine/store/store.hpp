@@ -55,8 +55,8 @@ namespace tyr::engine {
 
 enum class Cf { kMeta, kTxns, kSeen, kInbox, kOutbox, kState, kAudit, kCount };
 
-std::string encode_seq(uint64_t seq);          // 8-byte big-endian
-inline constexpr char kAgeIndex = '\0';        // first byte of the age-index keys in seen/txns
+std::string encode_seq(uint64_t seq);    // 8-byte big-endian
+inline constexpr char kAgeIndex = '\0';  // first byte of the age-index keys in seen/txns
 uint64_t decode_seq(std::string_view key);
 
 // Outbox priorities: bans run before ACL updates, which run before redactions. Control
@@ -64,7 +64,14 @@ uint64_t decode_seq(std::string_view key);
 // Unsolicited notices (what Tyr did) come after them: reporting never delays acting. Background
 // reads (catch-up passes over room history) come last; what they find is acted on at its own
 // priority.
-enum class Priority : uint8_t { kControl = 0, kBan = 1, kAcl = 2, kRedact = 3, kNotice = 4, kBackground = 5 };
+enum class Priority : uint8_t {
+  kControl = 0,
+  kBan = 1,
+  kAcl = 2,
+  kRedact = 3,
+  kNotice = 4,
+  kBackground = 5
+};
 
 struct OutboxEntry {
   std::string key;  // priority byte + sequence
@@ -102,9 +109,9 @@ class Batch {
 };
 
 struct AcceptResult {
-  size_t accepted = 0;    // new events appended to the inbox
-  size_t duplicates = 0;  // events already seen (retries, replays)
-  size_t invalid = 0;     // entries that were not events with an event_id (skipped)
+  size_t accepted = 0;       // new events appended to the inbox
+  size_t duplicates = 0;     // events already seen (retries, replays)
+  size_t invalid = 0;        // entries that were not events with an event_id (skipped)
   bool retried_txn = false;  // same txnId and same events as an earlier committed transaction
   std::vector<std::string_view> duplicate_ids;  // the duplicates' IDs (views into the caller's)
 };
@@ -187,7 +194,7 @@ class Store {
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // index = Cf
-  std::mutex seq_mu_;           // guards the sequence counters and transaction acceptance
+  std::mutex seq_mu_;  // guards the sequence counters and transaction acceptance
   std::string instance_id_;
   uint64_t next_inbox_seq_ = 1;
   uint64_t next_outbox_seq_ = 1;

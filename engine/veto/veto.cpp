@@ -12,11 +12,16 @@ namespace tyr::engine::veto {
 
 namespace {
 
-constexpr std::string_view kNames[] = {"user_may_join_room",  "user_may_invite",
-                                       "check_event_for_spam", "should_drop_federated_event",
-                                       "federated_user_may_invite", "accept_make_join",
-                                       "ping",                 "other"};
-constexpr std::string_view kOutcomes[] = {"allow", "reject", "drop", "not_ready", "timeout", "error"};
+constexpr std::string_view kNames[] = {"user_may_join_room",
+                                       "user_may_invite",
+                                       "check_event_for_spam",
+                                       "should_drop_federated_event",
+                                       "federated_user_may_invite",
+                                       "accept_make_join",
+                                       "ping",
+                                       "other"};
+constexpr std::string_view kOutcomes[] = {"allow",     "reject",  "drop",
+                                          "not_ready", "timeout", "error"};
 
 Response json_error(int status, std::string_view errcode, const std::string& error) {
   // The error may quote the request (a callback name); invalid UTF-8 there must not throw.
@@ -30,8 +35,8 @@ Error bad(std::string_view callback, const std::string& what) {
 
 // The first of `keys` present in `obj`; it must be a string.
 Result<std::string> string_field(const nlohmann::json& obj, std::string_view callback,
-                                 std::initializer_list<const char*> keys, bool (*valid)(std::string_view),
-                                 std::string_view what) {
+                                 std::initializer_list<const char*> keys,
+                                 bool (*valid)(std::string_view), std::string_view what) {
   for (const char* k : keys) {
     auto it = obj.find(k);
     if (it == obj.end()) continue;
@@ -86,7 +91,8 @@ Result<Request> parse_request(std::string_view callback, std::string_view body) 
       break;
     }
     case Callback::kUserMayInvite: {
-      auto inviter = string_field(j, callback, {"inviter", "inviter_user_id"}, valid_user, "a user ID");
+      auto inviter =
+          string_field(j, callback, {"inviter", "inviter_user_id"}, valid_user, "a user ID");
       if (!inviter) return inviter.error();
       auto invitee = string_field(j, callback, {"invitee", "user_id"}, valid_user, "a user ID");
       if (!invitee) return invitee.error();
@@ -101,7 +107,8 @@ Result<Request> parse_request(std::string_view callback, std::string_view body) 
     case Callback::kShouldDropFederatedEvent:
     case Callback::kFederatedUserMayInvite: {
       auto it = j.find("event");
-      if (it == j.end() || !it->is_object()) return bad(callback, "field 'event' must be an object");
+      if (it == j.end() || !it->is_object())
+        return bad(callback, "field 'event' must be an object");
       for (const char* k : {"event_id", "room_id", "sender", "type"}) {
         auto f = it->find(k);
         if (f == it->end() || !f->is_string()) {
@@ -123,8 +130,7 @@ Result<Request> parse_request(std::string_view callback, std::string_view body) 
       break;
     }
     case Callback::kOther:
-    case Callback::kCount:
-      break;
+    case Callback::kCount: break;
   }
   return r;
 }
@@ -140,20 +146,22 @@ std::optional<Response> Server::screen(std::string_view method, std::string_view
   }
   const std::string_view callback = path.substr(kPathPrefix.size());
   if (method != "POST") return json_error(405, "M_UNRECOGNIZED", "Use POST");
-  if (authorization.size() <= 7 || (authorization.substr(0, 7) != "Bearer " && authorization.substr(0, 7) != "bearer ")) {
+  if (authorization.size() <= 7 ||
+      (authorization.substr(0, 7) != "Bearer " && authorization.substr(0, 7) != "bearer ")) {
     ++stats_.auth_failures;
     return json_error(401, "M_MISSING_TOKEN", "Missing Bearer secret");
   }
   if (!secure_equals(authorization.substr(7), config_.secret)) {
     ++stats_.auth_failures;
-    log::warn("veto", "request for " + escape_untrusted(callback, 64) + " with a wrong secret refused");
+    log::warn("veto",
+              "request for " + escape_untrusted(callback, 64) + " with a wrong secret refused");
     return json_error(403, "M_FORBIDDEN", "Invalid secret");
   }
   return std::nullopt;
 }
 
-Response Server::handle(std::string_view method, std::string_view path, std::string_view authorization,
-                        std::string_view body) {
+Response Server::handle(std::string_view method, std::string_view path,
+                        std::string_view authorization, std::string_view body) {
   if (auto refused = screen(method, path, authorization)) return *refused;
   const std::string_view callback = path.substr(kPathPrefix.size());
   if (body.size() > kMaxBodyBytes) {
@@ -188,12 +196,11 @@ Response Server::decide(const Request& request) {
       switch (request.callback) {
         case Callback::kUserMayJoinRoom:
         case Callback::kAcceptMakeJoin:
-        case Callback::kUserMayInvite:
-          d = backend_.decide_membership(request);
-          break;
+        case Callback::kUserMayInvite: d = backend_.decide_membership(request); break;
         default:
           d = backend_.decide_event(request, config_.deadline);
-          if (d.outcome == Outcome::kReject && request.callback == Callback::kShouldDropFederatedEvent) {
+          if (d.outcome == Outcome::kReject &&
+              request.callback == Callback::kShouldDropFederatedEvent) {
             d.outcome = Outcome::kDrop;
           }
           break;
@@ -257,7 +264,8 @@ bool Server::start() {
     return false;
   }
   bound_port_ = http_->port();
-  log::info("veto", "inline veto listening on " + config_.bind_address + ":" + std::to_string(bound_port_));
+  log::info("veto",
+            "inline veto listening on " + config_.bind_address + ":" + std::to_string(bound_port_));
   return true;
 }
 

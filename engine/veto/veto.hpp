@@ -95,7 +95,8 @@ struct Stats {
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> bad_requests{0};
   uint64_t count(Callback c, Outcome o) const {
-    return decisions[static_cast<size_t>(c)][static_cast<size_t>(o)].load(std::memory_order_relaxed);
+    return decisions[static_cast<size_t>(c)][static_cast<size_t>(o)].load(
+        std::memory_order_relaxed);
   }
 };
 

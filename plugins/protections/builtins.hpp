@@ -4,17 +4,17 @@
 
 #include "engine/protection/protection.hpp"
 
-namespace tyr::plugins {
+namespace tyr::plugins::protections {
 
-extern const protection::ProtectionDescriptor kFloodingProtection;
-extern const protection::ProtectionDescriptor kMentionSpamProtection;
-extern const protection::ProtectionDescriptor kLinkSpamProtection;
-extern const protection::ProtectionDescriptor kFirstMessageProtection;
-extern const protection::ProtectionDescriptor kLowPowerMediaProtection;
-extern const protection::ProtectionDescriptor kJoinWaveProtection;
-extern const protection::ProtectionDescriptor kInviteSpamProtection;
-extern const protection::ProtectionDescriptor kNameAbuseProtection;
-extern const protection::ProtectionDescriptor kCrossRoomRepeatProtection;
-extern const protection::ProtectionDescriptor kNewMemberGraceProtection;
+extern const engine::protection::ProtectionDescriptor kFloodingProtection;
+extern const engine::protection::ProtectionDescriptor kMentionSpamProtection;
+extern const engine::protection::ProtectionDescriptor kLinkSpamProtection;
+extern const engine::protection::ProtectionDescriptor kFirstMessageProtection;
+extern const engine::protection::ProtectionDescriptor kLowPowerMediaProtection;
+extern const engine::protection::ProtectionDescriptor kJoinWaveProtection;
+extern const engine::protection::ProtectionDescriptor kInviteSpamProtection;
+extern const engine::protection::ProtectionDescriptor kNameAbuseProtection;
+extern const engine::protection::ProtectionDescriptor kCrossRoomRepeatProtection;
+extern const engine::protection::ProtectionDescriptor kNewMemberGraceProtection;
 
-}  // namespace tyr::plugins
+}  // namespace tyr::plugins::protections

@@ -35,21 +35,76 @@ namespace {
 // Look-alikes of Latin letters (lower case targets). A basic set, not Unicode's full table.
 constexpr std::pair<char32_t, char> kConfusables[] = {
     // Cyrillic
-    {0x0430, 'a'}, {0x0410, 'a'}, {0x0435, 'e'}, {0x0415, 'e'}, {0x043E, 'o'}, {0x041E, 'o'},
-    {0x0440, 'p'}, {0x0420, 'p'}, {0x0441, 'c'}, {0x0421, 'c'}, {0x0443, 'y'}, {0x0423, 'y'},
-    {0x0445, 'x'}, {0x0425, 'x'}, {0x0456, 'i'}, {0x0406, 'i'}, {0x0458, 'j'}, {0x0408, 'j'},
-    {0x0455, 's'}, {0x0405, 's'}, {0x041C, 'm'}, {0x043C, 'm'}, {0x041D, 'h'}, {0x043D, 'h'},
-    {0x0422, 't'}, {0x0442, 't'}, {0x0412, 'b'}, {0x0432, 'b'}, {0x041A, 'k'}, {0x043A, 'k'},
-    {0x0501, 'd'}, {0x04CF, 'l'},
+    {0x0430, 'a'},
+    {0x0410, 'a'},
+    {0x0435, 'e'},
+    {0x0415, 'e'},
+    {0x043E, 'o'},
+    {0x041E, 'o'},
+    {0x0440, 'p'},
+    {0x0420, 'p'},
+    {0x0441, 'c'},
+    {0x0421, 'c'},
+    {0x0443, 'y'},
+    {0x0423, 'y'},
+    {0x0445, 'x'},
+    {0x0425, 'x'},
+    {0x0456, 'i'},
+    {0x0406, 'i'},
+    {0x0458, 'j'},
+    {0x0408, 'j'},
+    {0x0455, 's'},
+    {0x0405, 's'},
+    {0x041C, 'm'},
+    {0x043C, 'm'},
+    {0x041D, 'h'},
+    {0x043D, 'h'},
+    {0x0422, 't'},
+    {0x0442, 't'},
+    {0x0412, 'b'},
+    {0x0432, 'b'},
+    {0x041A, 'k'},
+    {0x043A, 'k'},
+    {0x0501, 'd'},
+    {0x04CF, 'l'},
     // Greek
-    {0x03B1, 'a'}, {0x0391, 'a'}, {0x03B2, 'b'}, {0x0392, 'b'}, {0x03B5, 'e'}, {0x0395, 'e'},
-    {0x0396, 'z'}, {0x0397, 'h'}, {0x03B9, 'i'}, {0x0399, 'i'}, {0x039A, 'k'}, {0x03BA, 'k'},
-    {0x039C, 'm'}, {0x039D, 'n'}, {0x03BD, 'v'}, {0x03BF, 'o'}, {0x039F, 'o'}, {0x03C1, 'p'},
-    {0x03A1, 'p'}, {0x03A4, 't'}, {0x03C4, 't'}, {0x03C5, 'u'}, {0x03A5, 'y'}, {0x03C7, 'x'},
+    {0x03B1, 'a'},
+    {0x0391, 'a'},
+    {0x03B2, 'b'},
+    {0x0392, 'b'},
+    {0x03B5, 'e'},
+    {0x0395, 'e'},
+    {0x0396, 'z'},
+    {0x0397, 'h'},
+    {0x03B9, 'i'},
+    {0x0399, 'i'},
+    {0x039A, 'k'},
+    {0x03BA, 'k'},
+    {0x039C, 'm'},
+    {0x039D, 'n'},
+    {0x03BD, 'v'},
+    {0x03BF, 'o'},
+    {0x039F, 'o'},
+    {0x03C1, 'p'},
+    {0x03A1, 'p'},
+    {0x03A4, 't'},
+    {0x03C4, 't'},
+    {0x03C5, 'u'},
+    {0x03A5, 'y'},
+    {0x03C7, 'x'},
     {0x03A7, 'x'},
     // Roman numerals and letter-like symbols
-    {0x2160, 'i'}, {0x216C, 'l'}, {0x216D, 'c'}, {0x216E, 'd'}, {0x216F, 'm'}, {0x2170, 'i'},
-    {0x217C, 'l'}, {0x217D, 'c'}, {0x217E, 'd'}, {0x217F, 'm'}, {0x2113, 'l'},
+    {0x2160, 'i'},
+    {0x216C, 'l'},
+    {0x216D, 'c'},
+    {0x216E, 'd'},
+    {0x216F, 'm'},
+    {0x2170, 'i'},
+    {0x217C, 'l'},
+    {0x217D, 'c'},
+    {0x217E, 'd'},
+    {0x217F, 'm'},
+    {0x2113, 'l'},
 };
 
 char fold_ascii(char32_t c) {
@@ -118,19 +173,22 @@ size_t edit_distance(std::string_view a, std::string_view b, size_t limit) {
 bool domain_in(std::string_view host, const std::vector<std::string>& domains) {
   for (const auto& d : domains) {
     if (host == d) return true;
-    if (host.size() > d.size() && host.ends_with(d) && host[host.size() - d.size() - 1] == '.') return true;
+    if (host.size() > d.size() && host.ends_with(d) && host[host.size() - d.size() - 1] == '.')
+      return true;
   }
   return false;
 }
 
 std::string seconds_text(int64_t ms) { return std::to_string(ms / 1000) + " s"; }
 
-nlohmann::json save_windows(const protection::BoundedMap<protection::Window>& m) {
-  return m.to_json([](const protection::Window& w) { return w.to_json(); });
+nlohmann::json save_windows(const engine::protection::BoundedMap<engine::protection::Window>& m) {
+  return m.to_json([](const engine::protection::Window& w) { return w.to_json(); });
 }
 
-bool load_windows(const nlohmann::json& j, protection::BoundedMap<protection::Window>& m) {
-  return m.from_json(j, [](const nlohmann::json& v, protection::Window& w) { return w.from_json(v); });
+bool load_windows(const nlohmann::json& j,
+                  engine::protection::BoundedMap<engine::protection::Window>& m) {
+  return m.from_json(
+      j, [](const nlohmann::json& v, engine::protection::Window& w) { return w.from_json(v); });
 }
 
 }  // namespace tyr::plugins::protections

@@ -41,7 +41,8 @@ void for_each_line(std::string_view list, F f) {
 
 std::string seconds_text(int64_t ms);  // "10 s"
 
-nlohmann::json save_windows(const protection::BoundedMap<protection::Window>& m);
-bool load_windows(const nlohmann::json& j, protection::BoundedMap<protection::Window>& m);
+nlohmann::json save_windows(const engine::protection::BoundedMap<engine::protection::Window>& m);
+bool load_windows(const nlohmann::json& j,
+                  engine::protection::BoundedMap<engine::protection::Window>& m);
 
 }  // namespace tyr::plugins::protections

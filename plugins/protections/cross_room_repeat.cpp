@@ -5,20 +5,22 @@
 #include "plugins/protections/builtins.hpp"
 #include "plugins/protections/common.hpp"
 
-namespace tyr::plugins {
+namespace tyr::plugins::protections {
 
 namespace {
 
-using namespace protection;
+using namespace engine::protection;
 
 constexpr ConfigKey kConfig[] = {
-    {"min_rooms", ConfigType::kInteger, "3", "Rooms the same text must reach before CROSS_ROOM_REPEAT hits.", 2, 50},
+    {"min_rooms", ConfigType::kInteger, "3",
+     "Rooms the same text must reach before CROSS_ROOM_REPEAT hits.", 2, 50},
     {"window_seconds", ConfigType::kInteger, "600", "Length of the window.", 1, 86400},
     {"min_length", ConfigType::kInteger, "10",
      "Shorter messages (after normalising) are ignored: \"hi\" everywhere is not spam.", 0, 10000},
 };
 constexpr SymbolSpec kSymbols[] = {
-    {"CROSS_ROOM_REPEAT", 6, "The sender posted the same text in min_rooms or more rooms within window_seconds."},
+    {"CROSS_ROOM_REPEAT", 6,
+     "The sender posted the same text in min_rooms or more rooms within window_seconds."},
 };
 
 constexpr size_t kMaxRoomsPerText = 50;
@@ -74,7 +76,11 @@ class CrossRoomRepeat : public Protection {
 }  // namespace
 
 constexpr ProtectionDescriptor kCrossRoomRepeatProtection{
-    "cross_room_repeat", "Repeated identical messages across rooms from one sender.", kConfig, kSymbols,
-    kPowerRedact, []() -> std::unique_ptr<Protection> { return std::make_unique<CrossRoomRepeat>(); }};
+    "cross_room_repeat",
+    "Repeated identical messages across rooms from one sender.",
+    kConfig,
+    kSymbols,
+    kPowerRedact,
+    []() -> std::unique_ptr<Protection> { return std::make_unique<CrossRoomRepeat>(); }};
 
-}  // namespace tyr::plugins
+}  // namespace tyr::plugins::protections

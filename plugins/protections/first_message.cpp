@@ -4,11 +4,11 @@
 #include "plugins/protections/builtins.hpp"
 #include "plugins/protections/common.hpp"
 
-namespace tyr::plugins {
+namespace tyr::plugins::protections {
 
 namespace {
 
-using namespace protection;
+using namespace engine::protection;
 
 constexpr ConfigKey kConfig[] = {
     {"new_member_seconds", ConfigType::kInteger, "86400",
@@ -17,7 +17,8 @@ constexpr ConfigKey kConfig[] = {
      "How many of a new member's first messages are checked.", 1, 100},
 };
 constexpr SymbolSpec kSymbols[] = {
-    {"FIRST_MESSAGE_MEDIA", 4, "One of a new member's first messages is media (image, video, audio, file, sticker)."},
+    {"FIRST_MESSAGE_MEDIA", 4,
+     "One of a new member's first messages is media (image, video, audio, file, sticker)."},
     {"FIRST_MESSAGE_LINK", 4, "One of a new member's first messages contains a link."},
 };
 
@@ -35,11 +36,14 @@ class FirstMessage : public Protection {
     if (ctx.message.links > 0) sink.hit("FIRST_MESSAGE_LINK", which);
   }
   nlohmann::json save_state() const override {
-    return seen_.to_json([](const Seen& s) { return nlohmann::json::array({s.join_ms, s.messages}); });
+    return seen_.to_json([](const Seen& s) {
+      return nlohmann::json::array({s.join_ms, s.messages});
+    });
   }
   Result<void> load_state(const nlohmann::json& j) override {
     const bool ok = seen_.from_json(j, [](const nlohmann::json& v, Seen& s) {
-      if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() || !v[1].is_number_integer()) return false;
+      if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() || !v[1].is_number_integer())
+        return false;
       s = {v[0].get<int64_t>(), v[1].get<int64_t>()};
       return true;
     });
@@ -60,7 +64,11 @@ class FirstMessage : public Protection {
 }  // namespace
 
 constexpr ProtectionDescriptor kFirstMessageProtection{
-    "first_message", "A new member's first message is media or a link.", kConfig, kSymbols,
-    kPowerRedact, []() -> std::unique_ptr<Protection> { return std::make_unique<FirstMessage>(); }};
+    "first_message",
+    "A new member's first message is media or a link.",
+    kConfig,
+    kSymbols,
+    kPowerRedact,
+    []() -> std::unique_ptr<Protection> { return std::make_unique<FirstMessage>(); }};
 
-}  // namespace tyr::plugins
+}  // namespace tyr::plugins::protections

@@ -3,15 +3,16 @@
 #include "plugins/protections/builtins.hpp"
 #include "plugins/protections/common.hpp"
 
-namespace tyr::plugins {
+namespace tyr::plugins::protections {
 
 namespace {
 
-using namespace protection;
+using namespace engine::protection;
 
 constexpr ConfigKey kConfig[] = {
     {"max_messages", ConfigType::kInteger, "10",
-     "Messages one user may send in one room within the window; each further one hits FLOOD.", 1, 1000},
+     "Messages one user may send in one room within the window; each further one hits FLOOD.", 1,
+     1000},
     {"window_seconds", ConfigType::kInteger, "10", "Length of the sliding window.", 1, 3600},
     {"kick", ConfigType::kBoolean, "false", "Also ask to kick the user at the first FLOOD hit."},
 };
@@ -31,9 +32,11 @@ class Flooding : public Protection {
     int64_t& last = kicks_.touch(key_);  // one kick request per window, not one per message
     if (last == 0 || ctx.now_ms - last >= window) {
       last = ctx.now_ms;
-      sink.act({IntentKind::kKick, std::string(ctx.room_id), std::string(ctx.sender), {}, {},
-                "flooding: more than " + std::to_string(max) + " messages in " +
-                    protections::seconds_text(window), {}});
+      sink.act(engine::actions::Kick{std::string(ctx.room_id),
+                                     std::string(ctx.sender),
+                                     "flooding: more than " + std::to_string(max) +
+                                         " messages in " + protections::seconds_text(window),
+                                     {}});
     }
   }
   nlohmann::json save_state() const override { return protections::save_windows(windows_); }
@@ -52,8 +55,12 @@ class Flooding : public Protection {
 }  // namespace
 
 constexpr ProtectionDescriptor kFloodingProtection{
-    "flooding", "Messages per window per user per room: a user sending faster than max_messages per window_seconds.",
-    kConfig, kSymbols, kPowerRedact | kPowerKick,
+    "flooding",
+    "Messages per window per user per room: a user sending faster than max_messages per "
+    "window_seconds.",
+    kConfig,
+    kSymbols,
+    kPowerRedact | kPowerKick,
     []() -> std::unique_ptr<Protection> { return std::make_unique<Flooding>(); }};
 
-}  // namespace tyr::plugins
+}  // namespace tyr::plugins::protections

@@ -3,11 +3,11 @@
 #include "plugins/protections/builtins.hpp"
 #include "plugins/protections/common.hpp"
 
-namespace tyr::plugins {
+namespace tyr::plugins::protections {
 
 namespace {
 
-using namespace protection;
+using namespace engine::protection;
 
 constexpr ConfigKey kConfig[] = {
     {"max_invites", ConfigType::kInteger, "10",
@@ -22,23 +22,25 @@ constexpr SymbolSpec kSymbols[] = {
 
 class InviteSpam : public Protection {
  public:
-  void on_membership(const MembershipContext& ctx, const ProtectionConfig& cfg, Sink& sink) override {
+  void on_membership(const MembershipContext& ctx, const ProtectionConfig& cfg,
+                     Sink& sink) override {
     if (ctx.membership != "invite" || ctx.sender == ctx.user_id) return;
     const int64_t max = cfg.integer("max_invites"), window = cfg.integer("window_seconds") * 1000;
     auto& w = windows_.touch(ctx.sender);
     const uint32_t n = w.record(ctx.now_ms, window, static_cast<size_t>(max) + 1);
     if (n <= max) return;
-    const std::string what = std::to_string(n) + "+ invites in " + protections::seconds_text(window);
+    const std::string what =
+        std::to_string(n) + "+ invites in " + protections::seconds_text(window);
     sink.hit("INVITE_SPAM", what);
     int64_t& last = reported_.touch(ctx.sender);  // one report per window, not per invite
     if (last != 0 && ctx.now_ms - last < window) return;
     last = ctx.now_ms;
     const std::string room(ctx.room_id), user(ctx.sender);
-    sink.act({IntentKind::kNotify, room, user, {}, {}, "Invite spam: " + user + " sent " + what + ".", {}});
+    sink.notify(room, "Invite spam: " + user + " sent " + what + ".");
     if (cfg.boolean("ban")) {
-      sink.act({IntentKind::kBan, room, user, {}, {}, "invite spam: " + what, {}});
+      sink.act(engine::actions::Ban{room, user, "invite spam: " + what, {}});
     } else if (cfg.boolean("kick")) {
-      sink.act({IntentKind::kKick, room, user, {}, {}, "invite spam: " + what, {}});
+      sink.act(engine::actions::Kick{room, user, "invite spam: " + what, {}});
     }
   }
   nlohmann::json save_state() const override { return protections::save_windows(windows_); }
@@ -56,7 +58,11 @@ class InviteSpam : public Protection {
 }  // namespace
 
 constexpr ProtectionDescriptor kInviteSpamProtection{
-    "invite_spam", "Mass invites by one user.", kConfig, kSymbols, kPowerKick | kPowerBan,
+    "invite_spam",
+    "Mass invites by one user.",
+    kConfig,
+    kSymbols,
+    kPowerKick | kPowerBan,
     []() -> std::unique_ptr<Protection> { return std::make_unique<InviteSpam>(); }};
 
-}  // namespace tyr::plugins
+}  // namespace tyr::plugins::protections

@@ -4,11 +4,11 @@
 #include "plugins/protections/builtins.hpp"
 #include "plugins/protections/common.hpp"
 
-namespace tyr::plugins {
+namespace tyr::plugins::protections {
 
 namespace {
 
-using namespace protection;
+using namespace engine::protection;
 
 constexpr ConfigKey kConfig[] = {
     {"max_links", ConfigType::kInteger, "5",
@@ -44,7 +44,8 @@ class LinkSpam : public Protection {
       if (protections::domain_in(host, shorteners)) sink.hit("URL_SHORTENER", host);
     });
     // Links are counted per URL, domains per host; discount one link per allowed host.
-    const uint32_t links = ctx.message.links > allowed_links ? ctx.message.links - allowed_links : 0;
+    const uint32_t links =
+        ctx.message.links > allowed_links ? ctx.message.links - allowed_links : 0;
     if (links > cfg.integer("max_links")) sink.hit("LINK_SPAM", "links=" + std::to_string(links));
   }
 };
@@ -52,7 +53,8 @@ class LinkSpam : public Protection {
 }  // namespace
 
 constexpr ProtectionDescriptor kLinkSpamProtection{
-    "link_spam", "Links per message, blocked and allowed domains, URL shorteners.", kConfig, kSymbols,
+    "link_spam",  "Links per message, blocked and allowed domains, URL shorteners.",
+    kConfig,      kSymbols,
     kPowerRedact, []() -> std::unique_ptr<Protection> { return std::make_unique<LinkSpam>(); }};
 
-}  // namespace tyr::plugins
+}  // namespace tyr::plugins::protections

@@ -7,20 +7,22 @@
 #include "plugins/protections/builtins.hpp"
 #include "plugins/protections/common.hpp"
 
-namespace tyr::plugins {
+namespace tyr::plugins::protections {
 
 namespace {
 
-using namespace protection;
+using namespace engine::protection;
 
 constexpr ConfigKey kConfig[] = {
     {"max_distance", ConfigType::kInteger, "1",
      "Edits (after folding) within which a name counts as similar to a moderator's.", 0, 5},
     {"min_length", ConfigType::kInteger, "4",
-     "Folded names shorter than this are only flagged when equal, never when merely similar.", 1, 100},
+     "Folded names shorter than this are only flagged when equal, never when merely similar.", 1,
+     100},
     {"banned_words", ConfigType::kStringList, "[]",
      "Words (folded the same way) that must not appear in display names.", 0, 10000},
-    {"kick", ConfigType::kBoolean, "false", "Also ask to kick an impersonator when they join or rename."},
+    {"kick", ConfigType::kBoolean, "false",
+     "Also ask to kick an impersonator when they join or rename."},
 };
 constexpr SymbolSpec kSymbols[] = {
     {"IMPERSONATION", 6, "Display name equal or similar to a moderator's or an operator's."},
@@ -44,11 +46,12 @@ void check(std::string_view user, std::string_view name, std::string_view avatar
       if (m.user_id == user) continue;
       if (!name_hit && !folded.empty() && !m.display_name.empty()) {
         const std::string theirs = protections::fold_confusables(m.display_name);
-        const bool similar = folded == theirs ||
-                             (folded.size() >= min_len && theirs.size() >= min_len &&
-                              protections::edit_distance(folded, theirs, max) <= max);
+        const bool similar =
+            folded == theirs || (folded.size() >= min_len && theirs.size() >= min_len &&
+                                 protections::edit_distance(folded, theirs, max) <= max);
         if (similar) {
-          out.push_back({"IMPERSONATION", quote_untrusted(name, kMaxQuotedName) + " resembles " + m.user_id});
+          out.push_back(
+              {"IMPERSONATION", quote_untrusted(name, kMaxQuotedName) + " resembles " + m.user_id});
           name_hit = true;
         }
       }
@@ -75,20 +78,25 @@ class NameAbuse : public Protection {
     check(ctx.sender, ctx.display_name, {}, ctx.moderators, ctx.operators, cfg, found_);
     for (const auto& f : found_) sink.hit(f.symbol, f.match);
   }
-  void on_membership(const MembershipContext& ctx, const ProtectionConfig& cfg, Sink& sink) override {
+  void on_membership(const MembershipContext& ctx, const ProtectionConfig& cfg,
+                     Sink& sink) override {
     if (ctx.membership != "join") return;
     found_.clear();
-    check(ctx.user_id, ctx.display_name, ctx.avatar_url, ctx.moderators, ctx.operators, cfg, found_);
+    check(ctx.user_id, ctx.display_name, ctx.avatar_url, ctx.moderators, ctx.operators, cfg,
+          found_);
     if (found_.empty()) return;
-    std::string text = "Name abuse by " + std::string(ctx.user_id) + " in " + std::string(ctx.room_id) + ":";
+    std::string text =
+        "Name abuse by " + std::string(ctx.user_id) + " in " + std::string(ctx.room_id) + ":";
     for (const auto& f : found_) {
       sink.hit(f.symbol, f.match);
       text += " " + f.symbol + " (" + f.match + ")";
     }
-    sink.act({IntentKind::kNotify, std::string(ctx.room_id), std::string(ctx.user_id), {}, {}, text, {}});
+    sink.notify(std::string(ctx.room_id), text);
     if (cfg.boolean("kick")) {
-      sink.act({IntentKind::kKick, std::string(ctx.room_id), std::string(ctx.user_id), {}, {},
-                "name abuse: " + found_.front().symbol, {}});
+      sink.act(engine::actions::Kick{std::string(ctx.room_id),
+                                     std::string(ctx.user_id),
+                                     "name abuse: " + found_.front().symbol,
+                                     {}});
     }
   }
 
@@ -99,8 +107,11 @@ class NameAbuse : public Protection {
 }  // namespace
 
 constexpr ProtectionDescriptor kNameAbuseProtection{
-    "name_abuse", "Display names and avatars impersonating moderators or operators; banned words in names.",
-    kConfig, kSymbols, kPowerRedact | kPowerKick,
+    "name_abuse",
+    "Display names and avatars impersonating moderators or operators; banned words in names.",
+    kConfig,
+    kSymbols,
+    kPowerRedact | kPowerKick,
     []() -> std::unique_ptr<Protection> { return std::make_unique<NameAbuse>(); }};
 
-}  // namespace tyr::plugins
+}  // namespace tyr::plugins::protections

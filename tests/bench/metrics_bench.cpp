@@ -82,25 +82,23 @@ int main(int argc, char** argv) {
   rows.push_back({"Counter::inc", best_ns_per_op(n, allocations, [&](uint64_t) {
                     m.transactions_received.inc();
                   })});
-  rows.push_back({"Histogram::observe (17 buckets)",
-                  best_ns_per_op(n, allocations, [&](uint64_t i) {
-                    m.event_verdict_duration.observe(values[i & 1023]);
-                  })});
+  rows.push_back(
+      {"Histogram::observe (17 buckets)", best_ns_per_op(n, allocations, [&](uint64_t i) {
+         m.event_verdict_duration.observe(values[i & 1023]);
+       })});
   rows.push_back({"Family::with(fixed).inc  {type}", best_ns_per_op(n, allocations, [&](uint64_t) {
                     m.events_received.with("m.room.message").inc();
                   })});
-  rows.push_back({"Family::with(capped, fixed).inc  {rule,mode}",
-                  best_ns_per_op(n, allocations, [&](uint64_t) {
-                    m.rule_hits.with(rule, kEnforced).inc();
-                  })});
+  rows.push_back(
+      {"Family::with(capped, fixed).inc  {rule,mode}",
+       best_ns_per_op(n, allocations, [&](uint64_t) { m.rule_hits.with(rule, kEnforced).inc(); })});
   rows.push_back({"Family::with(unknown -> other).inc",
-                  best_ns_per_op(n, allocations, [&](uint64_t) {
-                    m.events_received.with(unknown_type).inc();
-                  })});
-  rows.push_back({"ScopedTimer (2 clock reads + observe)",
-                  best_ns_per_op(n / 4, allocations, [&](uint64_t) {
-                    ScopedTimer t(m.veto_duration.with("user_may_invite"));
-                  })});
+                  best_ns_per_op(n, allocations,
+                                 [&](uint64_t) { m.events_received.with(unknown_type).inc(); })});
+  rows.push_back(
+      {"ScopedTimer (2 clock reads + observe)", best_ns_per_op(n / 4, allocations, [&](uint64_t) {
+         ScopedTimer t(m.veto_duration.with("user_may_invite"));
+       })});
   for (const auto& r : rows) std::printf("%-48s %7.2f ns/op\n", r.what, r.ns);
   std::printf("%-48s %7llu\n", "heap allocations in the timed loops",
               static_cast<unsigned long long>(allocations));

@@ -7,12 +7,12 @@
 // match_user throughput on one thread (10^5 checks, hits and misses mixed) and the latency of
 // incremental updates.
 
+#include <malloc.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <malloc.h>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,7 +20,7 @@
 #include "engine/core/digest.hpp"
 #include "engine/policy/policy_index.hpp"
 
-using namespace tyr::policy;
+using namespace tyr::engine::policy;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -78,9 +78,9 @@ Workload make_workload(size_t total, size_t queries, uint32_t seed) {
                            cat("@user", n(i), ":host", n(i % 1000), ".example")));
   }
   for (size_t i = 0; i < user_globs; ++i) {
-    w.rules.push_back(rule(EntityKind::kUser, cat("ug", n(i)),
-                           i % 2 ? cat("@*:evil-", n(i), ".example")
-                                 : cat("@spam", n(i), "*:example.org")));
+    w.rules.push_back(
+        rule(EntityKind::kUser, cat("ug", n(i)),
+             i % 2 ? cat("@*:evil-", n(i), ".example") : cat("@spam", n(i), "*:example.org")));
   }
   for (size_t i = 0; i < lit_servers; ++i) {
     w.rules.push_back(rule(EntityKind::kServer, cat("s", n(i)), cat("server-", n(i), ".example")));
@@ -106,8 +106,7 @@ Workload make_workload(size_t total, size_t queries, uint32_t seed) {
       w.queries.push_back(i % 2 ? cat("@anyone:evil-", n(i), ".example")
                                 : cat("@spam", n(i), "bot:example.org"));
     } else if (r < 45) {
-      w.queries.push_back(
-          cat("@someone", n(q), ":server-", n(pick(lit_servers)), ".example:8448"));
+      w.queries.push_back(cat("@someone", n(q), ":server-", n(pick(lit_servers)), ".example:8448"));
     } else if (r < 55) {
       w.queries.push_back(cat("@someone:node", n(q), ".bad-", n(pick(server_globs)), ".example"));
     } else if (r < 60) {
@@ -150,13 +149,15 @@ void run(size_t total) {
   const long rss2 = rss_kib();
   const PolicyIndexStats s = index.stats();
 
-  std::printf("N=%zu rules: users %zu, servers %zu | literals %zu, globs %zu, hashes %zu, "
-              "hyperscan factors %zu\n",
-              total, s.rules[0], s.rules[2], s.literals, s.globs, s.hashes, s.hyperscan_factors);
-  std::printf("  build (replace_list + compact): %.1f ms, VmRSS +%.1f MiB (+%.1f MiB after "
-              "malloc_trim)\n",
-              build_ms, static_cast<double>(rss1 - rss0) / 1024.0,
-              static_cast<double>(rss2 - rss0) / 1024.0);
+  std::printf(
+      "N=%zu rules: users %zu, servers %zu | literals %zu, globs %zu, hashes %zu, "
+      "hyperscan factors %zu\n",
+      total, s.rules[0], s.rules[2], s.literals, s.globs, s.hashes, s.hyperscan_factors);
+  std::printf(
+      "  build (replace_list + compact): %.1f ms, VmRSS +%.1f MiB (+%.1f MiB after "
+      "malloc_trim)\n",
+      build_ms, static_cast<double>(rss1 - rss0) / 1024.0,
+      static_cast<double>(rss2 - rss0) / 1024.0);
 
   auto [rate, matched] = throughput(index, w.queries);
   std::printf("  match_user: %zu checks, %zu rules matched, %.0f lookups/s (%.0f ns each)\n",
@@ -189,18 +190,20 @@ void run(size_t total) {
     return v[v.size() / 2];
   };
   auto maxof = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
-  std::printf("  apply one added user glob: median %.1f us, max %.1f us (delta of up to %d "
-              "globs)\n",
-              median(add_us), maxof(add_us), kOps);
+  std::printf(
+      "  apply one added user glob: median %.1f us, max %.1f us (delta of up to %d "
+      "globs)\n",
+      median(add_us), maxof(add_us), kOps);
   std::printf("  apply one removed literal user: median %.1f us, max %.1f us\n", median(remove_us),
               maxof(remove_us));
   std::printf("  apply one removed server glob: median %.1f us, max %.1f us\n",
               median(remove_glob_us), maxof(remove_glob_us));
   const PolicyIndexStats s2 = index.stats();
   auto [rate_delta, matched_delta] = throughput(index, w.queries);
-  std::printf("  match_user with %zu rules in deltas and %zu tombstones: %.0f lookups/s (%zu "
-              "matched)\n",
-              s2.delta, s2.tombstones, rate_delta, matched_delta);
+  std::printf(
+      "  match_user with %zu rules in deltas and %zu tombstones: %.0f lookups/s (%zu "
+      "matched)\n",
+      s2.delta, s2.tombstones, rate_delta, matched_delta);
 
   t0 = Clock::now();
   index.compact();

@@ -11,10 +11,10 @@
 // and counts heap allocations per event in steady state (global operator new is replaced).
 // Events cycle through the corpus with 500 senders in 50 rooms so rate state is exercised.
 
+#include <nlohmann/json.hpp>
 #include "engine/core/digest.hpp"
 #include "engine/core/features.hpp"
 #include "engine/policy/policy_index.hpp"
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -64,8 +64,8 @@ std::string make_rules(const fs::path& dir) {
   std::mt19937 rng(42);
   {
     std::ofstream kw(dir / "keywords.txt");
-    const char* real[] = {"prize", "claim", "winner", "bitcoin", "giveaway", "airdrop",
-                          "ringtone", "voucher", "urgent", "guaranteed"};
+    const char* real[] = {"prize",   "claim",    "winner",  "bitcoin", "giveaway",
+                          "airdrop", "ringtone", "voucher", "urgent",  "guaranteed"};
     for (const char* r : real) kw << r << "\n";
     for (int i = 10; i < 10000; ++i) kw << word(rng, 5, 10) << "\n";
   }
@@ -113,13 +113,12 @@ std::vector<std::string> make_events(const std::string& corpus, size_t n) {
   std::vector<std::string> events;
   events.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    nlohmann::json ev = {
-        {"type", "m.room.message"},
-        {"event_id", "$ev" + std::to_string(i)},
-        {"sender", "@user" + std::to_string(i % 500) + ":example.org"},
-        {"room_id", "!room" + std::to_string(i % 50) + ":example.org"},
-        {"origin_server_ts", 1700000000000 + static_cast<int64_t>(i) * 20},
-        {"content", {{"msgtype", "m.text"}, {"body", bodies[i % bodies.size()]}}}};
+    nlohmann::json ev = {{"type", "m.room.message"},
+                         {"event_id", "$ev" + std::to_string(i)},
+                         {"sender", "@user" + std::to_string(i % 500) + ":example.org"},
+                         {"room_id", "!room" + std::to_string(i % 50) + ":example.org"},
+                         {"origin_server_ts", 1700000000000 + static_cast<int64_t>(i) * 20},
+                         {"content", {{"msgtype", "m.text"}, {"body", bodies[i % bodies.size()]}}}};
     events.push_back(ev.dump());
   }
   return events;
@@ -152,9 +151,10 @@ int main(int argc, char** argv) {
   const auto& set = **loaded;
   const auto i = tyr::rules::info(set);
   std::printf("command: tyr_rules_bench %s %zu\n", corpus.c_str(), n);
-  std::printf("rules: %zu (1000 regexes, 10000 keywords in one list, 3 rates); %zu Hyperscan "
-              "patterns, %zu RE2-confirmed, %zu RE2-only; load+compile %.2f s\n",
-              i.rules, i.hyperscan_patterns, i.re2_confirmed, i.re2_only, load_s);
+  std::printf(
+      "rules: %zu (1000 regexes, 10000 keywords in one list, 3 rates); %zu Hyperscan "
+      "patterns, %zu RE2-confirmed, %zu RE2-only; load+compile %.2f s\n",
+      i.rules, i.hyperscan_patterns, i.re2_confirmed, i.re2_only, load_s);
   std::printf("events: %zu (%.1f MB of JSON, mean %.0f bytes)\n", events.size(), bytes / 1e6,
               static_cast<double>(bytes) / static_cast<double>(events.size()));
 
@@ -180,8 +180,8 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     for (const auto& e : events) {
       const auto ev = nlohmann::json::parse(e);
-      const auto v = tyr::rules::score(set, ev, state, ev["origin_server_ts"].get<int64_t>() +
-                                                           round * 3600000);
+      const auto v = tyr::rules::score(set, ev, state,
+                                       ev["origin_server_ts"].get<int64_t>() + round * 3600000);
       ++actions[static_cast<int>(v.action)];
     }
     const double s = seconds_since(t0);
@@ -218,11 +218,12 @@ int main(int argc, char** argv) {
     }
     const double s = seconds_since(t0);
     if (round == 1) {
-      std::printf("score only:        %9.0f events/s  (%.2f us/event, %.2f allocations/event; "
-                  "%.2f for events without hits)\n",
-                  parsed.size() / s, 1e6 * s / parsed.size(),
-                  static_cast<double>(g_allocs - a0) / static_cast<double>(parsed.size()),
-                  nohit == 0 ? 0.0 : static_cast<double>(a_nohit) / static_cast<double>(nohit));
+      std::printf(
+          "score only:        %9.0f events/s  (%.2f us/event, %.2f allocations/event; "
+          "%.2f for events without hits)\n",
+          parsed.size() / s, 1e6 * s / parsed.size(),
+          static_cast<double>(g_allocs - a0) / static_cast<double>(parsed.size()),
+          nohit == 0 ? 0.0 : static_cast<double>(a_nohit) / static_cast<double>(nohit));
     }
   }
   // Feature extraction alone: what a second extraction per event (protections re-reading the
@@ -238,20 +239,21 @@ int main(int argc, char** argv) {
       }
       const double s = seconds_since(t0);
       if (round == 1) {
-        std::printf("features only:     %9.0f events/s  (%.2f us/event, %.2f allocations/event; "
-                    "saved once per event in rooms with protections)\n",
-                    parsed.size() / s, 1e6 * s / parsed.size(),
-                    static_cast<double>(g_allocs - a0) / static_cast<double>(parsed.size()));
+        std::printf(
+            "features only:     %9.0f events/s  (%.2f us/event, %.2f allocations/event; "
+            "saved once per event in rooms with protections)\n",
+            parsed.size() / s, 1e6 * s / parsed.size(),
+            static_cast<double>(g_allocs - a0) / static_cast<double>(parsed.size()));
       }
     }
   }
   // The full hot path: parse, ban lists of 10^5 rules (the sender and its server), rules with
   // a `listed:` condition answered by the same index.
   {
-    tyr::policy::PolicyIndex index;
-    std::vector<tyr::policy::PolicyRule> rules;
-    auto add = [&](tyr::policy::EntityKind kind, std::string entity, bool hashed = false) {
-      tyr::policy::PolicyRule r;
+    tyr::engine::policy::PolicyIndex index;
+    std::vector<tyr::engine::policy::PolicyRule> rules;
+    auto add = [&](tyr::engine::policy::EntityKind kind, std::string entity, bool hashed = false) {
+      tyr::engine::policy::PolicyRule r;
       r.list = "!bench:example.org";
       r.kind = kind;
       r.state_key = "rule:" + entity;
@@ -263,23 +265,30 @@ int main(int argc, char** argv) {
       r.recommendation_raw = "m.ban";
       rules.push_back(std::move(r));
     };
-    using tyr::policy::EntityKind;
-    for (int k = 0; k < 60000; ++k) add(EntityKind::kUser, "@spam" + std::to_string(k) + ":example.org");
-    for (int k = 0; k < 10000; ++k) add(EntityKind::kUser, "@bot-" + std::to_string(k) + "*:evil" + std::to_string(k % 97) + ".example");
-    for (int k = 0; k < 15000; ++k) add(EntityKind::kServer, "bad" + std::to_string(k) + ".example");
-    for (int k = 0; k < 10000; ++k) add(EntityKind::kServer, "*.bad-" + std::to_string(k) + ".example");
-    for (int k = 0; k < 5000; ++k) add(EntityKind::kUser, "@hashed" + std::to_string(k) + ":example.org", true);
+    using tyr::engine::policy::EntityKind;
+    for (int k = 0; k < 60000; ++k)
+      add(EntityKind::kUser, "@spam" + std::to_string(k) + ":example.org");
+    for (int k = 0; k < 10000; ++k)
+      add(EntityKind::kUser,
+          "@bot-" + std::to_string(k) + "*:evil" + std::to_string(k % 97) + ".example");
+    for (int k = 0; k < 15000; ++k)
+      add(EntityKind::kServer, "bad" + std::to_string(k) + ".example");
+    for (int k = 0; k < 10000; ++k)
+      add(EntityKind::kServer, "*.bad-" + std::to_string(k) + ".example");
+    for (int k = 0; k < 5000; ++k)
+      add(EntityKind::kUser, "@hashed" + std::to_string(k) + ":example.org", true);
     // One sender in 50 is listed, so both paths (hit and miss) are exercised.
-    for (int k = 0; k < 500; k += 50) add(EntityKind::kUser, "@user" + std::to_string(k) + ":example.org");
+    for (int k = 0; k < 500; k += 50)
+      add(EntityKind::kUser, "@user" + std::to_string(k) + ":example.org");
     t0 = Clock::now();
     index.replace_list("!bench:example.org", rules);
     index.compact();
     std::printf("ban lists: %zu rules indexed in %.2f s\n", rules.size(), seconds_since(t0));
     struct Oracle : tyr::rules::ListOracle {
-      const tyr::policy::PolicyIndex* index;
+      const tyr::engine::policy::PolicyIndex* index;
       bool listed(tyr::rules::EntityKind kind, std::string_view entity) const override {
-        std::vector<const tyr::policy::PolicyRule*> out;
-        index->match(kind == tyr::rules::EntityKind::kUser ? EntityKind::kUser
+        std::vector<const tyr::engine::policy::PolicyRule*> out;
+        index->match(kind == tyr::rules::EntityKind::kUser     ? EntityKind::kUser
                      : kind == tyr::rules::EntityKind::kServer ? EntityKind::kServer
                                                                : EntityKind::kRoom,
                      entity, out);
@@ -290,7 +299,7 @@ int main(int argc, char** argv) {
     tyr::rules::ScoreOptions opts;
     opts.lists = &oracle;
     size_t listed = 0;
-    std::vector<const tyr::policy::PolicyRule*> matches;
+    std::vector<const tyr::engine::policy::PolicyRule*> matches;
     for (int round = 0; round < 2; ++round) {
       const size_t a0 = g_allocs;
       t0 = Clock::now();
@@ -299,22 +308,24 @@ int main(int argc, char** argv) {
         matches.clear();
         index.match_user(ev["sender"].get_ref<const std::string&>(), matches);
         listed += matches.empty() ? 0 : 1;
-        const auto v = tyr::rules::score(set, ev, state,
-                                         ev["origin_server_ts"].get<int64_t>() + (round + 5) * 3600000, opts);
+        const auto v = tyr::rules::score(
+            set, ev, state, ev["origin_server_ts"].get<int64_t>() + (round + 5) * 3600000, opts);
         sink += static_cast<size_t>(v.action);
       }
       const double sec = seconds_since(t0);
       if (round == 1) {
-        std::printf("parse + lists + score: %6.0f events/s  (%.2f us/event, %.1f allocations/event; "
-                    "%zu senders listed)\n",
-                    events.size() / sec, 1e6 * sec / events.size(),
-                    static_cast<double>(g_allocs - a0) / static_cast<double>(events.size()), listed / 2);
+        std::printf(
+            "parse + lists + score: %6.0f events/s  (%.2f us/event, %.1f allocations/event; "
+            "%zu senders listed)\n",
+            events.size() / sec, 1e6 * sec / events.size(),
+            static_cast<double>(g_allocs - a0) / static_cast<double>(events.size()), listed / 2);
       }
     }
   }
-  std::printf("events with hits: %zu of %zu (%zu hits); verdicts over the parse+score rounds: "
-              "allow %zu notify %zu redact %zu kick %zu ban %zu; rate keys %zu (sink %zu)\n",
-              hit_events, parsed.size(), hits, actions[0], actions[1], actions[2], actions[3],
-              actions[4], state.keys(), sink);
+  std::printf(
+      "events with hits: %zu of %zu (%zu hits); verdicts over the parse+score rounds: "
+      "allow %zu notify %zu redact %zu kick %zu ban %zu; rate keys %zu (sink %zu)\n",
+      hit_events, parsed.size(), hits, actions[0], actions[1], actions[2], actions[3], actions[4],
+      state.keys(), sink);
   return 0;
 }

@@ -15,14 +15,14 @@ namespace {
 
 // A policy room made by the operator, the way another community would publish its list.
 std::string make_list_room(Harness& h, const std::string& alias) {
-  auto room = h.op().create_room({{"preset", "public_chat"}, {"room_alias_name", alias},
-                                  {"room_version", "12"}});
+  auto room = h.op().create_room(
+      {{"preset", "public_chat"}, {"room_alias_name", alias}, {"room_version", "12"}});
   REQUIRE(room);
   return *room;
 }
 
-void put_rule(Harness& h, const std::string& list, const std::string& type,
-              const std::string& key, const nlohmann::json& content) {
+void put_rule(Harness& h, const std::string& list, const std::string& type, const std::string& key,
+              const nlohmann::json& content) {
   auto r = h.op().send_state(list, type, key, content);
   INFO((r ? std::string("ok") : r.error().to_string()));
   REQUIRE(r);
@@ -39,7 +39,9 @@ TEST_CASE("e2e: a watched list bans a joining user, and lifting the rule unbans"
            {{"entity", "@spammer:localhost"}, {"recommendation", "m.ban"}, {"reason", "spam"}});
   // A legacy-family rule for a glob, and a rule with an unknown recommendation (ignored).
   put_rule(h, list, "org.matrix.mjolnir.rule.user", "legacy-glob",
-           {{"entity", "@bot-*:localhost"}, {"recommendation", "org.matrix.mjolnir.ban"}, {"reason", "bots"}});
+           {{"entity", "@bot-*:localhost"},
+            {"recommendation", "org.matrix.mjolnir.ban"},
+            {"reason", "bots"}});
   put_rule(h, list, "m.policy.rule.user", "opinion",
            {{"entity", "@stranger:localhost"}, {"recommendation", "org.example.frown"}});
 
@@ -47,7 +49,8 @@ TEST_CASE("e2e: a watched list bans a joining user, and lifting the rule unbans"
   h.protect(room);
   h.say(h.op(), h.management_room(), "!tyr lists watch #community-bans:localhost");
   REQUIRE_FALSE(h.wait_reply("Watching " + list).empty());
-  CHECK_FALSE(h.wait_reply("2 user, 0 server, 0 room rules, 1 with a recommendation Tyr ignores").empty());
+  CHECK_FALSE(
+      h.wait_reply("2 user, 0 server, 0 room rules, 1 with a recommendation Tyr ignores").empty());
 
   REQUIRE(spammer.join(room));
   REQUIRE(wait_until([&] { return h.membership(room, "@spammer:localhost") == "ban"; }, 30s));
@@ -110,7 +113,9 @@ TEST_CASE("e2e: a server rule becomes the room's server ACL, never denying Tyr's
   // Removing a server rule shrinks the ACL.
   put_rule(h, list, "m.policy.rule.server", "rule:*.evil.example", nlohmann::json::object());
   REQUIRE(wait_until(
-      [&] { return h.state(room, "m.room.server_acl").value("deny", nlohmann::json()).size() == 1; },
+      [&] {
+        return h.state(room, "m.room.server_acl").value("deny", nlohmann::json()).size() == 1;
+      },
       30s));
 }
 
@@ -126,7 +131,8 @@ TEST_CASE("e2e: a rule published from the management room is obeyed in a second 
   h.say(h.op(), h.management_room(), "!tyr lists create coc");
   const std::string created = h.wait_reply("Created policy list coc: ");
   REQUIRE_FALSE(created.empty());
-  const std::string list = created.substr(created.find(": ") + 2, created.find(". Add") - created.find(": ") - 2);
+  const std::string list =
+      created.substr(created.find(": ") + 2, created.find(". Add") - created.find(": ") - 2);
 
   h.say(h.op(), h.management_room(), "!tyr ban coc @troll:localhost trolling in the lobby");
   REQUIRE_FALSE(h.wait_reply("Banned @troll:localhost (user) in coc.").empty());
@@ -183,13 +189,14 @@ TEST_CASE("e2e: a takedown bans and redacts recent messages, lacking power is re
   auto& victim = h.add_user("victim");
   const std::string room = h.create_room_with_tyr("takedown-room");
   // A room where Tyr holds no power: it must say so instead of failing silently.
-  auto weak = h.op().create_room({{"preset", "public_chat"}, {"room_alias_name", "weak"},
-                                  {"invite", {h.bot_user()}}});
+  auto weak = h.op().create_room(
+      {{"preset", "public_chat"}, {"room_alias_name", "weak"}, {"invite", {h.bot_user()}}});
   REQUIRE(weak);
   REQUIRE(victim.join(room));
   REQUIRE(victim.join(*weak));
   std::vector<std::string> sent;
-  for (int i = 0; i < 3; ++i) sent.push_back(h.say(victim, room, "buy cheap stuff " + std::to_string(i)));
+  for (int i = 0; i < 3; ++i)
+    sent.push_back(h.say(victim, room, "buy cheap stuff " + std::to_string(i)));
   h.start_tyr();
   h.protect(room);
   h.protect(*weak);

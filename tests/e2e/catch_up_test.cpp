@@ -60,9 +60,10 @@ while time.time() < deadline:
 print(0)
 )PY";
   const fs::path out = h.dir() / "drop_txns.out";
-  const std::string cmd = "'" + sandbox::default_synapse_python().string() + "' '" + script.string() + "' '" +
-                          (h.dir() / "synapse" / "homeserver.db").string() + "' '" + event_id + "' > '" +
-                          out.string() + "' 2>&1";
+  const std::string cmd = "'" + cli::sandbox::default_synapse_python().string() + "' '" +
+                          script.string() + "' '" +
+                          (h.dir() / "synapse" / "homeserver.db").string() + "' '" + event_id +
+                          "' > '" + out.string() + "' 2>&1";
   if (std::system(cmd.c_str()) != 0) return 0;
   std::ifstream in(out);
   int n = 0;
@@ -77,8 +78,9 @@ std::string synapse_sql(const Harness& h, const std::string& name, const std::st
   const fs::path script = h.dir() / (name + ".py");
   std::ofstream(script) << "import sqlite3, sys, time\ndb = sys.argv[1]\n" << body;
   const fs::path out = h.dir() / (name + ".out");
-  std::string cmd = "'" + sandbox::default_synapse_python().string() + "' '" + script.string() + "' '" +
-                    (h.dir() / "synapse" / "homeserver.db").string() + "'";
+  std::string cmd = "'" + cli::sandbox::default_synapse_python().string() + "' '" +
+                    script.string() + "' '" + (h.dir() / "synapse" / "homeserver.db").string() +
+                    "'";
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " > '" + out.string() + "' 2>&1";
   if (std::system(cmd.c_str()) != 0) return "";
@@ -108,7 +110,8 @@ while True:
                      want.empty() ? std::vector<std::string>{} : std::vector<std::string>{want});
 }
 
-std::optional<nlohmann::json> find_event(Harness& h, const std::string& room, const std::string& event_id) {
+std::optional<nlohmann::json> find_event(Harness& h, const std::string& room,
+                                         const std::string& event_id) {
   for (const auto& ev : h.messages(room)) {
     if (ev.value("event_id", "") == event_id) return ev;
   }
@@ -131,8 +134,10 @@ size_t count_in_log(const Harness& h, const std::string& needle) {
 
 }  // namespace
 
-TEST_CASE("e2e: a message the homeserver never delivered is found in the room's history and redacted once",
-          "[e2e][catch_up]") {
+TEST_CASE(
+    "e2e: a message the homeserver never delivered is found in the room's history and redacted "
+    "once",
+    "[e2e][catch_up]") {
   Harness h(rules_config());
   copy_rules(h);
   auto& sender = h.add_user("sender");
@@ -158,7 +163,8 @@ TEST_CASE("e2e: a message the homeserver never delivered is found in the room's 
   auto acting = [&] {
     size_t n = 0;
     for (const auto& body : h.tyr_replies()) {
-      if (body.find("Acting: redact") != std::string::npos && body.find(spam) != std::string::npos) ++n;
+      if (body.find("Acting: redact") != std::string::npos && body.find(spam) != std::string::npos)
+        ++n;
     }
     return n;
   };
@@ -177,8 +183,10 @@ TEST_CASE("e2e: a message the homeserver never delivered is found in the room's 
 // transaction shows the gap. The test waits for the recovery to end, then makes Synapse store
 // `!tyr ping` that way: marked down while the command is sent, up again once it is stored, with
 // no recoverer running — the state the race leaves. Tyr must answer from the room's history.
-TEST_CASE("e2e: a command Synapse strands as it finishes resending after Tyr restarts is answered within 15 s",
-          "[e2e][catch_up]") {
+TEST_CASE(
+    "e2e: a command Synapse strands as it finishes resending after Tyr restarts is answered within "
+    "15 s",
+    "[e2e][catch_up]") {
   Harness h;
   h.start_tyr();
   h.kill_tyr(SIGKILL);
@@ -195,7 +203,8 @@ TEST_CASE("e2e: a command Synapse strands as it finishes resending after Tyr res
 con.execute("UPDATE application_services_state SET state = 'down' WHERE as_id = 'tyr'")
 con.commit()
 print("ok")
-)PY", {}) == "ok");
+)PY",
+                      {}) == "ok");
   const auto sent = std::chrono::steady_clock::now();
   const std::string token = "stranded-" + std::to_string(::getpid());
   const std::string ping = h.say(h.op(), h.management_room(), "!tyr ping " + token);
@@ -213,15 +222,20 @@ while time.time() < deadline:
     con.close()
     time.sleep(0.05)
 print("never stored")
-)PY", {ping}) == "stranded");
+)PY",
+                      {ping}) == "stranded");
   const auto stranded = std::chrono::steady_clock::now();
 
   const bool answered = !h.wait_reply("pong " + token, 15s).empty();
-  const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  const auto ms = [](auto d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
   const auto now = std::chrono::steady_clock::now();
-  INFO("sent " << ms(sent - recovered) << " ms after Synapse marked Tyr up; stored and stranded after "
-               << ms(stranded - sent) << " ms; " << (answered ? "answered" : "not answered") << " after "
-               << ms(now - sent) << " ms\n" << h.tyr_log_tail(30));
+  INFO("sent " << ms(sent - recovered)
+               << " ms after Synapse marked Tyr up; stored and stranded after "
+               << ms(stranded - sent) << " ms; " << (answered ? "answered" : "not answered")
+               << " after " << ms(now - sent) << " ms\n"
+               << h.tyr_log_tail(30));
   WARN("stranded command: sent " << ms(sent - recovered) << " ms after the recovery; "
                                  << (answered ? "answered " : "no answer ") << ms(now - sent)
                                  << " ms after it was sent");
@@ -231,7 +245,8 @@ print("never stored")
   CHECK(synapse_sql(h, "holds", R"PY(con = sqlite3.connect(db, timeout=10)
 rows = con.execute("SELECT event_ids FROM application_services_txns WHERE as_id = 'tyr'").fetchall()
 print("held" if any(sys.argv[2] in r[0] for r in rows) else "gone")
-)PY", {ping}) == "held");
+)PY",
+                    {ping}) == "held");
   CHECK(count_in_log(h, "event " + ping + " m.room.message from " + h.operator_user() + " in " +
                             h.management_room() + " (from history)") == 1);
 }

@@ -26,7 +26,9 @@ TEST_CASE("e2e: an operator's status command gets Tyr's answer", "[e2e]") {
   CHECK(status.find("Queues: inbox") != std::string::npos);
   // Synapse may strand the harness's readiness ping as it recovers the appservice at Tyr's
   // start; the pass once its resending settles finds it, so the count is 0 or more.
-  CHECK(std::regex_search(status, std::regex(R"(Homeserver: answering; 0 outage\(s\) seen\. Catch-up: \d+ event\(s\) found)")));
+  CHECK(std::regex_search(
+      status,
+      std::regex(R"(Homeserver: answering; 0 outage\(s\) seen\. Catch-up: \d+ event\(s\) found)")));
 
   h.say(h.op(), h.management_room(), "!tyr frobnicate");
   CHECK_FALSE(h.wait_reply("Unknown command 'frobnicate'").empty());
@@ -42,8 +44,8 @@ TEST_CASE("e2e: an operator's status command gets Tyr's answer", "[e2e]") {
   CHECK(mode(h.data_dir()) == std::filesystem::perms::owner_all);
   for (const auto& entry : std::filesystem::directory_iterator(h.data_dir())) {
     INFO(entry.path());
-    CHECK((mode(entry.path()) & (std::filesystem::perms::group_all |
-                                 std::filesystem::perms::others_all)) ==
+    CHECK((mode(entry.path()) &
+           (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
           std::filesystem::perms::none);
   }
 }

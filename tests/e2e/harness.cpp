@@ -66,30 +66,31 @@ Harness::Harness(std::string extra_config, std::string synapse_yaml, bool tyr_fi
     : extra_config_(std::move(extra_config)) {
   dir_ = fs::temp_directory_path() / ("tyr-e2e-" + unique_suffix());
   fs::create_directories(dir_);
-  tyr_port_ = sandbox::free_loopback_port();
+  tyr_port_ = cli::sandbox::free_loopback_port();
 
   // Tyr's config, then its registration written by `tyr registration`, loaded unchanged by
   // Synapse. The operator's ID is known in advance: the shared-secret API registers it below.
   op_user_ = "@operator:localhost";
   write_config("http://127.0.0.1:1");
   const std::string cmd = std::string(TYR_BINARY) + " registration --config '" +
-                          (dir_ / "tyr.yaml").string() + "' > '" + (dir_ / "registration.log").string() +
-                          "' 2>&1";
+                          (dir_ / "tyr.yaml").string() + "' > '" +
+                          (dir_ / "registration.log").string() + "' 2>&1";
   if (std::system(cmd.c_str()) != 0) throw std::runtime_error("tyr registration failed: " + cmd);
   YAML::Node reg = YAML::LoadFile((dir_ / "registration.yaml").string());
   as_token_ = reg["as_token"].as<std::string>();
   hs_token_ = reg["hs_token"].as<std::string>();
 
-  sandbox::SynapseOptions so;
+  cli::sandbox::SynapseOptions so;
   so.dir = dir_ / "synapse";
-  so.python = sandbox::default_synapse_python();
+  so.python = cli::sandbox::default_synapse_python();
   so.appservice_registrations = {dir_ / "registration.yaml"};
   so.extra_yaml = std::move(synapse_yaml);
-  synapse_ = std::make_unique<sandbox::SynapseProcess>(so);
+  synapse_ = std::make_unique<cli::sandbox::SynapseProcess>(so);
   must(synapse_->start(), "starting Synapse");
 
   auto op = must(synapse_->register_user("operator", "operator-pw", true), "register operator");
-  auto stranger = must(synapse_->register_user("stranger", "stranger-pw", false), "register stranger");
+  auto stranger =
+      must(synapse_->register_user("stranger", "stranger-pw", false), "register stranger");
   if (op.user_id != op_user_) throw std::runtime_error("unexpected operator id " + op.user_id);
   stranger_user_ = stranger.user_id;
   op_client_ = client_for(synapse_->base_url(), op.access_token);
@@ -103,9 +104,9 @@ Harness::Harness(std::string extra_config, std::string synapse_yaml, bool tyr_fi
   }
 
   mgmt_room_ = must(op_client_->create_room({{"preset", "private_chat"},
-                                              {"room_alias_name", "tyr-admin"},
-                                              {"name", "Tyr management"},
-                                              {"invite", {bot_user(), stranger_user_}}}),
+                                             {"room_alias_name", "tyr-admin"},
+                                             {"name", "Tyr management"},
+                                             {"invite", {bot_user(), stranger_user_}}}),
                     "create management room");
   must(stranger_client_->join(mgmt_room_), "stranger joins the management room");
 
@@ -114,9 +115,11 @@ Harness::Harness(std::string extra_config, std::string synapse_yaml, bool tyr_fi
 
 void Harness::write_config(const std::string& homeserver_url) {
   std::ofstream(dir_ / "tyr.yaml")
-      << "homeserver:\n  url: \"" << homeserver_url << "\"\n  server_name: localhost\n"
+      << "homeserver:\n  url: \"" << homeserver_url
+      << "\"\n  server_name: localhost\n"
       // Before the operator exists (registration time) the admin token is not known yet.
-      << "  admin_token: \"" << (op_token_.empty() ? std::string("unknown-yet") : op_token_) << "\"\n"
+      << "  admin_token: \"" << (op_token_.empty() ? std::string("unknown-yet") : op_token_)
+      << "\"\n"
       << "appservice:\n  bind_address: 127.0.0.1\n  port: " << tyr_port_
       << "\n  registration: registration.yaml\n"
       << "management:\n  room: \"#tyr-admin:localhost\"\n  operators: [\"" << op_user_ << "\"]\n"
@@ -218,9 +221,9 @@ std::vector<nlohmann::json> Harness::messages(const std::string& room) {
   std::vector<nlohmann::json> out;
   std::string from;
   for (int page = 0; page < 100; ++page) {
-    auto res = must(op().messages(room, "b", from, 200,
-                                  nlohmann::json{{"types", {"m.room.message"}}}),
-                    "read messages");
+    auto res =
+        must(op().messages(room, "b", from, 200, nlohmann::json{{"types", {"m.room.message"}}}),
+             "read messages");
     for (auto& ev : res["chunk"]) out.push_back(ev);
     if (!res.contains("end") || res["chunk"].empty()) break;
     from = res["end"].get<std::string>();
@@ -254,17 +257,18 @@ std::string Harness::wait_reply(const std::string& needle, std::chrono::millisec
 }
 
 std::string Harness::create_room_with_tyr(const std::string& alias_localpart) {
-  return must(op().create_room({{"preset", "public_chat"},
-                                {"room_version", "12"},  // the creator's power is implicit
-                                {"room_alias_name", alias_localpart},
-                                {"invite", {bot_user()}},
-                                {"power_level_content_override",
-                                 {{"users", {{bot_user(), 100}}}}}}),
-              "create room " + alias_localpart);
+  return must(
+      op().create_room({{"preset", "public_chat"},
+                        {"room_version", "12"},  // the creator's power is implicit
+                        {"room_alias_name", alias_localpart},
+                        {"invite", {bot_user()}},
+                        {"power_level_content_override", {{"users", {{bot_user(), 100}}}}}}),
+      "create room " + alias_localpart);
 }
 
 engine::HomeserverClient& Harness::add_user(const std::string& localpart) {
-  auto u = must(synapse_->register_user(localpart, localpart + "-pw", false), "register " + localpart);
+  auto u =
+      must(synapse_->register_user(localpart, localpart + "-pw", false), "register " + localpart);
   user_clients_.push_back(client_for(synapse_->base_url(), u.access_token));
   return *user_clients_.back();
 }

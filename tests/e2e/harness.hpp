@@ -33,7 +33,8 @@ class Harness {
   // `tyr_first`: start Tyr before the management room exists (it retries joining it), for a
   // Synapse whose veto module fails closed and would refuse the harness's own setup without Tyr.
   // start_tyr() then only waits for it to answer.
-  explicit Harness(std::string extra_config = {}, std::string synapse_yaml = {}, bool tyr_first = false);
+  explicit Harness(std::string extra_config = {}, std::string synapse_yaml = {},
+                   bool tyr_first = false);
   ~Harness();
 
   // Starts `tyr run --config …` and waits until it answers in the management room.
@@ -62,7 +63,8 @@ class Harness {
   // Current membership of `user` in `room` as the operator sees it ("" when none).
   std::string membership(const std::string& room, const std::string& user);
   // Content of a state event ({} when absent).
-  nlohmann::json state(const std::string& room, const std::string& type, const std::string& key = {});
+  nlohmann::json state(const std::string& room, const std::string& type,
+                       const std::string& key = {});
   // Protects `room` with `!tyr rooms add` and waits for Tyr's confirmation.
   void protect(const std::string& room);
 
@@ -81,7 +83,7 @@ class Harness {
   void spawn_tyr();  // fork and exec `tyr run`; does not wait
 
   std::filesystem::path dir_;
-  std::unique_ptr<sandbox::SynapseProcess> synapse_;
+  std::unique_ptr<cli::sandbox::SynapseProcess> synapse_;
   std::unique_ptr<engine::HomeserverClient> op_client_, stranger_client_, as_client_;
   std::vector<std::unique_ptr<engine::HomeserverClient>> user_clients_;
   std::string extra_config_;

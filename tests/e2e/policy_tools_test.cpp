@@ -29,7 +29,9 @@ Run run(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-std::string fixture(const std::string& name) { return std::string(TYR_FIXTURES_DIR) + "/policy/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(TYR_FIXTURES_DIR) + "/policy/" + name;
+}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -57,9 +59,10 @@ TEST_CASE("e2e: tyr check judges each event's sender against the lists", "[cli]"
 }
 
 TEST_CASE("e2e: tyr check rejects bad input with file and line", "[cli]") {
-  const std::string bad = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
-                          "/tyr-check-bad.jsonl";
-  std::ofstream(bad) << R"({"event_id":"$ok","sender":"@a:b"})" << "\n{oops\n";
+  const std::string bad =
+      std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/tyr-check-bad.jsonl";
+  std::ofstream(bad) << R"({"event_id":"$ok","sender":"@a:b"})"
+                     << "\n{oops\n";
   auto r = run("check --list " + fixture("list.json") + " " + bad);
   CHECK(r.status == 2);
   CHECK(r.out.find(bad + ":2: not a JSON object") != std::string::npos);

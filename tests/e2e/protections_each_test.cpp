@@ -15,15 +15,18 @@ using Settings = std::vector<std::pair<std::string, std::string>>;
 
 // Configures a protection in `room` (all rooms when empty) and switches it on, waiting for each
 // confirmation.
-void enable(Harness& h, const std::string& name, const std::string& room, const Settings& settings = {}) {
+void enable(Harness& h, const std::string& name, const std::string& room,
+            const Settings& settings = {}) {
   const std::string where = room.empty() ? "" : " " + room;
   for (const auto& [key, value] : settings) {
-    h.say(h.op(), h.management_room(), "!tyr protections config " + name + " " + key + " " + value + where);
+    h.say(h.op(), h.management_room(),
+          "!tyr protections config " + name + " " + key + " " + value + where);
     REQUIRE_FALSE(h.wait_reply("Protection " + name + ": " + key + " = ").empty());
   }
   h.say(h.op(), h.management_room(), "!tyr protections enable " + name + where);
-  REQUIRE_FALSE(
-      h.wait_reply("Protection " + name + " is now on" + (room.empty() ? " everywhere" : " in " + room)).empty());
+  REQUIRE_FALSE(h.wait_reply("Protection " + name + " is now on" +
+                             (room.empty() ? " everywhere" : " in " + room))
+                    .empty());
 }
 
 // Waits until Tyr has processed everything sent before: a ping goes through the same queue.
@@ -43,8 +46,8 @@ bool wait_redacted(Harness& h, const std::string& room, const std::string& event
   return wait_until([&] { return is_redacted(h, room, event_id).value_or(false); }, 30s);
 }
 
-std::string send(engine::HomeserverClient& who, const std::string& room, const nlohmann::json& content,
-                 const std::string& txn) {
+std::string send(engine::HomeserverClient& who, const std::string& room,
+                 const nlohmann::json& content, const std::string& txn) {
   auto r = who.send_event(room, "m.room.message", content, txn);
   REQUIRE(r);
   return *r;
@@ -53,7 +56,9 @@ std::string send(engine::HomeserverClient& who, const std::string& room, const n
 nlohmann::json text(const std::string& body) { return {{"msgtype", "m.text"}, {"body", body}}; }
 
 nlohmann::json image() {
-  return {{"msgtype", "m.image"}, {"body", "photo.png"}, {"url", "mxc://localhost/abcdefgh"},
+  return {{"msgtype", "m.image"},
+          {"body", "photo.png"},
+          {"url", "mxc://localhost/abcdefgh"},
           {"info", {{"mimetype", "image/png"}, {"size", 1024}}}};
 }
 
@@ -65,7 +70,8 @@ size_t replies_containing(Harness& h, const std::string& needle) {
 
 }  // namespace
 
-TEST_CASE("e2e: flooding redacts messages past the limit and kicks the flooder", "[e2e][protections]") {
+TEST_CASE("e2e: flooding redacts messages past the limit and kicks the flooder",
+          "[e2e][protections]") {
   Harness h;
   auto& flooder = h.add_user("flooder");
   auto& calm = h.add_user("calm");
@@ -78,7 +84,9 @@ TEST_CASE("e2e: flooding redacts messages past the limit and kicks the flooder",
 
   const std::string calm_msg = h.say(calm, room, "a calm message");
   std::vector<std::string> sent;
-  for (int i = 0; i < 5; ++i) sent.push_back(send(flooder, room, text("flood " + std::to_string(i)), "flood-" + std::to_string(i)));
+  for (int i = 0; i < 5; ++i)
+    sent.push_back(
+        send(flooder, room, text("flood " + std::to_string(i)), "flood-" + std::to_string(i)));
   REQUIRE(wait_until([&] { return h.membership(room, "@flooder:localhost") == "leave"; }, 30s));
   REQUIRE(wait_redacted(h, room, sent[3]));
   const std::string why = h.wait_reply("flooding/FLOOD");
@@ -89,7 +97,8 @@ TEST_CASE("e2e: flooding redacts messages past the limit and kicks the flooder",
   CHECK(h.membership(room, "@calm:localhost") == "join");
 }
 
-TEST_CASE("e2e: link_spam redacts links to blocked domains and keeps allowed ones", "[e2e][protections]") {
+TEST_CASE("e2e: link_spam redacts links to blocked domains and keeps allowed ones",
+          "[e2e][protections]") {
   Harness h;
   auto& linker = h.add_user("linker");
   const std::string room = h.create_room_with_tyr("linked");
@@ -100,16 +109,19 @@ TEST_CASE("e2e: link_spam redacts links to blocked domains and keeps allowed one
   CHECK_FALSE(h.wait_reply("protection link_spam: key 'max_links': expected an integer").empty());
   enable(h, "link_spam", room, {{"blocked_domains", "spam.example,casino.example"}});
 
-  const std::string bad = send(linker, room, text("cheap pills at https://shop.spam.example/deal"), "link-bad");
+  const std::string bad =
+      send(linker, room, text("cheap pills at https://shop.spam.example/deal"), "link-bad");
   REQUIRE(wait_redacted(h, room, bad));
   const std::string why = h.wait_reply("link_spam/BLOCKED_DOMAIN");
   CHECK(why.find("shop.spam.example") != std::string::npos);
-  const std::string good = send(linker, room, text("the spec: https://spec.matrix.org/latest/"), "link-good");
+  const std::string good =
+      send(linker, room, text("the spec: https://spec.matrix.org/latest/"), "link-good");
   barrier(h, "after-links");
   CHECK(is_redacted(h, room, good) == false);
 }
 
-TEST_CASE("e2e: first_message reports a new member whose first message is a link", "[e2e][protections]") {
+TEST_CASE("e2e: first_message reports a new member whose first message is a link",
+          "[e2e][protections]") {
   Harness h;
   auto& newcomer = h.add_user("newcomer");
   const std::string room = h.create_room_with_tyr("welcome");
@@ -118,7 +130,8 @@ TEST_CASE("e2e: first_message reports a new member whose first message is a link
   enable(h, "first_message", room);
   REQUIRE(newcomer.join(room));  // after Tyr watches the room: the join time is known
 
-  const std::string first = send(newcomer, room, text("hi all, see https://example.com/offer"), "first-1");
+  const std::string first =
+      send(newcomer, room, text("hi all, see https://example.com/offer"), "first-1");
   const std::string notice = h.wait_reply("first_message/FIRST_MESSAGE_LINK");
   REQUIRE_FALSE(notice.empty());
   CHECK(notice.find("Notice: notify") != std::string::npos);
@@ -128,7 +141,8 @@ TEST_CASE("e2e: first_message reports a new member whose first message is a link
   CHECK(is_redacted(h, room, first) == false);  // a notice, not a redaction, at the default score
 }
 
-TEST_CASE("e2e: low_power_media redacts images from members below the power level", "[e2e][protections]") {
+TEST_CASE("e2e: low_power_media redacts images from members below the power level",
+          "[e2e][protections]") {
   Harness h;
   auto& member = h.add_user("painter");
   const std::string room = h.create_room_with_tyr("gallery");
@@ -196,11 +210,13 @@ TEST_CASE("e2e: name_abuse kicks a member who takes a moderator's name", "[e2e][
   CHECK(h.membership(room, "@honest:localhost") == "join");
 }
 
-TEST_CASE("e2e: cross_room_repeat redacts the same text posted across rooms", "[e2e][protections]") {
+TEST_CASE("e2e: cross_room_repeat redacts the same text posted across rooms",
+          "[e2e][protections]") {
   Harness h;
   auto& spammer = h.add_user("repeater");
   std::vector<std::string> rooms;
-  for (const char* alias : {"repeat-a", "repeat-b", "repeat-c"}) rooms.push_back(h.create_room_with_tyr(alias));
+  for (const char* alias : {"repeat-a", "repeat-b", "repeat-c"})
+    rooms.push_back(h.create_room_with_tyr(alias));
   for (const auto& r : rooms) REQUIRE(spammer.join(r));
   h.start_tyr();
   for (const auto& r : rooms) h.protect(r);
@@ -208,14 +224,17 @@ TEST_CASE("e2e: cross_room_repeat redacts the same text posted across rooms", "[
 
   const std::string spam = "Join my crypto signals group, DM me for the link";
   std::vector<std::string> sent;
-  for (size_t i = 0; i < rooms.size(); ++i) sent.push_back(send(spammer, rooms[i], text(spam), "repeat-" + std::to_string(i)));
+  for (size_t i = 0; i < rooms.size(); ++i)
+    sent.push_back(send(spammer, rooms[i], text(spam), "repeat-" + std::to_string(i)));
   REQUIRE(wait_redacted(h, rooms[2], sent[2]));
-  CHECK(h.wait_reply("cross_room_repeat/CROSS_ROOM_REPEAT").find("same text in 3 rooms") != std::string::npos);
+  CHECK(h.wait_reply("cross_room_repeat/CROSS_ROOM_REPEAT").find("same text in 3 rooms") !=
+        std::string::npos);
   barrier(h, "after-repeat");
   CHECK(is_redacted(h, rooms[0], sent[0]) == false);  // the first two were not yet a pattern
 }
 
-TEST_CASE("e2e: new_member_grace turns a newcomer's notice into a redaction", "[e2e][protections]") {
+TEST_CASE("e2e: new_member_grace turns a newcomer's notice into a redaction",
+          "[e2e][protections]") {
   Harness h;
   auto& newcomer = h.add_user("fresh");
   const std::string room = h.create_room_with_tyr("graced");

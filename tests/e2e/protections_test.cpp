@@ -17,16 +17,18 @@ TEST_CASE("e2e: mention spam is redacted once the protection is enabled and tune
   h.start_tyr();
   h.protect(room);
   h.say(h.op(), h.management_room(), "!tyr protections config mention_spam max_mentions x");
-  CHECK_FALSE(h.wait_reply("protection mention_spam: key 'max_mentions': expected an integer").empty());
+  CHECK_FALSE(
+      h.wait_reply("protection mention_spam: key 'max_mentions': expected an integer").empty());
   h.say(h.op(), h.management_room(), "!tyr protections enable mention_spam");
   REQUIRE_FALSE(h.wait_reply("Protection mention_spam is now on everywhere.").empty());
   h.say(h.op(), h.management_room(), "!tyr protections config mention_spam max_mentions 3");
   REQUIRE_FALSE(h.wait_reply("Protection mention_spam: max_mentions = 3.").empty());
 
-  nlohmann::json content = {{"msgtype", "m.text"},
-                            {"body", "hey a b c d"},
-                            {"m.mentions", {{"user_ids", {"@a:localhost", "@b:localhost",
-                                                          "@c:localhost", "@d:localhost"}}}}};
+  nlohmann::json content = {
+      {"msgtype", "m.text"},
+      {"body", "hey a b c d"},
+      {"m.mentions",
+       {{"user_ids", {"@a:localhost", "@b:localhost", "@c:localhost", "@d:localhost"}}}}};
   auto sent = sender.send_event(room, "m.room.message", content, "mention-spam-1");
   REQUIRE(sent);
   REQUIRE(wait_until(
@@ -60,7 +62,8 @@ TEST_CASE("e2e: mention spam is redacted once the protection is enabled and tune
   CHECK(list.find("flooding: off") != std::string::npos);
 }
 
-TEST_CASE("e2e: a join wave raises the join rule to invite and then restores it", "[e2e][protections]") {
+TEST_CASE("e2e: a join wave raises the join rule to invite and then restores it",
+          "[e2e][protections]") {
   Harness h;
   std::vector<engine::HomeserverClient*> joiners;
   for (const char* name : {"wave1", "wave2", "wave3"}) joiners.push_back(&h.add_user(name));
@@ -76,10 +79,10 @@ TEST_CASE("e2e: a join wave raises the join rule to invite and then restores it"
   CHECK(h.state(room, "m.room.join_rules").value("join_rule", "") == "public");
 
   for (auto* j : joiners) REQUIRE(j->join(room));
-  REQUIRE(wait_until([&] { return h.state(room, "m.room.join_rules").value("join_rule", "") == "invite"; },
-                     30s));
+  REQUIRE(wait_until(
+      [&] { return h.state(room, "m.room.join_rules").value("join_rule", "") == "invite"; }, 30s));
   CHECK_FALSE(h.wait_reply("Join wave in " + room).empty());
   // Calm for 10 s; Tyr's timer runs every 5 s.
-  REQUIRE(wait_until([&] { return h.state(room, "m.room.join_rules").value("join_rule", "") == "public"; },
-                     60s));
+  REQUIRE(wait_until(
+      [&] { return h.state(room, "m.room.join_rules").value("join_rule", "") == "public"; }, 60s));
 }

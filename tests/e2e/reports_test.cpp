@@ -31,11 +31,13 @@ bool redacted(Harness& h, const std::string& room, const std::string& event_id) 
 
 }  // namespace
 
-TEST_CASE("e2e: an abuse report is posted and an operator's answer redacts, and trusted reports "
-          "redact by themselves",
-          "[e2e][reports]") {
-  Harness h("reports:\n  poll_seconds: 1\n  trusted_reporters: [\"@trusted:localhost\"]\n"
-            "  trusted_reports_to_redact: 1\n");
+TEST_CASE(
+    "e2e: an abuse report is posted and an operator's answer redacts, and trusted reports "
+    "redact by themselves",
+    "[e2e][reports]") {
+  Harness h(
+      "reports:\n  poll_seconds: 1\n  trusted_reporters: [\"@trusted:localhost\"]\n"
+      "  trusted_reports_to_redact: 1\n");
   auto& rude = h.add_user("rude");
   auto& trusted = h.add_user("trusted");
   const std::string room = h.create_room_with_tyr("reported");
@@ -64,5 +66,6 @@ TEST_CASE("e2e: an abuse report is posted and an operator's answer redacts, and 
   REQUIRE(wait_until([&] { return redacted(h, room, second); }, 30s));
   const std::string again = h.wait_reply("Trusted reports of this event: 1 of 1. Redacting it.");
   CHECK(again.find("Earlier reports against @rude:localhost: 1.") != std::string::npos);
-  CHECK(again.find("Tyr's latest actions about @rude:localhost:") != std::string::npos);  // the first redaction
+  CHECK(again.find("Tyr's latest actions about @rude:localhost:") !=
+        std::string::npos);  // the first redaction
 }

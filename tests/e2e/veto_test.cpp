@@ -19,14 +19,15 @@ namespace fs = std::filesystem;
 namespace {
 
 struct VetoSetup {
-  uint16_t port = sandbox::free_loopback_port();
-  uint16_t admin_port = sandbox::free_loopback_port();
+  uint16_t port = cli::sandbox::free_loopback_port();
+  uint16_t admin_port = cli::sandbox::free_loopback_port();
   std::string secret = "e2e-veto-secret-0123456789abcdefgh";
   bool fail_open = true;
   bool with_rules = true;  // rules/ is copied in after the harness starts: not for tyr_first
 
   std::string tyr_config() const {
-    return std::string(with_rules ? "rules:\n  dir: rules\n" : "") + "veto:\n  port: " + std::to_string(port) + "\n  secret: " + secret +
+    return std::string(with_rules ? "rules:\n  dir: rules\n" : "") +
+           "veto:\n  port: " + std::to_string(port) + "\n  secret: " + secret +
            "\n  deadline_ms: 2000\n  fail_open: " + (fail_open ? "true" : "false") +
            "\nadmin:\n  port: " + std::to_string(admin_port) + "\n";
   }
@@ -35,14 +36,15 @@ struct VetoSetup {
     v.port = port;
     v.secret = secret;
     v.fail_open = fail_open;
-    return engine::veto::synapse_module_yaml(v, "http://127.0.0.1:" + std::to_string(port) + "/_tyr/veto");
+    return engine::veto::synapse_module_yaml(
+        v, "http://127.0.0.1:" + std::to_string(port) + "/_tyr/veto");
   }
 };
 
 void copy_rules(const Harness& h) {
   fs::create_directories(h.dir() / "rules");
-  fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml", h.dir() / "rules" / "rules.yaml",
-                fs::copy_options::overwrite_existing);
+  fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml",
+                h.dir() / "rules" / "rules.yaml", fs::copy_options::overwrite_existing);
 }
 
 // The value of one sample line of a Prometheus scrape ("name{labels} value"); -1 when absent.
@@ -66,14 +68,16 @@ std::string run(const std::string& cmd) {
 
 bool in_timeline(Harness& h, const std::string& room, const std::string& body) {
   for (const auto& ev : h.messages(room)) {
-    if (ev.value("type", "") == "m.room.message" && ev["content"].value("body", "") == body) return true;
+    if (ev.value("type", "") == "m.room.message" && ev["content"].value("body", "") == body)
+      return true;
   }
   return false;
 }
 
 }  // namespace
 
-TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse stores them", "[e2e][veto]") {
+TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse stores them",
+          "[e2e][veto]") {
   VetoSetup v;
   Harness h(v.tyr_config(), v.synapse_yaml());
   copy_rules(h);
@@ -110,15 +114,15 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
   CHECK(h.membership(room, "@friendly:localhost") == "join");
 
   // Spam is refused and never appears in the timeline; a normal message passes.
-  auto spam = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "cheap pills here"}},
-                                "veto-spam");
+  auto spam = member.send_event(room, "m.room.message",
+                                {{"msgtype", "m.text"}, {"body", "cheap pills here"}}, "veto-spam");
   REQUIRE_FALSE(spam);
   CHECK(spam.error().code == "M_FORBIDDEN");
   CHECK(spam.error().message == "This message was refused by the server's spam filter.");
   const std::string notice = h.wait_reply("Refused before it was stored: refuse");
   CHECK(notice.find("test.spam-phrase") != std::string::npos);
-  auto fine = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "hello there"}},
-                                "veto-fine");
+  auto fine = member.send_event(room, "m.room.message",
+                                {{"msgtype", "m.text"}, {"body", "hello there"}}, "veto-fine");
   REQUIRE(fine);
   CHECK(in_timeline(h, room, "hello there"));
   CHECK_FALSE(in_timeline(h, room, "cheap pills here"));
@@ -140,7 +144,8 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
   CHECK(scrape->status == 200);
   CHECK(scrape->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0) == 0);
   const std::string& text = scrape->body;
-  CHECK(sample(text, "tyr_vetoes_total{callback=\"check_event_for_spam\",outcome=\"reject\"}") == 1);
+  CHECK(sample(text, "tyr_vetoes_total{callback=\"check_event_for_spam\",outcome=\"reject\"}") ==
+        1);
   CHECK(sample(text, "tyr_vetoes_total{callback=\"user_may_join_room\",outcome=\"reject\"}") == 1);
   CHECK(sample(text, "tyr_vetoes_total{callback=\"user_may_invite\",outcome=\"reject\"}") == 1);
   CHECK(sample(text, "tyr_vetoes_total{callback=\"check_event_for_spam\",outcome=\"allow\"}") >= 1);
@@ -150,12 +155,14 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
   CHECK(sample(text, "tyr_rules_loaded") == 4);
   CHECK(sample(text, "tyr_list_entries{kind=\"user\"}") == 1);
   CHECK(sample(text, "tyr_actions_total{kind=\"notice\",result=\"ok\"}") > 0);
-  CHECK(text.find("tyr_homeserver_request_duration_seconds_bucket{endpoint=\"send_event\",le=") != std::string::npos);
+  CHECK(text.find("tyr_homeserver_request_duration_seconds_bucket{endpoint=\"send_event\",le=") !=
+        std::string::npos);
   CHECK(sample(text, "tyr_veto_duration_seconds_count{callback=\"check_event_for_spam\"}") >= 2);
   CHECK(text.find("@member") == std::string::npos);  // no user IDs in labels
 
   // The audit trail, read offline while Tyr runs, and from the management room.
-  const std::string trail = run(std::string(TYR_BINARY) + " audit --data '" + h.data_dir().string() + "' --json");
+  const std::string trail =
+      run(std::string(TYR_BINARY) + " audit --data '" + h.data_dir().string() + "' --json");
   size_t refusals = 0;
   for (size_t at = 0, nl; at < trail.size(); at = nl + 1) {
     nl = trail.find('\n', at);
@@ -181,8 +188,8 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
 
   // Tyr stopped: fail_open (the default) lets traffic through; the appservice path catches up.
   h.stop_tyr();
-  auto while_down = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is away"}},
-                                      "veto-down");
+  auto while_down = member.send_event(
+      room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is away"}}, "veto-down");
   CHECK(while_down);
 }
 
@@ -197,20 +204,20 @@ TEST_CASE("e2e: fail_open false makes Synapse refuse messages while Tyr is away"
   const std::string room = h.create_room_with_tyr("closed");
   REQUIRE(member.join(room));
   h.protect(room);
-  auto before = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is here"}},
-                                  "closed-before");
+  auto before = member.send_event(
+      room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is here"}}, "closed-before");
   REQUIRE(before);
 
   h.stop_tyr();
-  auto away = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is away"}},
-                                "closed-away");
+  auto away = member.send_event(room, "m.room.message",
+                                {{"msgtype", "m.text"}, {"body", "tyr is away"}}, "closed-away");
   REQUIRE_FALSE(away);
   CHECK(away.error().message == "Failed to connect to antispam server");
   CHECK_FALSE(in_timeline(h, room, "tyr is away"));
 
   h.start_tyr();
-  auto back = member.send_event(room, "m.room.message", {{"msgtype", "m.text"}, {"body", "tyr is back"}},
-                                "closed-back");
+  auto back = member.send_event(room, "m.room.message",
+                                {{"msgtype", "m.text"}, {"body", "tyr is back"}}, "closed-back");
   CHECK(back);
   CHECK(in_timeline(h, room, "tyr is here"));
   CHECK(in_timeline(h, room, "tyr is back"));

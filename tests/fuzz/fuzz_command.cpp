@@ -31,7 +31,7 @@ std::string quote(std::string_view word) {
 }
 
 void check(std::string_view text, std::string_view prefix) {
-  const auto parsed = tyr::engine::parse_command(text, prefix);
+  const auto parsed = tyr::engine::commands::parse_command(text, prefix);
   if (!parsed) return;
   if (!parsed->ok()) {
     const tyr::Error& e = parsed->error();
@@ -49,7 +49,7 @@ void check(std::string_view text, std::string_view prefix) {
   const auto& words = parsed->value().words;
   std::string again(prefix);
   for (const auto& w : words) again += " " + quote(w);
-  const auto reparsed = tyr::engine::parse_command(again, prefix);
+  const auto reparsed = tyr::engine::commands::parse_command(again, prefix);
   require(reparsed && reparsed->ok() && reparsed->value().words == words);
 }
 

@@ -24,7 +24,7 @@
 
 namespace {
 
-using namespace tyr::policy;
+using namespace tyr::engine::policy;
 
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "fuzz_feed: %s\n", what);
@@ -65,11 +65,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& rule : parsed->rules) {
     require(rule.list == feed_list_id(feed.name), "a rule of another list");
     require(keys.emplace(rule.kind, rule.family, rule.state_key).second, "a state key twice");
-    for (const std::string* s : {&rule.state_key, &rule.entity, &rule.reason, &rule.recommendation_raw}) {
+    for (const std::string* s :
+         {&rule.state_key, &rule.entity, &rule.reason, &rule.recommendation_raw}) {
       require(tyr::is_valid_utf8(*s), "rule: invalid UTF-8");
     }
     if (feed.format != FeedConfig::Format::kJsonState) {
-      require(!entity_problem(rule.kind, rule.entity), "a rule for an entity entity_problem refuses");
+      require(!entity_problem(rule.kind, rule.entity),
+              "a rule for an entity entity_problem refuses");
     }
   }
 

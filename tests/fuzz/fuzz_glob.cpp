@@ -26,9 +26,9 @@
 
 namespace {
 
-using tyr::policy::EntityKind;
-using tyr::policy::PolicyIndex;
-using tyr::policy::PolicyRule;
+using tyr::engine::policy::EntityKind;
+using tyr::engine::policy::PolicyIndex;
+using tyr::engine::policy::PolicyRule;
 
 constexpr size_t kMaxGlobs = 8;
 
@@ -79,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)tyr::is_ip_literal(subject);
 
   // The policy index: an empty entity is not a rule (the parser rejects it), so leave it out.
-  std::vector<tyr::policy::ListDiff> diffs;
+  std::vector<tyr::engine::policy::ListDiff> diffs;
   std::vector<size_t> indexed;
   for (size_t i = 0; i < globs.size(); ++i) {
     if (globs[i].empty()) continue;
@@ -89,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rule.state_key = std::to_string(i);
     rule.entity = globs[i];
     rule.recommendation_raw = "m.ban";
-    rule.recommendation = tyr::policy::Recommendation::kBan;
+    rule.recommendation = tyr::engine::policy::Recommendation::kBan;
     diffs.push_back({std::nullopt, std::move(rule)});
     indexed.push_back(i);
   }

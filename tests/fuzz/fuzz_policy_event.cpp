@@ -30,7 +30,7 @@
 
 namespace {
 
-using namespace tyr::policy;
+using namespace tyr::engine::policy;
 using tyr::glob_matches;
 
 constexpr const char* kList = "!list:example.org";

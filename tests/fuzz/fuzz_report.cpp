@@ -58,8 +58,9 @@ void check_escape(std::string_view s, size_t max) {
   require(tyr::is_valid_utf8(t), "escape_untrusted: invalid UTF-8");
   require(t.size() <= max + tyr::kEllipsis.size(), "escape_untrusted: over the cap");
   for (unsigned char c : t) require(c >= 0x20 && c != 0x7F, "escape_untrusted: a control byte");
-  require(t.find("\xE2\x80\xA8") == std::string::npos && t.find("\xE2\x80\xAE") == std::string::npos,
-          "escape_untrusted: a line separator or bidi override");
+  require(
+      t.find("\xE2\x80\xA8") == std::string::npos && t.find("\xE2\x80\xAE") == std::string::npos,
+      "escape_untrusted: a line separator or bidi override");
 }
 
 }  // namespace
@@ -68,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const size_t nl = input.find('\n');
   const std::string_view entry = input.substr(0, std::min(nl, input.size()));
-  const std::string_view body = nl == std::string_view::npos ? std::string_view() : input.substr(nl + 1);
+  const std::string_view body =
+      nl == std::string_view::npos ? std::string_view() : input.substr(nl + 1);
 
   for (size_t max : {0, 1, 2, 3, 4, 7, 200}) {
     check_truncate(body, max);
@@ -82,7 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   require(report->reason.size() <= tyr::engine::kMaxReportReason + tyr::kEllipsis.size(),
           "reason: over the cap");
 
-  const std::string history = "- 2026-01-01T00:00:00Z ban @x:hs in !r:hs → ok\n- 2026-01-02T00:00:00Z kick @x:hs → ok";
+  const std::string history =
+      "- 2026-01-01T00:00:00Z ban @x:hs in !r:hs → ok\n- 2026-01-02T00:00:00Z kick @x:hs → ok";
   for (bool with_context : {false, true}) {
     tyr::engine::ReportNoticeContext context;
     context.excerpt = body;

@@ -18,8 +18,8 @@
 
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <re2/re2.h>
+#include <nlohmann/json.hpp>
 
 #include "rules/rule_set.hpp"
 

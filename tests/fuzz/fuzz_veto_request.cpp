@@ -24,8 +24,11 @@ void require(bool condition) {
 
 struct AllowAll : tyr::engine::veto::Backend {
   bool veto_ready() const override { return true; }
-  tyr::engine::veto::Decision decide_membership(const tyr::engine::veto::Request&) override { return {}; }
-  tyr::engine::veto::Decision decide_event(const tyr::engine::veto::Request&, std::chrono::milliseconds) override {
+  tyr::engine::veto::Decision decide_membership(const tyr::engine::veto::Request&) override {
+    return {};
+  }
+  tyr::engine::veto::Decision decide_event(const tyr::engine::veto::Request&,
+                                           std::chrono::milliseconds) override {
     return {};
   }
 };
@@ -36,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const size_t nl = input.find('\n');
   const std::string_view callback = input.substr(0, std::min(nl, input.size()));
-  const std::string_view body = nl == std::string_view::npos ? std::string_view() : input.substr(nl + 1);
+  const std::string_view body =
+      nl == std::string_view::npos ? std::string_view() : input.substr(nl + 1);
 
   using namespace tyr::engine;
   auto parsed = veto::parse_request(callback, body);
@@ -54,8 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case veto::Callback::kFederatedUserMayInvite:
         require(parsed->event.is_object() && tyr::is_user_id(parsed->user));
         break;
-      default:
-        break;
+      default: break;
     }
   }
 

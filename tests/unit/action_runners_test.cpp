@@ -28,10 +28,13 @@ struct FakeHomeserver {
   std::mutex mu;
   std::map<std::string, json> state;
   int fail_status = 0;  // answer every write with this status when set
-  test::LoopbackServer server{[this](const httplib::Request& req, httplib::Response& res) { answer(req, res); }};
+  test::LoopbackServer server{
+      [this](const httplib::Request& req, httplib::Response& res) { answer(req, res); }};
 
   FakeHomeserver() {
-    state["m.room.create|"] = {{"type", "m.room.create"}, {"state_key", ""}, {"sender", "@creator:hs"},
+    state["m.room.create|"] = {{"type", "m.room.create"},
+                               {"state_key", ""},
+                               {"sender", "@creator:hs"},
                                {"content", {{"creator", "@creator:hs"}, {"room_version", "10"}}}};
     power(100);
     member("@spammer:evil.org", "join");
@@ -42,7 +45,11 @@ struct FakeHomeserver {
     state["m.room.power_levels|"] = {
         {"content",
          {{"users", {{"@tyr:hs", tyr_level}, {"@mod:hs", 50}, {"@creator:hs", 100}}},
-          {"ban", 50}, {"kick", 50}, {"redact", 50}, {"state_default", 50}, {"events_default", 0}}}};
+          {"ban", 50},
+          {"kick", 50},
+          {"redact", 50},
+          {"state_default", 50},
+          {"events_default", 0}}}};
   }
   void member(const std::string& user, const std::string& membership) {
     state["m.room.member|" + user] = {{"content", {{"membership", membership}}}};
@@ -63,7 +70,8 @@ struct FakeHomeserver {
       if (req.has_param("format")) return reply(200, it->second);
       return reply(200, it->second["content"]);
     }
-    if (fail_status != 0) return reply(fail_status, {{"errcode", "M_UNKNOWN"}, {"error", "try later"}});
+    if (fail_status != 0)
+      return reply(fail_status, {{"errcode", "M_UNKNOWN"}, {"error", "try later"}});
     if (req.method == "PUT" && std::regex_match(path, m, kState)) {
       state[m[1].str() + "|" + m[2].str()] = {{"content", json::parse(req.body)}};
       return reply(200, {{"event_id", "$state"}});
@@ -171,19 +179,22 @@ TEST_CASE("action runners: a kick without enough power is reported, not sent", "
   CHECK(f.run(actions::Kick{kRoom, "@spammer:evil.org", "flood", {}}).result == "skipped");
 }
 
-TEST_CASE("action runners: a redaction's transaction ID comes from its outbox sequence", "[runners]") {
+TEST_CASE("action runners: a redaction's transaction ID comes from its outbox sequence",
+          "[runners]") {
   Fixture f;
   CHECK(f.run(actions::RedactEvent{kRoom, "$spam", "@spammer:evil.org", "spam", {}}, 41).kind ==
         ActionOutcome::Kind::kDone);
   auto writes = f.hs.writes();
   REQUIRE(writes.size() == 1);
-  CHECK(writes[0] == "PUT /_matrix/client/v3/rooms/!room:hs/redact/$spam/tyr." + f.store.instance_id() + ".41");
+  CHECK(writes[0] ==
+        "PUT /_matrix/client/v3/rooms/!room:hs/redact/$spam/tyr." + f.store.instance_id() + ".41");
   REQUIRE(f.audit().size() == 1);
   CHECK(f.audit()[0].action == "redact");
   CHECK(f.audit()[0].event_id == "$spam");
 }
 
-TEST_CASE("action runners: a server rule becomes the room's ACL once, never denying Tyr's server", "[runners]") {
+TEST_CASE("action runners: a server rule becomes the room's ACL once, never denying Tyr's server",
+          "[runners]") {
   Fixture f;
   Batch batch;
   WatchedList list;
@@ -191,21 +202,25 @@ TEST_CASE("action runners: a server rule becomes the room's ACL once, never deny
   f.book.watch(batch, list);
   json rules = json::array();
   for (const char* server : {"evil.org", "h*", "bad.net"}) {
-    rules.push_back({{"type", "m.policy.rule.server"}, {"state_key", std::string("rule:") + server},
-                     {"event_id", std::string("$") + server}, {"sender", "@mod:hs"},
+    rules.push_back({{"type", "m.policy.rule.server"},
+                     {"state_key", std::string("rule:") + server},
+                     {"event_id", std::string("$") + server},
+                     {"sender", "@mod:hs"},
                      {"content", {{"entity", server}, {"recommendation", "m.ban"}}}});
   }
   (void)f.book.load_state(batch, "!list:hs", rules);
   REQUIRE(f.store.commit(batch));
 
   CHECK(f.run(actions::Acl{kRoom}).kind == ActionOutcome::Kind::kDone);
-  REQUIRE(f.hs.writes() == std::vector<std::string>{"PUT /_matrix/client/v3/rooms/!room:hs/state/m.room.server_acl/"});
+  REQUIRE(f.hs.writes() == std::vector<std::string>{
+                               "PUT /_matrix/client/v3/rooms/!room:hs/state/m.room.server_acl/"});
   json acl = f.hs.state["m.room.server_acl|"]["content"];
   CHECK(acl["deny"] == json{"bad.net", "evil.org"});
   CHECK(acl["allow"] == json{"*"});
   auto notices = f.notices();
   REQUIRE(notices.size() == 2);
-  CHECK(notices[0] == "Server ACL of !room:hs: withheld (would deny Tyr's or an operator's server): h*");
+  CHECK(notices[0] ==
+        "Server ACL of !room:hs: withheld (would deny Tyr's or an operator's server): h*");
   CHECK(notices[1] == "Server ACL of !room:hs updated: 2 servers denied.");
 
   // Nothing changed: nothing sent.
@@ -213,7 +228,8 @@ TEST_CASE("action runners: a server rule becomes the room's ACL once, never deny
   CHECK(f.hs.writes().size() == 1);
 }
 
-TEST_CASE("action runners: an unavailable homeserver makes an action wait, a bad entry fails", "[runners]") {
+TEST_CASE("action runners: an unavailable homeserver makes an action wait, a bad entry fails",
+          "[runners]") {
   Fixture f;
   f.hs.fail_status = 503;
   auto out = f.run(actions::Ban{kRoom, "@spammer:evil.org", "spam", {}});
@@ -226,4 +242,37 @@ TEST_CASE("action runners: an unavailable homeserver makes an action wait, a bad
   auto bad = f.bot->run_action(8, json{{"kind", "kick"}, {"room", kRoom}}, batch);
   CHECK(bad.kind == ActionOutcome::Kind::kFailed);
   CHECK(bad.detail == "action 'kick': field 'user' is missing");
+}
+
+TEST_CASE("action runners: mute sets a level below events_default, unmute removes exactly it",
+          "[runners]") {
+  Fixture f;
+  auto level = [&f](const std::string& user) -> json {
+    std::lock_guard lock(f.hs.mu);
+    const json& users = f.hs.state["m.room.power_levels|"]["content"]["users"];
+    return users.contains(user) ? users[user] : json();
+  };
+  CHECK(f.run(actions::Mute{kRoom, "@spammer:evil.org", "flood", false, {}}).result.empty());
+  CHECK(f.hs.writes() == std::vector<std::string>{
+                             "PUT /_matrix/client/v3/rooms/!room:hs/state/m.room.power_levels/"});
+  CHECK(level("@spammer:evil.org") == -1);
+  CHECK(level("@mod:hs") == 50);  // the rest of the power levels is kept
+  REQUIRE(f.audit().size() == 1);
+  CHECK(f.audit()[0].action == "mute");
+  // Already muted: nothing sent.
+  CHECK(f.run(actions::Mute{kRoom, "@spammer:evil.org", "", false, {}}).result == "skipped");
+  CHECK(f.hs.writes().size() == 1);
+
+  CHECK(f.run(actions::Mute{kRoom, "@spammer:evil.org", "", true, {}}).result.empty());
+  CHECK(level("@spammer:evil.org").is_null());
+  CHECK(f.run(actions::Mute{kRoom, "@spammer:evil.org", "", true, {}}).result == "skipped");
+  CHECK(f.hs.writes().size() == 2);
+
+  // Someone with as much power as Tyr cannot be muted by it.
+  f.hs.power(50);
+  CHECK(f.run(actions::Mute{kRoom, "@mod:hs", "", false, {}}).result == "no_power");
+  auto notices = f.notices();
+  REQUIRE_FALSE(notices.empty());
+  CHECK(notices.back() ==
+        "Cannot mute @mod:hs in !room:hs: @mod:hs has as much power as Tyr or more.");
 }

@@ -25,9 +25,11 @@ std::vector<actions::Action> every_action() {
       actions::WatchList{"#list:hs", "$cmd", true},
       actions::CreateList{"spam", "$cmd"},
       actions::SetRule{"!l:hs", "m.policy.rule.user", "rule:@x:hs",
-                       json{{"entity", "@x:hs"}, {"recommendation", "m.ban"}}, "$cmd", "Banned @x:hs"},
+                       json{{"entity", "@x:hs"}, {"recommendation", "m.ban"}}, "$cmd",
+                       "Banned @x:hs"},
       actions::Sweep{"!r:hs"},
-      actions::ListBan{"!r:hs", "@x:hs", "spam", "!l:hs", "rule:@x:hs", "rule rule:@x:hs of !l:hs", true},
+      actions::ListBan{"!r:hs", "@x:hs", "spam", "!l:hs", "rule:@x:hs", "rule rule:@x:hs of !l:hs",
+                       true},
       actions::UnbanCheck{"!l:hs", "rule:@x:hs"},
       actions::Unban{"!r:hs", "@x:hs", "rule removed"},
       actions::Acl{"!r:hs"},
@@ -37,6 +39,7 @@ std::vector<actions::Action> every_action() {
       actions::Ban{"!r:hs", "@x:hs", "spam", why},
       actions::SetJoinRule{"!r:hs", "knock", why},
       actions::RestoreJoinRule{"!r:hs", why},
+      actions::Mute{"!r:hs", "@x:hs", "flood", true, why},
   };
 }
 
@@ -93,24 +96,30 @@ TEST_CASE("actions: entries written by earlier versions decode", "[actions]") {
         actions::Action{actions::Kick{"!r:hs", "@x:hs", "flood", {{}, std::nullopt, "flooding"}}});
   CHECK(decoded(R"({"kind":"redact_event","room":"!r:hs","event_id":"$e","user":"@x:hs",
                     "sender":"@x:hs","reason":"Reported by trusted reporters"})") ==
-        actions::Action{actions::RedactEvent{"!r:hs", "$e", "@x:hs", "Reported by trusted reporters", {}}});
+        actions::Action{
+            actions::RedactEvent{"!r:hs", "$e", "@x:hs", "Reported by trusted reporters", {}}});
   CHECK(decoded(R"({"kind":"redact_user","room":"!r:hs","user":"@x:hs","window_s":86400,
                     "shadow":false,"report":true})") ==
         actions::Action{actions::RedactUser{"!r:hs", "@x:hs", 86400, false, true}});
-  CHECK(decoded(R"({"kind":"set_join_rule","room":"!r:hs","join_rule":"invite","protection":"join_wave"})") ==
-        actions::Action{actions::SetJoinRule{"!r:hs", "invite", {{}, std::nullopt, "join_wave"}}});
+  CHECK(
+      decoded(
+          R"({"kind":"set_join_rule","room":"!r:hs","join_rule":"invite","protection":"join_wave"})") ==
+      actions::Action{actions::SetJoinRule{"!r:hs", "invite", {{}, std::nullopt, "join_wave"}}});
   CHECK(decoded(R"({"kind":"catch_up","room":"!r:hs","since":12,"why":"gap"})") ==
         actions::Action{actions::CatchUp{"!r:hs", 12, "gap"}});
   CHECK(decoded(R"({"kind":"set_rule","list":"!l:hs","type":"m.policy.rule.user","state_key":"k",
                     "content":{},"reply_to":"$c","summary":""})") ==
-        actions::Action{actions::SetRule{"!l:hs", "m.policy.rule.user", "k", json::object(), "$c", ""}});
+        actions::Action{
+            actions::SetRule{"!l:hs", "m.policy.rule.user", "k", json::object(), "$c", ""}});
 }
 
-TEST_CASE("actions: a missing or mistyped field is an error naming the action and the field", "[actions]") {
+TEST_CASE("actions: a missing or mistyped field is an error naming the action and the field",
+          "[actions]") {
   CHECK(error_of(R"({"kind":"kick","room":"!r:hs"})") == "action 'kick': field 'user' is missing");
   CHECK(error_of(R"({"kind":"ban","room":"!r:hs","user":"@x:hs","state_key":"k"})") ==
         "action 'ban': field 'list' is missing");
-  CHECK(error_of(R"({"kind":"notice","room":7,"body":"x"})") == "action 'notice': field 'room' must be a string");
+  CHECK(error_of(R"({"kind":"notice","room":7,"body":"x"})") ==
+        "action 'notice': field 'room' must be a string");
   CHECK(error_of(R"({"kind":"catch_up","room":"!r:hs","since":"yesterday"})") ==
         "action 'catch_up': field 'since' must be an integer");
   CHECK(error_of(R"({"kind":"redact_user","room":"!r:hs","user":"@x:hs","shadow":"no"})") ==

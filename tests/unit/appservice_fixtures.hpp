@@ -42,7 +42,7 @@ inline constexpr const char* kBearer = "Bearer secret-hs";
 inline constexpr size_t kMaxBody = 4096;
 
 // A loopback port with nothing listening (the sandbox's helper: bind port 0, release).
-inline uint16_t free_port() { return tyr::sandbox::free_loopback_port(); }
+inline uint16_t free_port() { return tyr::cli::sandbox::free_loopback_port(); }
 
 using tyr::test::TempDir;
 

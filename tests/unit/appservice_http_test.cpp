@@ -26,11 +26,11 @@ TEST_CASE("appservice: over HTTP, auth failures carry status and errcode", "[app
   const std::string body = txn_body({"$a"});
 
   check_error(client.Put(path.c_str(), body, "application/json"), 401, "M_MISSING_TOKEN");
-  check_error(client.Put(path.c_str(), {{"Authorization", "Bearer wrong"}}, body,
+  check_error(
+      client.Put(path.c_str(), {{"Authorization", "Bearer wrong"}}, body, "application/json"), 403,
+      "M_FORBIDDEN");
+  check_error(client.Put((path + "?access_token=wrong").c_str(), {{"Authorization", kBearer}}, body,
                          "application/json"),
-              403, "M_FORBIDDEN");
-  check_error(client.Put((path + "?access_token=wrong").c_str(), {{"Authorization", kBearer}},
-                         body, "application/json"),
               403, "M_FORBIDDEN");
   check_error(client.Put((path + "?access_token=secret-hs").c_str(),
                          {{"Authorization", "Bearer wrong"}}, body, "application/json"),
@@ -61,8 +61,8 @@ TEST_CASE("appservice: over HTTP, events are stored before the 200 is seen", "[a
     CHECK(h.accepted_calls() == 1);
   }
   SECTION("an entry without event_id is skipped") {
-    json events = json::array({json::parse(event("$c")), {{"type", "m.room.message"}},
-                               json::parse(event("$d"))});
+    json events = json::array(
+        {json::parse(event("$c")), {{"type", "m.room.message"}}, json::parse(event("$d"))});
     check_ok(client.Put("/_matrix/app/v1/transactions/2", auth, json{{"events", events}}.dump(),
                         "application/json"));
     CHECK(inbox_ids(h.store()) == Strings{"$a", "$b", "$c", "$d"});
@@ -71,19 +71,18 @@ TEST_CASE("appservice: over HTTP, events are stored before the 200 is seen", "[a
   SECTION("malformed bodies are 400 and store nothing") {
     check_error(client.Put("/_matrix/app/v1/transactions/2", auth, "{", "application/json"), 400,
                 "M_NOT_JSON");
-    check_error(client.Put("/_matrix/app/v1/transactions/2", auth, "[1]", "application/json"),
-                400, "M_NOT_JSON");
+    check_error(client.Put("/_matrix/app/v1/transactions/2", auth, "[1]", "application/json"), 400,
+                "M_NOT_JSON");
     check_error(client.Put("/_matrix/app/v1/transactions/2", auth, "{}", "application/json"), 400,
                 "M_BAD_JSON");
-    check_error(client.Put("/_matrix/app/v1/transactions/2", auth, R"({"events":{}})",
-                           "application/json"),
-                400, "M_BAD_JSON");
+    check_error(
+        client.Put("/_matrix/app/v1/transactions/2", auth, R"({"events":{}})", "application/json"),
+        400, "M_BAD_JSON");
     CHECK(h.store().inbox_depth() == 2);
   }
 }
 
-TEST_CASE("appservice: over HTTP, a body over max_body_bytes is 413 M_TOO_LARGE",
-          "[appservice]") {
+TEST_CASE("appservice: over HTTP, a body over max_body_bytes is 413 M_TOO_LARGE", "[appservice]") {
   Harness h;
   auto client = h.start_http();
   // A valid transaction, only too big: one event with a long body.
@@ -112,8 +111,9 @@ TEST_CASE("appservice: over HTTP, a body without the hs_token is refused before 
   h.start_http();
   const uint64_t failures_before = h.server().stats().auth_failures;
   tyr::test::RawConn c(h.server().port());
-  REQUIRE(c.send("PUT /_matrix/app/v1/transactions/1 HTTP/1.1\r\nHost: x\r\n"
-                 "Transfer-Encoding: chunked\r\n\r\n"));
+  REQUIRE(
+      c.send("PUT /_matrix/app/v1/transactions/1 HTTP/1.1\r\nHost: x\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n"));
   const std::string answer = c.read_response(std::chrono::seconds(2));
   CHECK(tyr::test::status_of(answer) == 401);
   CHECK(answer.find("M_MISSING_TOKEN") != std::string::npos);
@@ -143,14 +143,13 @@ TEST_CASE("appservice: over HTTP, ping, queries and unknown routes", "[appservic
   const httplib::Headers auth = {{"Authorization", kBearer}};
 
   check_ok(client.Post("/_matrix/app/v1/ping", auth, "{}", "application/json"));
-  check_ok(client.Post("/_matrix/app/v1/ping", auth, R"({"transaction_id":"t1"})",
-                       "application/json"));
+  check_ok(
+      client.Post("/_matrix/app/v1/ping", auth, R"({"transaction_id":"t1"})", "application/json"));
 
   // Synapse percent-encodes the path segment; the server decodes it.
   check_ok(client.Get("/_matrix/app/v1/users/%40_tyr_x%3Aexample.org", auth));
   check_error(client.Get("/_matrix/app/v1/users/@alice:example.org", auth), 404, "M_NOT_FOUND");
-  check_error(client.Get("/_matrix/app/v1/users/%40_tyr_x%3Aother.org", auth), 404,
-              "M_NOT_FOUND");
+  check_error(client.Get("/_matrix/app/v1/users/%40_tyr_x%3Aother.org", auth), 404, "M_NOT_FOUND");
   CHECK(h.provisioned() == Strings{"@_tyr_x:example.org"});
 
   check_error(client.Get("/_matrix/app/v1/rooms/%23a%3Aexample.org", auth), 404, "M_NOT_FOUND");
@@ -167,8 +166,7 @@ TEST_CASE("appservice: stop ends the HTTP server and is idempotent", "[appservic
   h.server().stop();
   h.server().stop();
   client.set_connection_timeout(std::chrono::seconds(1));
-  auto res = client.Post("/_matrix/app/v1/ping", {{"Authorization", kBearer}}, "{}",
-                         "application/json");
+  auto res =
+      client.Post("/_matrix/app/v1/ping", {{"Authorization", kBearer}}, "{}", "application/json");
   CHECK_FALSE(res);
 }
-

@@ -42,11 +42,11 @@ TEST_CASE("appservice: an Authorization header that is not Bearer is 401 M_MISSI
 
 TEST_CASE("appservice: a wrong Bearer token is 403 M_FORBIDDEN", "[appservice]") {
   Harness h;
-  for (const char* header : {"Bearer wrong", "Bearer secret-hs2", "Bearer secret-h",
-                             "Bearer SECRET-HS"}) {
+  for (const char* header :
+       {"Bearer wrong", "Bearer secret-hs2", "Bearer secret-h", "Bearer SECRET-HS"}) {
     INFO(header);
-    check_error(h.server().handle(request("PUT", "/_matrix/app/v1/transactions/1",
-                                          txn_body({"$a"}), header)),
+    check_error(h.server().handle(
+                    request("PUT", "/_matrix/app/v1/transactions/1", txn_body({"$a"}), header)),
                 403, "M_FORBIDDEN");
   }
   CHECK(h.store().inbox_depth() == 0);
@@ -58,8 +58,8 @@ TEST_CASE("appservice: the token is accepted from the header or the access_token
   Harness h;
   SECTION("Bearer header") { check_ok(h.server().handle(put_txn("1", txn_body({"$a"})))); }
   SECTION("lower-case bearer") {
-    check_ok(h.server().handle(request("PUT", "/_matrix/app/v1/transactions/1",
-                                       txn_body({"$a"}), "bearer secret-hs")));
+    check_ok(h.server().handle(
+        request("PUT", "/_matrix/app/v1/transactions/1", txn_body({"$a"}), "bearer secret-hs")));
   }
   SECTION("access_token query parameter") {
     auto req = request("PUT", "/_matrix/app/v1/transactions/1", txn_body({"$a"}), "");
@@ -160,8 +160,8 @@ TEST_CASE("appservice: a JSON body that is not a transaction is 400", "[appservi
     }
   }
   SECTION("events not an array") {
-    for (const char* body : {R"({"events":{}})", R"({"events":null})", R"({"events":"$a"})",
-                             R"({"events":1})"}) {
+    for (const char* body :
+         {R"({"events":{}})", R"({"events":null})", R"({"events":"$a"})", R"({"events":1})"}) {
       INFO(body);
       check_error(h.server().handle(put_txn("1", body)), 400, "M_BAD_JSON");
     }
@@ -210,8 +210,7 @@ TEST_CASE("appservice: on_events_accepted is called once per transaction with ne
   CHECK(h.accepted_calls() == 2);
 }
 
-TEST_CASE("appservice: entries that are not events with an event_id are skipped",
-          "[appservice]") {
+TEST_CASE("appservice: entries that are not events with an event_id are skipped", "[appservice]") {
   Harness h;
   json events = json::array({json::parse(event("$a")),
                              {{"type", "m.room.message"}, {"content", json::object()}},
@@ -237,9 +236,9 @@ TEST_CASE("appservice: wrong method on transactions is 405 M_UNRECOGNIZED", "[ap
   Harness h;
   for (const char* method : {"GET", "POST", "DELETE"}) {
     INFO(method);
-    check_error(h.server().handle(request(method, "/_matrix/app/v1/transactions/1",
-                                          txn_body({"$a"}))),
-                405, "M_UNRECOGNIZED");
+    check_error(
+        h.server().handle(request(method, "/_matrix/app/v1/transactions/1", txn_body({"$a"}))), 405,
+        "M_UNRECOGNIZED");
   }
   CHECK(h.store().inbox_depth() == 0);
 }
@@ -250,8 +249,8 @@ TEST_CASE("appservice: wrong method on transactions is 405 M_UNRECOGNIZED", "[ap
 TEST_CASE("appservice: ping is 200 {}", "[appservice]") {
   Harness h;
   check_ok(h.server().handle(request("POST", "/_matrix/app/v1/ping", "{}")));
-  check_ok(h.server().handle(request("POST", "/_matrix/app/v1/ping",
-                                     R"({"transaction_id":"mautrix-go_1"})")));
+  check_ok(h.server().handle(
+      request("POST", "/_matrix/app/v1/ping", R"({"transaction_id":"mautrix-go_1"})")));
   check_ok(h.server().handle(request("POST", "/_matrix/app/v1/ping", "")));
   CHECK(h.server().stats().pings == 3);
   check_error(h.server().handle(request("POST", "/_matrix/app/v1/ping", "[]")), 400, "M_NOT_JSON");
@@ -266,21 +265,21 @@ TEST_CASE("appservice: a user in Tyr's namespace is 200 when provision_user succ
   // The bot itself is Tyr's too.
   check_ok(h.server().handle(request("GET", "/_matrix/app/v1/users/@tyr:example.org")));
   CHECK(h.provisioned() == Strings{"@_tyr_x:example.org", "@tyr:example.org"});
-  check_error(h.server().handle(request("PUT", "/_matrix/app/v1/users/@_tyr_x:example.org")),
-              405, "M_UNRECOGNIZED");
+  check_error(h.server().handle(request("PUT", "/_matrix/app/v1/users/@_tyr_x:example.org")), 405,
+              "M_UNRECOGNIZED");
 }
 
 TEST_CASE("appservice: a user in Tyr's namespace is 404 M_NOT_FOUND without provisioning",
           "[appservice]") {
   SECTION("no hook") {
     Harness h(Provision::kNone);
-    check_error(h.server().handle(request("GET", "/_matrix/app/v1/users/@_tyr_x:example.org")),
-                404, "M_NOT_FOUND");
+    check_error(h.server().handle(request("GET", "/_matrix/app/v1/users/@_tyr_x:example.org")), 404,
+                "M_NOT_FOUND");
   }
   SECTION("hook answers false") {
     Harness h(Provision::kNo);
-    check_error(h.server().handle(request("GET", "/_matrix/app/v1/users/@_tyr_x:example.org")),
-                404, "M_NOT_FOUND");
+    check_error(h.server().handle(request("GET", "/_matrix/app/v1/users/@_tyr_x:example.org")), 404,
+                "M_NOT_FOUND");
     CHECK(h.provisioned() == Strings{"@_tyr_x:example.org"});
   }
 }
@@ -288,9 +287,9 @@ TEST_CASE("appservice: a user in Tyr's namespace is 404 M_NOT_FOUND without prov
 TEST_CASE("appservice: a user outside Tyr's namespace is 404 and the hook is not called",
           "[appservice]") {
   Harness h(Provision::kYes);
-  for (const char* user : {"@alice:example.org", "@_tyr_x:other.org", "@_tyr_x:example.org:8448",
-                           "@_tyr_:example.org", "@tyr:other.org", "@x_tyr_y:example.org",
-                           "_tyr_x:example.org", "@_tyr_x"}) {
+  for (const char* user :
+       {"@alice:example.org", "@_tyr_x:other.org", "@_tyr_x:example.org:8448", "@_tyr_:example.org",
+        "@tyr:other.org", "@x_tyr_y:example.org", "_tyr_x:example.org", "@_tyr_x"}) {
     INFO(user);
     check_error(h.server().handle(request("GET", std::string("/_matrix/app/v1/users/") + user)),
                 404, "M_NOT_FOUND");
@@ -326,7 +325,7 @@ TEST_CASE("appservice: secure_equals compares whole strings", "[appservice]") {
   CHECK(secure_equals("secret-hs", "secret-hs"));
   CHECK_FALSE(secure_equals("secret-hs", "secret-hx"));
   CHECK_FALSE(secure_equals("secret-hs", "xecret-hs"));
-  CHECK_FALSE(secure_equals("secret-hs", "secret-h"));   // prefix
+  CHECK_FALSE(secure_equals("secret-hs", "secret-h"));  // prefix
   CHECK_FALSE(secure_equals("secret-h", "secret-hs"));
   CHECK_FALSE(secure_equals("secret-hs", ""));
   CHECK_FALSE(secure_equals("", "secret-hs"));
@@ -338,8 +337,9 @@ TEST_CASE("appservice: secure_equals compares whole strings", "[appservice]") {
   CHECK_FALSE(secure_equals("\xff", "\x7f"));
 }
 
-TEST_CASE("appservice: a jump in transaction numbers is reported once, retries and restarts are not",
-          "[appservice]") {
+TEST_CASE(
+    "appservice: a jump in transaction numbers is reported once, retries and restarts are not",
+    "[appservice]") {
   Harness h;
   check_ok(h.server().handle(put_txn("1", txn_body({"$g1"}))));
   check_ok(h.server().handle(put_txn("2", txn_body({"$g2"}))));
@@ -366,6 +366,6 @@ TEST_CASE("appservice: every stored transaction is reported, resends as such", "
   check_ok(h.server().handle(put_txn("3", txn_body({"$a3"}))));  // 3 again, as Tyr stored it
   check_ok(h.server().handle(put_txn("4", txn_body({"$a4"}))));
   check_ok(h.server().handle(put_txn("x", txn_body({"$ax"}))));  // not a number, new
-  CHECK(h.server().handle(put_txn("5", "{")).status == 400);    // refused: not reported
+  CHECK(h.server().handle(put_txn("5", "{")).status == 400);     // refused: not reported
   CHECK(h.arrivals() == std::vector<bool>{false, false, true, true, false, false});
 }

@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -23,9 +23,9 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/metadata.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/audit_tools.hpp"
 #include "engine/audit/audit_format.hpp"
@@ -55,8 +55,8 @@ TEST_CASE("audit: the JSON form has a fixed set of fields and round-trips", "[au
   std::vector<std::string> keys;
   for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
   CHECK(keys == std::vector<std::string>{"action", "detail", "event_id", "mode", "outcome",
-                                         "reason", "reason_text", "room", "seq", "target",
-                                         "ts_ms", "user"});
+                                         "reason", "reason_text", "room", "seq", "target", "ts_ms",
+                                         "user"});
   CHECK(j.dump() ==
         R"({"action":"kick","detail":"You don't have permission","event_id":"$e","mode":"dry_run",)"
         R"("outcome":"M_FORBIDDEN","reason":{"list":"!list:hs","state_key":"@u:*"},)"
@@ -81,7 +81,8 @@ TEST_CASE("audit: the JSON form has a fixed set of fields and round-trips", "[au
   CHECK(r.error().message == "missing field 'outcome'");
   auto wrong = j;
   wrong["user"] = 5;
-  CHECK(tyr::engine::audit_entry_from_json(wrong).error().message == "field 'user' is not a string");
+  CHECK(tyr::engine::audit_entry_from_json(wrong).error().message ==
+        "field 'user' is not a string");
   wrong = j;
   wrong["reason"] = "spam";
   CHECK(tyr::engine::audit_entry_from_json(wrong).error().message ==
@@ -181,10 +182,10 @@ TEST_CASE("audit: times print as UTC and read back in every accepted form", "[au
 TEST_CASE("audit: tyr audit arguments", "[audit][cli]") {
   using tyr::cli::parse_audit_args;
   const int64_t now = 1795867200000;
-  auto ok = parse_audit_args({"--data", "/var/lib/tyr", "--user", "@u:hs", "--room=!r:hs",
-                              "--since", "2h", "--until", "2026-11-28T12:00:00Z", "--limit", "5",
-                              "--json"},
-                             now);
+  auto ok =
+      parse_audit_args({"--data", "/var/lib/tyr", "--user", "@u:hs", "--room=!r:hs", "--since",
+                        "2h", "--until", "2026-11-28T12:00:00Z", "--limit", "5", "--json"},
+                       now);
   REQUIRE(ok.ok());
   CHECK(ok->data == "/var/lib/tyr");
   CHECK(ok->query.user == "@u:hs");
@@ -314,9 +315,9 @@ TEST_CASE("audit: tyr audit prints aligned lines or JSON lines", "[audit][cli]")
         "rules crypto(8), link(4); threshold 10\n");
 
   std::ostringstream jout, jerr;
-  REQUIRE(tyr::cli::audit_command({"--data", dir.path().string(), "--json", "--user",
-                                   "@spammer:evil.example"},
-                                  jout, jerr, tyr::now_ms()) == 0);
+  REQUIRE(tyr::cli::audit_command(
+              {"--data", dir.path().string(), "--json", "--user", "@spammer:evil.example"}, jout,
+              jerr, tyr::now_ms()) == 0);
   auto j = nlohmann::json::parse(jout.str());
   CHECK(j.at("action") == "ban");
   CHECK(j.at("seq") == 1);

@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -23,9 +23,9 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/metadata.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/audit_tools.hpp"
 #include "engine/audit/audit_format.hpp"
@@ -86,7 +86,8 @@ TEST_CASE("audit: a read-only open survives the writer's flushes and compactions
   Store reader(dir.path(), /*read_only=*/true);
   auto count = [](const Store& s) {
     size_t n = 0;
-    s.range(Cf::kAudit, "", "", false, [&](std::string_view, std::string_view) { return ++n, true; });
+    s.range(Cf::kAudit, "", "", false,
+            [&](std::string_view, std::string_view) { return ++n, true; });
     return n;
   };
   CHECK(count(reader) == 200);
@@ -235,7 +236,8 @@ TEST_CASE("audit: another process reads the trail while Tyr's process holds the 
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
   posix_spawn_file_actions_adddup2(&actions, from_child[1], 3);
-  posix_spawn_file_actions_addopen(&actions, 1, child_out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 1, child_out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
   const std::string exe = fs::read_symlink("/proc/self/exe").string();
   std::vector<std::string> argv_s = {exe, "audit: live writer helper"};
   std::vector<char*> argv;
@@ -337,4 +339,3 @@ TEST_CASE("audit: another process reads the trail while Tyr's process holds the 
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
-

@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -25,9 +25,9 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/metadata.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/audit_tools.hpp"
 #include "engine/audit/audit_format.hpp"
@@ -234,7 +234,8 @@ TEST_CASE("audit: prune by count removes the oldest entries with their index key
   AuditLog audit(store);
   Batch b;
   for (int i = 1; i <= 10; ++i) {
-    audit.record(b, entry(i * 1000, i % 2 ? "@odd:hs" : "@even:hs", i <= 5 ? "!early:hs" : "!late:hs"));
+    audit.record(
+        b, entry(i * 1000, i % 2 ? "@odd:hs" : "@even:hs", i <= 5 ? "!early:hs" : "!late:hs"));
   }
   REQUIRE(store.commit(b).ok());
   CHECK(audit_keys(store).size() == 30);
@@ -292,7 +293,8 @@ TEST_CASE("audit: prune works through more entries than one chunk", "[audit]") {
   Store store(dir.path());
   AuditLog audit(store);
   Batch b;
-  for (int i = 1; i <= 1234; ++i) audit.record(b, entry(i, "@u" + std::to_string(i % 7) + ":hs", "!r:hs"));
+  for (int i = 1; i <= 1234; ++i)
+    audit.record(b, entry(i, "@u" + std::to_string(i % 7) + ":hs", "!r:hs"));
   REQUIRE(store.commit(b).ok());
   CHECK(audit.prune(100, 0, tyr::now_ms()).value() == 1134);
   CHECK(audit.size() == 100);

@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct BotFixture {
-  fs::path dir = fs::temp_directory_path() / ("tyr-bot-test-" + std::to_string(std::random_device{}()));
+  fs::path dir =
+      fs::temp_directory_path() / ("tyr-bot-test-" + std::to_string(std::random_device{}()));
   Config config;
   std::unique_ptr<Store> store;
   std::unique_ptr<HomeserverClient> client;
@@ -92,8 +93,11 @@ TEST_CASE("bot: non-operators, other rooms, edits and Tyr's own messages are ign
   CHECK(f.handle(f.message("@op:hs", "hello everyone")).empty());
   // Malformed events do not crash the handler.
   CHECK(f.handle({{"event_id", "$bad"}, {"type", "m.room.message"}}).empty());
-  CHECK(f.handle({{"event_id", "$bad2"}, {"room_id", "!mgmt:hs"}, {"sender", "@op:hs"},
-                  {"type", "m.room.message"}, {"content", "not an object"}})
+  CHECK(f.handle({{"event_id", "$bad2"},
+                  {"room_id", "!mgmt:hs"},
+                  {"sender", "@op:hs"},
+                  {"type", "m.room.message"},
+                  {"content", "not an object"}})
             .empty());
 }
 
@@ -104,7 +108,8 @@ TEST_CASE("bot: unknown commands and bad quoting get a helpful reply", "[bot]") 
   CHECK(a[0]["body"] == "Unknown command 'frobnicate'. Try `!tyr help` for the list of commands.");
   auto b = f.handle(f.message("@op:hs", "!tyr ping \"open"));
   REQUIRE(b.size() == 1);
-  CHECK(b[0]["body"] == "Could not read that command: unterminated \" quote opened at character 11");
+  CHECK(b[0]["body"] ==
+        "Could not read that command: unterminated \" quote opened at character 11");
   auto c = f.handle(f.message("@op:hs", "!tyr"));
   REQUIRE(c.size() == 1);
   CHECK(c[0]["body"] == "Tyr is here. Try `!tyr help`.");
@@ -115,10 +120,11 @@ TEST_CASE("bot: help lists every command", "[bot]") {
   auto a = f.handle(f.message("@op:hs", "!tyr help"));
   REQUIRE(a.size() == 1);
   const std::string body = a[0]["body"];
-  for (const char* usage : {"rooms add <room-id|#alias>", "rooms remove <room-id|#alias>",
-                            "status", "ping [text]", "help", "lists watch <!room|#alias>",
-                            "lists create <shortcode>", "ban <list> [user|room|server] <entity> [reason]",
-                            "unban <list>", "takedown <list>", "allow [entity]", "redact <user> [room]"}) {
+  for (const char* usage :
+       {"rooms add <room-id|#alias>", "rooms remove <room-id|#alias>", "status", "ping [text]",
+        "help", "lists watch <!room|#alias>", "lists create <shortcode>",
+        "ban <list> [user|room|server] <entity> [reason]", "unban <list>", "takedown <list>",
+        "allow [entity]", "redact <user> [room]"}) {
     CHECK(body.find(usage) != std::string::npos);
   }
 }

@@ -20,7 +20,8 @@ std::vector<int64_t> sinces(const std::vector<CatchUpSchedule::Pass>& passes) {
 
 }  // namespace
 
-TEST_CASE("catch-up schedule: a pass once transactions stop, then the follow-ups, each once", "[catch_up]") {
+TEST_CASE("catch-up schedule: a pass once transactions stop, then the follow-ups, each once",
+          "[catch_up]") {
   CatchUpSchedule s(2000ms, {5000ms, 15000ms});
   CHECK(s.settled());
   CHECK(s.due(1000).empty());  // nothing unsettled it
@@ -59,7 +60,8 @@ TEST_CASE("catch-up schedule: reasons while unsettled keep the earliest start", 
   CHECK(sinces(s.due(11'000)) == std::vector<int64_t>{9000});
 }
 
-TEST_CASE("catch-up schedule: a steady stream of transactions ends the wait after max_wait", "[catch_up]") {
+TEST_CASE("catch-up schedule: a steady stream of transactions ends the wait after max_wait",
+          "[catch_up]") {
   CatchUpSchedule s(2000ms, {}, 60'000ms);
   s.unsettle(0, "start");
   for (int64_t t = 1000; t < 60'000; t += 1000) {

@@ -2,7 +2,7 @@
 
 #include "engine/commands/command_parser.hpp"
 
-using tyr::engine::parse_command;
+using tyr::engine::commands::parse_command;
 
 namespace {
 std::vector<std::string> words(std::string_view text) {

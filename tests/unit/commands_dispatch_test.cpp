@@ -9,6 +9,7 @@
 #include "commands_fixture.hpp"
 
 using namespace tyr::engine;
+using namespace tyr::engine::commands;
 using tyr::test::FakeHost;
 using tyr::test::FakeScorer;
 
@@ -35,16 +36,21 @@ TEST_CASE("commands: help lists every spec of the table, in order", "[commands]"
 TEST_CASE("commands: help keeps its text byte for byte", "[commands]") {
   FakeHost host;
   const std::string body = host.reply("!tyr help");
-  CHECK(body.rfind("Tyr commands (prefix !tyr):\n  rooms add <room-id|#alias> — join a room and protect it\n"
-                   "  rooms remove <room-id|#alias> — stop protecting a room\n", 0) == 0);
-  CHECK(body.find("\n  protections [room] | protections enable|disable|shadow <name> [room] | "
-                  "protections config <name> <key> <value> [room] — built-in protections: state, "
-                  "counters and settings\n") != std::string::npos);
+  CHECK(
+      body.rfind(
+          "Tyr commands (prefix !tyr):\n  rooms add <room-id|#alias> — join a room and protect it\n"
+          "  rooms remove <room-id|#alias> — stop protecting a room\n",
+          0) == 0);
+  CHECK(body.find("\n  protections [room] | protections show|enable|disable|shadow <name> [room] "
+                  "| protections config <name> <key> <value>[,<value>…] [room] — built-in "
+                  "protections: state, counters and settings\n") != std::string::npos);
   CHECK(body.ends_with("\n  ping [text] — check that Tyr is listening\n  help — this list"));
 }
 
-TEST_CASE("commands: the table has unique lower-case words, a handler each, no spec hidden by an earlier one",
-          "[commands]") {
+TEST_CASE(
+    "commands: the table has unique lower-case words, a handler each, no spec hidden by an earlier "
+    "one",
+    "[commands]") {
   std::set<std::pair<std::string_view, std::string_view>> seen;
   const auto table = command_table();
   for (size_t i = 0; i < table.size(); ++i) {
@@ -68,7 +74,8 @@ TEST_CASE("commands: the table has unique lower-case words, a handler each, no s
   }
 }
 
-TEST_CASE("commands: find_command matches words case-insensitively, the longer path first", "[commands]") {
+TEST_CASE("commands: find_command matches words case-insensitively, the longer path first",
+          "[commands]") {
   auto usage = [](std::vector<std::string> words) -> std::string {
     const CommandSpec* spec = find_command(words);
     return spec ? std::string(spec->usage) : "none";
@@ -109,7 +116,8 @@ TEST_CASE("commands: only an operator's unedited command with the prefix is run"
   CHECK(queued[0].action == host.notice("pong"));
 }
 
-TEST_CASE("commands: an unknown command, a bad quote and a bare prefix get a helpful reply", "[commands]") {
+TEST_CASE("commands: an unknown command, a bad quote and a bare prefix get a helpful reply",
+          "[commands]") {
   FakeHost host;
   CHECK(host.reply("!tyr frobnicate now") ==
         "Unknown command 'frobnicate'. Try `!tyr help` for the list of commands.");
@@ -118,10 +126,28 @@ TEST_CASE("commands: an unknown command, a bad quote and a bare prefix get a hel
   CHECK(host.reply("!tyr") == "Tyr is here. Try `!tyr help`.");
   host.cfg.management.command_prefix = "!mod";
   CHECK(host.run("!tyr ping").empty());
-  CHECK(host.reply("!mod nope") == "Unknown command 'nope'. Try `!mod help` for the list of commands.");
+  CHECK(host.reply("!mod nope") ==
+        "Unknown command 'nope'. Try `!mod help` for the list of commands.");
 }
 
-TEST_CASE("commands: a reply is a notice in the management room, in reply to the command", "[commands]") {
+TEST_CASE("commands: a misspelt command gets a did-you-mean with its usage", "[commands]") {
+  FakeHost host;
+  CHECK(host.reply("!tyr stauts") == "Unknown command 'stauts'. Did you mean `!tyr status`?");
+  CHECK(host.reply("!tyr rooms ad #x:hs") ==
+        "Unknown command 'rooms ad'. Did you mean `!tyr rooms add <room-id|#alias>`?");
+  CHECK(host.reply("!tyr lists shadwo #l:hs") ==
+        "Unknown command 'lists shadwo'. Did you mean `!tyr lists shadow <list>`?");
+  CHECK(host.reply("!tyr kikc @x:hs") ==
+        "Unknown command 'kikc'. Did you mean `!tyr kick <user> [room] [reason]`?");
+  // A command without arguments given some is not run.
+  CHECK(host.reply("!tyr status now") ==
+        "Unknown command 'status now'. Did you mean `!tyr status`?");
+  CHECK(closest_command({"xyzzy"}) == nullptr);
+  CHECK(closest_command({std::string(100, 'a')}) == nullptr);
+}
+
+TEST_CASE("commands: a reply is a notice in the management room, in reply to the command",
+          "[commands]") {
   FakeHost host;
   auto ev = host.message("!tyr ping one \"two three\"");
   auto queued = host.run_event(ev);
@@ -136,7 +162,8 @@ TEST_CASE("commands: a reply is a notice in the management room, in reply to the
   anonymous.erase("event_id");
   auto plain = host.run_event(anonymous);
   REQUIRE(plain.size() == 1);
-  CHECK(plain[0].action == nlohmann::json{{"kind", "notice"}, {"room", "!mgmt:hs"}, {"body", "pong"}});
+  CHECK(plain[0].action ==
+        nlohmann::json{{"kind", "notice"}, {"room", "!mgmt:hs"}, {"body", "pong"}});
 }
 
 TEST_CASE("commands: ping answers pong with its words", "[commands]") {
@@ -145,26 +172,29 @@ TEST_CASE("commands: ping answers pong with its words", "[commands]") {
   CHECK(host.reply("!tyr PING a  b") == "pong a b");
 }
 
-TEST_CASE("commands: status reports version, uptime, rooms, lists and the service's lines", "[commands]") {
+TEST_CASE("commands: status reports version, uptime, rooms, lists and the service's lines",
+          "[commands]") {
   FakeHost host;
   host.up = std::chrono::seconds(3725);
   host.lines = {"Queues: inbox 3, outbox 4", "Feeds: none"};
   CHECK(host.reply("!tyr status") ==
-        "Tyr 0.1.0, up 1h 2m 5s\nProtected rooms: 0\nWatched lists: 0 (0 user, 0 server, 0 room rules)"
+        "Tyr 0.1.0, up 1h 2m 5s\nProtected rooms: 0\nWatched lists: 0 (0 user, 0 server, 0 room "
+        "rules)"
         "\nQueues: inbox 3, outbox 4\nFeeds: none");
 
   host.protect("!r1:hs");
   host.protect("!r2:hs", "#two:hs");
-  host.watch(FakeHost::list("!list:hs"), {FakeHost::rule_event("user", "@a:evil"),
-                                  FakeHost::rule_event("user", "@b:evil"),
-                                  FakeHost::rule_event("server", "evil.example"),
-                                  FakeHost::rule_event("room", "!bad:evil")});
+  host.watch(
+      FakeHost::list("!list:hs"),
+      {FakeHost::rule_event("user", "@a:evil"), FakeHost::rule_event("user", "@b:evil"),
+       FakeHost::rule_event("server", "evil.example"), FakeHost::rule_event("room", "!bad:evil")});
   host.watch(FakeHost::list("!other:hs"), {FakeHost::rule_event("server", "worse.example")});
   host.up = std::chrono::seconds(2 * 86400 + 7);
   host.lines.clear();
   host.cfg.policy.dry_run = true;
   CHECK(host.reply("!tyr status") ==
-        "Tyr 0.1.0, up 2d 0h 0m 7s\nProtected rooms: 2\nWatched lists: 2 (2 user, 2 server, 1 room rules)"
+        "Tyr 0.1.0, up 2d 0h 0m 7s\nProtected rooms: 2\nWatched lists: 2 (2 user, 2 server, 1 room "
+        "rules)"
         "\nDry run: Tyr reports what it would do and does nothing");
 }
 

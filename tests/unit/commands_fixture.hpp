@@ -23,10 +23,10 @@ namespace tyr::test {
 
 // Scores nothing; answers `rules test`, `rules` and `protections` with what the test set (it
 // stands for both the rules and the protections' host).
-class FakeScorer : public EventScorer, public ProtectionHost {
+class FakeScorer : public EventScorer, public engine::protection::Host {
  public:
-  EventVerdict verdict;             // explain()'s answer
-  nlohmann::json explained;         // the event explain() was last given
+  EventVerdict verdict;      // explain()'s answer
+  nlohmann::json explained;  // the event explain() was last given
   std::vector<std::string> lines = {"2 rules from 1 file", "spam-link: score 4"};
   std::vector<std::vector<std::string>> protection_calls;
   std::pair<std::string, bool> protections_answer = {"Protections: flood (enabled)", false};
@@ -42,7 +42,7 @@ class FakeScorer : public EventScorer, public ProtectionHost {
   size_t rules_loaded() const override { return lines.size(); }
   void on_membership(const nlohmann::json&, int64_t, const RoomFacts&) override {}
   void on_timer(int64_t) override {}
-  std::vector<nlohmann::json> take_actions() override { return {}; }
+  std::vector<engine::protection::Request> take_requests() override { return {}; }
   nlohmann::json save_state() const override { return nullptr; }
   Result<void> restore(const nlohmann::json&, const nlohmann::json&) override { return {}; }
   std::pair<std::string, bool> command(const std::vector<std::string>& args) override {
@@ -57,7 +57,7 @@ struct Queued {
   engine::Priority priority;
 };
 
-class FakeHost : public engine::CommandHost {
+class FakeHost : public engine::commands::CommandHost {
  public:
   FakeHost() : store_(dir_.path()), book_(store_), audit_(store_) {
     cfg.homeserver.server_name = "hs";
@@ -78,7 +78,7 @@ class FakeHost : public engine::CommandHost {
     return exempt.count(user_id) > 0;
   }
   std::chrono::seconds uptime() const override { return up; }
-  engine::VerdictCounts verdict_counts() const override { return counts; }
+  engine::commands::VerdictCounts verdict_counts() const override { return counts; }
   std::vector<std::string> status_lines() const override { return lines; }
   std::string find_protected_room(const std::string& id_or_alias) const override {
     if (rooms.count(id_or_alias)) return id_or_alias;
@@ -98,7 +98,8 @@ class FakeHost : public engine::CommandHost {
     outbox.push_back({json, engine::actions::priority_of(action)});
     calls.push_back("enqueue " + json.value("kind", ""));
   }
-  void apply_rule_diffs(const std::vector<policy::ListDiff>& diffs, engine::Batch&) override {
+  void apply_rule_diffs(const std::vector<engine::policy::ListDiff>& diffs,
+                        engine::Batch&) override {
     calls.push_back("rule diffs " + std::to_string(diffs.size()));
   }
   void schedule_enforcement(engine::Batch&) override { calls.push_back("schedule enforcement"); }
@@ -111,7 +112,7 @@ class FakeHost : public engine::CommandHost {
   FakeScorer* fake_scorer = nullptr;
   std::set<std::string> exempt;
   std::chrono::seconds up{0};
-  engine::VerdictCounts counts;
+  engine::commands::VerdictCounts counts;
   std::vector<std::string> lines;
   std::map<std::string, nlohmann::json> rooms;  // protected: room ID -> info
 
@@ -129,7 +130,7 @@ class FakeHost : public engine::CommandHost {
     calls.clear();
     last_event = event;
     engine::Batch batch;
-    engine::dispatch_command(*this, event, batch);
+    engine::commands::dispatch_command(*this, event, batch);
     REQUIRE(store_.commit(batch));
     return outbox;
   }
@@ -184,12 +185,12 @@ class FakeHost : public engine::CommandHost {
   static nlohmann::json rule_event(const std::string& kind, const std::string& entity,
                                    const std::string& recommendation = "m.ban",
                                    const std::string& reason = "spam") {
-    return {{"type", "m.policy.rule." + kind},
-            {"state_key", "rule:" + entity},
-            {"event_id", "$rule-" + entity},
-            {"sender", "@op:hs"},
-            {"content",
-             {{"entity", entity}, {"recommendation", recommendation}, {"reason", reason}}}};
+    return {
+        {"type", "m.policy.rule." + kind},
+        {"state_key", "rule:" + entity},
+        {"event_id", "$rule-" + entity},
+        {"sender", "@op:hs"},
+        {"content", {{"entity", entity}, {"recommendation", recommendation}, {"reason", reason}}}};
   }
   void put_state(const std::string& key, const std::string& value) {
     engine::Batch batch;

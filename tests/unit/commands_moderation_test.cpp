@@ -20,7 +20,8 @@ struct ListsHost : FakeHost {
   nlohmann::json set_rule(const std::string& type, const std::string& state_key,
                           const nlohmann::json& content, const std::string& summary) const {
     // As the outbox stores it: fields at their defaults (an empty summary) are left out.
-    nlohmann::json j = {{"kind", "set_rule"}, {"list", "!ours:hs"}, {"type", type}, {"state_key", state_key},
+    nlohmann::json j = {{"kind", "set_rule"}, {"list", "!ours:hs"},
+                        {"type", type},       {"state_key", state_key},
                         {"content", content}, {"reply_to", last_event["event_id"]}};
     if (!summary.empty()) j["summary"] = summary;
     return j;
@@ -42,15 +43,16 @@ TEST_CASE("commands: ban needs a list Tyr writes and an entity, and never bans T
   CHECK(host.reply("!tyr ban ours user @tyr:hs go away") == "Tyr will not ban itself.");
 }
 
-TEST_CASE("commands: ban queues a set_rule with the inferred or named kind and the reason", "[commands]") {
+TEST_CASE("commands: ban queues a set_rule with the inferred or named kind and the reason",
+          "[commands]") {
   ListsHost host;
   auto user = host.run("!tyr ban ours @troll:evil");
   REQUIRE(user.size() == 1);
-  CHECK(user[0].action == host.set_rule("m.policy.rule.user", "rule:@troll:evil",
-                                        {{"entity", "@troll:evil"},
-                                         {"recommendation", "m.ban"},
-                                         {"reason", "banned by Tyr"}},
-                                        "Banned @troll:evil (user) in ours."));
+  CHECK(user[0].action ==
+        host.set_rule(
+            "m.policy.rule.user", "rule:@troll:evil",
+            {{"entity", "@troll:evil"}, {"recommendation", "m.ban"}, {"reason", "banned by Tyr"}},
+            "Banned @troll:evil (user) in ours."));
   CHECK(user[0].priority == Priority::kControl);
 
   auto server = host.run("!tyr ban !ours:hs server *.evil.example \"too much\" spam");
@@ -71,23 +73,25 @@ TEST_CASE("commands: ban queues a set_rule with the inferred or named kind and t
   CHECK(bare[0].action["type"] == "m.policy.rule.server");
 }
 
-TEST_CASE("commands: takedown queues an m.takedown rule, with a reason only when given", "[commands]") {
+TEST_CASE("commands: takedown queues an m.takedown rule, with a reason only when given",
+          "[commands]") {
   ListsHost host;
   CHECK(host.reply("!tyr takedown ours") ==
         "Usage: !tyr ban <list> [user|room|server] <entity> [reason]");
   auto plain = host.run("!tyr takedown ours #bad:evil");
   REQUIRE(plain.size() == 1);
-  CHECK(plain[0].action == host.set_rule("m.policy.rule.room", "rule:#bad:evil",
-                                         {{"entity", "#bad:evil"}, {"recommendation", "m.takedown"}},
-                                         "Took down #bad:evil (room) in ours."));
+  CHECK(plain[0].action ==
+        host.set_rule("m.policy.rule.room", "rule:#bad:evil",
+                      {{"entity", "#bad:evil"}, {"recommendation", "m.takedown"}},
+                      "Took down #bad:evil (room) in ours."));
   CHECK(plain[0].priority == Priority::kControl);
   auto reasoned = host.run("!tyr takedown ours user @x:evil abuse material");
   REQUIRE(reasoned.size() == 1);
-  CHECK(reasoned[0].action == host.set_rule("m.policy.rule.user", "rule:@x:evil",
-                                            {{"entity", "@x:evil"},
-                                             {"recommendation", "m.takedown"},
-                                             {"reason", "abuse material"}},
-                                            "Took down @x:evil (user) in ours."));
+  CHECK(reasoned[0].action ==
+        host.set_rule(
+            "m.policy.rule.user", "rule:@x:evil",
+            {{"entity", "@x:evil"}, {"recommendation", "m.takedown"}, {"reason", "abuse material"}},
+            "Took down @x:evil (user) in ours."));
 }
 
 TEST_CASE("commands: unban clears the entity's rule in every rule family", "[commands]") {
@@ -134,7 +138,8 @@ TEST_CASE("commands: allow shows the allowlist and adds an entity durably", "[co
         "\n  @guest:other\n  other.example");
 }
 
-TEST_CASE("commands: allow remove forgets an entity, then every room is enforced again", "[commands]") {
+TEST_CASE("commands: allow remove forgets an entity, then every room is enforced again",
+          "[commands]") {
   FakeHost host;
   host.put_state("allow/@guest:other", "1");
   CHECK(host.reply("!tyr allow remove") == "Usage: !tyr allow remove <entity>");
@@ -146,7 +151,8 @@ TEST_CASE("commands: allow remove forgets an entity, then every room is enforced
   CHECK_FALSE(host.state("allow/@guest:other"));
 }
 
-TEST_CASE("commands: redact queues a redact_user per protected room, or in the one named", "[commands]") {
+TEST_CASE("commands: redact queues a redact_user per protected room, or in the one named",
+          "[commands]") {
   FakeHost host;
   const std::string usage = "Usage: !tyr redact <@user:server> [room]";
   CHECK(host.reply("!tyr redact") == usage);
@@ -158,8 +164,11 @@ TEST_CASE("commands: redact queues a redact_user per protected room, or in the o
   CHECK(host.reply("!tyr redact @x:evil !nope:hs") == "!nope:hs is not a protected room.");
 
   auto redact_user = [](const std::string& room, int64_t window, bool shadow) {
-    nlohmann::json j = {{"kind", "redact_user"}, {"room", room}, {"user", "@x:evil"},
-                        {"window_s", window},      {"report", true}};
+    nlohmann::json j = {{"kind", "redact_user"},
+                        {"room", room},
+                        {"user", "@x:evil"},
+                        {"window_s", window},
+                        {"report", true}};
     if (shadow) j["shadow"] = true;  // left out at its default, false
     return j;
   };

@@ -47,7 +47,8 @@ TEST_CASE("commands: rooms remove stops protecting a room by ID or alias", "[com
   host.protect("!r2:hs");
   CHECK(host.reply("!tyr rooms remove") == "Usage: !tyr rooms remove <room>");
   CHECK(host.reply("!tyr rooms remove !r1:hs !r2:hs") == "Usage: !tyr rooms remove <room>");
-  CHECK(host.reply("!tyr rooms remove !nope:hs") == "!nope:hs is not a protected room. See `!tyr rooms`.");
+  CHECK(host.reply("!tyr rooms remove !nope:hs") ==
+        "!nope:hs is not a protected room. See `!tyr rooms`.");
   CHECK(host.calls == std::vector<std::string>{"enqueue notice"});
 
   CHECK(host.reply("!tyr rooms remove #one:hs") == "No longer protecting !r1:hs.");
@@ -67,15 +68,17 @@ TEST_CASE("commands: lists shows every list with its rule counts and flags", "[c
               FakeHost::rule_event("user", "@c:evil", "org.example.unknown")});
   host.watch(FakeHost::list("!b:hs", "", "ours", true, true),
              {FakeHost::rule_event("room", "!bad:evil", "m.takedown")});
-  CHECK(host.reply("!tyr lists") ==
-        "Lists (2):"
-        "\n  !a:hs (#bans:hs): 2 user, 1 server, 0 room rules (+1 with a recommendation Tyr ignores)"
-        "\n  !b:hs [ours] writable shadow: 0 user, 0 server, 1 room rules");
+  CHECK(
+      host.reply("!tyr lists") ==
+      "Lists (2):"
+      "\n  !a:hs (#bans:hs): 2 user, 1 server, 0 room rules (+1 with a recommendation Tyr ignores)"
+      "\n  !b:hs [ours] writable shadow: 0 user, 0 server, 1 room rules");
 }
 
 TEST_CASE("commands: lists watch queues a watch_list, or says why not", "[commands]") {
   FakeHost host;
-  for (const char* bad : {"!tyr lists watch", "!tyr lists watch bans", "!tyr lists watch #a:hs #b:hs"}) {
+  for (const char* bad :
+       {"!tyr lists watch", "!tyr lists watch bans", "!tyr lists watch #a:hs #b:hs"}) {
     INFO(bad);
     CHECK(host.reply(bad) == "Usage: !tyr lists watch <!room|#alias>");
   }
@@ -91,16 +94,18 @@ TEST_CASE("commands: lists watch queues a watch_list, or says why not", "[comman
   CHECK(queued[0].priority == Priority::kControl);
 }
 
-TEST_CASE("commands: lists unwatch forgets a list room and reacts to the rules it drops", "[commands]") {
+TEST_CASE("commands: lists unwatch forgets a list room and reacts to the rules it drops",
+          "[commands]") {
   FakeHost host;
   CHECK(host.reply("!tyr lists unwatch") == "Usage: !tyr lists unwatch <list>");
   CHECK(host.reply("!tyr lists unwatch !nope:hs") == "!nope:hs is not a watched list room.");
   (void)host.policy_book().replace_feed("community", {}, false);
   REQUIRE(host.policy_book().find("feed:community"));
-  CHECK(host.reply("!tyr lists unwatch feed:community") == "feed:community is not a watched list room.");
+  CHECK(host.reply("!tyr lists unwatch feed:community") ==
+        "feed:community is not a watched list room.");
 
-  host.watch(FakeHost::list("!a:hs", "#bans:hs"),
-             {FakeHost::rule_event("user", "@a:evil"), FakeHost::rule_event("server", "evil.example")});
+  host.watch(FakeHost::list("!a:hs", "#bans:hs"), {FakeHost::rule_event("user", "@a:evil"),
+                                                   FakeHost::rule_event("server", "evil.example")});
   CHECK(host.reply("!tyr lists unwatch #bans:hs") ==
         "No longer watching !a:hs (2 rules dropped; bans made because of them will be lifted).");
   CHECK(host.calls == std::vector<std::string>{"rule diffs 2", "enqueue notice"});
@@ -130,5 +135,6 @@ TEST_CASE("commands: lists create queues a create_list for a valid new shortcode
                                            {"shortcode", "spam_2-x"},
                                            {"reply_to", host.last_event["event_id"]}});
   CHECK(queued[0].priority == Priority::kControl);
-  CHECK(host.run("!tyr lists create abcdefghijklmnopqrstuvwxyz012345").size() == 1);  // 32: the most
+  CHECK(host.run("!tyr lists create abcdefghijklmnopqrstuvwxyz012345").size() ==
+        1);  // 32: the most
 }

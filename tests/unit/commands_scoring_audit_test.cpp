@@ -8,10 +8,10 @@
 #include "engine/core/text.hpp"
 
 using namespace tyr::engine;
-using tyr::test::FakeHost;
-using tyr::test::FakeScorer;
 using tyr::Action;
 using tyr::dump_json;
+using tyr::test::FakeHost;
+using tyr::test::FakeScorer;
 
 namespace {
 
@@ -63,11 +63,12 @@ TEST_CASE("commands: rules reload asks the host, which answers in reply", "[comm
   FakeHost host;
   auto queued = host.run("!tyr rules reload");
   CHECK(queued.empty());
-  CHECK(host.calls ==
-        std::vector<std::string>{"reload rules, reply to " + host.last_event["event_id"].get<std::string>()});
+  CHECK(host.calls == std::vector<std::string>{"reload rules, reply to " +
+                                               host.last_event["event_id"].get<std::string>()});
 }
 
-TEST_CASE("commands: protections passes its words to the scorer and keeps changed settings", "[commands]") {
+TEST_CASE("commands: protections passes its words to the scorer and keeps changed settings",
+          "[commands]") {
   FakeHost host;
   CHECK(host.reply("!tyr protections") == "No protections are available.");
   FakeScorer scorer;
@@ -78,9 +79,40 @@ TEST_CASE("commands: protections passes its words to the scorer and keeps change
   CHECK_FALSE(host.state("protections/settings"));
 
   scorer.protections_answer = {"flood: disabled in !r1:hs.", true};
+  host.protect("!r1:hs", "#one:hs");
   CHECK(host.reply("!tyr Protections disable flood !r1:hs") == "flood: disabled in !r1:hs.");
   CHECK(scorer.protection_calls.back() == std::vector<std::string>{"disable", "flood", "!r1:hs"});
   CHECK(host.state("protections/settings") == dump_json(scorer.settings));
+}
+
+TEST_CASE("commands: protections takes only protected rooms, by ID or alias, and passes the ID",
+          "[commands]") {
+  FakeHost host;
+  FakeScorer scorer;
+  host.fake_scorer = &scorer;
+  host.protect("!r1:hs", "#one:hs");
+  const std::string not_protected =
+      "#nope:hs is not a room Tyr protects (by room ID, or the alias it was added with). `!tyr "
+      "rooms` lists them.";
+  CHECK(host.reply("!tyr protections enable flooding #nope:hs") == not_protected);
+  CHECK(host.reply("!tyr protections #nope:hs") == not_protected);
+  CHECK(host.reply("!tyr protections config link_spam blocked_domains a.example #nope:hs") ==
+        not_protected);
+  CHECK(scorer.protection_calls.empty());
+  host.reply("!tyr protections show flooding #one:hs");
+  CHECK(scorer.protection_calls.back() == std::vector<std::string>{"show", "flooding", "!r1:hs"});
+  // Several value words: the last is a room only when it looks like one.
+  host.reply("!tyr protections config link_spam blocked_domains a.example b.example");
+  CHECK(scorer.protection_calls.back() == std::vector<std::string>{"config", "link_spam",
+                                                                   "blocked_domains", "a.example",
+                                                                   "b.example"});
+  host.reply("!tyr protections config link_spam blocked_domains a.example b.example #one:hs");
+  CHECK(scorer.protection_calls.back() == std::vector<std::string>{"config", "link_spam",
+                                                                   "blocked_domains", "a.example",
+                                                                   "b.example", "!r1:hs"});
+  // A single value word that starts with '#' is the value.
+  host.reply("!tyr protections config name_abuse banned_words #scam");
+  CHECK(scorer.protection_calls.back().back() == "#scam");
 }
 
 namespace {
@@ -91,8 +123,11 @@ struct ReportHost : FakeHost {
                           R"("reporter":"@a:hs","reason":"spam"})");
   }
   static nlohmann::json redact_event() {
-    return {{"kind", "redact_event"}, {"room", "!r1:hs"}, {"event_id", "$bad"},
-            {"sender", "@x:evil"},    {"reason", "Abuse report 7"}};
+    return {{"kind", "redact_event"},
+            {"room", "!r1:hs"},
+            {"event_id", "$bad"},
+            {"sender", "@x:evil"},
+            {"reason", "Abuse report 7"}};
   }
 };
 
@@ -114,7 +149,8 @@ TEST_CASE("commands: report needs an answered report's ID and a known verb", "[c
   CHECK(host.reply("!tyr report 7 ignore") == "No report 7.");
 }
 
-TEST_CASE("commands: report redact, kick and ban queue the actions and forget the report", "[commands]") {
+TEST_CASE("commands: report redact, kick and ban queue the actions and forget the report",
+          "[commands]") {
   SECTION("redact") {
     ReportHost host;
     auto q = host.run("!tyr report 7 redact");
@@ -128,7 +164,9 @@ TEST_CASE("commands: report redact, kick and ban queue the actions and forget th
     ReportHost host;
     auto q = host.run("!tyr report 7 kick");
     REQUIRE(q.size() == 3);
-    CHECK(q[0].action == nlohmann::json{{"kind", "kick"}, {"room", "!r1:hs"}, {"user", "@x:evil"},
+    CHECK(q[0].action == nlohmann::json{{"kind", "kick"},
+                                        {"room", "!r1:hs"},
+                                        {"user", "@x:evil"},
                                         {"reason", "Abuse report 7"}});
     CHECK(q[0].priority == Priority::kBan);
     CHECK(q[1].action == ReportHost::redact_event());
@@ -140,7 +178,9 @@ TEST_CASE("commands: report redact, kick and ban queue the actions and forget th
     ReportHost host;
     auto q = host.run("!tyr report 7 ban");
     REQUIRE(q.size() == 3);
-    CHECK(q[0].action == nlohmann::json{{"kind", "rule_ban"}, {"room", "!r1:hs"}, {"user", "@x:evil"},
+    CHECK(q[0].action == nlohmann::json{{"kind", "rule_ban"},
+                                        {"room", "!r1:hs"},
+                                        {"user", "@x:evil"},
                                         {"reason", "Abuse report 7"}});
     CHECK(q[0].priority == Priority::kBan);
     CHECK(q[1].action == ReportHost::redact_event());
@@ -154,17 +194,20 @@ TEST_CASE("commands: audit checks its arguments", "[commands]") {
   const std::string usage = "Usage: !tyr audit <@user|!room|#alias> [count]";
   CHECK(host.reply("!tyr audit") == usage);
   CHECK(host.reply("!tyr audit @x:evil 3 4") == usage);
-  for (const char* bad : {"!tyr audit @x:evil 0", "!tyr audit @x:evil 51", "!tyr audit @x:evil many"}) {
+  for (const char* bad :
+       {"!tyr audit @x:evil 0", "!tyr audit @x:evil 51", "!tyr audit @x:evil many"}) {
     INFO(bad);
     CHECK(host.reply(bad) == "The count must be a number from 1 to 50.");
   }
   CHECK(host.reply("!tyr audit evil.example") ==
-        "'evil.example' is neither a user ID (@user:server) nor a room (!id:server or #alias:server).");
+        "'evil.example' is neither a user ID (@user:server) nor a room (!id:server or "
+        "#alias:server).");
   CHECK(host.reply("!tyr audit @x:evil") == "The audit trail has nothing about @x:evil.");
   CHECK(host.reply("!tyr audit #nowhere:hs") == "The audit trail has nothing about #nowhere:hs.");
 }
 
-TEST_CASE("commands: audit shows the newest entries about a user or a protected room", "[commands]") {
+TEST_CASE("commands: audit shows the newest entries about a user or a protected room",
+          "[commands]") {
   FakeHost host;
   host.protect("!r1:hs", "#one:hs");
   auto entry = [](std::string action, std::string user, std::string room) {

@@ -125,9 +125,8 @@ TEST_CASE("config: relative paths in a string resolve against base_dir, else the
 }
 
 TEST_CASE("config: unknown keys are rejected with their dotted path", "[config]") {
-  CHECK(
-      error_of(replace(kValid, "  " + kAs, "  " + kAs + "  prot: 1\n")) ==
-      "test.yaml:6:3: unknown key 'appservice.prot'");
+  CHECK(error_of(replace(kValid, "  " + kAs, "  " + kAs + "  prot: 1\n")) ==
+        "test.yaml:6:3: unknown key 'appservice.prot'");
   CHECK(error_of(kValid + "datadir: x\n") == "test.yaml:11:1: unknown key 'datadir'");
   // The error names the file it came from when loading from disk.
   const std::string file = (kFixtures / "unknown_key.yaml").string();
@@ -147,8 +146,7 @@ TEST_CASE("config: wrong types name the key and what was expected", "[config]") 
   CHECK(error_of(replace(kValid, "data_dir: ./data", "data_dir: {a: 1}")) ==
         "test.yaml:10:11: key 'data_dir': expected a string");
   CHECK(error_of("homeserver: 5\n") == "test.yaml:1:13: key 'homeserver': expected a mapping");
-  CHECK(error_of(replace(kValid, "appservice:\n  " + kAs + "  " + kHs,
-                         "appservice:\n")) ==
+  CHECK(error_of(replace(kValid, "appservice:\n  " + kAs + "  " + kHs, "appservice:\n")) ==
         "test.yaml:4:1: key 'appservice': expected a mapping");
   // An empty value sits where yaml-cpp finds the next token, so the key is blamed instead.
   CHECK(error_of(replace(kValid, "  server_name: localhost\n", "  server_name:\n")) ==
@@ -156,11 +154,9 @@ TEST_CASE("config: wrong types name the key and what was expected", "[config]") 
 }
 
 TEST_CASE("config: a quoted number is a string, not an integer", "[config]") {
-  const std::string quoted =
-      replace(kValid, kAs, kAs + "  port: \"9000\"\n");
+  const std::string quoted = replace(kValid, kAs, kAs + "  port: \"9000\"\n");
   CHECK(error_of(quoted) == "test.yaml:6:9: key 'appservice.port': expected an integer");
-  const std::string plain =
-      replace(kValid, kAs, kAs + "  port: 9001\n");
+  const std::string plain = replace(kValid, kAs, kAs + "  port: 9001\n");
   CHECK(load_config_string(plain, "test.yaml").appservice.port == 9001);
 }
 
@@ -175,8 +171,7 @@ TEST_CASE("config: integers out of their range are rejected", "[config]") {
   CHECK(error_of(with_port("99999999999999999999")) ==
         "test.yaml:6:9: key 'appservice.port': integer out of range");
   CHECK(error_of(with_port("9e3")) == "test.yaml:6:9: key 'appservice.port': expected an integer");
-  CHECK(error_of(replace(kValid, kAs,
-                         kAs + "  max_body_bytes: 0\n")) ==
+  CHECK(error_of(replace(kValid, kAs, kAs + "  max_body_bytes: 0\n")) ==
         "test.yaml:6:19: key 'appservice.max_body_bytes': must be > 0");
 }
 
@@ -230,23 +225,19 @@ TEST_CASE("config: values are validated", "[config]") {
         "test.yaml:11:12: key 'log_level': expected one of debug, info, warn, error");
   CHECK(error_of(replace(kValid, kAs, kAs + "  id: a|b\n")) ==
         "test.yaml:6:7: key 'appservice.id': must not contain '|'");
-  CHECK(error_of(replace(kValid, kAs,
-                         kAs + "  sender_localpart: Tyr\n")) ==
+  CHECK(error_of(replace(kValid, kAs, kAs + "  sender_localpart: Tyr\n")) ==
         "test.yaml:6:21: key 'appservice.sender_localpart': invalid character 'T' "
         "(allowed: a-z 0-9 . _ = / -)");
-  CHECK(error_of(replace(kValid, kAs,
-                         kAs + "  user_prefix: \"\"\n")) ==
+  CHECK(error_of(replace(kValid, kAs, kAs + "  user_prefix: \"\"\n")) ==
         "test.yaml:6:16: key 'appservice.user_prefix': must not be empty");
 }
 
 TEST_CASE("config: tokens are needed inline or from a registration file", "[config]") {
-  CHECK(error_of(
-            replace(kValid, "  " + kAs + "  " + kHs, "  port: 9000\n")) ==
+  CHECK(error_of(replace(kValid, "  " + kAs + "  " + kHs, "  port: 9000\n")) ==
         "test.yaml:5:3: missing required key 'appservice.registration' (or both "
         "'appservice.as_token' and 'appservice.hs_token')");
   // Without an appservice section there is no mapping to point at but the top.
-  CHECK(error_of(
-            replace(kValid, "appservice:\n  " + kAs + "  " + kHs, "")) ==
+  CHECK(error_of(replace(kValid, "appservice:\n  " + kAs + "  " + kHs, "")) ==
         "test.yaml:1:1: missing required key 'appservice.registration' (or both "
         "'appservice.as_token' and 'appservice.hs_token')");
   CHECK(error_of(replace(kValid, "  " + kHs, "")) ==
@@ -259,8 +250,8 @@ TEST_CASE("config: tokens are needed inline or from a registration file", "[conf
 TEST_CASE("config: inline secrets shorter than 32 characters are refused", "[config]") {
   const std::string as31(31, 'a');
   const std::string hs31(31, 'h');
-  CHECK(error_of(replace(kValid, "as_token: as_secret_for_tests_0123456789abcd",
-                         "as_token: " + as31)) ==
+  CHECK(error_of(
+            replace(kValid, "as_token: as_secret_for_tests_0123456789abcd", "as_token: " + as31)) ==
         "test.yaml:5:13: key 'appservice.as_token': must be at least 32 characters");
   CHECK(error_of(replace(kValid, "hs_token: hs_secret_for_tests_0123456789abcd",
                          "hs_token: \"" + hs31 + "\"")) ==
@@ -291,8 +282,8 @@ TEST_CASE("config: tokens are read from the registration file next to the config
   generated.appservice.as_token = random_token();
   generated.appservice.hs_token = random_token();
   const fs::path reg = dir.write("registration.yaml", registration_yaml(generated));
-  const std::string config_text = replace(kValid, "  " + kAs + "  " + kHs,
-                                          "  registration: registration.yaml\n");
+  const std::string config_text =
+      replace(kValid, "  " + kAs + "  " + kHs, "  registration: registration.yaml\n");
   const fs::path config_file = dir.write("tyr.yaml", config_text);
 
   const Config cfg = load_config_file(config_file);
@@ -304,8 +295,8 @@ TEST_CASE("config: tokens are read from the registration file next to the config
 
 TEST_CASE("config: a registration file that disagrees with the config is an error", "[config]") {
   TempDir dir(/*create=*/true);
-  const std::string config_text = replace(kValid, "  " + kAs + "  " + kHs,
-                                          "  registration: reg.yaml\n");
+  const std::string config_text =
+      replace(kValid, "  " + kAs + "  " + kHs, "  registration: reg.yaml\n");
   const std::string reg = (dir.path() / "reg.yaml").string();
 
   dir.write("reg.yaml", "id: other\nas_token: a\nhs_token: h\n");
@@ -440,7 +431,7 @@ lists:
   CHECK(text.name == "disposable");
   CHECK(text.url == "http://127.0.0.1:8080/list.txt");
   CHECK(text.format == tyr::engine::FeedConfig::Format::kText);
-  CHECK(text.kind == tyr::policy::EntityKind::kUser);
+  CHECK(text.kind == tyr::engine::policy::EntityKind::kUser);
   CHECK(text.interval == std::chrono::seconds(600));
   CHECK(text.recommendation == "m.takedown");
   CHECK(text.reason == "disposable e-mail domain");
@@ -449,7 +440,7 @@ lists:
   const tyr::engine::FeedConfig& csv = cfg.feeds[1];
   CHECK(csv.name == "mastodon_blocks-2");
   CHECK(csv.format == tyr::engine::FeedConfig::Format::kCsv);
-  CHECK(csv.kind == tyr::policy::EntityKind::kServer);
+  CHECK(csv.kind == tyr::engine::policy::EntityKind::kServer);
   CHECK(csv.interval == std::chrono::seconds(300));
   CHECK(csv.recommendation == "m.ban");
   CHECK(csv.reason == "listed in feed mastodon_blocks-2");
@@ -502,8 +493,7 @@ TEST_CASE("config: policy values are validated", "[config]") {
         "test.yaml:12:27: key 'policy.takedown_redact_window': expected an integer");
   CHECK(error_of(policy("ban_pacing_ms: -1")) ==
         "test.yaml:12:18: key 'policy.ban_pacing_ms': must be >= 0");
-  CHECK(error_of(kValid + "policy: [1]\n") ==
-        "test.yaml:11:9: key 'policy': expected a mapping");
+  CHECK(error_of(kValid + "policy: [1]\n") == "test.yaml:11:9: key 'policy': expected a mapping");
 }
 
 TEST_CASE("config: feed entries are validated", "[config]") {
@@ -571,10 +561,13 @@ TEST_CASE("config: list settings are validated", "[config]") {
 TEST_CASE("config: rules.dir resolves against the config's directory", "[config]") {
   const Config none = load_config_string(kValid, "test.yaml", "/etc/tyr");
   CHECK(none.rules.dir.empty());
-  const Config cfg = load_config_string(kValid + "rules:\n  dir: rules.d\n", "test.yaml", "/etc/tyr");
+  const Config cfg =
+      load_config_string(kValid + "rules:\n  dir: rules.d\n", "test.yaml", "/etc/tyr");
   CHECK(cfg.rules.dir == fs::path("/etc/tyr/rules.d"));
-  CHECK(error_of(kValid + "rules:\n  dir: x\n  pack: y\n") == "test.yaml:13:3: unknown key 'rules.pack'");
-  CHECK(error_of(kValid + "rules:\n  dir: \"\"\n") == "test.yaml:12:8: key 'rules.dir': must not be empty");
+  CHECK(error_of(kValid + "rules:\n  dir: x\n  pack: y\n") ==
+        "test.yaml:13:3: unknown key 'rules.pack'");
+  CHECK(error_of(kValid + "rules:\n  dir: \"\"\n") ==
+        "test.yaml:12:8: key 'rules.dir': must not be empty");
 }
 
 TEST_CASE("config: reports need an admin token and take trusted reporters", "[config]") {
@@ -585,7 +578,8 @@ TEST_CASE("config: reports need an admin token and take trusted reporters", "[co
   const std::string with_token = replace(kValid, "  server_name: localhost\n",
                                          "  server_name: localhost\n  admin_token: adm\n");
   const Config cfg = load_config_string(
-      with_token + "reports:\n  trusted_reporters: [\"@t:localhost\"]\n  trusted_reports_to_redact: 3\n",
+      with_token +
+          "reports:\n  trusted_reporters: [\"@t:localhost\"]\n  trusted_reports_to_redact: 3\n",
       "test.yaml");
   CHECK(cfg.reports.enabled);
   CHECK(cfg.reports.poll == std::chrono::seconds(15));
@@ -595,25 +589,29 @@ TEST_CASE("config: reports need an admin token and take trusted reporters", "[co
         "test.yaml:13:23: key 'reports.trusted_reporters[0]': expected a user ID (@local:server)");
 }
 
-TEST_CASE("config: catch_up and the notice budget take defaults, values, and bounded errors", "[config]") {
+TEST_CASE("config: catch_up and the notice budget take defaults, values, and bounded errors",
+          "[config]") {
   const Config d = load_config_string(kValid, "test.yaml");
   CHECK(d.catch_up.enabled);
   CHECK(d.catch_up.interval == std::chrono::seconds(300));
   CHECK(d.catch_up.max_age == std::chrono::seconds(3600));
   CHECK(d.catch_up.max_events == 1000);
   CHECK(d.catch_up.settle == std::chrono::milliseconds(2000));
-  CHECK(d.catch_up.follow_ups == std::vector<std::chrono::seconds>{std::chrono::seconds(5), std::chrono::seconds(15)});
+  CHECK(d.catch_up.follow_ups ==
+        std::vector<std::chrono::seconds>{std::chrono::seconds(5), std::chrono::seconds(15)});
   CHECK(d.management.notices_per_minute == 60);
   CHECK(d.appservice.dedupe_retention == std::chrono::hours(168));
   CHECK(error_of(replace(kValid, kAs, kAs + "  dedupe_retention_hours: 1\n")) ==
         "test.yaml:6:27: key 'appservice.dedupe_retention_hours': must be between 2 and 8760");
   CHECK(error_of(replace(kValid, kAs, kAs + "  dedupe_retention_hours: 2\n") +
                  "catch_up:\n  max_age_seconds: 7200\n") ==
-        "test.yaml:13:3: key 'catch_up.max_age_seconds': must be shorter than appservice.dedupe_retention_hours (catch-up relies on it)");
+        "test.yaml:13:3: key 'catch_up.max_age_seconds': must be shorter than "
+        "appservice.dedupe_retention_hours (catch-up relies on it)");
 
-  const Config c = load_config_string(
-      kValid + "catch_up:\n  enabled: false\n  interval_seconds: 0\n  max_age_seconds: 600\n  max_events: 50\n",
-      "test.yaml");
+  const Config c = load_config_string(kValid +
+                                          "catch_up:\n  enabled: false\n  interval_seconds: 0\n  "
+                                          "max_age_seconds: 600\n  max_events: 50\n",
+                                      "test.yaml");
   CHECK_FALSE(c.catch_up.enabled);
   CHECK(c.catch_up.interval == std::chrono::seconds(0));
   CHECK(c.catch_up.max_age == std::chrono::seconds(600));
@@ -621,11 +619,14 @@ TEST_CASE("config: catch_up and the notice budget take defaults, values, and bou
 
   CHECK(error_of(kValid + "catch_up:\n  max_age_seconds: 5\n") ==
         "test.yaml:12:20: key 'catch_up.max_age_seconds': must be between 60 and 604800");
-  CHECK(error_of(kValid + "catch_up:\n  every: 5\n") == "test.yaml:12:3: unknown key 'catch_up.every'");
-  const Config f = load_config_string(kValid + "catch_up:\n  settle_ms: 0\n  follow_up_seconds: [3]\n", "test.yaml");
+  CHECK(error_of(kValid + "catch_up:\n  every: 5\n") ==
+        "test.yaml:12:3: unknown key 'catch_up.every'");
+  const Config f = load_config_string(
+      kValid + "catch_up:\n  settle_ms: 0\n  follow_up_seconds: [3]\n", "test.yaml");
   CHECK(f.catch_up.settle == std::chrono::milliseconds(0));
   CHECK(f.catch_up.follow_ups == std::vector<std::chrono::seconds>{std::chrono::seconds(3)});
-  CHECK(load_config_string(kValid + "catch_up:\n  follow_up_seconds: []\n", "test.yaml").catch_up.follow_ups.empty());
+  CHECK(load_config_string(kValid + "catch_up:\n  follow_up_seconds: []\n", "test.yaml")
+            .catch_up.follow_ups.empty());
   CHECK(error_of(kValid + "catch_up:\n  settle_ms: 60001\n") ==
         "test.yaml:12:14: key 'catch_up.settle_ms': must be between 0 and 60000");
   CHECK(error_of(kValid + "catch_up:\n  follow_up_seconds: 5\n") ==

@@ -18,16 +18,21 @@ struct Recorder {
 
   EventRouter::Targets targets() {
     auto record = [this](std::string what) {
-      return [this, what](const json& e, Batch&) { calls.push_back(what + " " + e.value("event_id", "")); };
+      return [this, what](const json& e, Batch&) {
+        calls.push_back(what + " " + e.value("event_id", ""));
+      };
     };
     return {
         .is_list_room = [](const std::string& room) { return room == "!list:hs"; },
-        .is_protected = [](const std::string& room) { return room == "!room:hs" || room == "!list:hs"; },
+        .is_protected =
+            [](const std::string& room) { return room == "!room:hs" || room == "!list:hs"; },
         .scoring_active = [this] { return scoring; },
         .command = record("command"),
         .list_state = record("list_state"),
-        .room_seen = [this](const std::string& room, Batch&) { calls.push_back("room_seen " + room); },
-        .room_state = [this](const json& e) { calls.push_back("room_state " + e.value("event_id", "")); },
+        .room_seen = [this](const std::string& room,
+                            Batch&) { calls.push_back("room_seen " + room); },
+        .room_state =
+            [this](const json& e) { calls.push_back("room_state " + e.value("event_id", "")); },
         .list_membership = record("list_membership"),
         .scored_membership = record("scored_membership"),
         .scored_message = record("scored_message"),
@@ -45,7 +50,11 @@ struct Recorder {
 };
 
 json event(const std::string& room, const std::string& sender, const std::string& type) {
-  return {{"event_id", "$e"}, {"room_id", room}, {"sender", sender}, {"type", type}, {"content", json::object()}};
+  return {{"event_id", "$e"},
+          {"room_id", room},
+          {"sender", sender},
+          {"type", type},
+          {"content", json::object()}};
 }
 
 json state(json e, const std::string& key) {
@@ -66,14 +75,16 @@ TEST_CASE("event router: management-room messages go to the commands only", "[ro
 
 TEST_CASE("event router: a protected room's message is scored, its state cached", "[router]") {
   Recorder r;
-  CHECK(r.route(event("!room:hs", "@u:hs", "m.room.message")) == Calls{"room_seen !room:hs", "scored_message $e"});
+  CHECK(r.route(event("!room:hs", "@u:hs", "m.room.message")) ==
+        Calls{"room_seen !room:hs", "scored_message $e"});
   CHECK(r.route(state(event("!room:hs", "@u:hs", "m.room.name"), "")) ==
         Calls{"room_seen !room:hs", "room_state $e"});
   CHECK(r.route(state(event("!room:hs", "@u:hs", "m.room.member"), "@u:hs")) ==
         Calls{"room_seen !room:hs", "room_state $e", "list_membership $e", "scored_membership $e"});
 }
 
-TEST_CASE("event router: without rules or protections only the lists see a protected room", "[router]") {
+TEST_CASE("event router: without rules or protections only the lists see a protected room",
+          "[router]") {
   Recorder r;
   r.scoring = false;
   CHECK(r.route(event("!room:hs", "@u:hs", "m.room.message")).empty());
@@ -81,23 +92,28 @@ TEST_CASE("event router: without rules or protections only the lists see a prote
         Calls{"room_state $e", "list_membership $e"});
 }
 
-TEST_CASE("event router: list rooms' state goes to the lists, except when read back from history", "[router]") {
+TEST_CASE("event router: list rooms' state goes to the lists, except when read back from history",
+          "[router]") {
   Recorder r;
-  CHECK(r.route(state(event("!list:hs", "@mod:hs", "m.policy.rule.user"), "rule:x"))[0] == "list_state $e");
+  CHECK(r.route(state(event("!list:hs", "@mod:hs", "m.policy.rule.user"), "rule:x"))[0] ==
+        "list_state $e");
   auto recovered = state(event("!list:hs", "@mod:hs", "m.policy.rule.user"), "rule:x");
   recovered["org.tyr.recovered"] = true;
   CHECK(r.route(recovered) == Calls{"room_seen !list:hs"});
   auto member = state(event("!room:hs", "@u:hs", "m.room.member"), "@u:hs");
   member["org.tyr.recovered"] = true;
-  CHECK(r.route(member) == Calls{"room_seen !room:hs", "list_membership $e", "scored_membership $e"});
+  CHECK(r.route(member) ==
+        Calls{"room_seen !room:hs", "list_membership $e", "scored_membership $e"});
 }
 
-TEST_CASE("event router: Tyr's own events, other rooms and unreadable events go nowhere", "[router]") {
+TEST_CASE("event router: Tyr's own events, other rooms and unreadable events go nowhere",
+          "[router]") {
   Recorder r;
   CHECK(r.route(event("!room:hs", "@tyr:hs", "m.room.message")).empty());
   CHECK(r.route(event("!mgmt:hs", "@tyr:hs", "m.room.message")).empty());
   CHECK(r.route(event("!elsewhere:hs", "@u:hs", "m.room.message")).empty());
   CHECK(r.route(json{{"room_id", "!room:hs"}, {"type", "m.room.message"}}) == Calls{"unreadable"});
-  CHECK(r.route(json{{"room_id", "!room:hs"}, {"sender", 7}, {"type", "m.room.message"}}) == Calls{"unreadable"});
+  CHECK(r.route(json{{"room_id", "!room:hs"}, {"sender", 7}, {"type", "m.room.message"}}) ==
+        Calls{"unreadable"});
   CHECK(r.route(json::array()) == Calls{"unreadable"});
 }

@@ -69,7 +69,8 @@ ActionOutcome outage() {
 }
 
 ActionOutcome server_error() {
-  return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(0), "redact: M_UNKNOWN (HTTP 500): boom"};
+  return {ActionOutcome::Kind::kRetry, std::chrono::milliseconds(0),
+          "redact: M_UNKNOWN (HTTP 500): boom"};
 }
 
 void enqueue(Store& store, const std::string& name) {
@@ -90,7 +91,8 @@ bool wait_for(Pred pred, std::chrono::milliseconds limit = std::chrono::millisec
 
 }  // namespace
 
-TEST_CASE("executor: an unavailable homeserver makes actions wait past max_attempts, in order", "[executor]") {
+TEST_CASE("executor: an unavailable homeserver makes actions wait past max_attempts, in order",
+          "[executor]") {
   TempDir dir;
   Store store(dir.path());
   enqueue(store, "first");
@@ -105,7 +107,8 @@ TEST_CASE("executor: an unavailable homeserver makes actions wait past max_attem
   std::atomic<int64_t> back_since{0};
   executor.on_homeserver_back = [&](int64_t since) { back_since = since; };
   const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   executor.start();
   REQUIRE(wait_for([&] { return executor.done() == 2; }));
   executor.stop();
@@ -120,7 +123,8 @@ TEST_CASE("executor: an unavailable homeserver makes actions wait past max_attem
   CHECK(store.outbox_depth() == 0);
 }
 
-TEST_CASE("executor: failures about the action are given up after max_attempts and recorded", "[executor]") {
+TEST_CASE("executor: failures about the action are given up after max_attempts and recorded",
+          "[executor]") {
   TempDir dir;
   Store store(dir.path());
   enqueue(store, "doomed");

@@ -7,18 +7,19 @@ namespace tyr::test {
 
 using nlohmann::json;
 using tyr::entity_problem;
-using tyr::policy::EntityKind;
-using tyr::policy::FeedConfig;
-using tyr::policy::FeedParse;
-using tyr::policy::FeedPoller;
-using tyr::policy::FeedState;
-using tyr::policy::FetchLimits;
-using tyr::policy::PolicyRule;
-using tyr::policy::Recommendation;
+using tyr::engine::policy::EntityKind;
+using tyr::engine::policy::FeedConfig;
+using tyr::engine::policy::FeedParse;
+using tyr::engine::policy::FeedPoller;
+using tyr::engine::policy::FeedState;
+using tyr::engine::policy::FetchLimits;
+using tyr::engine::policy::PolicyRule;
+using tyr::engine::policy::Recommendation;
 
-inline tyr::policy::FeedConfig feed_config(tyr::policy::FeedConfig::Format format,
-                                           tyr::EntityKind kind = tyr::EntityKind::kServer) {
-  tyr::policy::FeedConfig feed;
+inline tyr::engine::policy::FeedConfig feed_config(
+    tyr::engine::policy::FeedConfig::Format format,
+    tyr::EntityKind kind = tyr::EntityKind::kServer) {
+  tyr::engine::policy::FeedConfig feed;
   feed.name = "test";
   feed.url = "http://127.0.0.1:1/list";
   feed.format = format;

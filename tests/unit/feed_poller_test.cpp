@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -23,8 +23,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
-#include "tests/unit/loopback_server.hpp"
 #include "tests/unit/feed_fixtures.hpp"
+#include "tests/unit/loopback_server.hpp"
 
 namespace {
 
@@ -32,7 +32,6 @@ namespace fs = std::filesystem;
 using namespace tyr::test;  // feed_fixtures.hpp: the feed types too
 
 using FeedServer = tyr::test::LoopbackServer;
-
 
 std::string header(const httplib::Headers& headers, const std::string& name) {
   auto it = headers.find(name);
@@ -113,8 +112,8 @@ class SlowServer {
 
 // Polls `url` with a total budget of `total` (per read: far more) and says how long it took.
 std::pair<tyr::Result<bool>, std::chrono::milliseconds> timed_poll(const std::string& url,
-                                                                 std::chrono::milliseconds total,
-                                                                 FeedState& state) {
+                                                                   std::chrono::milliseconds total,
+                                                                   FeedState& state) {
   FeedConfig feed = feed_config(FeedConfig::Format::kText);
   feed.url = url;
   feed.allow_private = true;
@@ -249,20 +248,19 @@ TEST_CASE("feed: redirects to an unusable URL end the poll", "[feed]") {
 }
 
 TEST_CASE("feed: redirects keep their scheme or upgrade to https", "[feed]") {
-  using tyr::policy::redirect_problem;
+  using tyr::engine::policy::redirect_problem;
   CHECK(redirect_problem("http://a.example/x", "http://b.example/y") == std::nullopt);
   CHECK(redirect_problem("http://a.example/x", "https://b.example/y") == std::nullopt);
   CHECK(redirect_problem("https://a.example/x", "https://b.example:8443/y") == std::nullopt);
   CHECK(redirect_problem("HTTPS://a.example/x", "http://a.example/x") ==
         "from https to http (the feed would travel unencrypted)");
-  CHECK(redirect_problem("https://a.example/x", "ftp://a.example/x") ==
-        "not a usable http(s) URL");
+  CHECK(redirect_problem("https://a.example/x", "ftp://a.example/x") == "not a usable http(s) URL");
   CHECK(redirect_problem("https://a.example/x", "http://user:pw@a.example/x") ==
         "not a usable http(s) URL");
 }
 
 TEST_CASE("feed: loopback, private and other local addresses are named", "[feed]") {
-  using tyr::policy::address_problem;
+  using tyr::engine::policy::address_problem;
   const std::vector<std::pair<std::string, std::optional<std::string>>> cases = {
       {"93.184.215.14", std::nullopt},
       {"2606:2800:21f:cb07:6820:80da:af6b:8b2c", std::nullopt},
@@ -487,7 +485,7 @@ TEST_CASE("feed: state survives a JSON round trip and revalidates after restart"
   PolicyRule hashed;
   hashed.list = "feed:test";
   hashed.kind = EntityKind::kUser;
-  hashed.family = tyr::policy::Family::kMjolnir;
+  hashed.family = tyr::engine::policy::Family::kMjolnir;
   hashed.state_key = "k";
   hashed.sha256 = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
   hashed.recommendation = Recommendation::kTakedown;
@@ -500,11 +498,11 @@ TEST_CASE("feed: state survives a JSON round trip and revalidates after restart"
   const FeedState restored = json::parse(stored).get<FeedState>();
   CHECK(json(restored) == json(state));
   CHECK(restored.skipped == 1);
-  CHECK(restored.warnings == std::vector<std::string>{
-                                 "test:2: 'bad@x' is not a server name: contains '@'"});
+  CHECK(restored.warnings ==
+        std::vector<std::string>{"test:2: 'bad@x' is not a server name: contains '@'"});
   REQUIRE(restored.rules.size() == 2);
   CHECK(restored.rules[1].kind == EntityKind::kUser);
-  CHECK(restored.rules[1].family == tyr::policy::Family::kMjolnir);
+  CHECK(restored.rules[1].family == tyr::engine::policy::Family::kMjolnir);
   CHECK(restored.rules[1].recommendation == Recommendation::kTakedown);
   CHECK(restored.rules[1].sha256 == hashed.sha256);
   CHECK(restored.rules[1].event_id == "$e");

@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -23,8 +23,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
-#include "tests/unit/loopback_server.hpp"
 #include "tests/unit/feed_fixtures.hpp"
+#include "tests/unit/loopback_server.hpp"
 
 namespace {
 
@@ -32,14 +32,14 @@ namespace fs = std::filesystem;
 using namespace tyr::test;  // feed_fixtures.hpp: the feed types too
 
 FeedParse parse_ok(const FeedConfig& feed, const std::string& body) {
-  auto parsed = tyr::policy::parse_feed(feed, body);
+  auto parsed = tyr::engine::policy::parse_feed(feed, body);
   INFO((parsed ? std::string() : parsed.error().message));
   REQUIRE(parsed.ok());
   return std::move(parsed).value();
 }
 
 std::string parse_error_of(const FeedConfig& feed, const std::string& body) {
-  auto parsed = tyr::policy::parse_feed(feed, body);
+  auto parsed = tyr::engine::policy::parse_feed(feed, body);
   if (parsed) return "(no error)";
   CHECK(parsed.error().code == "TYR_FEED_PARSE");
   return parsed.error().message;
@@ -70,13 +70,12 @@ TEST_CASE("feed: text feeds give one server rule per line", "[feed]") {
                                    "matrix.example.org:8448");
   CHECK(parse.warnings.empty());
   CHECK(parse.skipped == 0);
-  CHECK(entities(parse) ==
-        std::vector<std::string>{"example.com", "spaced.org", "*.evil.net",
-                                 "matrix.example.org:8448"});
+  CHECK(entities(parse) == std::vector<std::string>{"example.com", "spaced.org", "*.evil.net",
+                                                    "matrix.example.org:8448"});
   const PolicyRule& rule = parse.rules.at(0);
   CHECK(rule.list == "feed:test");
   CHECK(rule.kind == EntityKind::kServer);
-  CHECK(rule.family == tyr::policy::Family::kStable);
+  CHECK(rule.family == tyr::engine::policy::Family::kStable);
   CHECK(rule.state_key == "example.com");
   CHECK(rule.sha256.empty());
   CHECK(rule.recommendation == Recommendation::kBan);
@@ -92,7 +91,8 @@ TEST_CASE("feed: bad text lines are skipped and reported with their line", "[fee
                                    "ok.org\n"
                                    "bad@host.org\n"
                                    "a..b\n"
-                                   "b\xC3\xBC" "cher.de\n"
+                                   "b\xC3\xBC"
+                                   "cher.de\n"
                                    "ok.org\n"
                                    "tab\x01.org\n"
                                    "[::1]:8448\n");
@@ -103,7 +103,8 @@ TEST_CASE("feed: bad text lines are skipped and reported with their line", "[fee
         std::vector<std::string>{
             "test:2: 'bad@host.org' is not a server name: contains '@'",
             "test:3: 'a..b' is not a server name: empty label (leading, trailing or doubled '.')",
-            "test:4: 'b\xC3\xBC" "cher.de' is not a server name: not ASCII (write international "
+            "test:4: 'b\xC3\xBC"
+            "cher.de' is not a server name: not ASCII (write international "
             "names in punycode)",
             "test:5: duplicate entry 'ok.org', first at test:1",
             "test:6: 'tab\\x01.org' is not a server name: contains a space or control character",
@@ -116,7 +117,7 @@ TEST_CASE("feed: only the first few skipped lines are described", "[feed]") {
   const FeedParse parse = parse_ok(feed_config(FeedConfig::Format::kText), body);
   CHECK(parse.rules.empty());
   CHECK(parse.skipped == 25);
-  REQUIRE(parse.warnings.size() == tyr::policy::kMaxFeedWarnings + 1);
+  REQUIRE(parse.warnings.size() == tyr::engine::policy::kMaxFeedWarnings + 1);
   CHECK(parse.warnings.front() ==
         "test:1: '@user0:example.org' is not a server name: contains '@'");
   CHECK(parse.warnings.back() == "test: 15 more entries skipped");
@@ -163,24 +164,23 @@ TEST_CASE("feed: entity_problem accepts globs and names what is wrong", "[feed]"
 }
 
 TEST_CASE("feed: a Mastodon domain-block export maps severities and keeps comments", "[feed]") {
-  const FeedParse parse = parse_ok(
-      feed_config(FeedConfig::Format::kCsv),
-      "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\r\n"
-      "spam.example,suspend,false,false,\"Spam, and lots of it\",false\r\n"
-      "quiet.example,silence,true,false,,false\r\n"
-      "fine.example,noop,true,false,,false\r\n"
-      "ex**ple.org,suspend,false,false,\"Harassment \"\"campaigns\"\"\",true\r\n"
-      "plain.example,suspend,false,false,,false\r\n"
-      "multi.example,suspend,false,false,\"first line\nsecond line\",false\r\n"
-      "after.example,Suspend,false,false,  padded  ,false\r\n");
+  const FeedParse parse =
+      parse_ok(feed_config(FeedConfig::Format::kCsv),
+               "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\r\n"
+               "spam.example,suspend,false,false,\"Spam, and lots of it\",false\r\n"
+               "quiet.example,silence,true,false,,false\r\n"
+               "fine.example,noop,true,false,,false\r\n"
+               "ex**ple.org,suspend,false,false,\"Harassment \"\"campaigns\"\"\",true\r\n"
+               "plain.example,suspend,false,false,,false\r\n"
+               "multi.example,suspend,false,false,\"first line\nsecond line\",false\r\n"
+               "after.example,Suspend,false,false,  padded  ,false\r\n");
   CHECK(parse.warnings.empty());
   CHECK(parse.skipped == 2);  // silence and noop
   CHECK(entities(parse) == std::vector<std::string>{"spam.example", "ex**ple.org", "plain.example",
                                                     "multi.example", "after.example"});
-  CHECK(reasons(parse) == std::vector<std::string>{"Spam, and lots of it",
-                                                   "Harassment \"campaigns\"",
-                                                   "listed in feed test",
-                                                   "first line\nsecond line", "padded"});
+  CHECK(reasons(parse) ==
+        std::vector<std::string>{"Spam, and lots of it", "Harassment \"campaigns\"",
+                                 "listed in feed test", "first line\nsecond line", "padded"});
   for (const PolicyRule& rule : parse.rules) {
     CHECK(rule.kind == EntityKind::kServer);
     CHECK(rule.recommendation == Recommendation::kBan);
@@ -278,8 +278,8 @@ TEST_CASE("feed: JSON state snapshots give the rules their events describe", "[f
   CHECK(parse.rules[1].kind == EntityKind::kUser);
   CHECK(parse.rules[1].recommendation == Recommendation::kTakedown);
   CHECK(parse.skipped == 4);  // m.room.create, the removal, the broken rule, the string
-  CHECK(parse.warnings == std::vector<std::string>{"test:[4]: 'entity' is not a string",
-                                                   "test:[5]: not an object"});
+  CHECK(parse.warnings ==
+        std::vector<std::string>{"test:[4]: 'entity' is not a string", "test:[5]: not an object"});
 }
 
 TEST_CASE("feed: invalid JSON is an error with its line and byte", "[feed]") {

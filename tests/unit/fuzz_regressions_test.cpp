@@ -36,8 +36,8 @@ TEST_CASE("fuzz regression: fuzz_transaction/regression-deep-nesting-stack-overf
   // under ASan, under 100,000 (200 kB) in a release build, far below the 16 MiB body limit; and
   // the homeserver's retries crashed Tyr again and again. Such an entry is now skipped like one
   // without an event_id, and the rest of the transaction is accepted.
-  const std::string body = R"({"events":[)" + nested_event("$deep", 100000) + "," +
-                           nested_event("$ok", 3) + "]}";
+  const std::string body =
+      R"({"events":[)" + nested_event("$deep", 100000) + "," + nested_event("$ok", 3) + "]}";
   auto parsed = parse_transaction_body(body);
   REQUIRE(parsed.ok());
   REQUIRE(parsed->event_ids.size() == 2);
@@ -53,8 +53,8 @@ TEST_CASE("fuzz regression: fuzz_transaction/regression-deep-nesting-stack-overf
 TEST_CASE("fuzz regression: events nested up to the limit are kept", "[fuzz]") {
   // The event object is level 1 and "content" level 2: kMaxEventDepth - 1 arrays in it reach
   // exactly the limit.
-  auto at_limit = parse_transaction_body(R"({"events":[)" +
-                                         nested_event("$a", kMaxEventDepth - 1) + "]}");
+  auto at_limit =
+      parse_transaction_body(R"({"events":[)" + nested_event("$a", kMaxEventDepth - 1) + "]}");
   REQUIRE(at_limit.ok());
   CHECK(at_limit->event_ids == std::vector<std::string>{"$a"});
   CHECK(at_limit->skipped.empty());
@@ -82,8 +82,9 @@ TEST_CASE("fuzz regression: fuzz_rule_file/regression-alias-cycle-stack-overflow
   CHECK(rules_error("rules:\n  - id: a\n    score: 1\n    when: &c {not: *c}\n") ==
         "t.yaml:4:11: key 'rules[0].when': conditions nest deeper than 64 levels");
   // Here the limit strikes at the first child of the 64th `any`.
-  CHECK(rules_error("rules:\n  - id: a\n    score: 1\n    when: &c {any: [{keywords: [x]}, *c]}\n") ==
-        "t.yaml:4:21: key 'rules[0].when': conditions nest deeper than 64 levels");
+  CHECK(
+      rules_error("rules:\n  - id: a\n    score: 1\n    when: &c {any: [{keywords: [x]}, *c]}\n") ==
+      "t.yaml:4:21: key 'rules[0].when': conditions nest deeper than 64 levels");
 }
 
 TEST_CASE("fuzz regression: fuzz_rule_file/regression-alias-expansion-out-of-memory", "[fuzz]") {
@@ -96,9 +97,10 @@ TEST_CASE("fuzz regression: fuzz_rule_file/regression-alias-expansion-out-of-mem
             "]}\n";
   }
   const std::string error = rules_error(text);
-  CHECK_THAT(error, Catch::Matches("t\\.yaml:[0-9]+:[0-9]+: key 'rules\\[[0-9]+\\]\\.when': more than "
-                                   "10000 conditions in the rule set \\(an alias counts as a copy "
-                                   "of its anchor\\)"));
+  CHECK_THAT(error,
+             Catch::Matches("t\\.yaml:[0-9]+:[0-9]+: key 'rules\\[[0-9]+\\]\\.when': more than "
+                            "10000 conditions in the rule set \\(an alias counts as a copy "
+                            "of its anchor\\)"));
   // Sharing through anchors stays fine at real sizes.
   CHECK(rules_error("rules:\n  - id: a\n    score: 1\n    when: &c {keywords: [x]}\n"
                     "  - id: b\n    score: 1\n    when: {all: [*c, *c]}\n") == "");

@@ -12,12 +12,12 @@
 
 #include <catch2/catch.hpp>
 
-#include "cli/sandbox/synapse_process.hpp"
 #include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+#include "cli/sandbox/synapse_process.hpp"
 
 namespace {
 
@@ -47,8 +47,7 @@ class MockHomeserver {
       {
         std::lock_guard lock(mutex_);
         requests_.push_back(Recorded{req.method, req.target, req.path,
-                                     req.get_header_value("Authorization"), req.body,
-                                     req.params});
+                                     req.get_header_value("Authorization"), req.body, req.params});
         n = static_cast<int>(requests_.size());
       }
       handler_(req, res, n);
@@ -131,7 +130,7 @@ struct SleepLog {
 };
 
 // A loopback port with nothing listening (the sandbox's helper: bind port 0, release).
-int unused_port() { return tyr::sandbox::free_loopback_port(); }
+int unused_port() { return tyr::cli::sandbox::free_loopback_port(); }
 
 }  // namespace
 
@@ -246,9 +245,8 @@ TEST_CASE("client: join sends via servers and reason, returns room_id", "[client
 
 TEST_CASE("client: messages encodes its query and returns the whole answer", "[client]") {
   json answer = {{"start", "s1"}, {"end", "s2"}, {"chunk", json::array()}};
-  MockHomeserver hs([&answer](const httplib::Request&, httplib::Response& res, int) {
-    reply(res, 200, answer);
-  });
+  MockHomeserver hs(
+      [&answer](const httplib::Request&, httplib::Response& res, int) { reply(res, 200, answer); });
   HomeserverClient client(options_for(hs.url()));
   json filter = {{"senders", {"@x:hs"}}, {"types", {"m.room.message"}}};
   auto page = client.messages("!r:hs", "b", "t1+2", 50, filter);
@@ -346,7 +344,8 @@ TEST_CASE("client: 429 waits for the Retry-After header, then succeeds", "[clien
     if (n == 1) {
       res.set_header("Retry-After", "1");
       reply(res, 429,
-            {{"errcode", "M_LIMIT_EXCEEDED"}, {"error", "Too Many Requests"},
+            {{"errcode", "M_LIMIT_EXCEEDED"},
+             {"error", "Too Many Requests"},
              {"retry_after_ms", 957}});
     } else {
       reply(res, 200, {{"event_id", "$ok"}});

@@ -36,7 +36,8 @@ TEST_CASE("homeserver watch: the thread probes every period and stops promptly",
   HomeserverWatch w([&] { return ++probes > 0; }, nullptr, std::chrono::milliseconds(5));
   w.start();
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (probes < 3 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (probes < 3 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const auto before = std::chrono::steady_clock::now();
   w.stop();
   CHECK(probes >= 3);

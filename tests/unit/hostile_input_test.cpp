@@ -54,9 +54,11 @@ Server::Handler homeserver(std::string body) {
         answer_json(res, 404, {{"errcode", "M_NOT_FOUND"}, {"error", "Event not found"}});
         return;
       }
-      answer_json(res, 200, {{"type", "m.room.message"}, {"event_id", "$reported"},
-                             {"origin_server_ts", 1795867200000},
-                             {"content", {{"msgtype", "m.text"}, {"body", body}}}});
+      answer_json(res, 200,
+                  {{"type", "m.room.message"},
+                   {"event_id", "$reported"},
+                   {"origin_server_ts", 1795867200000},
+                   {"content", {{"msgtype", "m.text"}, {"body", body}}}});
       return;
     }
     answer_json(res, 200, {{"event_id", "$sent"}});
@@ -65,7 +67,8 @@ Server::Handler homeserver(std::string body) {
 
 // A bot on a real store, talking to `homeserver_url`.
 struct Rig {
-  fs::path dir = fs::temp_directory_path() / ("tyr-hostile-" + std::to_string(std::random_device{}()));
+  fs::path dir =
+      fs::temp_directory_path() / ("tyr-hostile-" + std::to_string(std::random_device{}()));
   Config config;
   std::unique_ptr<Store> store;
   std::unique_ptr<HomeserverClient> client;
@@ -110,13 +113,23 @@ struct Rig {
   }
 };
 
-json report(int64_t id, const std::string& reporter, const json& reason, const std::string& event_id = "$reported") {
-  return {{"id", id}, {"received_ts", 1795867200000}, {"room_id", "!room:hs"}, {"event_id", event_id},
-          {"user_id", reporter}, {"reason", reason}, {"score", nullptr}, {"sender", "@spammer:hs"},
-          {"name", nullptr}, {"canonical_alias", nullptr}};
+json report(int64_t id, const std::string& reporter, const json& reason,
+            const std::string& event_id = "$reported") {
+  return {{"id", id},
+          {"received_ts", 1795867200000},
+          {"room_id", "!room:hs"},
+          {"event_id", event_id},
+          {"user_id", reporter},
+          {"reason", reason},
+          {"score", nullptr},
+          {"sender", "@spammer:hs"},
+          {"name", nullptr},
+          {"canonical_alias", nullptr}};
 }
 
-json page(std::vector<json> reports) { return {{"event_reports", reports}, {"total", reports.size()}}; }
+json page(std::vector<json> reports) {
+  return {{"event_reports", reports}, {"total", reports.size()}};
+}
 
 std::vector<json> of_kind(const std::vector<json>& actions, const std::string& kind) {
   std::vector<json> out;
@@ -138,7 +151,8 @@ bool wait_for(Pred pred, std::chrono::seconds limit = std::chrono::seconds(20)) 
 
 }  // namespace
 
-TEST_CASE("hostile input: a reported message cut inside a character still gives a notice", "[hostile]") {
+TEST_CASE("hostile input: a reported message cut inside a character still gives a notice",
+          "[hostile]") {
   // 199 ASCII bytes, then a 3-byte character across the old 200-byte cut.
   const std::string body = std::string(199, 'a') + "€€€ buy now";
   Server hs(homeserver(body));
@@ -167,7 +181,8 @@ TEST_CASE("hostile input: a report without a reason or sender is posted, not fat
   CHECK(rig.store->get(Cf::kState, "reports/last") == "7");
   const auto notices = of_kind(rig.take_actions(), "notice");
   REQUIRE(notices.size() == 1);
-  CHECK(notices[0]["body"].get<std::string>().rfind("Report 7: @someone:hs reported $reported by  in !room:hs\n", 0) == 0);
+  CHECK(notices[0]["body"].get<std::string>().rfind(
+            "Report 7: @someone:hs reported $reported by  in !room:hs\n", 0) == 0);
 }
 
 TEST_CASE("hostile input: report reasons are quoted, capped and cannot add lines", "[hostile]") {
@@ -203,19 +218,24 @@ TEST_CASE("hostile input: every notice carries m.mentions naming nobody", "[host
   CHECK(content["body"] == "Report 1: “@room”");
 }
 
-TEST_CASE("hostile input: display names quoting @room are quoted and capped in protection notices", "[hostile]") {
+TEST_CASE("hostile input: display names quoting @room are quoted and capped in protection notices",
+          "[hostile]") {
   plugins::ProtectionSuite suite;
-  REQUIRE(suite.set_mode("name_abuse", protection::Mode::kEnforce));
-  const protection::Moderator mods[] = {{"@mod:x", "Mod @room", ""}};
+  REQUIRE(suite.set_mode("name_abuse", engine::protection::Mode::kEnforce));
+  const engine::protection::Moderator mods[] = {{"@mod:x", "Mod @room", ""}};
   // Folds to the moderator's name; the rest is padding and a line break.
   const std::string name = "Mod @room\n" + std::string(300, '!');
-  const json ev = {{"type", "m.room.member"}, {"room_id", "!r:x"}, {"state_key", "@evil:x"},
-                   {"sender", "@evil:x"}, {"content", {{"membership", "join"}, {"displayname", name}}}};
-  protection::MembershipContext join(ev, 0);
+  const json ev = {{"type", "m.room.member"},
+                   {"room_id", "!r:x"},
+                   {"state_key", "@evil:x"},
+                   {"sender", "@evil:x"},
+                   {"content", {{"membership", "join"}, {"displayname", name}}}};
+  engine::protection::MembershipContext join(ev, 0);
   join.moderators = mods;
   const auto result = suite.on_membership(join);
-  REQUIRE(result.intents.size() == 1);
-  const std::string text = result.intents[0].text;
+  REQUIRE(result.requests.size() == 1);
+  REQUIRE(result.requests[0].notify() != nullptr);
+  const std::string text = result.requests[0].notify()->text;
   INFO(text);
   CHECK(text.find("“Mod @room\\n!!!") != std::string::npos);
   CHECK(text.find('\n') == std::string::npos);
@@ -233,7 +253,8 @@ TEST_CASE("hostile input: a trusted reporter reporting one event twice counts on
   CHECK(of_kind(actions, "redact_event").empty());
   REQUIRE(of_kind(actions, "notice").size() == 2);
   CHECK(of_kind(actions, "notice")[1]["body"].get<std::string>().find(
-            "Trusted reports of this event: 1 of 2 (this reporter was counted already).") != std::string::npos);
+            "Trusted reports of this event: 1 of 2 (this reporter was counted already).") !=
+        std::string::npos);
   // A second trusted reporter reaches the threshold.
   worker.handle_page(page({report(3, "@t2:hs", "spam")}));
   CHECK(rig.store->get(Cf::kState, "reportcount/$reported") == "2");
@@ -264,7 +285,8 @@ struct Poisoned : ReportHandler, EventHandler {
   void handle_event(const json& event, Batch& batch) override {
     const std::string id = event.value("event_id", "");
     batch.put(Cf::kState, "test/event/" + id, "partial");
-    if (bad_events.count(id)) throw nlohmann::json::type_error::create(316, "invalid UTF-8 byte", nullptr);
+    if (bad_events.count(id))
+      throw nlohmann::json::type_error::create(316, "invalid UTF-8 byte", nullptr);
     events.push_back(id);
   }
   void on_poisoned(std::string_view worker, const json&, std::string_view what, std::string_view,
@@ -276,8 +298,10 @@ struct Poisoned : ReportHandler, EventHandler {
 
 }  // namespace
 
-TEST_CASE("hostile input: a report whose handling throws is set aside and the next is handled", "[hostile]") {
-  const fs::path dir = fs::temp_directory_path() / ("tyr-hostile-" + std::to_string(std::random_device{}()));
+TEST_CASE("hostile input: a report whose handling throws is set aside and the next is handled",
+          "[hostile]") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("tyr-hostile-" + std::to_string(std::random_device{}()));
   Config config;
   config.homeserver.url = "http://127.0.0.1:1";
   auto& poisoned_reports = metrics::tyr_metrics().poisoned_items.with("reports");
@@ -288,7 +312,8 @@ TEST_CASE("hostile input: a report whose handling throws is set aside and the ne
     Poisoned handler;
     handler.bad_reports = {2};
     ReportWorker worker(config, store, client, handler);
-    worker.handle_page(page({report(3, "@a:hs", "c"), report(1, "@a:hs", "a"), report(2, "@a:hs", "b")}));
+    worker.handle_page(
+        page({report(3, "@a:hs", "c"), report(1, "@a:hs", "a"), report(2, "@a:hs", "b")}));
     CHECK(handler.reports == std::vector<int64_t>{1, 3});
     CHECK(handler.set_aside == std::vector<std::string>{"reports report 2"});
     CHECK(store.get(Cf::kState, "reports/last") == "3");
@@ -306,23 +331,26 @@ TEST_CASE("hostile input: a report whose handling throws is set aside and the ne
     Poisoned handler;
     handler.bad_reports = {2};
     ReportWorker worker(config, store, client, handler);
-    worker.handle_page(page({report(1, "@a:hs", "a"), report(2, "@a:hs", "b"), report(3, "@a:hs", "c"),
-                             report(4, "@a:hs", "d")}));
+    worker.handle_page(page({report(1, "@a:hs", "a"), report(2, "@a:hs", "b"),
+                             report(3, "@a:hs", "c"), report(4, "@a:hs", "d")}));
     CHECK(handler.reports == std::vector<int64_t>{4});
     CHECK(handler.set_aside.empty());
   }
   fs::remove_all(dir);
 }
 
-TEST_CASE("hostile input: an event whose handling throws is set aside and the next is processed", "[hostile]") {
-  const fs::path dir = fs::temp_directory_path() / ("tyr-hostile-" + std::to_string(std::random_device{}()));
+TEST_CASE("hostile input: an event whose handling throws is set aside and the next is processed",
+          "[hostile]") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("tyr-hostile-" + std::to_string(std::random_device{}()));
   auto& m = metrics::tyr_metrics();
   const uint64_t failed_before = m.events_failed.value();
   const uint64_t poisoned_before = m.poisoned_items.with("pipeline").value();
   {
     Store store(dir);
-    REQUIRE(store.accept_transaction("1", {"$a", "$b", "$c"},
-                                     {R"({"event_id":"$a"})", R"({"event_id":"$b"})", R"({"event_id":"$c"})"}));
+    REQUIRE(store.accept_transaction(
+        "1", {"$a", "$b", "$c"},
+        {R"({"event_id":"$a"})", R"({"event_id":"$b"})", R"({"event_id":"$c"})"}));
     Poisoned handler;
     handler.bad_events = {"$b"};
     Pipeline pipeline(store, handler);
@@ -346,88 +374,101 @@ TEST_CASE("hostile input: an event whose handling throws is set aside and the ne
 }
 
 TEST_CASE("hostile input: a Latin-1 comment in a CSV feed is kept as U+FFFD", "[hostile]") {
-  policy::FeedConfig feed;
+  engine::policy::FeedConfig feed;
   feed.name = "csv";
-  feed.format = policy::FeedConfig::Format::kCsv;
+  feed.format = engine::policy::FeedConfig::Format::kCsv;
   feed.reason = "listed in feed csv";
-  auto parsed = policy::parse_feed(feed, "#domain,#severity,#public_comment\nspam.example,suspend,caf\xe9 spam\n");
+  auto parsed = engine::policy::parse_feed(
+      feed, "#domain,#severity,#public_comment\nspam.example,suspend,caf\xe9 spam\n");
   REQUIRE(parsed);
   REQUIRE(parsed->rules.size() == 1);
   CHECK(parsed->rules[0].reason == "caf\xEF\xBF\xBD spam");
-  policy::FeedState state;
+  engine::policy::FeedState state;
   state.rules = parsed->rules;
   CHECK_NOTHROW(json(state).dump());
 }
 
-TEST_CASE("hostile input: a non-UTF-8 feed entry is skipped with a warning that serialises", "[hostile]") {
-  policy::FeedConfig feed;
+TEST_CASE("hostile input: a non-UTF-8 feed entry is skipped with a warning that serialises",
+          "[hostile]") {
+  engine::policy::FeedConfig feed;
   feed.name = "text";
-  feed.format = policy::FeedConfig::Format::kText;
+  feed.format = engine::policy::FeedConfig::Format::kText;
   feed.reason = "listed in feed text";
   // A server name with a Latin-1 byte, one whose 80-byte warning cut falls inside "é", and a user
   // ID with a Latin-1 byte (in a user feed).
   const std::string long_name = std::string(79, 'a') + "é.example";
-  auto parsed = policy::parse_feed(feed, "good.example\nbad\xff.example\n" + long_name + "\n");
+  auto parsed =
+      engine::policy::parse_feed(feed, "good.example\nbad\xff.example\n" + long_name + "\n");
   REQUIRE(parsed);
   CHECK(parsed->rules.size() == 1);
   REQUIRE(parsed->warnings.size() == 2);
   CHECK(parsed->warnings[0] ==
-        "text:2: 'bad\xEF\xBF\xBD.example' is not a server name: not ASCII (write international names in punycode)");
+        "text:2: 'bad\xEF\xBF\xBD.example' is not a server name: not ASCII (write international "
+        "names in punycode)");
   CHECK(parsed->warnings[1].find("'" + std::string(79, 'a') + "…'") != std::string::npos);
-  policy::FeedState state;
+  engine::policy::FeedState state;
   state.rules = parsed->rules;
   state.warnings = parsed->warnings;
   CHECK_NOTHROW(json(state).dump());
 
-  feed.kind = policy::EntityKind::kUser;
-  auto users = policy::parse_feed(feed, "@sp\xe4m:example.org\n@ok:example.org\n");
+  feed.kind = engine::policy::EntityKind::kUser;
+  auto users = engine::policy::parse_feed(feed, "@sp\xe4m:example.org\n@ok:example.org\n");
   REQUIRE(users);
   REQUIRE(users->rules.size() == 1);
   CHECK(users->rules[0].entity == "@ok:example.org");
   REQUIRE(users->warnings.size() == 1);
-  CHECK(users->warnings[0] == "text:1: '@sp\xEF\xBF\xBDm:example.org' is not a user ID: not valid UTF-8");
+  CHECK(users->warnings[0] ==
+        "text:1: '@sp\xEF\xBF\xBDm:example.org' is not a user ID: not valid UTF-8");
 
   // nlohmann quotes the bytes it last read in a parse error; that message is stored too.
-  feed.format = policy::FeedConfig::Format::kJsonState;
-  auto bad_json = policy::parse_feed(feed, "[{\"state_key\": \"x\xff\"}]");
+  feed.format = engine::policy::FeedConfig::Format::kJsonState;
+  auto bad_json = engine::policy::parse_feed(feed, "[{\"state_key\": \"x\xff\"}]");
   REQUIRE_FALSE(bad_json);
   CHECK(is_valid_utf8(bad_json.error().message));
 }
 
-TEST_CASE("hostile input: the feed worker stores a Latin-1 CSV feed and a non-UTF-8 text feed and polls again", "[hostile]") {
+TEST_CASE(
+    "hostile input: the feed worker stores a Latin-1 CSV feed and a non-UTF-8 text feed and polls "
+    "again",
+    "[hostile]") {
   Server feeds([](const httplib::Request& req, httplib::Response& res) {
     res.status = 200;
     if (req.path == "/csv") {
-      res.set_content("#domain,#severity,#public_comment\nspam.example,suspend,caf\xe9 spam\n", "text/csv");
+      res.set_content("#domain,#severity,#public_comment\nspam.example,suspend,caf\xe9 spam\n",
+                      "text/csv");
     } else {
-      res.set_content("good.example\nbad\xff.example\n" + std::string(79, 'a') + "é.example\n", "text/plain");
+      res.set_content("good.example\nbad\xff.example\n" + std::string(79, 'a') + "é.example\n",
+                      "text/plain");
     }
   });
-  policy::FeedConfig csv;
+  engine::policy::FeedConfig csv;
   csv.name = "csv";
   csv.url = feeds.url("/csv");
-  csv.format = policy::FeedConfig::Format::kCsv;
+  csv.format = engine::policy::FeedConfig::Format::kCsv;
   csv.interval = std::chrono::seconds(1);
   csv.reason = "listed in feed csv";
   csv.allow_private = true;  // the test server is on loopback
-  policy::FeedConfig text = csv;
+  engine::policy::FeedConfig text = csv;
   text.name = "text";
   text.url = feeds.url("/text");
-  text.format = policy::FeedConfig::Format::kText;
+  text.format = engine::policy::FeedConfig::Format::kText;
   text.reason = "listed in feed text";
   Rig rig("http://127.0.0.1:1", {csv, text});
   FeedWorker worker(rig.config, *rig.store, *rig.bot);
   worker.start();
   // Polled, stored, and polled again: the worker went on.
-  const bool polled_twice = wait_for([&] { return feeds.count("/csv") >= 2 && feeds.count("/text") >= 2; });
+  const bool polled_twice =
+      wait_for([&] { return feeds.count("/csv") >= 2 && feeds.count("/text") >= 2; });
   worker.stop();
   REQUIRE(polled_twice);
-  const auto stored_csv = json::parse(*rig.store->get(Cf::kState, "feed/csv")).get<policy::FeedState>();
+  const auto stored_csv =
+      json::parse(*rig.store->get(Cf::kState, "feed/csv")).get<engine::policy::FeedState>();
   REQUIRE(stored_csv.rules.size() == 1);
   CHECK(stored_csv.rules[0].reason == "caf\xEF\xBF\xBD spam");
   CHECK(stored_csv.last_error.empty());
-  const auto stored_text = json::parse(*rig.store->get(Cf::kState, "feed/text")).get<policy::FeedState>();
+  const auto stored_text =
+      json::parse(*rig.store->get(Cf::kState, "feed/text")).get<engine::policy::FeedState>();
   CHECK(stored_text.rules.size() == 1);
   CHECK(stored_text.warnings.size() == 2);
-  CHECK(rig.bot->book().counts(policy::feed_list_id("csv"))[2] == 1);
+  CHECK(rig.bot->book().counts(engine::policy::feed_list_id("csv"))[2] == 1);
 }

@@ -139,8 +139,9 @@ TEST_CASE("http server: chunked bodies count against the body limit", "[http]") 
     CHECK(e.handled == 0);
   }
   SECTION("a Content-Length over the limit: 413 before the body is sent") {
-    const std::string r = exchange(e.port(), "PUT /open HTTP/1.1\r\nHost: x\r\n"
-                                             "Content-Length: 104857600\r\n\r\n");
+    const std::string r = exchange(e.port(),
+                                   "PUT /open HTTP/1.1\r\nHost: x\r\n"
+                                   "Content-Length: 104857600\r\n\r\n");
     CHECK(status_of(r) == 413);
   }
 }
@@ -193,8 +194,7 @@ TEST_CASE("http server: a request slower than its deadline is cut off with 408",
   CHECK(e.handled == 0);
 }
 
-TEST_CASE("http server: an idle keep-alive connection is closed after the idle timeout",
-          "[http]") {
+TEST_CASE("http server: an idle keep-alive connection is closed after the idle timeout", "[http]") {
   Limits l;
   l.idle_timeout = 200ms;
   Echo e(l);
@@ -259,8 +259,9 @@ TEST_CASE("http server: past the connection cap the oldest idle connection is sh
 
 TEST_CASE("http server: a handler that throws is a 500 and the server goes on", "[http]") {
   Echo e;
-  const std::string r = exchange(e.port(), "GET /throw HTTP/1.1\r\nHost: x\r\nAuthorization: " +
-                                               std::string(kToken) + "\r\n\r\n");
+  const std::string r =
+      exchange(e.port(), "GET /throw HTTP/1.1\r\nHost: x\r\nAuthorization: " + std::string(kToken) +
+                             "\r\n\r\n");
   CHECK(status_of(r) == 500);
   CHECK(status_of(exchange(e.port(), get("/open"))) == 200);
 }

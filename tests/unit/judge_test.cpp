@@ -5,7 +5,7 @@
 #include "engine/policy/judge.hpp"
 #include "engine/policy/policy_index.hpp"
 
-using namespace tyr::policy;
+using namespace tyr::engine::policy;
 
 namespace {
 
@@ -54,10 +54,10 @@ TEST_CASE("judge: user and server rules ban, takedown is the strongest", "[judge
 
 TEST_CASE("judge: Tyr, operators, allowlisted users and protected servers are exempt", "[judge]") {
   PolicyIndex index;
-  index.replace_list("!list:hs", {rule(EntityKind::kServer, "*"),
-                                  rule(EntityKind::kUser, "@tyr:home.org"),
-                                  rule(EntityKind::kUser, "@op:partner.org"),
-                                  rule(EntityKind::kUser, "@friend:other.org")});
+  index.replace_list(
+      "!list:hs",
+      {rule(EntityKind::kServer, "*"), rule(EntityKind::kUser, "@tyr:home.org"),
+       rule(EntityKind::kUser, "@op:partner.org"), rule(EntityKind::kUser, "@friend:other.org")});
   auto ctx = context();
   ctx.is_allowlisted = [](const std::string& e) { return e == "@friend:other.org"; };
   auto self = judge_user(index, ctx, "@tyr:home.org");

@@ -58,17 +58,26 @@ struct Fixture {
   std::vector<actions::Action> rule(const std::string& list, const std::string& kind,
                                     const std::string& entity, const std::string& recommendation) {
     json content = json::object();
-    if (!recommendation.empty()) content = {{"entity", entity}, {"recommendation", recommendation}, {"reason", "spam"}};
-    json ev = {{"event_id", "$r" + std::to_string(++counter)}, {"room_id", list}, {"sender", "@mod:hs"},
-               {"type", "m.policy.rule." + kind}, {"state_key", "rule:" + entity}, {"content", content}};
+    if (!recommendation.empty())
+      content = {{"entity", entity}, {"recommendation", recommendation}, {"reason", "spam"}};
+    json ev = {{"event_id", "$r" + std::to_string(++counter)},
+               {"room_id", list},
+               {"sender", "@mod:hs"},
+               {"type", "m.policy.rule." + kind},
+               {"state_key", "rule:" + entity},
+               {"content", content}};
     Batch batch;
     lists->on_list_event(ev, batch);
     return commit(batch);
   }
 
   std::vector<actions::Action> join(const std::string& room, const std::string& user) {
-    json ev = {{"event_id", "$j" + std::to_string(++counter)}, {"room_id", room}, {"sender", user},
-               {"type", "m.room.member"}, {"state_key", user}, {"content", {{"membership", "join"}}}};
+    json ev = {{"event_id", "$j" + std::to_string(++counter)},
+               {"room_id", room},
+               {"sender", user},
+               {"type", "m.room.member"},
+               {"state_key", user},
+               {"content", {{"membership", "join"}}}};
     Batch batch;
     lists->on_member(ev, batch);
     return commit(batch);
@@ -101,7 +110,8 @@ std::vector<T> only(const std::vector<actions::Action>& all) {
 
 }  // namespace
 
-TEST_CASE("list enforcement: a listed user who joins is banned, a takedown also redacts", "[lists]") {
+TEST_CASE("list enforcement: a listed user who joins is banned, a takedown also redacts",
+          "[lists]") {
   Fixture f;
   (void)f.rule("!list:hs", "user", "@spam*:evil.org", "m.ban");
   (void)f.rule("!list:hs", "user", "@worse:evil.org", "m.takedown");
@@ -141,7 +151,10 @@ TEST_CASE("list enforcement: a shadow list's match is queued in shadow", "[lists
   CHECK(std::get<actions::ListBan>(queued[0]).shadow);
 }
 
-TEST_CASE("list enforcement: rule changes queue one sweep per room, ACLs for servers, unban checks on removal", "[lists]") {
+TEST_CASE(
+    "list enforcement: rule changes queue one sweep per room, ACLs for servers, unban checks on "
+    "removal",
+    "[lists]") {
   Fixture f;
   auto first = f.rule("!list:hs", "user", "@a:evil.org", "m.ban");
   auto sweeps = only<actions::Sweep>(first);
@@ -177,7 +190,8 @@ TEST_CASE("list enforcement: a rule naming a protected room warns the operators"
   CHECK(f.notices.notified[0].find("Protected room !a:hs is now on a ban list") == 0);
 }
 
-TEST_CASE("list enforcement: the allowlist and Tyr's own server are never judged against", "[lists]") {
+TEST_CASE("list enforcement: the allowlist and Tyr's own server are never judged against",
+          "[lists]") {
   Fixture f;
   f.config.policy.allow = {"@friend:*", "partner.org"};
   (void)f.rule("!list:hs", "user", "@*:evil.org", "m.ban");

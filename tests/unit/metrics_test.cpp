@@ -145,7 +145,7 @@ TEST_CASE("metrics: histogram renders cumulative le buckets, +Inf, _sum and _cou
   h.observe(0.25);  // le is inclusive: first bucket
   h.observe(0.5);
   h.observe(1.0);
-  h.observe(4.0);  // only +Inf
+  h.observe(4.0);           // only +Inf
   h.observe(std::nan(""));  // dropped
   CHECK(r.render() ==
         "# HELP tyr_wait_seconds Waiting.\n"
@@ -158,8 +158,7 @@ TEST_CASE("metrics: histogram renders cumulative le buckets, +Inf, _sum and _cou
         "tyr_wait_seconds_count 4\n");
 }
 
-TEST_CASE("metrics: histogram buckets are cumulative and match a brute-force count",
-          "[metrics]") {
+TEST_CASE("metrics: histogram buckets are cumulative and match a brute-force count", "[metrics]") {
   const std::vector<double> bounds = {5e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1};
   Histogram h(bounds);
   std::mt19937 rng(7);
@@ -220,8 +219,8 @@ TEST_CASE("metrics: labelled families render sorted, escaped, fixed values pre-c
   }
   SECTION("labelled histograms put le last") {
     Registry e;
-    auto& f = e.histogram_family("tyr_call_seconds", "Calls.",
-                                 {Label::fixed("endpoint", {"join"})}, {0.5});
+    auto& f = e.histogram_family("tyr_call_seconds", "Calls.", {Label::fixed("endpoint", {"join"})},
+                                 {0.5});
     f.with("join").observe(0.125);
     CHECK(e.render() ==
           "# HELP tyr_call_seconds Calls.\n"
@@ -267,8 +266,7 @@ TEST_CASE("metrics: a capped label folds values past the cap into \"other\"", "[
   CHECK(hits.with(kOther).value() == 1002);
 }
 
-TEST_CASE("metrics: label values that are not UTF-8 or too long never become series",
-          "[metrics]") {
+TEST_CASE("metrics: label values that are not UTF-8 or too long never become series", "[metrics]") {
   Registry r;
   auto& f = r.counter_family("tyr_results_total", "Results.", {Label::capped("result", 10)});
   CHECK(&f.with("\xff\xfe") == &f.with(kOther));
@@ -381,18 +379,18 @@ TEST_CASE("metrics: registration mistakes are refused with a clear message", "[m
   CHECK_THROWS_WITH(r.gauge("tyr_x_sum", "clash"), "metrics: duplicate metric name 'tyr_x_sum'");
   CHECK_THROWS_WITH(r.counter_family("tyr_l_total", "l", {Label::capped("__x", 3)}),
                     "metrics: tyr_l_total: invalid label name '__x'");
-  CHECK_THROWS_WITH(r.counter_family("tyr_l_total", "l",
-                                     {Label::capped("a", 3), Label::capped("a", 3)}),
-                    "metrics: tyr_l_total: duplicate label 'a'");
+  CHECK_THROWS_WITH(
+      r.counter_family("tyr_l_total", "l", {Label::capped("a", 3), Label::capped("a", 3)}),
+      "metrics: tyr_l_total: duplicate label 'a'");
   CHECK_THROWS_WITH(r.histogram_family("tyr_l_seconds", "l", {Label::capped("le", 3)}, {1}),
                     "metrics: tyr_l_seconds: label 'le' is reserved for histogram buckets");
   CHECK_THROWS_WITH(r.counter_family("tyr_l_total", "l", {Label::fixed("a", {})}),
                     "metrics: tyr_l_total: label 'a' has neither values nor a cap");
   CHECK_THROWS_WITH(r.counter_family("tyr_l_total", "l", {Label::fixed("a", {"x", "y", "x"})}),
                     "metrics: tyr_l_total: label 'a' lists 'x' twice");
-  CHECK_THROWS_WITH(r.counter_family("tyr_l_total", "l",
-                                     {Label::capped("a", 100), Label::capped("b", 100)}),
-                    Contains("series; bound the labels tighter"));
+  CHECK_THROWS_WITH(
+      r.counter_family("tyr_l_total", "l", {Label::capped("a", 100), Label::capped("b", 100)}),
+      Contains("series; bound the labels tighter"));
   CHECK_THROWS_WITH(r.histogram("tyr_b_seconds", "b", {1, 1}),
                     "metrics: histogram bounds must strictly increase");
   CHECK_THROWS_WITH(r.histogram("tyr_b_seconds", "b", {2, 1}),
@@ -417,8 +415,8 @@ TEST_CASE("metrics: TyrMetrics declares every metric with bounded labels", "[met
   m.feed_last_success_timestamp.with("feed:spamhaus").set_to_current_time();
   const std::string text = m.registry.render();
 
-  const std::set<std::string> forbidden = {"user", "user_id", "room", "room_id", "event",
-                                           "event_id", "sender", "mxid"};
+  const std::set<std::string> forbidden = {"user",  "user_id",  "room",   "room_id",
+                                           "event", "event_id", "sender", "mxid"};
   const std::regex label_name(R"re([{,]([a-zA-Z_][a-zA-Z0-9_]*)=")re");
   std::string family_type;
   for (const auto& line : lines_of(text)) {
@@ -461,8 +459,8 @@ TEST_CASE("metrics: TyrMetrics declares every metric with bounded labels", "[met
   const double rss = *m.process_resident_memory.value();
   CHECK(rss > 1 << 20);
   const double start = *m.process_start_time.value();
-  const double now = std::chrono::duration<double>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   CHECK(start <= now + 1);
   CHECK(start > now - 24 * 3600);
 
@@ -503,8 +501,12 @@ TEST_CASE("admin server: real HTTP on loopback", "[metrics][admin]") {
   std::atomic<bool> ready{false};
   AdminServer server(
       "127.0.0.1", 0, r,
-      [&] { return ProbeResult{healthy.load(), "store unreadable"}; },
-      [&] { return ProbeResult{ready.load(), "still catching up: 120 events in the inbox"}; });
+      [&] {
+        return ProbeResult{healthy.load(), "store unreadable"};
+      },
+      [&] {
+        return ProbeResult{ready.load(), "still catching up: 120 events in the inbox"};
+      });
   REQUIRE(server.start());
   REQUIRE(server.port() != 0);
   httplib::Client client("127.0.0.1", server.port());

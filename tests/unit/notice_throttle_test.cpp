@@ -6,7 +6,8 @@
 
 using tyr::engine::NoticeThrottle;
 
-TEST_CASE("notice throttle: posts up to the limit, then counts and summarises once the window ends", "[notices]") {
+TEST_CASE("notice throttle: posts up to the limit, then counts and summarises once the window ends",
+          "[notices]") {
   NoticeThrottle t(3, 60'000);
   const int64_t t0 = 1'000'000;
   CHECK(t.admit("acting", t0));

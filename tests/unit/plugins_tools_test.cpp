@@ -22,16 +22,20 @@ std::string slurp(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("plugins docs: stale reference sections are found by --check and rewritten", "[cli][plugins]") {
-  const fs::path dir = fs::temp_directory_path() / ("tyr-plugins-docs-" + std::to_string(::getpid()));
+TEST_CASE("plugins docs: stale reference sections are found by --check and rewritten",
+          "[cli][plugins]") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("tyr-plugins-docs-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir / "protections");
   {
     std::ofstream(dir / "protections" / "flooding.md")
-        << "# Flooding\n\nHand-written text stays.\n\n## Reference (generated from the descriptor)\n\nold\n";
+        << "# Flooding\n\nHand-written text stays.\n\n## Reference (generated from the "
+           "descriptor)\n\nold\n";
   }
   CHECK(tyr::cli::cmd_plugins_docs(dir, /*check=*/true) == 1);
-  CHECK(slurp(dir / "protections" / "flooding.md").find("old") != std::string::npos);  // --check writes nothing
+  CHECK(slurp(dir / "protections" / "flooding.md").find("old") !=
+        std::string::npos);  // --check writes nothing
 
   CHECK(tyr::cli::cmd_plugins_docs(dir, /*check=*/false) == 0);
   const std::string page = slurp(dir / "protections" / "flooding.md");
@@ -47,5 +51,6 @@ TEST_CASE("plugins docs: stale reference sections are found by --check and rewri
 }
 
 TEST_CASE("plugins docs: the repository's pages are up to date", "[cli][plugins]") {
-  CHECK(tyr::cli::cmd_plugins_docs(fs::path(TYR_FIXTURES_DIR) / ".." / ".." / "docs", /*check=*/true) == 0);
+  CHECK(tyr::cli::cmd_plugins_docs(fs::path(TYR_FIXTURES_DIR) / ".." / ".." / "docs",
+                                   /*check=*/true) == 0);
 }

@@ -20,7 +20,7 @@
 
 namespace tyr::test {
 
-using namespace tyr::policy;
+using namespace tyr::engine::policy;
 using nlohmann::json;
 using tyr::decode_sha256_base64;
 using tyr::glob_matches;

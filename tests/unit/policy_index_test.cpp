@@ -20,7 +20,8 @@
 #include "engine/policy/policy_rule.hpp"
 #include "tests/unit/policy_fixtures.hpp"
 
-using namespace tyr::test;  // policy_fixtures.hpp: tyr::policy and the core glob helpers too
+using namespace tyr::test;  // policy_fixtures.hpp: tyr::engine::policy and the core glob helpers
+                            // too
 
 // ---------------------------------------------------------------------------------------------
 // PolicyIndex
@@ -40,7 +41,7 @@ TEST_CASE("policy: literal entities match case-insensitively, globs as ACLs", "[
   CHECK(hits(index, EntityKind::kUser, "@bob:example.org") == Keys{"q"});
   CHECK(hits(index, EntityKind::kUser, "@bo:example.org").empty());
   CHECK(hits(index, EntityKind::kUser, "@bot-1:evil.example") == Keys{"upper"});
-  CHECK(hits(index, EntityKind::kUser, "x@spammer:example.org").empty());   // whole string
+  CHECK(hits(index, EntityKind::kUser, "x@spammer:example.org").empty());  // whole string
   CHECK(hits(index, EntityKind::kUser, "@spammer:example.org.").empty());
   CHECK(hits(index, EntityKind::kRoom, "#SPAM-room:example.org") == Keys{"room"});
   CHECK(hits(index, EntityKind::kRoom, "!abc:example.org") == Keys{"roomid"});
@@ -67,7 +68,9 @@ TEST_CASE("policy: ? is one code point, never a newline", "[policy]") {
 
 TEST_CASE("policy: non-ASCII case folding follows glob_matches", "[policy]") {
   PolicyIndex index;
-  index.apply({add(make_rule(EntityKind::kUser, "kelvin", "@\xE2\x84\xAA" "en:x")),  // U+212A
+  index.apply({add(make_rule(EntityKind::kUser, "kelvin",
+                             "@\xE2\x84\xAA"
+                             "en:x")),  // U+212A
                add(make_rule(EntityKind::kUser, "ascii-k", "@kim:x")),
                add(make_rule(EntityKind::kUser, "eacute", "@ÉLODIE:x")),
                add(make_rule(EntityKind::kUser, "sigma", "@Σ*:x")),
@@ -81,9 +84,14 @@ TEST_CASE("policy: non-ASCII case folding follows glob_matches", "[policy]") {
   CHECK(hits(index, EntityKind::kUser, "@ςα:x") == Keys{"sigma"});
   CHECK(hits(index, EntityKind::kUser, "@SAM:y") == Keys{"longs"});
   CHECK(hits(index, EntityKind::kUser, "@ſAM:y") == Keys{"longs"});
-  for (auto [glob, input] : std::vector<std::pair<std::string, std::string>>{
-           {"@\xE2\x84\xAA" "en:x", "@ken:x"}, {"@kim:x", "@\xE2\x84\xAAim:x"},
-           {"@ÉLODIE:x", "@élodie:x"}, {"@Σ*:x", "@ςα:x"}, {"@ſam*", "@SAM:y"}}) {
+  for (auto [glob, input] :
+       std::vector<std::pair<std::string, std::string>>{{"@\xE2\x84\xAA"
+                                                         "en:x",
+                                                         "@ken:x"},
+                                                        {"@kim:x", "@\xE2\x84\xAAim:x"},
+                                                        {"@ÉLODIE:x", "@élodie:x"},
+                                                        {"@Σ*:x", "@ςα:x"},
+                                                        {"@ſam*", "@SAM:y"}}) {
     CHECK(glob_matches(glob, input));
   }
 }
@@ -120,8 +128,8 @@ TEST_CASE("policy: server rules match the server name without its port", "[polic
 
 TEST_CASE("policy: regex metacharacters in entities are literal", "[policy]") {
   PolicyIndex index;
-  const std::vector<std::string> entities = {"a+b.example", "(x)|y", "[abc]", "\\d", "^a$",
-                                             "a{2}", "a.b*", "\\Q*\\E", "#room:x?"};
+  const std::vector<std::string> entities = {"a+b.example", "(x)|y", "[abc]",   "\\d",     "^a$",
+                                             "a{2}",        "a.b*",  "\\Q*\\E", "#room:x?"};
   std::vector<ListDiff> diffs;
   for (const auto& e : entities) diffs.push_back(add(make_rule(EntityKind::kRoom, e, e)));
   index.apply(diffs);
@@ -200,8 +208,8 @@ TEST_CASE("policy: diffs, replace_list and remove_list update the index", "[poli
   CHECK(hits(index, EntityKind::kUser, "@hh:x") == Keys{"g"});
 
   // Unknown recommendations are held but never matched.
-  index.apply(add(
-      make_rule(EntityKind::kUser, "allow", "@allowed:x", kList, "org.matrix.mjolnir.allow")));
+  index.apply(
+      add(make_rule(EntityKind::kUser, "allow", "@allowed:x", kList, "org.matrix.mjolnir.allow")));
   CHECK(hits(index, EntityKind::kUser, "@allowed:x").empty());
   CHECK(index.stats().unknown == 1);
 
@@ -274,8 +282,8 @@ TEST_CASE("policy: input RE2 cannot read as UTF-8 matches what glob_matches says
                add(make_rule(EntityKind::kRoom, "uq", "é?"))});
   const std::vector<std::pair<std::string, std::string>> globs = {
       {"*", "star"}, {"?", "q"}, {"a?", "aq"}, {"é?", "uq"}};
-  const std::vector<std::string> conts = {"", std::string(1, '\0'), "\x7F", "\x80", "\xBF",
-                                          "\xC0", "\xFF"};
+  const std::vector<std::string> conts = {
+      "", std::string(1, '\0'), "\x7F", "\x80", "\xBF", "\xC0", "\xFF"};
   std::vector<std::string> inputs;
   for (int lead = 0x80; lead <= 0xFF; ++lead) {
     for (const auto& c1 : conts) {
@@ -330,11 +338,12 @@ Corpus make_corpus(size_t n_patterns, size_t n_inputs, uint32_t seed) {
   std::mt19937 rng(seed);
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
   // Few distinct letters so that random globs and inputs meet often.
-  const std::vector<std::string> ascii = {"a", "b", "A", "B", "k", "K", "s", "S", ".", ":", "@",
-                                          "-", "+", "(", ")", "|", "[", "]", "\\", "^", "$", "{",
-                                          "}", "1", "#", "!", " "};
-  const std::vector<std::string> unicode = {"é", "É", "ß", "ẞ", "\xE2\x84\xAA", "ſ", "σ", "ς",
-                                            "Σ", "ǅ", "ǆ", "İ", "ı", "😀", "Ω", "ω", "\xE2\x84\xA6"};
+  const std::vector<std::string> ascii = {"a",  "b", "A", "B", "k", "K", "s", "S", ".",
+                                          ":",  "@", "-", "+", "(", ")", "|", "[", "]",
+                                          "\\", "^", "$", "{", "}", "1", "#", "!", " "};
+  const std::vector<std::string> unicode = {
+      "é", "É", "ß", "ẞ", "\xE2\x84\xAA", "ſ", "σ", "ς", "Σ", "ǅ", "ǆ", "İ",
+      "ı", "😀", "Ω", "ω", "\xE2\x84\xA6"};
   auto atom = [&](bool allow_unicode) -> std::string {
     const size_t r = pick(100);
     if (allow_unicode && r < 12) return unicode[pick(unicode.size())];
@@ -348,9 +357,12 @@ Corpus make_corpus(size_t n_patterns, size_t n_inputs, uint32_t seed) {
     std::string p;
     for (size_t j = 0; j < len; ++j) {
       const size_t r = pick(100);
-      if (r < 15) p += "*";
-      else if (r < 28) p += "?";
-      else p += atom(uni);
+      if (r < 15)
+        p += "*";
+      else if (r < 28)
+        p += "?";
+      else
+        p += atom(uni);
     }
     if (pick(100) == 0) p.insert(pick(p.size() + 1), 1, '\xC3');  // broken UTF-8: never matches
     c.patterns.push_back(p);

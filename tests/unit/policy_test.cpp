@@ -20,7 +20,8 @@
 #include "engine/policy/policy_rule.hpp"
 #include "tests/unit/policy_fixtures.hpp"
 
-using namespace tyr::test;  // policy_fixtures.hpp: tyr::policy and the core glob helpers too
+using namespace tyr::test;  // policy_fixtures.hpp: tyr::engine::policy and the core glob helpers
+                            // too
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
@@ -75,18 +76,18 @@ TEST_CASE("policy: a rule parses in every family", "[policy]") {
     CHECK(ev.rule->reason == "spam");
     CHECK(ev.rule->event_id == "$ev");
   }
-  CHECK(parse(state_event("m.room.rule.user", "k",
-                          {{"entity", "@a:b"}, {"recommendation", "m.ban"}}))
-            .family == Family::kLegacyRoom);
+  CHECK(
+      parse(state_event("m.room.rule.user", "k", {{"entity", "@a:b"}, {"recommendation", "m.ban"}}))
+          .family == Family::kLegacyRoom);
   CHECK(parse(state_event("org.matrix.mjolnir.rule.room", "k",
                           {{"entity", "!r:b"}, {"recommendation", "m.takedown"}}))
             .rule->recommendation == Recommendation::kTakedown);
 }
 
 TEST_CASE("policy: unknown recommendations are kept, reasons are optional", "[policy]") {
-  auto ev = parse(state_event(
-      "m.policy.rule.user", "k",
-      {{"entity", "@a:b"}, {"recommendation", "org.matrix.mjolnir.allow"}}));
+  auto ev =
+      parse(state_event("m.policy.rule.user", "k",
+                        {{"entity", "@a:b"}, {"recommendation", "org.matrix.mjolnir.allow"}}));
   REQUIRE(ev.rule);
   CHECK(ev.problem.empty());
   CHECK(ev.rule->recommendation == Recommendation::kUnknown);
@@ -168,16 +169,15 @@ TEST_CASE("policy: MSC4205 hashed entities", "[policy]") {
   CHECK(problem_of({{"recommendation", "m.ban"}, {"hashes", {{"sha256", 7}}}}) ==
         "'hashes.sha256' is not a string");
   // An entity wins over hashes; a broken entity is not rescued by them.
-  auto both = parse(state_event("m.policy.rule.user", "k",
-                                {{"entity", "@a:b"},
-                                 {"recommendation", "m.ban"},
-                                 {"hashes", {{"sha256", kYarrgh}}}}));
+  auto both = parse(state_event(
+      "m.policy.rule.user", "k",
+      {{"entity", "@a:b"}, {"recommendation", "m.ban"}, {"hashes", {{"sha256", kYarrgh}}}}));
   REQUIRE(both.rule);
   CHECK(both.rule->entity == "@a:b");
   CHECK(both.rule->sha256.empty());
-  CHECK(problem_of({{"entity", 1},
-                    {"recommendation", "m.ban"},
-                    {"hashes", {{"sha256", kYarrgh}}}}) == "'entity' is not a string");
+  CHECK(
+      problem_of({{"entity", 1}, {"recommendation", "m.ban"}, {"hashes", {{"sha256", kYarrgh}}}}) ==
+      "'entity' is not a string");
 
   CHECK(decode_sha256_base64(kYarrgh) == tyr::sha256("@yarrgh:example.com"));
 }
@@ -199,9 +199,9 @@ TEST_CASE("policy: events that are not policy rules are not parsed", "[policy]")
 namespace {
 PolicyEvent rule_event(const char* type, std::string key, std::string entity,
                        std::string recommendation = "m.ban", std::string event_id = "$ev") {
-  json ev = state_event(
-      type, std::move(key),
-      {{"entity", std::move(entity)}, {"recommendation", std::move(recommendation)}});
+  json ev =
+      state_event(type, std::move(key),
+                  {{"entity", std::move(entity)}, {"recommendation", std::move(recommendation)}});
   ev["event_id"] = std::move(event_id);
   return parse(ev);
 }
@@ -266,8 +266,8 @@ TEST_CASE("policy: re-sends are no change, modifications are removed + added", "
   CHECK(list.count(EntityKind::kServer) == 1);
 
   // A malformed event removes the rule it replaces.
-  auto broken = parse(
-      state_event("m.policy.rule.server", "k", {{"entity", 3}, {"recommendation", "m.ban"}}));
+  auto broken =
+      parse(state_event("m.policy.rule.server", "k", {{"entity", 3}, {"recommendation", "m.ban"}}));
   CHECK(broken.problem == "'entity' is not a string");
   auto d = list.apply(broken);
   REQUIRE(d.removed);
@@ -289,4 +289,3 @@ TEST_CASE("policy: unknown recommendations shadow and are counted", "[policy]") 
   CHECK(rules[0].recommendation == Recommendation::kUnknown);
   CHECK(rules[1].state_key == "k2");
 }
-

@@ -4,8 +4,8 @@
 
 #include "engine/pipeline/power.hpp"
 
-using tyr::engine::PowerLevels;
 using nlohmann::json;
+using tyr::engine::PowerLevels;
 
 namespace {
 json create(const std::string& version, const std::string& sender = "@creator:hs",
@@ -59,10 +59,14 @@ TEST_CASE("power: without power levels the creator has 100 and others 0", "[powe
 }
 
 TEST_CASE("power: redacting others' events needs the redact level", "[power]") {
-  PowerLevels p(create("11"), {{"users", {{"@tyr:hs", 40}}}, {"redact", 50},
-                               {"events", {{"m.room.redaction", 10}}}});
+  PowerLevels p(
+      create("11"),
+      {{"users", {{"@tyr:hs", 40}}}, {"redact", 50}, {"events", {{"m.room.redaction", 10}}}});
   CHECK(p.why_cannot_redact("@tyr:hs", "@tyr:hs").empty());
-  CHECK(p.why_cannot_redact("@tyr:hs", "@x:hs") == "redacting others' events needs power 50, Tyr has 40");
-  PowerLevels q(create("11"), {{"users", {{"@tyr:hs", 5}}}, {"events", {{"m.room.redaction", 10}}}});
-  CHECK(q.why_cannot_redact("@tyr:hs", "@tyr:hs") == "sending redactions needs power 10, Tyr has 5");
+  CHECK(p.why_cannot_redact("@tyr:hs", "@x:hs") ==
+        "redacting others' events needs power 50, Tyr has 40");
+  PowerLevels q(create("11"),
+                {{"users", {{"@tyr:hs", 5}}}, {"events", {{"m.room.redaction", 10}}}});
+  CHECK(q.why_cannot_redact("@tyr:hs", "@tyr:hs") ==
+        "sending redactions needs power 10, Tyr has 5");
 }

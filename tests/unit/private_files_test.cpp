@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -185,7 +185,8 @@ TEST_CASE("private files: an existing shared data dir is warned about and left a
   CHECK(mode_of(data) == 0750);
   CHECK_THAT(log, Catch::Contains("[store] the data directory " + data.string() +
                                   " is accessible to other users (mode 750); it holds message "
-                                  "text and user IDs: chmod 700 " + data.string()));
+                                  "text and user IDs: chmod 700 " +
+                                  data.string()));
 
   // A private one is not.
   const fs::path quiet = dir.path() / "quiet";

@@ -11,15 +11,18 @@
 #include "plugins/registry.hpp"
 
 using namespace tyr;
-using namespace tyr::protection;
-using tyr::plugins::ProtectionSuite;
+using namespace tyr::engine::protection;
 using nlohmann::json;
+using tyr::plugins::ProtectionSuite;
 
 namespace {
 
 json message(const std::string& room, const std::string& sender, const std::string& body,
              const std::string& event_id = "$e") {
-  return {{"type", "m.room.message"}, {"room_id", room}, {"sender", sender}, {"event_id", event_id},
+  return {{"type", "m.room.message"},
+          {"room_id", room},
+          {"sender", sender},
+          {"event_id", event_id},
           {"content", {{"msgtype", "m.text"}, {"body", body}}}};
 }
 
@@ -36,11 +39,13 @@ TEST_CASE("protection: config errors name the protection, key and expectation", 
   CHECK(cfg.integer("max_messages") == 10);
   auto bad = cfg.apply(json{{"max_messages", 0}});
   REQUIRE_FALSE(bad);
-  CHECK(bad.error().message == "protection flooding: key 'max_messages': expected an integer between 1 and 1000");
+  CHECK(bad.error().message ==
+        "protection flooding: key 'max_messages': expected an integer between 1 and 1000");
   CHECK(cfg.integer("max_messages") == 10);  // unchanged on error
   CHECK(cfg.apply(json{{"max_messages", 2.5}}).error().message ==
         "protection flooding: key 'max_messages': expected an integer between 1 and 1000");
-  CHECK(cfg.apply(json{{"kick", "yes"}}).error().message == "protection flooding: key 'kick': expected true or false");
+  CHECK(cfg.apply(json{{"kick", "yes"}}).error().message ==
+        "protection flooding: key 'kick': expected true or false");
   CHECK(cfg.apply(json{{"nope", 1}}).error().message ==
         "protection flooding: unknown key 'nope' (keys: max_messages, window_seconds, kick)");
   REQUIRE(cfg.apply(json{{"max_messages", 3}, {"kick", true}}));
@@ -48,7 +53,8 @@ TEST_CASE("protection: config errors name the protection, key and expectation", 
   CHECK(cfg.boolean("kick"));
 
   static constexpr ConfigKey kMinOnly{"n", ConfigType::kInteger, "1", "doc", 1};
-  CHECK(validate_value("x", kMinOnly, json(0)).error().message == "protection x: key 'n': expected an integer ≥ 1");
+  CHECK(validate_value("x", kMinOnly, json(0)).error().message ==
+        "protection x: key 'n': expected an integer ≥ 1");
 }
 
 TEST_CASE("protection: values typed in commands are parsed by the key's type", "[protection]") {
@@ -61,7 +67,8 @@ TEST_CASE("protection: values typed in commands are parsed by the key's type", "
         "protection link_spam: key 'max_links': expected an integer between 1 and 1000");
 }
 
-TEST_CASE("protection: the built-in registry is valid and a duplicate name is fatal", "[protection]") {
+TEST_CASE("protection: the built-in registry is valid and a duplicate name is fatal",
+          "[protection]") {
   auto ok = plugins::validate_registry();
   INFO((ok ? std::string() : ok.error().message));
   CHECK(ok);
@@ -75,24 +82,28 @@ TEST_CASE("protection: the built-in registry is valid and a duplicate name is fa
 
   static constexpr ConfigKey kBadDefault[] = {{"max", ConfigType::kInteger, "0", "doc", 1, 10}};
   static constexpr SymbolSpec kSym[] = {{"X", 1, "doc"}};
-  const ProtectionDescriptor kBroken{"broken", "desc", kBadDefault, kSym, kPowerNone,
-                                                all[0]->create};
+  const ProtectionDescriptor kBroken{"broken", "desc",     kBadDefault,
+                                     kSym,     kPowerNone, all[0]->create};
   const ProtectionDescriptor* one[] = {&kBroken};
   CHECK(plugins::validate_registry(one).error().message ==
         "protection broken: key 'max': expected an integer between 1 and 10 (in its default)");
 }
 
-TEST_CASE("protection: every registered protection has a docs page listing its keys and symbols", "[protection]") {
+TEST_CASE("protection: every registered protection has a docs page listing its keys and symbols",
+          "[protection]") {
   for (const auto* d : plugins::builtin_protections()) {
-    const std::string path = std::string(TYR_FIXTURES_DIR) + "/../../docs/protections/" + std::string(d->name) + ".md";
+    const std::string path =
+        std::string(TYR_FIXTURES_DIR) + "/../../docs/protections/" + std::string(d->name) + ".md";
     std::ifstream in(path);
     INFO(path);
     REQUIRE(in.good());
     std::stringstream ss;
     ss << in.rdbuf();
     const std::string page = ss.str();
-    for (const auto& k : d->config) CHECK(page.find("`" + std::string(k.name) + "`") != std::string::npos);
-    for (const auto& s : d->symbols) CHECK(page.find("`" + std::string(s.name) + "`") != std::string::npos);
+    for (const auto& k : d->config)
+      CHECK(page.find("`" + std::string(k.name) + "`") != std::string::npos);
+    for (const auto& s : d->symbols)
+      CHECK(page.find("`" + std::string(s.name) + "`") != std::string::npos);
     CHECK(page.find("## What it catches") != std::string::npos);
     CHECK(page.find("## How to tune") != std::string::npos);
     // The reference section is regenerated from the descriptor; a stale page fails here.
@@ -100,7 +111,8 @@ TEST_CASE("protection: every registered protection has a docs page listing its k
   }
 }
 
-TEST_CASE("protection: settings validate, layer per room and round-trip through JSON", "[protection]") {
+TEST_CASE("protection: settings validate, layer per room and round-trip through JSON",
+          "[protection]") {
   ProtectionSuite suite;
   CHECK(suite.mode("flooding", "!a:x") == Mode::kOff);
   REQUIRE(suite.set_mode("flooding", Mode::kEnforce));
@@ -108,8 +120,10 @@ TEST_CASE("protection: settings validate, layer per room and round-trip through 
   REQUIRE(suite.set_config("flooding", "max_messages", "3", "!a:x"));
   CHECK(suite.set_config("flooding", "max_messages", "0").error().message ==
         "protection flooding: key 'max_messages': expected an integer between 1 and 1000");
-  CHECK(suite.set_config("nope", "k", "1").error().message.rfind("unknown protection 'nope'", 0) == 0);
-  CHECK(suite.set_score("flooding", "NOPE", 1).error().message == "protection flooding: unknown symbol 'NOPE'");
+  CHECK(suite.set_config("nope", "k", "1").error().message.rfind("unknown protection 'nope'", 0) ==
+        0);
+  CHECK(suite.set_score("flooding", "NOPE", 1).error().message ==
+        "protection flooding: unknown symbol 'NOPE'");
   REQUIRE(suite.set_score("flooding", "FLOOD", 7.5));
   CHECK(suite.mode("flooding", "!a:x") == Mode::kEnforce);
   CHECK(suite.mode("flooding", "!b:x") == Mode::kShadow);
@@ -124,13 +138,15 @@ TEST_CASE("protection: settings validate, layer per room and round-trip through 
 
   json broken = saved;
   broken["rooms"]["!a:x"]["flooding"]["config"]["max_messages"] = -1;
-  CHECK(again.load_settings(broken).error().message ==
-        "room !a:x: protection flooding: key 'max_messages': expected an integer between 1 and 1000");
+  CHECK(
+      again.load_settings(broken).error().message ==
+      "room !a:x: protection flooding: key 'max_messages': expected an integer between 1 and 1000");
   CHECK(again.load_settings(json{{"global", {{"ghost", json::object()}}}}).error().message ==
         "unknown protection 'ghost'");
 }
 
-TEST_CASE("protection: off, shadow and enforce modes, hits merge into the rules verdict", "[protection]") {
+TEST_CASE("protection: off, shadow and enforce modes, hits merge into the rules verdict",
+          "[protection]") {
   ProtectionSuite suite;
   REQUIRE(suite.set_mode("flooding", Mode::kEnforce, "!a:x"));
   REQUIRE(suite.set_config("flooding", "max_messages", "2", "!a:x"));
@@ -160,7 +176,9 @@ TEST_CASE("protection: off, shadow and enforce modes, hits merge into the rules 
   CHECK(v.score == 7);
   CHECK(v.action == Action::kRedact);
   CHECK(v.rules == std::vector<std::string>{"caps", "flooding/FLOOD"});
-  CHECK(v.explanation == "score 7 -> redact: flooding/FLOOD +6 \"3+ messages in 10 s\"; rules: score 1 -> allow: caps +1");
+  CHECK(v.explanation ==
+        "score 7 -> redact: flooding/FLOOD +6 \"3+ messages in 10 s\"; rules: score 1 -> allow: "
+        "caps +1");
 
   const auto s = suite.merge(rules_verdict, rb);
   CHECK(s.action == Action::kAllow);
@@ -194,7 +212,8 @@ TEST_CASE("protection: suite state survives a restart", "[protection]") {
     ProtectionSuite suite;
     REQUIRE(suite.set_mode("flooding", Mode::kEnforce));
     REQUIRE(suite.set_config("flooding", "max_messages", "3"));
-    for (int i = 0; i < 3; ++i) CHECK(send(suite, message("!a:x", "@u:x", "hi"), 1000 + i).hits.empty());
+    for (int i = 0; i < 3; ++i)
+      CHECK(send(suite, message("!a:x", "@u:x", "hi"), 1000 + i).hits.empty());
     saved = suite.save_state();
   }
   ProtectionSuite after;
@@ -220,7 +239,10 @@ TEST_CASE("protection: bounded map evicts the least recently touched entry", "[p
   CHECK(*m.find("a") == 1);
   const json saved = m.to_json([](int v) { return json(v); });
   BoundedMap<int> n(2);
-  REQUIRE(n.from_json(saved, [](const json& j, int& v) { v = j.get<int>(); return true; }));
+  REQUIRE(n.from_json(saved, [](const json& j, int& v) {
+    v = j.get<int>();
+    return true;
+  }));
   CHECK(*n.find("c") == 3);
 
   Window w;
@@ -229,10 +251,21 @@ TEST_CASE("protection: bounded map evicts the least recently touched entry", "[p
   CHECK(w.count(2000, 1000, 5) == 0);
 }
 
-TEST_CASE("protection: intents serialise for the executor", "[protection]") {
-  ActionIntent i{IntentKind::kKick, "!r:x", "@u:x", {}, {}, "flooding", "flooding"};
-  CHECK(to_json(i) == json{{"kind", "kick"}, {"room", "!r:x"}, {"user", "@u:x"}, {"reason", "flooding"},
-                           {"protection", "flooding"}});
-  ActionIntent n{IntentKind::kSetJoinRule, "!r:x", {}, {}, "invite", "wave", {}};
-  CHECK(to_json(n) == json{{"kind", "set_join_rule"}, {"room", "!r:x"}, {"join_rule", "invite"}, {"reason", "wave"}});
+TEST_CASE("protection: requests are Tyr's actions or notices, with their room and kind",
+          "[protection]") {
+  RecordingSink sink;
+  sink.act(engine::actions::Kick{"!r:x", "@u:x", "flooding", {}});
+  sink.notify("!s:x", "a wave");
+  sink.act(engine::actions::SetJoinRule{"!t:x", "invite", {}});
+  REQUIRE(sink.requests.size() == 3);
+  CHECK(sink.requests[0].kind() == "kick");
+  CHECK(sink.requests[0].room() == "!r:x");
+  CHECK(sink.requests[1].kind() == "notify");
+  CHECK(sink.requests[1].room() == "!s:x");
+  CHECK(sink.requests[1].notify()->text == "a wave");
+  CHECK(sink.requests[2].kind() == "set_join_rule");
+  CHECK(sink.has_request("kick"));
+  CHECK_FALSE(sink.has_request("rule_ban"));
+  sink.clear();
+  CHECK(sink.requests.empty());
 }

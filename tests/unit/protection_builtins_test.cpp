@@ -7,27 +7,37 @@
 #include "plugins/registry.hpp"
 
 using namespace tyr;
-using namespace tyr::protection;
+using namespace tyr::engine::protection;
+using nlohmann::json;
 using tyr::plugins::ProtectionResult;
 using tyr::plugins::ProtectionSuite;
-using nlohmann::json;
 
 namespace {
 
 const std::string kRoom = "!r:x";
 
 json text(const std::string& sender, const std::string& body, const std::string& room = kRoom) {
-  return {{"type", "m.room.message"}, {"room_id", room}, {"sender", sender}, {"event_id", "$e"},
+  return {{"type", "m.room.message"},
+          {"room_id", room},
+          {"sender", sender},
+          {"event_id", "$e"},
           {"content", {{"msgtype", "m.text"}, {"body", body}}}};
 }
 json image(const std::string& sender) {
-  return {{"type", "m.room.message"}, {"room_id", kRoom}, {"sender", sender}, {"event_id", "$i"},
+  return {{"type", "m.room.message"},
+          {"room_id", kRoom},
+          {"sender", sender},
+          {"event_id", "$i"},
           {"content", {{"msgtype", "m.image"}, {"body", "x.png"}, {"url", "mxc://x/y"}}}};
 }
 json member(const std::string& user, const std::string& membership, const std::string& prev = "",
-            const std::string& name = "", const std::string& sender = "", const std::string& avatar = "") {
-  json ev = {{"type", "m.room.member"}, {"room_id", kRoom}, {"state_key", user},
-             {"sender", sender.empty() ? user : sender}, {"content", {{"membership", membership}}}};
+            const std::string& name = "", const std::string& sender = "",
+            const std::string& avatar = "") {
+  json ev = {{"type", "m.room.member"},
+             {"room_id", kRoom},
+             {"state_key", user},
+             {"sender", sender.empty() ? user : sender},
+             {"content", {{"membership", membership}}}};
   if (!name.empty()) ev["content"]["displayname"] = name;
   if (!avatar.empty()) ev["content"]["avatar_url"] = avatar;
   if (!prev.empty()) ev["unsigned"] = {{"prev_content", {{"membership", prev}}}};
@@ -42,17 +52,21 @@ ProtectionResult membership(ProtectionSuite& s, const json& ev, int64_t now) {
 }
 
 bool has(const ProtectionResult& r, const std::string& symbol) {
-  return std::any_of(r.hits.begin(), r.hits.end(), [&](const auto& h) { return h.symbol == symbol; });
+  return std::any_of(r.hits.begin(), r.hits.end(),
+                     [&](const auto& h) { return h.symbol == symbol; });
 }
-bool has(const ProtectionResult& r, IntentKind kind) {
-  return std::any_of(r.intents.begin(), r.intents.end(), [&](const auto& i) { return i.kind == kind; });
+// Whether an enforced (not shadow) request of this kind ("notify", "kick", "set_join_rule") was
+// made.
+bool requested(const ProtectionResult& r, std::string_view kind) {
+  return std::any_of(r.requests.begin(), r.requests.end(),
+                     [&](const auto& q) { return q.kind() == kind && !q.shadow; });
 }
 
 }  // namespace
 
 // ProtectionSuite is not movable (it owns protections by pointer and caches); build in place.
-#define SUITE(var, ...)   \
-  ProtectionSuite var;    \
+#define SUITE(var, ...) \
+  ProtectionSuite var;  \
   configure(var, __VA_ARGS__)
 
 static void configure(ProtectionSuite& s, const std::string& name,
@@ -68,14 +82,15 @@ TEST_CASE("protection: flooding counts messages per user per room in a window", 
   CHECK(event(s, text("@a:x", "m", "!other:x"), 3000).hits.empty());  // other room
   auto r = event(s, text("@a:x", "m"), 3000);
   CHECK(has(r, "FLOOD"));
-  CHECK(has(r, IntentKind::kKick));
+  CHECK(requested(r, "kick"));
   auto again = event(s, text("@a:x", "m"), 3500);
   CHECK(has(again, "FLOOD"));
-  CHECK_FALSE(has(again, IntentKind::kKick));  // one kick request per window
+  CHECK_FALSE(requested(again, "kick"));                   // one kick request per window
   CHECK(event(s, text("@a:x", "m"), 60000).hits.empty());  // window passed
 }
 
-TEST_CASE("protection: mention_spam counts m.mentions and pills, per message and per window", "[protection]") {
+TEST_CASE("protection: mention_spam counts m.mentions and pills, per message and per window",
+          "[protection]") {
   SUITE(s, "mention_spam", {{"max_mentions", "3"}, {"max_mentions_window", "5"}});
   json ev = text("@a:x", "hey");
   ev["content"]["m.mentions"] = {{"user_ids", {"@1:x", "@2:x", "@3:x", "@4:x"}}};
@@ -93,9 +108,12 @@ TEST_CASE("protection: mention_spam counts m.mentions and pills, per message and
   CHECK(event(s, pills, 600000).hits.empty());
 }
 
-TEST_CASE("protection: link_spam counts links, blocks domains, flags shorteners, allows domains", "[protection]") {
-  SUITE(s, "link_spam", {{"max_links", "2"}, {"blocked_domains", "evil.test"}, {"allowed_domains", "good.org"}});
-  CHECK(event(s, text("@a:x", "https://good.org/1 https://a.good.org/2 https://x.com"), 0).hits.empty());
+TEST_CASE("protection: link_spam counts links, blocks domains, flags shorteners, allows domains",
+          "[protection]") {
+  SUITE(s, "link_spam",
+        {{"max_links", "2"}, {"blocked_domains", "evil.test"}, {"allowed_domains", "good.org"}});
+  CHECK(event(s, text("@a:x", "https://good.org/1 https://a.good.org/2 https://x.com"), 0)
+            .hits.empty());
   auto r = event(s, text("@a:x", "https://a.com https://b.com https://c.com"), 0);
   CHECK(has(r, "LINK_SPAM"));
   auto b = event(s, text("@a:x", "go to https://www.evil.test/x now"), 0);
@@ -142,27 +160,31 @@ TEST_CASE("protection: low_power_media uses the power level the caller supplies"
   CHECK(s.on_event(EventContext(unknown_ev, 0)).hits.empty());
 }
 
-TEST_CASE("protection: join_wave notifies, raises the join rule and restores it when calm", "[protection]") {
+TEST_CASE("protection: join_wave notifies, raises the join rule and restores it when calm",
+          "[protection]") {
   SUITE(s, "join_wave", {{"max_joins", "3"}, {"window_seconds", "60"}, {"calm_seconds", "100"}});
-  CHECK(membership(s, member("@1:x", "join"), 0).intents.empty());
-  CHECK(membership(s, member("@2:x", "join"), 1000).intents.empty());
+  CHECK(membership(s, member("@1:x", "join"), 0).requests.empty());
+  CHECK(membership(s, member("@2:x", "join"), 1000).requests.empty());
   auto r = membership(s, member("@3:x", "join"), 2000);
-  REQUIRE(has(r, IntentKind::kSetJoinRule));
-  CHECK(has(r, IntentKind::kNotify));
-  CHECK(r.intents[0].join_rule == "invite");
-  CHECK(r.intents[0].protection == "join_wave");
-  CHECK(membership(s, member("@4:x", "join"), 3000).intents.empty());  // already raised
+  REQUIRE(requested(r, "set_join_rule"));
+  CHECK(requested(r, "notify"));
+  const auto* raise = std::get_if<engine::actions::SetJoinRule>(r.requests[0].action());
+  REQUIRE(raise != nullptr);
+  CHECK(raise->join_rule == "invite");
+  CHECK(raise->why.protection == "join_wave");
+  CHECK(r.requests[0].protection == "join_wave");
+  CHECK(membership(s, member("@4:x", "join"), 3000).requests.empty());  // already raised
   CHECK(has(event(s, text("@4:x", "hello"), 4000), "JOIN_DURING_WAVE"));
-  CHECK(s.on_timer(50000).intents.empty());  // not calm yet
+  CHECK(s.on_timer(50000).requests.empty());  // not calm yet
 
   // The raised state survives a restart and the restore still happens.
   const json state = s.save_state();
   SUITE(after, "join_wave");
   REQUIRE(after.load_state(state));
   auto t = after.on_timer(103000);
-  CHECK(has(t, IntentKind::kRestoreJoinRule));
-  CHECK(has(t, IntentKind::kNotify));
-  CHECK(after.on_timer(200000).intents.empty());
+  CHECK(requested(t, "restore_join_rule"));
+  CHECK(requested(t, "notify"));
+  CHECK(after.on_timer(200000).requests.empty());
   CHECK(event(after, text("@4:x", "hello"), 200000).hits.empty());
 }
 
@@ -172,9 +194,10 @@ TEST_CASE("protection: join_wave in shadow mode only records what it would do", 
   REQUIRE(s.set_config("join_wave", "max_joins", "2"));
   membership(s, member("@1:x", "join"), 0);
   auto r = membership(s, member("@2:x", "join"), 10);
-  CHECK(r.intents.empty());
-  CHECK(r.shadow_intents.size() == 2);
-  CHECK(s.status()[5].shadow_intents == 2);
+  REQUIRE(r.requests.size() == 2);
+  CHECK(r.requests[0].shadow);
+  CHECK(r.requests[1].shadow);
+  CHECK(s.status()[5].shadow_requests == 2);
 }
 
 TEST_CASE("protection: invite_spam counts one user's invites across rooms", "[protection]") {
@@ -183,12 +206,13 @@ TEST_CASE("protection: invite_spam counts one user's invites across rooms", "[pr
   CHECK(membership(s, member("@2:x", "invite", "", "", "@spam:x"), 1).hits.empty());
   auto r = membership(s, member("@3:x", "invite", "", "", "@spam:x"), 2);
   CHECK(has(r, "INVITE_SPAM"));
-  CHECK(has(r, IntentKind::kBan));
-  CHECK(has(r, IntentKind::kNotify));
-  CHECK(membership(s, member("@4:x", "invite", "", "", "@spam:x"), 3).intents.empty());
+  CHECK(requested(r, "rule_ban"));
+  CHECK(requested(r, "notify"));
+  CHECK(membership(s, member("@4:x", "invite", "", "", "@spam:x"), 3).requests.empty());
 }
 
-TEST_CASE("protection: name_abuse catches look-alike moderator names, avatars and banned words", "[protection]") {
+TEST_CASE("protection: name_abuse catches look-alike moderator names, avatars and banned words",
+          "[protection]") {
   CHECK(plugins::protections::fold_confusables("Моderat0r") == "moderator");  // Cyrillic М, о
   CHECK(plugins::protections::fold_confusables("Ｍｏｄ  Team!") == "modteam");
   SUITE(s, "name_abuse", {{"banned_words", "scam"}, {"kick", "true"}});
@@ -198,8 +222,8 @@ TEST_CASE("protection: name_abuse catches look-alike moderator names, avatars an
   join.moderators = mods;
   auto r = s.on_membership(join);
   CHECK(has(r, "IMPERSONATION"));
-  CHECK(has(r, IntentKind::kNotify));
-  CHECK(has(r, IntentKind::kKick));
+  CHECK(requested(r, "notify"));
+  CHECK(requested(r, "kick"));
 
   const json similar_ev = member("@evil:x", "join", "join", "Moderatorr", "", "mxc://x/mod");
   MembershipContext similar(similar_ev, 0);
@@ -232,12 +256,13 @@ TEST_CASE("protection: cross_room_repeat flags the same text in several rooms", 
   CHECK(event(s, text("@a:x", spam, "!1:x"), 1).hits.empty());  // same room again
   CHECK(event(s, text("@a:x", "buy cheap followers now", "!2:x"), 2).hits.empty());
   CHECK(has(event(s, text("@a:x", spam, "!3:x"), 3), "CROSS_ROOM_REPEAT"));
-  CHECK(event(s, text("@b:x", spam, "!3:x"), 4).hits.empty());  // other sender
-  CHECK(event(s, text("@a:x", "hi", "!4:x"), 4).hits.empty());  // too short
+  CHECK(event(s, text("@b:x", spam, "!3:x"), 4).hits.empty());       // other sender
+  CHECK(event(s, text("@a:x", "hi", "!4:x"), 4).hits.empty());       // too short
   CHECK(event(s, text("@a:x", spam, "!4:x"), 200000).hits.empty());  // window passed
 }
 
-TEST_CASE("protection: new_member_grace adds a symbol and multiplies the combined score", "[protection]") {
+TEST_CASE("protection: new_member_grace adds a symbol and multiplies the combined score",
+          "[protection]") {
   SUITE(s, "new_member_grace", {{"grace_seconds", "3600"}, {"multiplier", "2"}});
   membership(s, member("@new:x", "join", "leave"), 0);
   auto r = event(s, text("@new:x", "hello"), 60000);

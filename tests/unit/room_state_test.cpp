@@ -10,32 +10,46 @@ using json = nlohmann::json;
 namespace {
 
 json create(const std::string& sender, const std::string& version) {
-  return {{"type", "m.room.create"}, {"state_key", ""}, {"room_id", "!r:x"}, {"sender", sender},
+  return {{"type", "m.room.create"},
+          {"state_key", ""},
+          {"room_id", "!r:x"},
+          {"sender", sender},
           {"content", {{"room_version", version}}}};
 }
 
 json power(json users, int kick = 50) {
-  return {{"type", "m.room.power_levels"}, {"state_key", ""}, {"room_id", "!r:x"},
+  return {{"type", "m.room.power_levels"},
+          {"state_key", ""},
+          {"room_id", "!r:x"},
           {"content", {{"users", users}, {"kick", kick}, {"users_default", 0}}}};
 }
 
 json member(const std::string& user, const std::string& membership, const std::string& name,
             int64_t ts, const std::string& prev = "") {
-  json ev = {{"type", "m.room.member"}, {"state_key", user}, {"room_id", "!r:x"}, {"sender", user},
-             {"origin_server_ts", ts},
-             {"content", {{"membership", membership}, {"displayname", name}, {"avatar_url", "mxc://x/" + name}}}};
+  json ev = {
+      {"type", "m.room.member"},
+      {"state_key", user},
+      {"room_id", "!r:x"},
+      {"sender", user},
+      {"origin_server_ts", ts},
+      {"content",
+       {{"membership", membership}, {"displayname", name}, {"avatar_url", "mxc://x/" + name}}}};
   if (!prev.empty()) ev["unsigned"] = {{"prev_content", {{"membership", prev}}}};
   return ev;
 }
 
 }  // namespace
 
-TEST_CASE("room state: power, names, join times and moderators from /state and later events", "[room_state]") {
+TEST_CASE("room state: power, names, join times and moderators from /state and later events",
+          "[room_state]") {
   RoomStateCache cache({"@op:x"});
   CHECK_FALSE(cache.facts("!r:x", "@a:x").known);
-  cache.load("!r:x", json::array({create("@owner:x", "10"), power({{"@mod:x", 50}, {"@owner:x", 100}}),
-                                  member("@owner:x", "join", "Owner", 10), member("@mod:x", "join", "Mod Alice", 20),
-                                  member("@a:x", "join", "A", 30, "join"), member("@gone:x", "leave", "", 40)}));
+  cache.load(
+      "!r:x",
+      json::array({create("@owner:x", "10"), power({{"@mod:x", 50}, {"@owner:x", 100}}),
+                   member("@owner:x", "join", "Owner", 10),
+                   member("@mod:x", "join", "Mod Alice", 20),
+                   member("@a:x", "join", "A", 30, "join"), member("@gone:x", "leave", "", 40)}));
   auto f = cache.facts("!r:x", "@a:x");
   CHECK(f.known);
   CHECK(f.sender_power == 0);

@@ -5,15 +5,15 @@
 //             hits, matches, shadow_score}}]
 // Events share one RuntimeState per case, so rate cases are sequences.
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
-#include <unistd.h>
 
 #include "rules/rule_set.hpp"
 
@@ -57,7 +57,8 @@ void run_case(const YAML::Node& c, const fs::path& dir) {
   if (c["error"] || c["error_prefix"]) {
     REQUIRE_FALSE(loaded.ok());
     if (c["error"]) CHECK(loaded.error().message == c["error"].as<std::string>());
-    if (c["error_prefix"]) CHECK_THAT(loaded.error().message, Catch::StartsWith(str(c, "error_prefix")));
+    if (c["error_prefix"])
+      CHECK_THAT(loaded.error().message, Catch::StartsWith(str(c, "error_prefix")));
     return;
   }
   if (!loaded) FAIL(loaded.error().message);

@@ -1,20 +1,20 @@
 // The rule engine beyond the declarative cases: reload, rate state, Hyperscan/RE2 agreement,
 // glob semantics, threads, the offline tools and the default pack on the labelled corpus.
 
-#include <nlohmann/json.hpp>
 #include <re2/re2.h>
+#include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
-#include "rules/offline.hpp"
 #include "rules/glob_condition.hpp"
+#include "rules/offline.hpp"
 #include "rules/rule_engine.hpp"
 #include "rules/rule_set.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -58,8 +58,8 @@ TEST_CASE("rules: reload swaps in a new set and keeps the old one on a broken fi
   auto failed = engine.reload();
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().code == "TYR_RULES");
-  CHECK(failed.error().message == (dir.path() / "a.yaml").string() +
-                                      ":5:1: end of map flow not found");
+  CHECK(failed.error().message ==
+        (dir.path() / "a.yaml").string() + ":5:1: end of map flow not found");
   CHECK(engine.current() == first);  // still running the old rules
   CHECK(engine.score(message("spam"), 0).score == 4);
 
@@ -93,22 +93,50 @@ TEST_CASE("rules: rate windows are exact and bounded in memory", "[rules]") {
 }
 
 TEST_CASE("rules: Hyperscan and RE2 agree on regex conditions", "[rules]") {
-  const std::vector<std::string> regexes = {
-      "free", "fr[e3]{2}", "\\bwin\\b", "\\d{5,}", "\\w+@\\w+", "^hello", "bye$", "(?s)a.b",
-      "a.b", "colou?r", "(?:cash|money)\\s+now", "[^a-z]{4}", "é+t", "\\bcaf\\b", "x{2,3}y",
-      "(?i)ÉTÉ", "\\$\\d+", "a|b|c", "[[:digit:]]{3}", "\\pL{3}\\d", "(a+)+b", "k", "(?m)^x$",
-      "[\\x{1F600}-\\x{1F64F}]", "\\Qa.b\\E", "\\s\\S", "ab*?c", "ᲀ", "\\bß"};
+  const std::vector<std::string> regexes = {"free",
+                                            "fr[e3]{2}",
+                                            "\\bwin\\b",
+                                            "\\d{5,}",
+                                            "\\w+@\\w+",
+                                            "^hello",
+                                            "bye$",
+                                            "(?s)a.b",
+                                            "a.b",
+                                            "colou?r",
+                                            "(?:cash|money)\\s+now",
+                                            "[^a-z]{4}",
+                                            "é+t",
+                                            "\\bcaf\\b",
+                                            "x{2,3}y",
+                                            "(?i)ÉTÉ",
+                                            "\\$\\d+",
+                                            "a|b|c",
+                                            "[[:digit:]]{3}",
+                                            "\\pL{3}\\d",
+                                            "(a+)+b",
+                                            "k",
+                                            "(?m)^x$",
+                                            "[\\x{1F600}-\\x{1F64F}]",
+                                            "\\Qa.b\\E",
+                                            "\\s\\S",
+                                            "ab*?c",
+                                            "ᲀ",
+                                            "\\bß"};
   const std::vector<std::string> texts = {
-      "", "free", "FR33 stuff", "win", "winner", "12345", "1234", "me@host", "hello world",
-      "say hello", "bye", "bye\n", "a\nb", "axb", "color", "colour", "cash   now", "ABCD",
-      "ab12", "été", "ÉTÉ", "café", "caf", "caf.", "xxy", "xxxxy", "$100", "abc", "123",
-      "abc1", "aaaaaaaab", "K", "\xE2\x84\xAA", "line\nx\nz", "😀", "a.b", "a b", "ac", "abbbc",
-      "ß", "straße", "ss", "ᲀ", "в", "В"};
+      "",          "free",       "FR33 stuff",   "win",         "winner",
+      "12345",     "1234",       "me@host",      "hello world", "say hello",
+      "bye",       "bye\n",      "a\nb",         "axb",         "color",
+      "colour",    "cash   now", "ABCD",         "ab12",        "été",
+      "ÉTÉ",       "café",       "caf",          "caf.",        "xxy",
+      "xxxxy",     "$100",       "abc",          "123",         "abc1",
+      "aaaaaaaab", "K",          "\xE2\x84\xAA", "line\nx\nz",  "😀",
+      "a.b",       "a b",        "ac",           "abbbc",       "ß",
+      "straße",    "ss",         "ᲀ",          "в",           "В"};
   std::string text = "rules:\n";
   for (size_t i = 0; i < regexes.size(); ++i) {
     nlohmann::json quoted = regexes[i];
-    text += "  - id: r" + std::to_string(i) + "\n    score: 1\n    when: {regex: " +
-            quoted.dump() + "}\n";
+    text += "  - id: r" + std::to_string(i) + "\n    score: 1\n    when: {regex: " + quoted.dump() +
+            "}\n";
   }
   const RuleSetPtr set = load(text);
   const RuleSetInfo i = info(*set);
@@ -217,8 +245,8 @@ TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
             "\"content\":{\"body\":\"hi\"},\"label\":\"ham\"}\n");
   std::ostringstream out, err;
   REQUIRE(tyr::rules::check_events((dir.path() / "rules").string(),
-                                    (dir.path() / "events.jsonl").string(), false, nullptr, out,
-                                    err) == 0);
+                                   (dir.path() / "events.jsonl").string(), false, nullptr, out,
+                                   err) == 0);
   std::istringstream lines(out.str());
   std::string l1, l2;
   std::getline(lines, l1);
@@ -232,8 +260,8 @@ TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
 
   std::ostringstream sum, serr;
   REQUIRE(tyr::rules::check_events((dir.path() / "rules").string(),
-                                    (dir.path() / "events.jsonl").string(), true, nullptr, sum,
-                                    serr) == 0);
+                                   (dir.path() / "events.jsonl").string(), true, nullptr, sum,
+                                   serr) == 0);
   CHECK(sum.str() ==
         "events: 2 (spam 1, ham 1, unlabelled 0)\n"
         "verdicts: allow 1 notify 0 redact 1 kick 0 ban 0\n"
@@ -243,14 +271,16 @@ TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
 
   dir.write("bad.jsonl", "{\"type\":\"m.room.message\"}\n[1]\n");
   std::ostringstream bout, berr;
-  CHECK(tyr::rules::check_events((dir.path() / "rules").string(), (dir.path() / "bad.jsonl").string(),
-                                  false, nullptr, bout, berr) == 2);
+  CHECK(tyr::rules::check_events((dir.path() / "rules").string(),
+                                 (dir.path() / "bad.jsonl").string(), false, nullptr, bout,
+                                 berr) == 2);
   CHECK(berr.str() == (dir.path() / "bad.jsonl").string() + ":2: not a JSON object\n");
 
   std::ostringstream lout, lerr;
   CHECK(tyr::rules::lint_rules((dir.path() / "rules").string(), lout, lerr) == 0);
   CHECK_THAT(lout.str(), Catch::Contains("ok: 1 rules in 1 files"));
-  std::ofstream(dir.path() / "rules" / "s.yaml") << "rules:\n  - {id: spam, score: 1, when: {regex: x}}\n";
+  std::ofstream(dir.path() / "rules" / "s.yaml")
+      << "rules:\n  - {id: spam, score: 1, when: {regex: x}}\n";
   std::ostringstream eout, eerr;
   CHECK(tyr::rules::lint_rules((dir.path() / "rules").string(), eout, eerr) == 1);
   CHECK(eerr.str() == (dir.path() / "rules" / "s.yaml").string() +
@@ -260,8 +290,7 @@ TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
 
 // Figures published in docs/rules.md; the test allows one point less spam caught.
 TEST_CASE("rules: the default pack on the labelled SMS corpus", "[rules]") {
-  const fs::path corpus =
-      fs::path(TYR_FIXTURES_DIR "/../../../shared/data/sms-spam/train.jsonl");
+  const fs::path corpus = fs::path(TYR_FIXTURES_DIR "/../../../shared/data/sms-spam/train.jsonl");
   auto set = load_rule_dir(kRepo / "rules" / "default");
   REQUIRE(set.ok());
   if (!fs::exists(corpus)) {

@@ -32,16 +32,16 @@ class FixedScorer : public EventScorer {
   size_t rules_loaded() const override { return 0; }
 };
 
-// Hands out the actions it is told to, as the protection host writes them.
-class FakeProtections : public ProtectionHost {
+// Hands out the requests it is told to, as the protection host makes them.
+class FakeProtections : public protection::Host {
  public:
-  std::vector<json> requested;
+  std::vector<protection::Request> requested;
   int memberships = 0, timers = 0;
   std::vector<std::vector<std::string>> commands;
   void on_membership(const json&, int64_t, const RoomFacts&) override { ++memberships; }
   void on_timer(int64_t) override { ++timers; }
-  std::vector<json> take_actions() override {
-    std::vector<json> out;
+  std::vector<protection::Request> take_requests() override {
+    std::vector<protection::Request> out;
     out.swap(requested);
     return out;
   }
@@ -77,17 +77,22 @@ struct StageFixture {
     store = std::make_unique<Store>(dir.path());
     stage = std::make_unique<ScoringStage>(
         config, *store, room_state,
-        ScoringOutlet{.is_exempt = [](const std::string& user) { return user == "@op:hs"; },
-                      .notice = [this](Batch&, std::string_view category,
-                                       const std::string& body) { notices.push_back({std::string(category), body}); },
-                      .audit = [this](Batch&, const json& action, std::string_view what, std::string_view mode) {
-                        audits.push_back({action, std::string(what), std::string(mode)});
-                      }});
+        ScoringOutlet{
+            .is_exempt = [](const std::string& user) { return user == "@op:hs"; },
+            .notice =
+                [this](Batch&, std::string_view category, const std::string& body) {
+                  notices.push_back({std::string(category), body});
+                },
+            .audit =
+                [this](Batch&, const json& action, std::string_view what, std::string_view mode) {
+                  audits.push_back({action, std::string(what), std::string(mode)});
+                }});
     stage->attach(&scorer, &protections);
   }
 
   static json message(const std::string& sender, const std::string& event_id = "$m") {
-    return {{"type", "m.room.message"}, {"event_id", event_id}, {"room_id", "!r:hs"}, {"sender", sender},
+    return {{"type", "m.room.message"}, {"event_id", event_id},
+            {"room_id", "!r:hs"},       {"sender", sender},
             {"origin_server_ts", 1000}, {"content", {{"msgtype", "m.text"}, {"body", "hello"}}}};
   }
 
@@ -123,13 +128,15 @@ struct StageFixture {
     v.explanation = "score " + std::to_string(score);
     v.rules = {"spam-rule"};
     v.shadow = {false};
+    v.scores = {score};
     return v;
   }
 };
 
 }  // namespace
 
-TEST_CASE("scoring stage: a redact verdict queues the redaction and an acting notice", "[scoring_stage]") {
+TEST_CASE("scoring stage: a redact verdict queues the redaction and an acting notice",
+          "[scoring_stage]") {
   StageFixture f;
   f.scorer.verdict = StageFixture::verdict(Action::kRedact, 7);
   Batch batch;
@@ -139,14 +146,37 @@ TEST_CASE("scoring stage: a redact verdict queues the redaction and an acting no
   CHECK(actions[0].first["kind"] == "redact_event");
   CHECK(actions[0].first["event_id"] == "$m");
   CHECK(actions[0].first["sender"] == "@spam:x");
-  CHECK(actions[0].first["reason"] == "Tyr rules: spam-rule");
+  CHECK(actions[0].first["reason"] == "Tyr: spam-rule +7");
   CHECK(actions[0].second == Priority::kRedact);
   REQUIRE(f.notices.size() == 1);
   CHECK(f.notices[0].category == "acting");
-  CHECK(f.notices[0].body.rfind("Acting: redact (score 7.0) for @spam:x in !r:hs, event $m", 0) == 0);
+  CHECK(f.notices[0].body.rfind("Acting: redact (score 7.0) for @spam:x in !r:hs, event $m", 0) ==
+        0);
   CHECK(f.stage->counts()[static_cast<int>(Action::kRedact)] == 1);
   CHECK(f.stage->verdict_line() ==
         "Verdicts: 0 notify, 1 redact, 0 kick, 0 ban; shadow rules would have acted 0 times");
+}
+
+TEST_CASE("scoring stage: the reason, the notice and the audit name what decided, largest first",
+          "[scoring_stage]") {
+  StageFixture f;
+  EventVerdict v = StageFixture::verdict(Action::kKick, 10);
+  v.rules = {"links.web-address", "flooding/FLOOD", "shadowy", "zero"};
+  v.shadow = {false, false, true, false};
+  v.scores = {1, 9, 20, 0};
+  f.scorer.verdict = v;
+  Batch batch;
+  f.stage->on_event(StageFixture::message("@spam:x"), std::chrono::steady_clock::now(), batch);
+  auto actions = f.acted(batch);
+  REQUIRE(actions.size() == 2);
+  CHECK(actions[0].first["kind"] == "kick");
+  CHECK(actions[0].first["reason"] == "Tyr: flooding/FLOOD +9, links.web-address +1");
+  CHECK(actions[0].first["rules"] ==
+        json{"flooding/FLOOD", "links.web-address", "shadowy", "zero"});
+  CHECK(actions[1].first["reason"] == "Tyr: flooding/FLOOD +9, links.web-address +1");
+  REQUIRE(f.notices.size() == 1);
+  CHECK(f.notices[0].body.find("\nDecided by: flooding/FLOOD +9, links.web-address +1\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("scoring stage: a ban verdict queues a ban before the redaction", "[scoring_stage]") {
@@ -161,7 +191,8 @@ TEST_CASE("scoring stage: a ban verdict queues a ban before the redaction", "[sc
   CHECK(actions[1].first["kind"] == "redact_event");
 }
 
-TEST_CASE("scoring stage: allowed events, state events and no scorer lead to nothing", "[scoring_stage]") {
+TEST_CASE("scoring stage: allowed events, state events and no scorer lead to nothing",
+          "[scoring_stage]") {
   StageFixture f;
   Batch batch;
   f.stage->on_event(StageFixture::message("@a:x"), std::chrono::steady_clock::now(), batch);
@@ -195,13 +226,15 @@ TEST_CASE("scoring stage: exempt senders get a notice and no action", "[scoring_
   CHECK(f.notices[0].body.find("the sender is exempt") != std::string::npos);
 }
 
-TEST_CASE("scoring stage: in dry run a verdict is noticed and audited, never acted on", "[scoring_stage]") {
+TEST_CASE("scoring stage: in dry run a verdict is noticed and audited, never acted on",
+          "[scoring_stage]") {
   StageFixture f;
   f.config.policy.dry_run = true;
   f.scorer.verdict = StageFixture::verdict(Action::kKick, 13, /*reject=*/true);
   Batch batch;
   CHECK_FALSE(f.stage->veto(StageFixture::message("@spam:x", "$d"), batch));  // not refused
-  f.stage->on_event(StageFixture::message("@spam:x", "$d"), std::chrono::steady_clock::now(), batch);
+  f.stage->on_event(StageFixture::message("@spam:x", "$d"), std::chrono::steady_clock::now(),
+                    batch);
   CHECK(f.acted(batch).empty());
   REQUIRE(f.notices.size() == 1);
   CHECK(f.notices[0].category == "dry run");
@@ -218,17 +251,20 @@ TEST_CASE("scoring stage: the veto's verdict is reused when the event arrives", 
   CHECK_FALSE(f.stage->veto(StageFixture::message("@a:x", "$once"), batch));
   CHECK(f.scorer.scored == 1);
   CHECK(f.notices.empty());  // the veto only decides; acting waits for the event
-  f.stage->on_event(StageFixture::message("@a:x", "$once"), std::chrono::steady_clock::now(), batch);
+  f.stage->on_event(StageFixture::message("@a:x", "$once"), std::chrono::steady_clock::now(),
+                    batch);
   CHECK(f.scorer.scored == 1);
   REQUIRE(f.notices.size() == 1);
   CHECK(f.notices[0].category == "notify");
   CHECK(f.stage->counts()[static_cast<int>(Action::kNotify)] == 1);  // counted once
   // A second arrival (a resend) is scored afresh.
-  f.stage->on_event(StageFixture::message("@a:x", "$once"), std::chrono::steady_clock::now(), batch);
+  f.stage->on_event(StageFixture::message("@a:x", "$once"), std::chrono::steady_clock::now(),
+                    batch);
   CHECK(f.scorer.scored == 2);
 }
 
-TEST_CASE("scoring stage: the veto refuses at the reject threshold and queues the kick", "[scoring_stage]") {
+TEST_CASE("scoring stage: the veto refuses at the reject threshold and queues the kick",
+          "[scoring_stage]") {
   StageFixture f;
   f.scorer.verdict = StageFixture::verdict(Action::kKick, 13, /*reject=*/true);
   Batch batch;
@@ -248,17 +284,20 @@ TEST_CASE("scoring stage: the veto refuses at the reject threshold and queues th
 
 TEST_CASE("scoring stage: protections' requests become executor actions", "[scoring_stage]") {
   StageFixture f;
+  const actions::Why flood{{}, std::nullopt, "flooding"}, wave{{}, std::nullopt, "join_wave"};
   f.protections.requested = {
-      {{"kind", "ban"}, {"room", "!r:hs"}, {"user", "@spam:x"}, {"reason", "flood"}, {"protection", "flooding"}},
-      {{"kind", "redact_event"}, {"room", "!r:hs"}, {"user", "@spam:x"}, {"event_id", "$x"}, {"protection", "flooding"}},
-      {{"kind", "kick"}, {"room", "!r:hs"}, {"user", "@op:hs"}, {"protection", "flooding"}},  // exempt
-      {{"kind", "kick"}, {"room", "!r:hs"}, {"user", "@b:x"}, {"protection", "flooding"}, {"shadow", true}},
-      {{"kind", "set_join_rule"}, {"room", "!r:hs"}, {"join_rule", "invite"}, {"protection", "join_wave"}},
-      {{"kind", "notify"}, {"room", "!r:hs"}, {"text", "a wave"}, {"protection", "join_wave"}},
-      {{"kind", "unknown"}, {"room", "!r:hs"}, {"protection", "x"}},
+      {actions::Ban{"!r:hs", "@spam:x", "flood", flood}, "flooding"},
+      {actions::RedactEvent{"!r:hs", "$x", "@spam:x", "", flood}, "flooding"},
+      {actions::Kick{"!r:hs", "@op:hs", "", flood}, "flooding"},  // exempt
+      {actions::Kick{"!r:hs", "@b:x", "", flood}, "flooding", true},
+      {actions::Ban{"!r:hs", "@c:x", "", flood}, "flooding", true},
+      {actions::SetJoinRule{"!r:hs", "invite", wave}, "join_wave"},
+      {protection::Notify{"!r:hs", "a wave"}, "join_wave"},
   };
   Batch batch;
-  f.stage->on_membership({{"type", "m.room.member"}, {"room_id", "!r:hs"}, {"state_key", "@b:x"},
+  f.stage->on_membership({{"type", "m.room.member"},
+                          {"room_id", "!r:hs"},
+                          {"state_key", "@b:x"},
                           {"content", {{"membership", "join"}}}},
                          batch);
   CHECK(f.protections.memberships == 1);
@@ -267,17 +306,22 @@ TEST_CASE("scoring stage: protections' requests become executor actions", "[scor
   CHECK(actions[0].first["kind"] == "set_join_rule");
   CHECK(actions[0].second == Priority::kControl);
   CHECK(actions[1].first["kind"] == "rule_ban");
+  CHECK(actions[1].first["protection"] == "flooding");
   CHECK(actions[1].second == Priority::kBan);
   CHECK(actions[2].first["kind"] == "redact_event");
   CHECK(actions[2].first["sender"] == "@spam:x");
   CHECK(actions[2].second == Priority::kRedact);
-  REQUIRE(f.notices.size() == 2);
+  REQUIRE(f.notices.size() == 3);
   CHECK(f.notices[0].category == "shadow");
   CHECK(f.notices[0].body == "[flooding, shadow] Would kick @b:x in !r:hs.");
-  CHECK(f.notices[1].category == "notify");
-  CHECK(f.notices[1].body == "[join_wave] a wave (room !r:hs)");
-  REQUIRE(f.audits.size() == 1);
+  CHECK(f.notices[1].body == "[flooding, shadow] Would ban @c:x in !r:hs.");
+  CHECK(f.notices[2].category == "notify");
+  CHECK(f.notices[2].body == "[join_wave] a wave (room !r:hs)");
+  REQUIRE(f.audits.size() == 2);
+  CHECK(f.audits[0].what == "kick");
   CHECK(f.audits[0].mode == "shadow");
+  CHECK(f.audits[1].what == "ban");
+  CHECK(f.audits[1].action["protection"] == "flooding");
 }
 
 TEST_CASE("scoring stage: the timer runs protections and saves their state", "[scoring_stage]") {
@@ -286,17 +330,20 @@ TEST_CASE("scoring stage: the timer runs protections and saves their state", "[s
   f.stage->tick(batch);
   CHECK(f.protections.timers == 1);
   REQUIRE(f.store->commit(batch));
-  CHECK(f.store->get(Cf::kState, "protections/state") == std::optional<std::string>(R"({"state":2})"));
+  CHECK(f.store->get(Cf::kState, "protections/state") ==
+        std::optional<std::string>(R"({"state":2})"));
 
   Batch cmd;
   CHECK(f.stage->protections_command({}, cmd) == "done");
   CHECK(cmd.empty());  // nothing changed, nothing saved
   CHECK(f.stage->protections_command({"enable", "flooding"}, cmd) == "done");
   REQUIRE(f.store->commit(cmd));
-  CHECK(f.store->get(Cf::kState, "protections/settings") == std::optional<std::string>(R"({"settings":1})"));
+  CHECK(f.store->get(Cf::kState, "protections/settings") ==
+        std::optional<std::string>(R"({"settings":1})"));
 }
 
-TEST_CASE("scoring stage: a room's state is asked for once a minute until it arrives", "[scoring_stage]") {
+TEST_CASE("scoring stage: a room's state is asked for once a minute until it arrives",
+          "[scoring_stage]") {
   StageFixture f;
   Batch batch;
   f.stage->ensure_room_state("!r:hs", batch);
@@ -312,4 +359,19 @@ TEST_CASE("scoring stage: a room's state is asked for once a minute until it arr
   Batch known;
   f.stage->ensure_room_state("!r:hs", known);
   CHECK(known.empty());
+}
+
+TEST_CASE("verdict: decided_by keeps enforced positive hits, largest first, ties in order",
+          "[scoring_stage]") {
+  EventVerdict v;
+  v.rules = {"a", "b", "c", "d", "e"};
+  v.shadow = {false, false, true, false};  // "e" has no shadow flag: enforced
+  v.scores = {2, 5, 9, 2};                 // "e" has no score: 0
+  const auto d = decided_by(v);
+  REQUIRE(d.size() == 3);
+  CHECK(d[0].rule == "b");
+  CHECK(d[1].rule == "a");
+  CHECK(d[2].rule == "d");
+  CHECK(decided_text(v, 2) == "b +5, a +2");
+  CHECK(decided_text(EventVerdict{}).empty());
 }

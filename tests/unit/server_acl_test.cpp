@@ -15,12 +15,12 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using tyr::policy::acl_allows;
-using tyr::policy::AclPlan;
 using tyr::glob_matches;
 using tyr::is_ip_literal;
-using tyr::policy::kAclEnvelopeBytes;
-using tyr::policy::plan_server_acl;
+using tyr::engine::policy::acl_allows;
+using tyr::engine::policy::AclPlan;
+using tyr::engine::policy::kAclEnvelopeBytes;
+using tyr::engine::policy::plan_server_acl;
 
 namespace {
 
@@ -99,8 +99,8 @@ TEST_CASE("acl: plan withholds globs matching our own server", "[acl]") {
     CHECK_FALSE(acl_allows(plan.content, "a.evil.net:443"));
   }
   SECTION("with the port: Synapse checks its own server_name unstripped") {
-    AclPlan plan = plan_server_acl({"example.org:8448", "example.org*"}, nullptr,
-                                   "example.org:8448", {});
+    AclPlan plan =
+        plan_server_acl({"example.org:8448", "example.org*"}, nullptr, "example.org:8448", {});
     CHECK(plan.content["deny"].empty());
     CHECK(plan.withheld == std::vector<std::string>{"example.org*", "example.org:8448"});
     CHECK_FALSE(plan.error);
@@ -124,8 +124,8 @@ TEST_CASE("acl: plan keeps the current allow list or defaults to allowing all", 
   }
   SECTION("default when there is no ACL") {
     AclPlan plan = plan_server_acl({"evil.org"}, nullptr, "example.org", {});
-    CHECK(plan.content == json::parse(
-                              R"({"allow":["*"],"allow_ip_literals":false,"deny":["evil.org"]})"));
+    CHECK(plan.content ==
+          json::parse(R"({"allow":["*"],"allow_ip_literals":false,"deny":["evil.org"]})"));
     CHECK(plan.changed);
   }
   SECTION("default when the current allow is unusable") {
@@ -166,8 +166,8 @@ TEST_CASE("acl: plan is unchanged for a semantically identical ACL", "[acl]") {
       R"({"allow":["*"],"allow_ip_literals":false,"deny":["b.org","A.org","*.c.org"]})");
   SECTION("any deny order and ASCII case") {
     CHECK_FALSE(plan_server_acl({"a.org", "*.C.ORG", "b.org"}, current, "x.org", {}).changed);
-    CHECK_FALSE(plan_server_acl({"B.ORG", "a.org", "*.c.org", "a.org"}, current, "x.org", {})
-                    .changed);
+    CHECK_FALSE(
+        plan_server_acl({"B.ORG", "a.org", "*.c.org", "a.org"}, current, "x.org", {}).changed);
   }
   SECTION("a different deny set") {
     CHECK(plan_server_acl({"a.org", "b.org"}, current, "x.org", {}).changed);
@@ -181,9 +181,7 @@ TEST_CASE("acl: plan is unchanged for a semantically identical ACL", "[acl]") {
     other["allow_ip_literals"] = "no";  // non-bool means true
     CHECK(plan_server_acl({"a.org", "b.org", "*.c.org"}, other, "x.org", {}).changed);
   }
-  SECTION("no current ACL") {
-    CHECK(plan_server_acl({}, nullptr, "x.org", {}).changed);
-  }
+  SECTION("no current ACL") { CHECK(plan_server_acl({}, nullptr, "x.org", {}).changed); }
 }
 
 TEST_CASE("acl: plan refuses an ACL over 64 KiB without dropping rules", "[acl]") {
@@ -212,8 +210,8 @@ TEST_CASE("acl: plan estimates the event size and accepts a normal ACL", "[acl]"
 }
 
 TEST_CASE("acl: plan output is deterministic", "[acl]") {
-  std::vector<std::string> globs = {"b.org", "*.A.org", "a.org", "ü.example", "B.ORG",
-                                    "*",     "c.org",   "*.example.org", "zz.net", "a.org"};
+  std::vector<std::string> globs = {"b.org", "*.A.org", "a.org",         "ü.example", "B.ORG",
+                                    "*",     "c.org",   "*.example.org", "zz.net",    "a.org"};
   const AclPlan first = plan_server_acl(globs, nullptr, "host.example.org", {"Ops.Net"});
   CHECK(strings(first.content["deny"]) ==
         std::vector<std::string>{"*.a.org", "a.org", "b.org", "c.org", "zz.net", "ü.example"});

@@ -76,7 +76,10 @@ TEST_CASE("source layout: no source file is over 700 lines", "[meta]") {
 TEST_CASE("source layout: dependencies point one way", "[meta]") {
   // What each top-level folder may include besides itself.
   const std::map<std::string, std::set<std::string>> allowed = {
-      {"engine", {}}, {"rules", {"engine"}}, {"plugins", {"engine"}}, {"cli", {"engine", "rules", "plugins"}}};
+      {"engine", {}},
+      {"rules", {"engine"}},
+      {"plugins", {"engine"}},
+      {"cli", {"engine", "rules", "plugins"}}};
   for (const auto& p : sources()) {
     const std::string from = rel(p);
     const std::string layer = top(from);
@@ -126,4 +129,74 @@ TEST_CASE("source layout: no two components include each other", "[meta]") {
   }
   INFO("include circle: " << cycle);
   CHECK(cycle.empty());
+}
+
+namespace {
+
+// The namespace a folder's code lives in (docs/architecture.md, "Namespaces"): tyr::<the folder's
+// path>, except that engine/core is plain `tyr` and the bot's own parts share `tyr::engine`.
+std::string folder_namespace(const std::string& folder) {
+  if (folder == "engine/core") return "tyr";
+  for (const char* bot : {"appservice", "audit", "client", "config", "pipeline", "store"}) {
+    if (folder == std::string("engine/") + bot) return "tyr::engine";
+  }
+  std::string out = "tyr::" + folder;
+  for (size_t i; (i = out.find('/')) != std::string::npos;) out.replace(i, 1, "::");
+  return out;
+}
+
+struct Opened {
+  std::string name;
+  bool declarations_only = true;  // only `class X;` / `struct X;` lines: forward declarations
+};
+
+// The `namespace tyr…` blocks a file opens, each with whether it only forward-declares.
+std::vector<Opened> opened_namespaces(const fs::path& p) {
+  static const std::regex open(R"re(^namespace (tyr(::\w+)*) \{)re");
+  static const std::regex close(R"re(^\}  // namespace tyr)re");
+  static const std::regex forward(R"re(^\s*(class|struct) \w+;\s*$|^\s*$)re");
+  std::vector<Opened> out;
+  std::ifstream in(p);
+  std::smatch m;
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_search(line, m, open)) {
+      out.push_back({m[1].str()});
+      inside = true;
+    } else if (std::regex_search(line, close)) {
+      inside = false;
+    } else if (inside && !std::regex_match(line, forward)) {
+      out.back().declarations_only = false;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("source layout: namespaces follow folders", "[meta]") {
+  std::set<std::string> folder_namespaces;
+  for (const auto& p : sources()) {
+    const std::string folder = fs::path(rel(p)).parent_path().string();
+    if (top(folder) != "tests") folder_namespaces.insert(folder_namespace(folder));
+  }
+  for (const auto& p : sources()) {
+    const std::string file = rel(p), folder = fs::path(file).parent_path().string();
+    if (top(folder) == "tests") continue;
+    const std::string expected = folder_namespace(folder);
+    for (const auto& ns : opened_namespaces(p)) {
+      if (ns.declarations_only) continue;  // forward declarations of another folder's types
+      // Its own namespace, or one nested in it that is not another folder's (state_keys, log).
+      bool own = ns.name == expected;
+      if (!own && ns.name.rfind(expected + "::", 0) == 0) {
+        own = std::none_of(folder_namespaces.begin(), folder_namespaces.end(),
+                           [&](const std::string& f) {
+                             return f != expected && f.size() > expected.size() &&
+                                    (ns.name == f || ns.name.rfind(f + "::", 0) == 0);
+                           });
+      }
+      INFO(file << " opens namespace " << ns.name << "; its folder's is " << expected);
+      CHECK(own);
+    }
+  }
 }

@@ -279,8 +279,7 @@ TEST_CASE("store: inbox sequences never repeat after a drain", "[store]") {
   CHECK(inbox_seqs(store) == std::vector<uint64_t>{5, 6});
 }
 
-TEST_CASE("store: enqueue_action and commit make next_outbox return actions in order",
-          "[store]") {
+TEST_CASE("store: enqueue_action and commit make next_outbox return actions in order", "[store]") {
   TempDir dir;
   Store store(dir.path());
   Batch b;
@@ -411,8 +410,8 @@ TEST_CASE("store: scan visits keys with the prefix in key order", "[store]") {
     seen.emplace_back(std::string(k), std::string(v));
   };
   store.scan(Cf::kState, "room/", collect);
-  CHECK(seen == std::vector<std::pair<std::string, std::string>>{{"room/!a:hs", "A"},
-                                                                 {"room/!b:hs", "B"}});
+  CHECK(seen ==
+        std::vector<std::pair<std::string, std::string>>{{"room/!a:hs", "A"}, {"room/!b:hs", "B"}});
 
   seen.clear();
   store.scan(Cf::kState, "nothing/", collect);
@@ -471,14 +470,17 @@ TEST_CASE("store: instance_id is 12 hex chars and differs between fresh stores",
   CHECK(sa.get(Cf::kMeta, "schema") == std::optional<std::string>("1"));
 }
 
-TEST_CASE("store: prune_dedupe forgets event and transaction IDs past retention, oldest first", "[store]") {
+TEST_CASE("store: prune_dedupe forgets event and transaction IDs past retention, oldest first",
+          "[store]") {
   TempDir dir;
   Store store(dir.path());
-  REQUIRE(store.accept_transaction("1", {"$a", "$b"}, {R"({"event_id":"$a"})", R"({"event_id":"$b"})"}));
+  REQUIRE(store.accept_transaction("1", {"$a", "$b"},
+                                   {R"({"event_id":"$a"})", R"({"event_id":"$b"})"}));
   REQUIRE(store.accept_transaction("2", {"$c"}, {R"({"event_id":"$c"})"}));
   REQUIRE(store.accept_transaction("", {"$d"}, {R"({"event_id":"$d"})"}));  // found in history
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
 
   // Nothing is older than an hour ago.
   auto none = store.prune_dedupe(now - 3'600'000);

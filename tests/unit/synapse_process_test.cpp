@@ -14,8 +14,8 @@
 #include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
-using tyr::sandbox::SynapseOptions;
-using tyr::sandbox::SynapseProcess;
+using tyr::cli::sandbox::SynapseOptions;
+using tyr::cli::sandbox::SynapseProcess;
 
 namespace {
 
@@ -37,7 +37,7 @@ std::string read_all(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("sandbox: free_loopback_port gives a bindable port") {
-  uint16_t port = tyr::sandbox::free_loopback_port();
+  uint16_t port = tyr::cli::sandbox::free_loopback_port();
   REQUIRE(port != 0);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
@@ -53,9 +53,9 @@ TEST_CASE("sandbox: default_synapse_python prefers TYR_SYNAPSE_PYTHON") {
   const char* old = std::getenv("TYR_SYNAPSE_PYTHON");
   std::string saved = old != nullptr ? old : "";
   setenv("TYR_SYNAPSE_PYTHON", "/opt/synapse/bin/python", 1);
-  CHECK(tyr::sandbox::default_synapse_python() == fs::path("/opt/synapse/bin/python"));
+  CHECK(tyr::cli::sandbox::default_synapse_python() == fs::path("/opt/synapse/bin/python"));
   unsetenv("TYR_SYNAPSE_PYTHON");
-  CHECK_FALSE(tyr::sandbox::default_synapse_python().empty());
+  CHECK_FALSE(tyr::cli::sandbox::default_synapse_python().empty());
   if (old != nullptr) setenv("TYR_SYNAPSE_PYTHON", saved.c_str(), 1);
 }
 
@@ -153,9 +153,9 @@ TEST_CASE("sandbox: a server that never answers times out and is stopped") {
   auto r = hs.start();
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().message.rfind("Synapse did not answer GET " + hs.base_url() +
-                                    "/_matrix/client/versions within 1 s",
-                                0) == 0);
+  CHECK(r.error().message.rfind(
+            "Synapse did not answer GET " + hs.base_url() + "/_matrix/client/versions within 1 s",
+            0) == 0);
   CHECK_FALSE(hs.running());
   CHECK_FALSE(fs::exists(o.dir / "synapse.pid"));
 }

@@ -15,7 +15,9 @@ TEST_CASE("test names: no test case name contains a semicolon", "[meta]") {
   const std::regex name(R"re(TEST_CASE\(\s*"([^"]*)")re");
   size_t files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(tests)) {
-    if (entry.path().extension() != ".cpp" || entry.path().string().find("/fixtures/") != std::string::npos) continue;
+    if (entry.path().extension() != ".cpp" ||
+        entry.path().string().find("/fixtures/") != std::string::npos)
+      continue;
     ++files;
     std::ifstream in(entry.path());
     std::stringstream ss;

@@ -26,12 +26,12 @@ TEST_CASE("text: sanitize_utf8 replaces what dump() refuses and keeps the rest",
   const std::string valid = "plain, é, €, 😀, \x01 and DEL \x7f";
   CHECK(sanitize_utf8(valid) == valid);
   CHECK(is_valid_utf8(valid));
-  CHECK(sanitize_utf8("caf\xe9") == "caf\xEF\xBF\xBD");        // Latin-1
+  CHECK(sanitize_utf8("caf\xe9") == "caf\xEF\xBF\xBD");  // Latin-1
   CHECK(sanitize_utf8("\xff\xfe") == "\xEF\xBF\xBD\xEF\xBF\xBD");
-  CHECK(sanitize_utf8("a\xe2\x82") == "a\xEF\xBF\xBD\xEF\xBF\xBD");  // cut short
-  CHECK(sanitize_utf8("\xc0\xaf") == "\xEF\xBF\xBD\xEF\xBF\xBD");    // overlong '/'
+  CHECK(sanitize_utf8("a\xe2\x82") == "a\xEF\xBF\xBD\xEF\xBF\xBD");                // cut short
+  CHECK(sanitize_utf8("\xc0\xaf") == "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '/'
   CHECK(sanitize_utf8("\xed\xa0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-  CHECK(sanitize_utf8("\xf4\x90\x80\x80").size() == 12);  // above U+10FFFF
+  CHECK(sanitize_utf8("\xf4\x90\x80\x80").size() == 12);                           // above U+10FFFF
   for (const char* bad : {"caf\xe9", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "\xe2\x82"}) {
     INFO(bad);
     CHECK_FALSE(is_valid_utf8(bad));

@@ -20,7 +20,10 @@ using nlohmann::json;
 namespace {
 
 json message(const std::string& body, const std::string& room = "!r:x") {
-  return {{"type", "m.room.message"}, {"event_id", "$e"}, {"room_id", room}, {"sender", "@u:x"},
+  return {{"type", "m.room.message"},
+          {"event_id", "$e"},
+          {"room_id", room},
+          {"sender", "@u:x"},
           {"content", {{"msgtype", "m.text"}, {"body", body}}}};
 }
 
@@ -59,8 +62,8 @@ class RecordingProtections : public ProtectionScorer {
   std::vector<const Features*> seen;
   std::optional<EventVerdict> folded_from;
   std::optional<Thresholds> thresholds;
-  EventVerdict fold(const EventVerdict& rules_verdict, const json&, const Features& features, int64_t,
-                    const RoomFacts& room) override {
+  EventVerdict fold(const EventVerdict& rules_verdict, const json&, const Features& features,
+                    int64_t, const RoomFacts& room) override {
     seen.push_back(&features);
     folded_from = rules_verdict;
     EventVerdict v = rules_verdict;
@@ -74,7 +77,8 @@ class RecordingProtections : public ProtectionScorer {
 
 }  // namespace
 
-TEST_CASE("verdict combiner: rules and protections read one extraction of the event", "[combiner]") {
+TEST_CASE("verdict combiner: rules and protections read one extraction of the event",
+          "[combiner]") {
   RecordingRules rules;
   RecordingProtections protections;
   engine::VerdictCombiner combiner(&rules, &protections);
@@ -100,7 +104,8 @@ TEST_CASE("verdict combiner: either side may be missing", "[combiner]") {
   engine::VerdictCombiner protections_only(nullptr, &protections);
   CHECK(protections_only.score(message("x"), 1, {}).score == 1);
   CHECK(protections.folded_from->rules.empty());
-  CHECK(protections_only.describe() == std::vector<std::string>{"no rules configured", "protections: 1 on"});
+  CHECK(protections_only.describe() ==
+        std::vector<std::string>{"no rules configured", "protections: 1 on"});
   CHECK(protections_only.rules_loaded() == 0);
   CHECK(protections_only.explain(message("x")).explanation.empty());
   CHECK(protections_only.reload());
@@ -108,7 +113,8 @@ TEST_CASE("verdict combiner: either side may be missing", "[combiner]") {
   CHECK(nothing.score(message("x"), 1, {}).action == Action::kAllow);
 }
 
-TEST_CASE("verdict combiner: a reload hands the rules' thresholds to the protections", "[combiner]") {
+TEST_CASE("verdict combiner: a reload hands the rules' thresholds to the protections",
+          "[combiner]") {
   RecordingRules rules;
   RecordingProtections protections;
   engine::VerdictCombiner combiner(&rules, &protections);
@@ -150,9 +156,10 @@ TEST_CASE("scoring wiring: rules and protections give the verdict each gives on 
   rules::RuntimeState state;
   const EventVerdict rules_verdict = rules::to_event_verdict(rules::score(**set, ev, state, 1000));
   plugins::ProtectionSuite suite;
-  REQUIRE(suite.set_mode("link_spam", protection::Mode::kEnforce));
+  REQUIRE(suite.set_mode("link_spam", engine::protection::Mode::kEnforce));
   suite.set_thresholds(rules::info(**set).thresholds);
-  const EventVerdict expected = suite.merge(rules_verdict, suite.on_event(protection::EventContext(ev, 1000)));
+  const EventVerdict expected =
+      suite.merge(rules_verdict, suite.on_event(engine::protection::EventContext(ev, 1000)));
 
   CHECK(v.score == expected.score);
   CHECK(v.score == 6.5);  // prize 4 + links 0.5 + link_spam/URL_SHORTENER 2
@@ -172,7 +179,8 @@ TEST_CASE("scoring wiring: without a rule directory only protections score", "[c
   REQUIRE(wiring.scorer().reload());
   CHECK(wiring.scorer().rules_loaded() == 0);
   CHECK(wiring.scorer().describe().front() == "no rules configured");
-  CHECK(wiring.scorer().score(message("win a prize at https://bit.ly/abc"), 1, {}).action == Action::kAllow);
+  CHECK(wiring.scorer().score(message("win a prize at https://bit.ly/abc"), 1, {}).action ==
+        Action::kAllow);
   wiring.protections().command({"enable", "link_spam"});
   const EventVerdict v = wiring.scorer().score(message("https://bit.ly/abc"), 2, {});
   CHECK(v.rules == std::vector<std::string>{"link_spam/URL_SHORTENER"});

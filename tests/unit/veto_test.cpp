@@ -45,17 +45,20 @@ const std::string kAuth = "Bearer 0123456789abcdef-secret";
 }  // namespace
 
 TEST_CASE("veto: requests parse with Synapse's and the module's field names", "[veto]") {
-  auto join = veto::parse_request("user_may_join_room", R"({"user":"@a:x","room":"!r:x","is_invited":true})");
+  auto join = veto::parse_request("user_may_join_room",
+                                  R"({"user":"@a:x","room":"!r:x","is_invited":true})");
   REQUIRE(join);
   CHECK(join->callback == Callback::kUserMayJoinRoom);
   CHECK(join->user == "@a:x");
   CHECK(join->room == "!r:x");
   CHECK(join->is_invited);
-  auto join2 = veto::parse_request("user_may_join_room", R"({"user_id":"@a:x","room_id":"!r:x","is_invited":false})");
+  auto join2 = veto::parse_request("user_may_join_room",
+                                   R"({"user_id":"@a:x","room_id":"!r:x","is_invited":false})");
   REQUIRE(join2);
   CHECK(join2->user == "@a:x");
 
-  auto invite = veto::parse_request("user_may_invite", R"({"inviter":"@a:x","invitee":"@b:y","room_id":"!r:x"})");
+  auto invite = veto::parse_request("user_may_invite",
+                                    R"({"inviter":"@a:x","invitee":"@b:y","room_id":"!r:x"})");
   REQUIRE(invite);
   CHECK(invite->inviter == "@a:x");
   CHECK(invite->user == "@b:y");
@@ -67,7 +70,8 @@ TEST_CASE("veto: requests parse with Synapse's and the module's field names", "[
   CHECK(ev->user == "@a:x");
   CHECK(ev->event["content"]["body"] == "hi");
 
-  CHECK(veto::parse_request("check_username_for_spam", R"({"user_profile":{}})")->callback == Callback::kOther);
+  CHECK(veto::parse_request("check_username_for_spam", R"({"user_profile":{}})")->callback ==
+        Callback::kOther);
 }
 
 TEST_CASE("veto: malformed requests are refused with the field named", "[veto]") {
@@ -77,14 +81,18 @@ TEST_CASE("veto: malformed requests are refused with the field named", "[veto]")
         "user_may_join_room: body must be a JSON object");
   CHECK(veto::parse_request("user_may_join_room", R"({"room":"!r:x"})").error().message ==
         "user_may_join_room: missing field 'user'");
-  CHECK(veto::parse_request("user_may_join_room", R"({"user":"alice","room":"!r:x"})").error().message ==
-        "user_may_join_room: field 'user' must be a user ID");
-  CHECK(veto::parse_request("user_may_join_room", R"({"user":"@a:x","room":"#alias:x"})").error().message ==
-        "user_may_join_room: field 'room' must be a room ID");
-  CHECK(veto::parse_request("user_may_join_room", R"({"user":"@a:x","room":"!r:x","is_invited":"yes"})")
+  CHECK(veto::parse_request("user_may_join_room", R"({"user":"alice","room":"!r:x"})")
+            .error()
+            .message == "user_may_join_room: field 'user' must be a user ID");
+  CHECK(veto::parse_request("user_may_join_room", R"({"user":"@a:x","room":"#alias:x"})")
+            .error()
+            .message == "user_may_join_room: field 'room' must be a room ID");
+  CHECK(veto::parse_request("user_may_join_room",
+                            R"({"user":"@a:x","room":"!r:x","is_invited":"yes"})")
             .error()
             .message == "user_may_join_room: field 'is_invited' must be true or false");
-  CHECK(veto::parse_request("check_event_for_spam", R"({"event":{"event_id":"$e","room_id":"!r:x","type":"t"}})")
+  CHECK(veto::parse_request("check_event_for_spam",
+                            R"({"event":{"event_id":"$e","room_id":"!r:x","type":"t"}})")
             .error()
             .message == "check_event_for_spam: field 'event.sender' must be a string");
   CHECK(veto::parse_request("check_event_for_spam", R"({"event":[]})").error().message ==
@@ -98,7 +106,8 @@ TEST_CASE("veto: the server checks the secret and answers allow, reject and erro
   const std::string join = R"({"user":"@a:x","room":"!r:x","is_invited":false})";
 
   CHECK(server.handle("POST", "/_tyr/veto/user_may_join_room", "", join).status == 401);
-  CHECK(server.handle("POST", "/_tyr/veto/user_may_join_room", "Bearer wrong-secret-0123456", join).status == 403);
+  CHECK(server.handle("POST", "/_tyr/veto/user_may_join_room", "Bearer wrong-secret-0123456", join)
+            .status == 403);
   CHECK(server.stats().auth_failures == 2);
   CHECK(backend.seen.empty());
   CHECK(server.handle("GET", "/_tyr/veto/user_may_join_room", kAuth, join).status == 405);
@@ -106,7 +115,10 @@ TEST_CASE("veto: the server checks the secret and answers allow, reject and erro
   auto bad = server.handle("POST", "/_tyr/veto/user_may_join_room", kAuth, "{");
   CHECK(bad.status == 400);
   CHECK(bad.body == R"({"errcode":"M_NOT_JSON","error":"user_may_join_room: body is not JSON"})");
-  CHECK(server.handle("POST", "/_tyr/veto/user_may_join_room", kAuth, std::string(2 * 1024 * 1024, ' ')).status == 413);
+  CHECK(
+      server
+          .handle("POST", "/_tyr/veto/user_may_join_room", kAuth, std::string(2 * 1024 * 1024, ' '))
+          .status == 413);
 
   auto allowed = server.handle("POST", "/_tyr/veto/user_may_join_room", kAuth, join);
   CHECK(allowed.status == 200);
@@ -140,10 +152,12 @@ TEST_CASE("veto: the server checks the secret and answers allow, reject and erro
   CHECK(ping.status == 200);
   CHECK(ping.body == R"({"id":"abc","status":"ok"})");
   // Callbacks Tyr does not judge are allowed.
-  CHECK(server.handle("POST", "/_tyr/veto/user_may_create_room", kAuth, R"({"user_id":"@a:x"})").status == 200);
+  CHECK(server.handle("POST", "/_tyr/veto/user_may_create_room", kAuth, R"({"user_id":"@a:x"})")
+            .status == 200);
 }
 
-TEST_CASE("veto: the module snippet names the URL, secret, callbacks and fail-open policy", "[veto]") {
+TEST_CASE("veto: the module snippet names the URL, secret, callbacks and fail-open policy",
+          "[veto]") {
   VetoConfig cfg = config();
   cfg.fail_open = false;
   const std::string y = veto::synapse_module_yaml(cfg, "http://127.0.0.1:9001/_tyr/veto");
@@ -175,12 +189,16 @@ data_dir: ./data
   };
   CHECK(err("veto:\n  port: 9001\n") ==
         "t.yaml:12:3: key 'veto': needs 'secret' or 'secret_path' (the module's Bearer secret)");
-  CHECK(err("veto:\n  secret: short\n") == "t.yaml:12:11: key 'veto.secret': must be at least 32 characters");
+  CHECK(err("veto:\n  secret: short\n") ==
+        "t.yaml:12:11: key 'veto.secret': must be at least 32 characters");
   CHECK(err("veto:\n  secret: 0123456789abcdefghijklmnopqrstuvwxyz\n  scope: all\n") ==
         "t.yaml:13:10: key 'veto.scope': expected 'protected_rooms' or 'server'");
   CHECK(err("veto:\n  secret: 0123456789abcdefghijklmnopqrstuvwxyz\n  deadline_ms: 0\n") ==
         "t.yaml:13:16: key 'veto.deadline_ms': must be between 1 and 10000");
-  const Config c = load_config_string(base + "veto:\n  secret: 0123456789abcdefghijklmnopqrstuvwxyz\n  scope: server\nadmin:\n  port: 9100\n", "t.yaml");
+  const Config c = load_config_string(base +
+                                          "veto:\n  secret: 0123456789abcdefghijklmnopqrstuvwxyz\n "
+                                          " scope: server\nadmin:\n  port: 9100\n",
+                                      "t.yaml");
   CHECK(c.veto.enabled);
   CHECK(c.veto.whole_server);
   CHECK(c.veto.deadline == std::chrono::milliseconds(250));
@@ -189,7 +207,8 @@ data_dir: ./data
   CHECK(c.admin.bind_address == "127.0.0.1");
 }
 
-TEST_CASE("veto: a callback name or ping id that is not UTF-8 gets a JSON answer (fuzz regression)", "[veto]") {
+TEST_CASE("veto: a callback name or ping id that is not UTF-8 gets a JSON answer (fuzz regression)",
+          "[veto]") {
   const VetoConfig cfg = config();
   FakeBackend backend;
   veto::Server server(cfg, backend);

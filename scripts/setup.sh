@@ -34,16 +34,18 @@ else
 fi
 
 # Synapse in its own venv, from PyPI, pinned. Debian's python3 keeps it independent of pyenv.
+# The installed distribution's version is compared, as for the module below: synapse.__version__
+# may carry a build suffix and would never equal the pin, reinstalling Synapse on every run.
 PY=/usr/bin/python3
 if [ -x "$VENV/bin/python" ] &&
-   "$VENV/bin/python" -c "import synapse, sys; sys.exit(synapse.__version__ != '$SYNAPSE_VERSION')" 2>/dev/null; then
+   "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('matrix-synapse') != '$SYNAPSE_VERSION')" 2>/dev/null; then
   echo "setup: Synapse $SYNAPSE_VERSION present in $VENV"
 else
   echo "setup: creating $VENV with matrix-synapse==$SYNAPSE_VERSION"
   rm -rf "$VENV"
   "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION"
-  "$VENV/bin/python" -c "import synapse; print('setup: Synapse', synapse.__version__)"
+  "$VENV/bin/python" -c "import importlib.metadata as m; print('setup: Synapse', m.version('matrix-synapse'))"
 fi
 
 # The Synapse module that forwards spam-checker callbacks to Tyr's inline veto, pinned.

@@ -14,6 +14,7 @@ PACKAGES=(
   librocksdb-dev nlohmann-json3-dev libyaml-cpp-dev catch2 libssl-dev
   clang-14 libclang-rt-14-dev llvm-14 clang-format-14
   python3 python3-venv python3-dev
+  dpkg-dev  # dpkg-shlibdeps: the .deb's dependencies (scripts/package.sh)
 )
 
 SUDO=""

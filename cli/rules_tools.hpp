@@ -5,7 +5,7 @@
 
 namespace tyr::rules {
 struct ListOracle;
-}
+}  // namespace tyr::rules
 
 namespace tyr::cli {
 

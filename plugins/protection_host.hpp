@@ -1,7 +1,7 @@
 #pragma once
 // The protection suite behind the engine's two protection interfaces (engine/core/scorer.hpp):
 // ProtectionScorer (hits on an event folded into the rules' verdict, by the verdict combiner)
-// and ProtectionHost (membership changes, timers, requested actions, `protections …` commands,
+// and protection::Host (membership changes, timers, requested actions, `protections …` commands,
 // settings and state). Pipeline thread only: the suite is not thread-safe.
 //
 // Requested actions leave here as executor JSON (engine::protection::to_json of each ActionIntent,

@@ -139,6 +139,9 @@ struct RedactUser {
   int64_t window_s = 86400;
   bool shadow = false;  // record what would be redacted, redact nothing
   bool report = false;  // always report the count (also when nothing was redacted)
+  // When set, the one notice of an incident (a kick or ban verdict): posted with the count of
+  // messages removed, instead of the plain count.
+  std::string notice;
   bool operator==(const RedactUser&) const = default;
 };
 
@@ -196,9 +199,53 @@ struct Mute {
   bool operator==(const Mute&) const = default;
 };
 
-using Action = std::variant<Notice, JoinProtect, LoadRoomState, CatchUp, WatchList, CreateList,
-                            SetRule, Sweep, ListBan, UnbanCheck, Unban, Acl, RedactUser,
-                            RedactEvent, Kick, Ban, SetJoinRule, RestoreJoinRule, Mute>;
+// Read every protected room's power levels and answer with what Tyr can and cannot do (`verify`).
+struct Verify {
+  static constexpr std::string_view kName = "verify";
+  static constexpr Priority kPriority = Priority::kControl;
+  std::string reply_to;
+  bool operator==(const Verify&) const = default;
+};
+
+// Act on everyone who joined or spoke in `room` since `since_ms` (`since`): `verb` is kick, ban,
+// redact or mute; the executor reads the history and queues one action per user.
+struct Since {
+  static constexpr std::string_view kName = "since";
+  static constexpr Priority kPriority = Priority::kControl;
+  std::string room;
+  int64_t since_ms = 0;
+  std::string verb, reason, reply_to;
+  bool operator==(const Since&) const = default;
+};
+
+// Write a ban rule into `list` (a list Tyr writes) for every user banned in `room` (`import`).
+struct ImportBans {
+  static constexpr std::string_view kName = "import_bans";
+  static constexpr Priority kPriority = Priority::kControl;
+  std::string room, list, reply_to;
+  bool operator==(const ImportBans&) const = default;
+};
+
+// The homeserver's admin API on a local user: `op` is suspend, unsuspend or deactivate.
+struct AdminUser {
+  static constexpr std::string_view kName = "admin_user";
+  static constexpr Priority kPriority = Priority::kBan;
+  std::string user, op, reason, reply_to;
+  bool operator==(const AdminUser&) const = default;
+};
+
+// The homeserver's admin API: remove every local member of a room, block it and purge it.
+struct ShutdownRoom {
+  static constexpr std::string_view kName = "shutdown_room";
+  static constexpr Priority kPriority = Priority::kBan;
+  std::string room, reason, reply_to;
+  bool operator==(const ShutdownRoom&) const = default;
+};
+
+using Action =
+    std::variant<Notice, JoinProtect, LoadRoomState, CatchUp, WatchList, CreateList, SetRule, Sweep,
+                 ListBan, UnbanCheck, Unban, Acl, RedactUser, RedactEvent, Kick, Ban, SetJoinRule,
+                 RestoreJoinRule, Mute, Verify, Since, ImportBans, AdminUser, ShutdownRoom>;
 
 // The wire name of an action ("ban", "redact_event", …) and its default outbox priority.
 std::string_view name_of(const Action& action);

@@ -186,6 +186,7 @@ TYR_FIELDS(RedactUser) {
     r.integer("window_s", a.window_s);
   r.optional("shadow", a.shadow);
   r.optional("report", a.report);
+  r.optional("notice", a.notice);
 }
 TYR_FIELDS(RedactEvent) {
   r.required("room", a.room);
@@ -221,6 +222,34 @@ TYR_FIELDS(Mute) {
   r.optional("reason", a.reason);
   r.optional("unmute", a.unmute);
   r.why(a.why);
+}
+
+TYR_FIELDS(Verify) { r.optional("reply_to", a.reply_to); }
+TYR_FIELDS(Since) {
+  r.required("room", a.room);
+  if constexpr (std::is_same_v<R, Reader>)
+    r.integer("since_ms", a.since_ms, true);
+  else
+    r.integer("since_ms", a.since_ms);
+  r.required("verb", a.verb);
+  r.optional("reason", a.reason);
+  r.optional("reply_to", a.reply_to);
+}
+TYR_FIELDS(ImportBans) {
+  r.required("room", a.room);
+  r.required("list", a.list);
+  r.optional("reply_to", a.reply_to);
+}
+TYR_FIELDS(AdminUser) {
+  r.required("user", a.user);
+  r.required("op", a.op);
+  r.optional("reason", a.reason);
+  r.optional("reply_to", a.reply_to);
+}
+TYR_FIELDS(ShutdownRoom) {
+  r.required("room", a.room);
+  r.optional("reason", a.reason);
+  r.optional("reply_to", a.reply_to);
 }
 
 #undef TYR_FIELDS

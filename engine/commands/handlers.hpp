@@ -15,6 +15,7 @@ void ping(CommandContext& ctx);
 void rooms(CommandContext& ctx);
 void rooms_add(CommandContext& ctx);
 void rooms_remove(CommandContext& ctx);
+void verify(CommandContext& ctx);
 
 // lists_commands.cpp
 void lists(CommandContext& ctx);
@@ -23,6 +24,8 @@ void lists_unwatch(CommandContext& ctx);
 void lists_create(CommandContext& ctx);
 void lists_shadow(CommandContext& ctx);
 void lists_enforce(CommandContext& ctx);
+void lists_default(CommandContext& ctx);
+void import_bans(CommandContext& ctx);
 
 // moderation_commands.cpp: rules Tyr writes to its lists, the allowlist, redactions
 void ban(CommandContext& ctx);
@@ -34,6 +37,15 @@ void redact(CommandContext& ctx);
 void kick(CommandContext& ctx);
 void mute(CommandContext& ctx);
 void unmute(CommandContext& ctx);
+
+// member_commands.cpp
+void since(CommandContext& ctx);
+
+// admin_commands.cpp: the homeserver's admin API (homeserver.admin_token)
+void suspend(CommandContext& ctx);
+void unsuspend(CommandContext& ctx);
+void deactivate(CommandContext& ctx);
+void shutdown_room(CommandContext& ctx);
 
 // rules_commands.cpp
 void rules(CommandContext& ctx);

@@ -1,4 +1,5 @@
-// `lists`, `lists watch|unwatch|create|shadow|enforce`: the policy lists Tyr follows.
+// `lists`, `lists watch|unwatch|create|shadow|enforce|default`: the policy lists Tyr follows;
+// `import`: a room's bans into a list.
 
 #include "engine/commands/handlers.hpp"
 #include "engine/core/ids.hpp"
@@ -6,9 +7,18 @@
 
 namespace tyr::engine::commands {
 
+namespace {
+
+std::string list_name(const WatchedList& l) {
+  return !l.shortcode.empty() ? l.shortcode : !l.alias.empty() ? l.alias : l.id;
+}
+
+}  // namespace
+
 void lists(CommandContext& ctx) {
   PolicyBook& book = ctx.host.policy_book();
   auto lists = book.lists();
+  const auto fallback = ctx.host.policy_book().default_list();
   if (lists.empty()) {
     ctx.reply("No lists. Watch one with `" + ctx.prefix() +
               " lists watch <#alias|!room>` or create one with `" + ctx.prefix() +
@@ -22,6 +32,7 @@ void lists(CommandContext& ctx) {
     if (!l.alias.empty()) text += " (" + l.alias + ")";
     if (!l.shortcode.empty()) text += " [" + l.shortcode + "]";
     if (l.writable) text += " writable";
+    if (fallback && fallback->id == l.id) text += " default";
     if (l.shadow) text += " shadow";
     text += ": " + std::to_string(c[0]) + " user, " + std::to_string(c[2]) + " server, " +
             std::to_string(c[1]) + " room rules";
@@ -115,5 +126,65 @@ void lists_mode(CommandContext& ctx, bool shadow) {
 
 void lists_shadow(CommandContext& ctx) { lists_mode(ctx, true); }
 void lists_enforce(CommandContext& ctx) { lists_mode(ctx, false); }
+
+}  // namespace tyr::engine::commands
+
+namespace tyr::engine::commands {
+
+// `lists default [list]`: show or set the list `ban`, `unban` and `takedown` use when none is
+// named. Without a choice, the one list Tyr writes (when there is exactly one) is the default.
+void lists_default(CommandContext& ctx) {
+  if (ctx.args.size() > 1) {
+    ctx.reply("Usage: " + ctx.prefix() + " lists default [list]");
+    return;
+  }
+  if (ctx.args.empty()) {
+    auto l = ctx.host.policy_book().default_list();
+    ctx.reply(l ? "The default list is " + list_name(*l) + " (" + l->id + ")."
+                : "No default list: name one with `" + ctx.prefix() +
+                      " lists default <list>` (a list Tyr writes; `" + ctx.prefix() +
+                      " lists create <shortcode>` makes one).");
+    return;
+  }
+  auto l = ctx.host.policy_book().find(ctx.args[0]);
+  if (!l || !l->writable) {
+    ctx.reply(escape_untrusted(ctx.args[0], kMaxQuotedName) +
+              " is not a list Tyr can write. Create one with `" + ctx.prefix() +
+              " lists create <shortcode>`.");
+    return;
+  }
+  auto before = ctx.host.policy_book().default_list();
+  ctx.host.policy_book().set_default(ctx.batch, l->id);
+  ctx.reply("The default list is now " + list_name(*l) + " (was " +
+            (before ? list_name(*before) : std::string("none")) + "): `" + ctx.prefix() +
+            " ban <entity>` writes there.");
+}
+
+// `import <room> <list>`: the executor reads the room's bans and writes a ban rule for each
+// banned user not in the list yet.
+void import_bans(CommandContext& ctx) {
+  if (ctx.args.size() < 1 || ctx.args.size() > 2 ||
+      !(is_room_id(ctx.args[0]) || is_room_alias(ctx.args[0]))) {
+    ctx.reply("Usage: " + ctx.prefix() + " import <room> [list] (the default list when none)");
+    return;
+  }
+  const std::string room = ctx.host.find_protected_room(ctx.args[0]);
+  if (room.empty()) {
+    ctx.reply(escape_untrusted(ctx.args[0], kMaxQuotedName) +
+              " is not a room Tyr protects (by room ID, or the alias it was added with). `" +
+              ctx.prefix() + " rooms` lists them.");
+    return;
+  }
+  std::optional<WatchedList> l = ctx.args.size() == 2 ? ctx.host.policy_book().find(ctx.args[1])
+                                                      : ctx.host.policy_book().default_list();
+  if (!l || !l->writable) {
+    ctx.reply(ctx.args.size() == 2
+                  ? escape_untrusted(ctx.args[1], kMaxQuotedName) + " is not a list Tyr can write."
+                  : "No default list: name the list, or set one with `" + ctx.prefix() +
+                        " lists default <list>`.");
+    return;
+  }
+  ctx.enqueue(actions::ImportBans{room, l->id, ctx.event_id()});
+}
 
 }  // namespace tyr::engine::commands

@@ -1,11 +1,13 @@
 // `ban`, `unban`, `takedown`: rules Tyr writes to the lists it created; `allow`, `allow remove`:
 // the allowlist; `redact`: a user's recent messages.
 
+#include <algorithm>
 #include <optional>
 
 #include "engine/commands/handlers.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
+#include "engine/core/text.hpp"
 #include "engine/policy/policy_rule.hpp"
 #include "engine/store/keys.hpp"
 
@@ -27,20 +29,42 @@ void write_rule(CommandContext& ctx, const std::string& recommendation) {
   const std::string& prefix = ctx.prefix();
   auto& a = ctx.args;
   const bool clear = recommendation.empty();
-  if (a.size() < 2) {
-    ctx.reply("Usage: " + prefix + (clear ? " unban" : " ban") +
-              " <list> [user|room|server] <entity>" + (clear ? "" : " [reason]"));
+  const std::string verb = clear ? "unban" : recommendation == "m.ban" ? "ban" : "takedown";
+  const std::string usage = "Usage: " + prefix + " " + verb +
+                            " [list] [user|room|server] <entity>" + (clear ? "" : " [reason]") +
+                            " (the default list when none is named)";
+  if (a.empty()) {
+    ctx.reply(usage);
     return;
   }
+  // The list is named first, or left out for the default list (`lists default`).
   auto list = ctx.host.policy_book().find(a[0]);
+  size_t i = 1;
   if (!list || !list->writable) {
-    ctx.reply(a[0] + " is not a list Tyr can write. Create one with `" + prefix +
-              " lists create <shortcode>`.");
+    const bool names_entity = a[0].find_first_of("@!#:.*?") != std::string::npos ||
+                              policy::kind_from_name(a[0]).has_value();
+    if (list || !names_entity) {
+      ctx.reply(escape_untrusted(a[0], kMaxQuotedName) + " is not a list Tyr can write. " +
+                "Create one with `" + prefix + " lists create <shortcode>`.");
+      return;
+    }
+    list = ctx.host.policy_book().default_list();
+    if (!list) {
+      ctx.reply("Which list? Name one (`" + prefix + " " + verb + " <list> " + a[0] +
+                "`), or set a default with `" + prefix + " lists default <list>`.");
+      return;
+    }
+    i = 0;
+  }
+  const std::string list_label = i == 1                     ? a[0]
+                                 : !list->shortcode.empty() ? list->shortcode
+                                                            : list->id;
+  if (i >= a.size()) {
+    ctx.reply(usage);
     return;
   }
-  size_t i = 1;
   std::optional<EntityKind> kind;
-  if (a.size() > 2) kind = policy::kind_from_name(a[1]);
+  if (a.size() > i + 1) kind = policy::kind_from_name(a[i]);
   if (kind) ++i;
   const std::string entity = a[i++];
   if (!kind) kind = infer_kind(entity);
@@ -50,10 +74,16 @@ void write_rule(CommandContext& ctx, const std::string& recommendation) {
     ctx.reply("Tyr will not ban itself.");
     return;
   }
+  const auto& operators = ctx.host.config().management.operators;
+  if (!clear && *kind == EntityKind::kUser &&
+      std::find(operators.begin(), operators.end(), entity) != operators.end()) {
+    ctx.reply("Tyr will not ban " + entity + ": operators are never acted on.");
+    return;
+  }
   if (clear) {
     auto rules = ctx.host.policy_book().rules_for_entity(list->id, entity);
     if (rules.empty()) {
-      ctx.reply("No rule for " + entity + " in " + a[0] + ".");
+      ctx.reply("No rule for " + entity + " in " + list_label + ".");
       return;
     }
     for (const auto& r : rules) {
@@ -63,7 +93,7 @@ void write_rule(CommandContext& ctx, const std::string& recommendation) {
         ctx.enqueue(actions::SetRule{
             list->id, std::string(family) + std::string(policy::kind_name(r.kind)), r.state_key,
             nlohmann::json::object(), ctx.event_id(),
-            stable ? "Removed the rule for " + entity + " from " + a[0] + "." : ""});
+            stable ? "Removed the rule for " + entity + " from " + list_label + "." : ""});
       }
     }
     return;
@@ -77,7 +107,7 @@ void write_rule(CommandContext& ctx, const std::string& recommendation) {
   ctx.enqueue(actions::SetRule{
       list->id, policy::stable_type(*kind), "rule:" + entity, content, ctx.event_id(),
       std::string(recommendation == "m.ban" ? "Banned " : "Took down ") + entity + " (" +
-          std::string(policy::kind_name(*kind)) + ") in " + a[0] + "."});
+          std::string(policy::kind_name(*kind)) + ") in " + list_label + "."});
 }
 
 }  // namespace
@@ -135,8 +165,8 @@ void redact(CommandContext& ctx) {
   }
   const PolicyConfig& settings = ctx.host.config().policy;
   for (const auto& room : rooms) {
-    ctx.enqueue(actions::RedactUser{room, ctx.args[0], settings.takedown_redact_window.count(),
-                                    settings.dry_run, true});
+    ctx.enqueue(actions::RedactUser{
+        room, ctx.args[0], settings.takedown_redact_window.count(), settings.dry_run, true, {}});
   }
   ctx.reply("Redacting recent messages of " + ctx.args[0] + " in " + std::to_string(rooms.size()) +
             " room(s).");

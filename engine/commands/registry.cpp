@@ -17,6 +17,7 @@ constexpr auto kCommands = std::to_array<CommandSpec>({
     {{"rooms", "add"}, "rooms add <room-id|#alias>", "join a room and protect it", &rooms_add},
     {{"rooms", "remove"}, "rooms remove <room-id|#alias>", "stop protecting a room", &rooms_remove},
     {{"rooms"}, "rooms", "list the protected rooms", &rooms},
+    {{"verify"}, "verify", "check Tyr's power in every protected room", &verify},
     {{"lists", "watch"}, "lists watch <!room|#alias>", "follow a policy list room", &lists_watch},
     {{"lists", "unwatch"}, "lists unwatch <list>", "stop following a policy list", &lists_unwatch},
     {{"lists", "create"},
@@ -28,14 +29,19 @@ constexpr auto kCommands = std::to_array<CommandSpec>({
      "report a list's matches without acting",
      &lists_shadow},
     {{"lists", "enforce"}, "lists enforce <list>", "act on a list's rules", &lists_enforce},
+    {{"lists", "default"},
+     "lists default [list]",
+     "the list ban, unban and takedown use when none is named",
+     &lists_default},
     {{"lists"}, "lists", "the lists Tyr follows, with rule counts", &lists},
+    {{"import"}, "import <room> [list]", "add a room's existing bans to a list", &import_bans},
     {{"ban"},
-     "ban <list> [user|room|server] <entity> [reason]",
+     "ban [list] [user|room|server] <entity> [reason]",
      "add a ban rule to a list Tyr writes",
      &ban},
-    {{"unban"}, "unban <list> [user|room|server] <entity>", "remove that entity's rules", &unban},
+    {{"unban"}, "unban [list] [user|room|server] <entity>", "remove that entity's rules", &unban},
     {{"takedown"},
-     "takedown <list> [user|room|server] <entity>",
+     "takedown [list] [user|room|server] <entity>",
      "add a takedown rule (ban and redact history)",
      &takedown},
     {{"allow", "remove"},
@@ -53,6 +59,23 @@ constexpr auto kCommands = std::to_array<CommandSpec>({
      "take a user's voice (power level below events_default)",
      &mute},
     {{"unmute"}, "unmute <user> [room]", "give a muted user their voice back", &unmute},
+    {{"since"},
+     "since <duration> kick|ban|redact|mute [room] [reason]",
+     "act on everyone who joined or spoke in the last 30m, 2h, 1d…",
+     &since},
+    {{"suspend"},
+     "suspend <@user> [reason]",
+     "suspend a local user (admin API; homeserver.admin_token)",
+     &suspend},
+    {{"unsuspend"}, "unsuspend <@user>", "lift a suspension (admin API)", &unsuspend},
+    {{"deactivate"},
+     "deactivate <@user> [reason]",
+     "deactivate a local user's account (admin API)",
+     &deactivate},
+    {{"shutdown", "room"},
+     "shutdown room <room> [reason]",
+     "remove everyone from a room, block and purge it (admin API)",
+     &shutdown_room},
     {{"rules", "test"},
      "rules test <text>",
      "score a message as if sent in a protected room",
@@ -123,6 +146,11 @@ const CommandSpec* closest_command(const std::vector<std::string>& words) {
   size_t best_distance = 3;  // at most two edits
   for (const auto& spec : kCommands) {
     size_t dist = distance(words[0], spec.words[0]);
+    // "rooms ad": a second word given to a command that takes none was likely meant as part of
+    // a longer command, which wins a tie (longer word paths come first in the table).
+    if (spec.word_count() == 1 && words.size() >= 2 &&
+        spec.usage.find_first_of("<[") == std::string_view::npos)
+      ++dist;
     if (spec.word_count() == 2) {
       // "rooms ad" → "rooms add": the second word counts too, when one was given.
       if (words.size() < 2 || words[1].size() > 64) continue;

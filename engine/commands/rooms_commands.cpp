@@ -50,3 +50,17 @@ void rooms_remove(CommandContext& ctx) {
 }
 
 }  // namespace tyr::engine::commands
+
+namespace tyr::engine::commands {
+
+// `verify`: the executor reads each protected room's power levels and answers with what Tyr
+// can and cannot do there.
+void verify(CommandContext& ctx) {
+  if (ctx.host.protected_rooms().empty()) {
+    ctx.reply("Tyr protects no rooms yet. Add one with `" + ctx.prefix() + " rooms add <room>`.");
+    return;
+  }
+  ctx.enqueue(actions::Verify{ctx.event_id()});
+}
+
+}  // namespace tyr::engine::commands

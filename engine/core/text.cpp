@@ -1,5 +1,6 @@
 #include "engine/core/text.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -150,6 +151,18 @@ std::string number_text(double value) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", value);
   return buf;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep,
+                 std::size_t max_shown) {
+  std::string out;
+  const std::size_t shown = std::min(parts.size(), max_shown);
+  for (std::size_t i = 0; i < shown; ++i) {
+    if (i > 0) out += sep;
+    out += parts[i];
+  }
+  if (shown < parts.size()) out += " and " + std::to_string(parts.size() - shown) + " more";
+  return out;
 }
 
 }  // namespace tyr

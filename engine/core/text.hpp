@@ -10,8 +10,10 @@
 //   dump_json(action)                              // serialise; invalid UTF-8 becomes U+FFFD
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -57,5 +59,9 @@ std::string dump_json(const nlohmann::json& j);
 
 // A number as people write it: "6", "0.5", "1e+06" (printf's %g).
 std::string number_text(double value);
+
+// `parts` joined by `sep`; past `max_shown` parts, the rest are counted: "a, b and 3 more".
+std::string join(const std::vector<std::string>& parts, std::string_view sep,
+                 std::size_t max_shown = SIZE_MAX);
 
 }  // namespace tyr

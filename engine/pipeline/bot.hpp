@@ -134,6 +134,12 @@ class Bot : public EventHandler,
   ActionOutcome run(uint64_t seq, const actions::SetJoinRule& a, Batch& batch);
   ActionOutcome run(uint64_t seq, const actions::RestoreJoinRule& a, Batch& batch);
   ActionOutcome run(uint64_t seq, const actions::Mute& a, Batch& batch);
+  // moderator_actions.cpp
+  ActionOutcome run(uint64_t seq, const actions::Verify& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::Since& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::ImportBans& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::AdminUser& a, Batch& batch);
+  ActionOutcome run(uint64_t seq, const actions::ShutdownRoom& a, Batch& batch);
 
   // Queues a notice in `room` (optionally as a reply to `reply_to` event ID).
   void enqueue_notice(Batch& batch, const std::string& room, const std::string& body,

@@ -162,11 +162,12 @@ ActionOutcome Bot::run(uint64_t, const actions::CatchUp& a, Batch& batch) {
   const size_t fresh = accepted->accepted;
   if (fresh > 0) {
     metrics::tyr_metrics().events_recovered.add(fresh);
-    // Not necessarily lost: after a restart of Tyr the homeserver may still be replaying them.
-    log::warn("catch-up", room + ": " + std::to_string(fresh) +
-                              " event(s) no transaction had delivered, of " +
-                              std::to_string(ids.size()) + " since " + format_utc(since) +
-                              "; handling them now");
+    // Nothing is lost: these were read back before any transaction brought them (at start the
+    // homeserver is often still about to send them); copies that arrive later are dropped.
+    log::info("catch-up", room + ": read " + std::to_string(fresh) + " of " +
+                              std::to_string(ids.size()) + " event(s) since " + format_utc(since) +
+                              " from history before a transaction brought them; handling them "
+                              "now (later copies are dropped)");
     if (on_recovered_) on_recovered_();
     // Their state is older than what Tyr knows: read the room's state afresh.
     if (state && rooms_.contains(room)) {

@@ -67,7 +67,11 @@ ActionOutcome Bot::run(uint64_t seq, const actions::RedactUser& a, Batch& batch)
   }
   audit_action(batch, actions::encode(a), "redact_user", nullptr, "live",
                std::to_string(done) + " events redacted");
-  if (done > 0 || a.report) {
+  if (!a.notice.empty()) {
+    post_notice(batch, "acting",
+                a.notice + "\nRemoved " + std::to_string(done) +
+                    " message(s) they sent in the last " + std::to_string(a.window_s) + " s.");
+  } else if (done > 0 || a.report) {
     post_notice(batch, "redactions",
                 "Redacted " + std::to_string(done) + " events of " + user + " in " + room + ".");
   }

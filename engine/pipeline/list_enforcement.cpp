@@ -9,6 +9,7 @@
 #include "engine/core/glob.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
 #include "engine/policy/policy_rule.hpp"
 #include "engine/store/keys.hpp"
@@ -83,6 +84,10 @@ policy::Judgement ListEnforcement::judge_user(const std::string& user_id) const 
 void ListEnforcement::on_member(const nlohmann::json& event, Batch& batch) {
   const auto content = event.value("content", nlohmann::json::object());
   const std::string membership = content.is_object() ? content.value("membership", "") : "";
+  if (membership == "ban") {
+    offer_list_ban(event, batch);
+    return;
+  }
   if (membership != "join" && membership != "invite" && membership != "knock") return;
   const std::string user = event.value("state_key", "");
   if (!is_user_id(user)) return;
@@ -94,6 +99,32 @@ void ListEnforcement::on_member(const nlohmann::json& event, Batch& batch) {
     return;
   }
   if (j.act) enqueue_ban(batch, event.value("room_id", ""), user, j);
+}
+
+// A moderator banned someone by hand: offer to put the ban in a list, so that every protected
+// room (and every community following the list) gets it. Answered with the command given.
+void ListEnforcement::offer_list_ban(const nlohmann::json& event, Batch& batch) {
+  const std::string sender = event.value("sender", "");
+  const std::string user = event.value("state_key", "");
+  if (sender.empty() || sender == bot_user_ || !is_user_id(user)) return;
+  if (judge_user(user).act) return;  // a list bans them already
+  const auto content = event.value("content", nlohmann::json::object());
+  const std::string reason = content.is_object() ? content.value("reason", "") : "";
+  const std::string& prefix = config_.management.command_prefix;
+  const auto list = book_.default_list();
+  std::string text = escape_untrusted(sender, kMaxQuotedName) + " banned " +
+                     escape_untrusted(user, kMaxQuotedName) + " in " + event.value("room_id", "") +
+                     (reason.empty() ? "" : " (" + quote_untrusted(reason, 200) + ")") + ". ";
+  const std::string why = reason.empty() ? "" : " " + escape_untrusted(reason, 200);
+  if (list) {
+    const std::string name = !list->shortcode.empty() ? list->shortcode : list->id;
+    text += "To ban them in every protected room, add it to " + name + ": `" + prefix + " ban " +
+            user + why + "`";
+  } else {
+    text += "To ban them in every protected room, add it to a list: `" + prefix + " ban <list> " +
+            user + why + "`";
+  }
+  notices_.post_notice(batch, "ban_propagation", text);
 }
 
 void ListEnforcement::on_list_event(const nlohmann::json& event, Batch& batch) {
@@ -132,7 +163,8 @@ void ListEnforcement::enqueue_ban(Batch& batch, const std::string& room, const s
                      actions::RedactUser{.room = room,
                                          .user = user,
                                          .window_s = config_.policy.takedown_redact_window.count(),
-                                         .shadow = j.shadow});
+                                         .shadow = j.shadow,
+                                         .notice = {}});
   }
 }
 

@@ -26,7 +26,7 @@ class ListEnforcement {
                   ManagementNotices& notices);
 
   // A membership in a protected room: a listed user who joins, is invited or knocks is banned
-  // (or, when exempt, reported).
+  // (or, when exempt, reported); a ban by a moderator gets an offer to add it to a list.
   void on_member(const nlohmann::json& event, Batch& batch);
   // A state event of a watched list room, delivered live.
   void on_list_event(const nlohmann::json& event, Batch& batch);
@@ -57,6 +57,7 @@ class ListEnforcement {
   void acl_started(const std::string& room);
 
  private:
+  void offer_list_ban(const nlohmann::json& event, Batch& batch);
   void schedule_sweeps(Batch& batch);
   void schedule_acl(Batch& batch);
 

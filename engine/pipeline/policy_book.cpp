@@ -134,6 +134,23 @@ bool PolicyBook::set_shadow(Batch& batch, const std::string& id, bool shadow) {
   return true;
 }
 
+std::optional<WatchedList> PolicyBook::default_list() const {
+  if (auto id = store_.get(Cf::kState, state_keys::kDefaultList)) {
+    if (auto l = find(*id); l && l->writable) return l;
+  }
+  std::optional<WatchedList> only;
+  for (const auto& l : lists()) {
+    if (!l.writable) continue;
+    if (only) return std::nullopt;  // several: the moderator chooses
+    only = l;
+  }
+  return only;
+}
+
+void PolicyBook::set_default(Batch& batch, const std::string& id) {
+  batch.put(Cf::kState, std::string(state_keys::kDefaultList), id);
+}
+
 std::vector<ListDiff> PolicyBook::diff_lists(const std::string&, const PolicyList& before,
                                              const PolicyList& after) const {
   // Keyed by (kind, state_key): the effective rule before and after.

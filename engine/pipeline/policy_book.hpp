@@ -50,6 +50,10 @@ class PolicyBook {
   // Switches a watched policy room between shadow and enforcing, durably in `batch`; false when
   // `id` is not a watched room (feeds take their mode from the config on every poll).
   bool set_shadow(Batch& batch, const std::string& id, bool shadow);
+  // The list `ban`, `unban`, `takedown` and `import` write to when none is named: the one chosen
+  // with set_default (`lists default`), or else the only list Tyr writes; nullopt when neither.
+  std::optional<WatchedList> default_list() const;
+  void set_default(Batch& batch, const std::string& id);
 
   // Replaces a list's rules with the policy events in `state_events` (a /state answer).
   std::vector<policy::ListDiff> load_state(Batch& batch, const std::string& id,

@@ -46,6 +46,14 @@ void ScoringStage::on_event(const nlohmann::json& event,
   const std::string sender = event.value("sender", "");
   const std::string room = event.value("room_id", "");
   const std::string event_id = event.value("event_id", "");
+  if (Incident* inc = live_incident(room, sender, now_ms()); inc && inc->level >= Action::kKick) {
+    // Being kicked or banned: whatever else the sender sends is removed, without a notice.
+    inc->last_ms = now_ms();
+    ++inc->removed;
+    vetted_.erase(event_id);
+    actions::enqueue(store_, batch, actions::RedactEvent{room, event_id, sender, inc->reason, {}});
+    return;
+  }
   EventVerdict v;
   if (auto it = vetted_.find(event_id); it != vetted_.end()) {
     // Scored (and counted) when the homeserver asked the inline veto; allowed then.
@@ -73,6 +81,19 @@ bool ScoringStage::veto(const nlohmann::json& event, Batch& batch) {
   const std::string sender = event.value("sender", "");
   const std::string room = event.value("room_id", "");
   ensure_room_state(room, batch);
+  if (Incident* inc = live_incident(room, sender, now_ms());
+      inc && inc->level >= Action::kKick && !config_.policy.dry_run) {
+    // Being kicked or banned: refused before it is stored, without a notice.
+    inc->last_ms = now_ms();
+    ++inc->removed;
+    outlet_.audit(batch,
+                  {{"room", room},
+                   {"user", sender},
+                   {"event_id", event.value("event_id", "")},
+                   {"reason", inc->reason}},
+                  "refuse_event", "veto");
+    return true;
+  }
   const auto started = std::chrono::steady_clock::now();
   EventVerdict v = scorer_->score(event, event.value("origin_server_ts", now_ms()),
                                   room_state_.facts(room, sender));
@@ -150,6 +171,21 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
       "Tyr: " + (decided.empty() ? "score " + format_score(v.score) : truncate_utf8(decided, 120));
   const std::vector<std::string> rules = rules_largest_first(v);
   if (!decided.empty()) head += "\nDecided by: " + decided;
+  const nlohmann::json refusal = {{"room", room},     {"user", sender}, {"event_id", event_id},
+                                  {"reason", reason}, {"rules", rules}, {"score", v.score}};
+  const int64_t now = now_ms();
+  if (Incident* inc = live_incident(room, sender, now); inc && !dry && v.action <= inc->level) {
+    // Part of an incident already acted on and announced: removed quietly, counted.
+    inc->last_ms = now;
+    ++inc->removed;
+    if (refused) {
+      outlet_.audit(batch, refusal, "refuse_event", "veto");
+    } else if (v.action >= Action::kRedact) {
+      actions::enqueue(store_, batch,
+                       actions::RedactEvent{room, event_id, sender, reason, {rules, v.score, {}}});
+    }
+    return;
+  }
   if ((v.action == Action::kNotify && !refused) || dry) {
     outlet_.notice(
         batch, dry && v.action != Action::kNotify ? "dry run" : "notify",
@@ -167,29 +203,71 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
     }
     return;
   }
+  open_incident(room, sender, v.action, reason, now);
+  const std::string what = refused ? "Refused before it was stored: " : "Acting: ";
+  if (refused) outlet_.audit(batch, refusal, "refuse_event", "veto");
   if (v.action >= Action::kKick) {
     const actions::Why why{rules, v.score, {}};
     if (v.action == Action::kBan)
       actions::enqueue(store_, batch, actions::Ban{room, sender, reason, why});
     else
       actions::enqueue(store_, batch, actions::Kick{room, sender, reason, why});
+    // The whole burst goes, and the incident's one notice comes with the count.
+    remove_burst(room, sender,
+                 what + head + "\nUntil the " + action_name(v.action) +
+                     " lands, anything more they send is removed without another notice.\n" +
+                     v.explanation,
+                 batch);
+    return;
   }
   if (refused) {
-    outlet_.notice(batch, "refused",
-                   "Refused before it was stored: " + head + "\n" + v.explanation);
-    outlet_.audit(batch,
-                  {{"room", room},
-                   {"user", sender},
-                   {"event_id", event_id},
-                   {"reason", reason},
-                   {"rules", rules},
-                   {"score", v.score}},
-                  "refuse_event", "veto");
+    outlet_.notice(batch, "refused", what + head + "\n" + v.explanation);
     return;
   }
   actions::enqueue(store_, batch,
                    actions::RedactEvent{room, event_id, sender, reason, {rules, v.score, {}}});
-  outlet_.notice(batch, "acting", "Acting: " + head + "\n" + v.explanation);
+  outlet_.notice(batch, "acting",
+                 what + head +
+                     "\nTheir messages caught in the next two minutes are removed without "
+                     "another notice.\n" +
+                     v.explanation);
+}
+
+ScoringStage::Incident* ScoringStage::live_incident(const std::string& room,
+                                                    const std::string& user, int64_t now) {
+  auto it = incidents_.find(room + '\x1f' + user);
+  if (it == incidents_.end()) return nullptr;
+  if (now - it->second.last_ms > kIncidentMs) {
+    incidents_.erase(it);
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void ScoringStage::open_incident(const std::string& room, const std::string& user, Action level,
+                                 std::string reason, int64_t now) {
+  if (incidents_.size() >= kMaxIncidents) {
+    // Bounded: drop the ones that ended, or else the stalest.
+    std::erase_if(incidents_,
+                  [now](const auto& kv) { return now - kv.second.last_ms > kIncidentMs; });
+    if (incidents_.size() >= kMaxIncidents) {
+      auto stalest = std::min_element(
+          incidents_.begin(), incidents_.end(),
+          [](const auto& a, const auto& b) { return a.second.last_ms < b.second.last_ms; });
+      incidents_.erase(stalest);
+    }
+  }
+  incidents_[room + '\x1f' + user] = Incident{now, level, 0, std::move(reason)};
+}
+
+void ScoringStage::remove_burst(const std::string& room, const std::string& user,
+                                std::string notice, Batch& batch) {
+  actions::RedactUser burst;
+  burst.room = room;
+  burst.user = user;
+  burst.window_s = kBurstSeconds;
+  burst.notice = std::move(notice);
+  actions::enqueue(store_, batch, burst);
 }
 
 void ScoringStage::ensure_room_state(const std::string& room, Batch& batch) {
@@ -226,6 +304,24 @@ void ScoringStage::enqueue_requested(Batch& batch) {
       continue;
     }
     if (!user.empty() && outlet_.is_exempt(user)) continue;
+    const bool kick = std::holds_alternative<actions::Kick>(act);
+    if (kick || std::holds_alternative<actions::Ban>(act)) {
+      // A protection's kick or ban is an incident like a verdict's: once, with the burst.
+      const Action level = kick ? Action::kKick : Action::kBan;
+      const int64_t now = now_ms();
+      if (Incident* inc = live_incident(room, user, now); inc && inc->level >= level) continue;
+      const std::string& reason =
+          kick ? std::get<actions::Kick>(act).reason : std::get<actions::Ban>(act).reason;
+      open_incident(room, user, level, reason, now);
+      actions::enqueue(store_, batch, act);
+      remove_burst(room, user,
+                   "[" + req.protection + "] " + (kick ? "Kicking " : "Banning ") + user +
+                       (kick ? " from " : " in ") + room + ": " + reason +
+                       ".\nUntil it lands, anything more they send is removed without another "
+                       "notice.",
+                   batch);
+      continue;
+    }
     actions::enqueue(store_, batch, act);
   }
 }

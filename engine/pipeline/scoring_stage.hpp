@@ -92,6 +92,27 @@ class ScoringStage {
   void enqueue_requested(Batch& batch);
   void remember_vetted(const std::string& event_id, const EventVerdict& v);
 
+  // One incident per (room, sender): an acting verdict (redact, kick, ban) or a protection's kick
+  // or ban opens it, and it lasts until the sender has sent nothing for kIncidentMs. It gets one
+  // notice; what else the sender does within it is removed quietly and counted. A kick or ban
+  // incident also removes the burst (their messages of the last kBurstSeconds) and, until it
+  // ends, refuses (inline veto) or redacts everything the sender sends.
+  struct Incident {
+    int64_t last_ms = 0;
+    Action level = Action::kAllow;
+    uint32_t removed = 0;  // messages removed quietly since it opened
+    std::string reason;    // the public reason of its action
+  };
+  static constexpr int64_t kIncidentMs = 120'000;
+  static constexpr int64_t kBurstSeconds = 120;
+  static constexpr size_t kMaxIncidents = 4096;
+  Incident* live_incident(const std::string& room, const std::string& user, int64_t now);
+  void open_incident(const std::string& room, const std::string& user, Action level,
+                     std::string reason, int64_t now);
+  // Queues the removal of `user`'s burst in `room`, with the incident's one notice.
+  void remove_burst(const std::string& room, const std::string& user, std::string notice,
+                    Batch& batch);
+
   const Config& config_;
   Store& store_;
   RoomStateCache& room_state_;
@@ -104,6 +125,7 @@ class ScoringStage {
   std::deque<std::string> vetted_order_;
   std::array<std::atomic<uint64_t>, kActions> verdicts_{};  // by Action
   std::atomic<uint64_t> shadow_verdicts_{0};                // shadow rules would have acted
+  std::map<std::string, Incident> incidents_;               // "room\x1fuser" -> live incident
 };
 
 }  // namespace tyr::engine

@@ -34,6 +34,10 @@ inline constexpr std::string_view kList = "list/";
 // the state event JSON. Rebuilds the policy index at start; removed with the rule or the list.
 inline constexpr std::string_view kPolicyState = "pstate/";
 
+// The list `ban`, `unban` and `takedown` write to when none is named (`lists default`).
+// "defaultlist" -> the list's room ID.
+inline constexpr std::string_view kDefaultList = "defaultlist";
+
 // HTTP feeds. "feed/<name>" -> JSON of the FeedState (validators, last good rules), so that a
 // restart serves the last good contents without fetching.
 inline constexpr std::string_view kFeed = "feed/";

@@ -29,7 +29,8 @@ class Flooding : public Protection {
     if (n <= max) return;
     sink.hit("FLOOD", std::to_string(n) + "+ messages in " + protections::seconds_text(window));
     if (!cfg.boolean("kick")) return;
-    int64_t& last = kicks_.touch(key_);  // one kick request per window, not one per message
+    // One kick request per user and window, not one per message.
+    int64_t& last = kicks_.touch(protections::join_key(key_, ctx.room_id, ctx.sender));
     if (last == 0 || ctx.now_ms - last >= window) {
       last = ctx.now_ms;
       sink.act(engine::actions::Kick{std::string(ctx.room_id),

@@ -65,17 +65,40 @@ TEST_CASE("e2e: rules redact spam with an explanation, notify on low scores, cou
   CHECK_FALSE(h.wait_reply("Verdict: redact, score 6.0").empty());
 }
 
-TEST_CASE("e2e: a flooder is kicked by a rate rule", "[e2e][rules]") {
+TEST_CASE("e2e: a flood is one incident: the flooder is kicked, the burst removed, one notice",
+          "[e2e][rules]") {
   Harness h(rules_config());
   copy_rules(h);
   auto& flooder = h.add_user("flooder");
+  auto& bystander = h.add_user("bystander");
   const std::string room = h.create_room_with_tyr("flooded");
   REQUIRE(flooder.join(room));
+  REQUIRE(bystander.join(room));
   h.start_tyr();
   h.protect(room);
-  for (int i = 0; i < 5; ++i) h.say(flooder, room, "message number " + std::to_string(i));
+  const std::string kept = h.say(bystander, room, "a bystander says hello");
+  std::vector<std::string> burst;
+  for (int i = 0; i < 8; ++i) {
+    auto sent = flooder.send_event(room, "m.room.message",
+                                   {{"msgtype", "m.text"}, {"body", "flood " + std::to_string(i)}},
+                                   "flood-" + std::to_string(i));
+    if (!sent) break;  // kicked: the homeserver refuses the rest
+    burst.push_back(*sent);
+  }
+  REQUIRE(burst.size() >= 4);
   REQUIRE(wait_until([&] { return h.membership(room, "@flooder:localhost") == "leave"; }, 30s));
-  CHECK_FALSE(h.wait_reply("Acting: kick (score 9.0) for @flooder:localhost").empty());
+  const std::string notice = h.wait_reply("Acting: kick (score 9.0) for @flooder:localhost");
+  REQUIRE_FALSE(notice.empty());
+  CHECK(notice.find("\nRemoved ") != std::string::npos);
+  // Every message of the burst is gone, the bystander's stays.
+  for (const auto& id : burst) CHECK(wait_until([&] { return redacted(h, room, id); }, 30s));
+  CHECK_FALSE(redacted(h, room, kept));
+  // One notice for the incident, not one per message.
+  size_t acting = 0;
+  for (const auto& body : h.tyr_replies())
+    if (body.find("@flooder:localhost") != std::string::npos && body.rfind("Acting: ", 0) == 0)
+      ++acting;
+  CHECK(acting == 1);
 }
 
 TEST_CASE("e2e: a broken rule file is reported and the old rules keep running", "[e2e][rules]") {

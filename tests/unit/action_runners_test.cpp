@@ -11,6 +11,7 @@
 
 #include "engine/actions/codec.hpp"
 #include "engine/audit/audit_log.hpp"
+#include "engine/core/clock.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "loopback_server.hpp"
 #include "temp_dir.hpp"
@@ -27,7 +28,8 @@ constexpr const char* kRoom = "!room:hs";
 struct FakeHomeserver {
   std::mutex mu;
   std::map<std::string, json> state;
-  int fail_status = 0;  // answer every write with this status when set
+  json history = json::array();  // /messages answers this, newest first, in one page
+  int fail_status = 0;           // answer every write with this status when set
   test::LoopbackServer server{
       [this](const httplib::Request& req, httplib::Response& res) { answer(req, res); }};
 
@@ -69,6 +71,22 @@ struct FakeHomeserver {
       if (it == state.end()) return reply(404, {{"errcode", "M_NOT_FOUND"}, {"error", "no state"}});
       if (req.has_param("format")) return reply(200, it->second);
       return reply(200, it->second["content"]);
+    }
+    if (req.method == "GET" && path.find("/messages") != std::string::npos)
+      return reply(200, {{"chunk", history}, {"start", "s"}});
+    if (req.method == "GET" && path.find("/members") != std::string::npos) {
+      json chunk = json::array();
+      for (const auto& [key, ev] : state) {
+        if (key.rfind("m.room.member|", 0) != 0) continue;
+        if (req.has_param("membership") &&
+            ev["content"].value("membership", "") != req.get_param_value("membership"))
+          continue;
+        json full = ev;
+        full["type"] = "m.room.member";
+        full["state_key"] = key.substr(std::string("m.room.member|").size());
+        chunk.push_back(full);
+      }
+      return reply(200, {{"chunk", chunk}});
     }
     if (fail_status != 0)
       return reply(fail_status, {{"errcode", "M_UNKNOWN"}, {"error", "try later"}});
@@ -275,4 +293,128 @@ TEST_CASE("action runners: mute sets a level below events_default, unmute remove
   REQUIRE_FALSE(notices.empty());
   CHECK(notices.back() ==
         "Cannot mute @mod:hs in !room:hs: @mod:hs has as much power as Tyr or more.");
+}
+
+TEST_CASE("action runners: verify says what Tyr can and cannot do in each room", "[runners]") {
+  Fixture f;
+  f.run(actions::Verify{"$asked"});
+  CHECK(f.notices() == std::vector<std::string>{"Tyr has the power it needs in all 1 protected "
+                                                "room(s):\n- !room:hs: ready (power 100)"});
+  f.hs.power(40);
+  f.run(actions::Verify{"$asked"});
+  CHECK(f.notices() ==
+        std::vector<std::string>{
+            "Tyr lacks power in 1 of 1 protected room(s); give it a higher power level there:\n"
+            "- !room:hs: power 40, cannot ban (needs 50), kick (needs 50), redact (needs 50), "
+            "mute (m.room.power_levels) (needs 50), server ACLs (m.room.server_acl) (needs 50), "
+            "join rules (m.room.join_rules) (needs 50)"});
+  CHECK(f.hs.writes().empty());
+}
+
+TEST_CASE("action runners: since acts on who joined or spoke in the window, never operators",
+          "[runners]") {
+  Fixture f;
+  const int64_t now = now_ms();
+  auto message = [](const std::string& sender, int64_t ts) {
+    return json{{"type", "m.room.message"},
+                {"sender", sender},
+                {"origin_server_ts", ts},
+                {"content", {{"body", "hi"}}}};
+  };
+  auto join = [](const std::string& user, int64_t ts) {
+    return json{{"type", "m.room.member"},
+                {"sender", user},
+                {"state_key", user},
+                {"origin_server_ts", ts},
+                {"content", {{"membership", "join"}}}};
+  };
+  f.hs.history = {message("@raider1:evil.org", now - 1000), join("@raider2:evil.org", now - 2000),
+                  message("@op:hs", now - 3000),  // an operator: never acted on
+                  message("@raider1:evil.org", now - 4000),
+                  message("@old:hs", now - 3'600'000)};  // before the window
+  f.run(actions::Since{kRoom, now - 600'000, "kick", "raid", "$asked"});
+  std::vector<json> queued;
+  std::vector<std::string> notices;
+  while (auto next = f.store.next_outbox()) {
+    auto a = json::parse(next->json);
+    if (a["kind"] == "notice")
+      notices.push_back(a["body"]);
+    else
+      queued.push_back(a);
+    Batch del;
+    del.del(Cf::kOutbox, next->key);
+    REQUIRE(f.store.commit(del));
+  }
+  REQUIRE(queued.size() == 2);
+  CHECK(queued[0] ==
+        json{{"kind", "kick"}, {"room", kRoom}, {"user", "@raider1:evil.org"}, {"reason", "raid"}});
+  CHECK(queued[1]["user"] == "@raider2:evil.org");
+  CHECK(notices == std::vector<std::string>{"Queued: kick 2 user(s) who joined or spoke in "
+                                            "!room:hs: @raider1:evil.org, @raider2:evil.org."});
+}
+
+TEST_CASE("action runners: import writes a rule per banned user not in the list yet", "[runners]") {
+  Fixture f;
+  {
+    WatchedList list;
+    list.id = "!list:hs";
+    list.shortcode = "bans";
+    list.writable = true;
+    Batch batch;
+    f.book.watch(batch, list);
+    REQUIRE(f.store.commit(batch));
+  }
+  f.hs.state["m.room.member|@banned1:evil.org"] = {
+      {"content", {{"membership", "ban"}, {"reason", "spam"}}}};
+  f.hs.state["m.room.member|@banned2:evil.org"] = {{"content", {{"membership", "ban"}}}};
+  f.hs.state["m.room.member|@op:hs"] = {{"content", {{"membership", "ban"}}}};
+  f.run(actions::ImportBans{kRoom, "!list:hs", "$asked"});
+  std::vector<json> rules;
+  std::vector<std::string> notices;
+  while (auto next = f.store.next_outbox()) {
+    auto a = json::parse(next->json);
+    if (a["kind"] == "notice")
+      notices.push_back(a["body"]);
+    else
+      rules.push_back(a);
+    Batch del;
+    del.del(Cf::kOutbox, next->key);
+    REQUIRE(f.store.commit(del));
+  }
+  REQUIRE(rules.size() == 2);
+  CHECK(rules[0] ==
+        json{{"kind", "set_rule"},
+             {"list", "!list:hs"},
+             {"type", "m.policy.rule.user"},
+             {"state_key", "rule:@banned1:evil.org"},
+             {"content",
+              {{"entity", "@banned1:evil.org"}, {"recommendation", "m.ban"}, {"reason", "spam"}}}});
+  CHECK(rules[1]["content"]["reason"] == "banned in !room:hs");
+  CHECK(notices == std::vector<std::string>{"Importing 2 ban(s) from !room:hs into !list:hs. 1 "
+                                            "left out (operators, Tyr or allowlisted)."});
+}
+
+TEST_CASE("action runners: the admin API needs the token, and reports what it did", "[runners]") {
+  Fixture f;
+  auto out = f.run(actions::AdminUser{"@x:hs", "suspend", "spam", "$asked"});
+  CHECK(out.result == "no_token");
+  CHECK(f.hs.writes().empty());
+  CHECK(f.notices() == std::vector<std::string>{"Cannot suspend @x:hs: homeserver.admin_token is "
+                                                "not configured (a server admin's token)."});
+  f.config.homeserver.admin_token = "admin-secret";
+  CHECK(f.run(actions::AdminUser{"@x:hs", "suspend", "spam", "$asked"}).result.empty());
+  CHECK(f.run(actions::AdminUser{"@x:hs", "deactivate", "", "$asked"}).result.empty());
+  CHECK(f.run(actions::ShutdownRoom{kRoom, "abuse", "$asked"}).result.empty());
+  CHECK(f.hs.writes() == std::vector<std::string>{"PUT /_synapse/admin/v1/suspend/@x:hs",
+                                                  "POST /_synapse/admin/v1/deactivate/@x:hs",
+                                                  "DELETE /_synapse/admin/v2/rooms/!room:hs"});
+  CHECK(f.notices() ==
+        std::vector<std::string>{
+            "Suspended @x:hs: they can read but send nothing until `!tyr unsuspend @x:hs`.",
+            "Deactivated @x:hs (their messages and media are kept).",
+            "Shutting down !room:hs: the homeserver removes its local members, blocks it and "
+            "purges it."});
+  CHECK_FALSE(f.bot->rooms().contains(kRoom));  // no longer protected
+  auto audit = f.audit();
+  REQUIRE(audit.size() == 3);
 }

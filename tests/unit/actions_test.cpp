@@ -33,13 +33,18 @@ std::vector<actions::Action> every_action() {
       actions::UnbanCheck{"!l:hs", "rule:@x:hs"},
       actions::Unban{"!r:hs", "@x:hs", "rule removed"},
       actions::Acl{"!r:hs"},
-      actions::RedactUser{"!r:hs", "@x:hs", 3600, true, true},
+      actions::RedactUser{"!r:hs", "@x:hs", 3600, true, true, "Kicking @x:hs"},
       actions::RedactEvent{"!r:hs", "$e", "@x:hs", "spam", why},
       actions::Kick{"!r:hs", "@x:hs", "flood", why},
       actions::Ban{"!r:hs", "@x:hs", "spam", why},
       actions::SetJoinRule{"!r:hs", "knock", why},
       actions::RestoreJoinRule{"!r:hs", why},
       actions::Mute{"!r:hs", "@x:hs", "flood", true, why},
+      actions::Verify{"$asked"},
+      actions::Since{"!r:hs", 1700000000000, "kick", "raid", "$asked"},
+      actions::ImportBans{"!r:hs", "!list:hs", "$asked"},
+      actions::AdminUser{"@x:hs", "suspend", "spam", "$asked"},
+      actions::ShutdownRoom{"!bad:hs", "abuse", "$asked"},
   };
 }
 
@@ -100,7 +105,7 @@ TEST_CASE("actions: entries written by earlier versions decode", "[actions]") {
             actions::RedactEvent{"!r:hs", "$e", "@x:hs", "Reported by trusted reporters", {}}});
   CHECK(decoded(R"({"kind":"redact_user","room":"!r:hs","user":"@x:hs","window_s":86400,
                     "shadow":false,"report":true})") ==
-        actions::Action{actions::RedactUser{"!r:hs", "@x:hs", 86400, false, true}});
+        actions::Action{actions::RedactUser{"!r:hs", "@x:hs", 86400, false, true, {}}});
   CHECK(
       decoded(
           R"({"kind":"set_join_rule","room":"!r:hs","join_rule":"invite","protection":"join_wave"})") ==

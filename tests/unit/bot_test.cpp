@@ -123,7 +123,7 @@ TEST_CASE("bot: help lists every command", "[bot]") {
   for (const char* usage :
        {"rooms add <room-id|#alias>", "rooms remove <room-id|#alias>", "status", "ping [text]",
         "help", "lists watch <!room|#alias>", "lists create <shortcode>",
-        "ban <list> [user|room|server] <entity> [reason]", "unban <list>", "takedown <list>",
+        "ban [list] [user|room|server] <entity> [reason]", "unban [list]", "takedown [list]",
         "allow [entity]", "redact <user> [room]"}) {
     CHECK(body.find(usage) != std::string::npos);
   }

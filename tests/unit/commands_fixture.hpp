@@ -72,7 +72,7 @@ class FakeHost : public engine::commands::CommandHost {
   engine::PolicyBook& policy_book() override { return book_; }
   const engine::AuditLog& audit_log() const override { return audit_; }
   EventScorer* scorer() override { return fake_scorer; }
-  ProtectionHost* protections() override { return fake_scorer; }
+  engine::protection::Host* protections() override { return fake_scorer; }
   const std::string& command_room() const override { return room_; }
   bool is_exempt_user(const std::string& user_id) const override {
     return exempt.count(user_id) > 0;

@@ -32,7 +32,9 @@ struct ListsHost : FakeHost {
 
 TEST_CASE("commands: ban needs a list Tyr writes and an entity, and never bans Tyr", "[commands]") {
   ListsHost host;
-  const std::string usage = "Usage: !tyr ban <list> [user|room|server] <entity> [reason]";
+  const std::string usage =
+      "Usage: !tyr ban [list] [user|room|server] <entity> [reason] (the default list when none "
+      "is named)";
   CHECK(host.reply("!tyr ban") == usage);
   CHECK(host.reply("!tyr ban ours") == usage);
   CHECK(host.reply("!tyr ban #theirs:hs @x:evil") ==
@@ -77,7 +79,8 @@ TEST_CASE("commands: takedown queues an m.takedown rule, with a reason only when
           "[commands]") {
   ListsHost host;
   CHECK(host.reply("!tyr takedown ours") ==
-        "Usage: !tyr ban <list> [user|room|server] <entity> [reason]");
+        "Usage: !tyr takedown [list] [user|room|server] <entity> [reason] (the default list when "
+        "none is named)");
   auto plain = host.run("!tyr takedown ours #bad:evil");
   REQUIRE(plain.size() == 1);
   CHECK(plain[0].action ==
@@ -96,7 +99,8 @@ TEST_CASE("commands: takedown queues an m.takedown rule, with a reason only when
 
 TEST_CASE("commands: unban clears the entity's rule in every rule family", "[commands]") {
   ListsHost host;
-  const std::string usage = "Usage: !tyr unban <list> [user|room|server] <entity>";
+  const std::string usage =
+      "Usage: !tyr unban [list] [user|room|server] <entity> (the default list when none is named)";
   CHECK(host.reply("!tyr unban") == usage);
   CHECK(host.reply("!tyr unban ours") == usage);
   CHECK(host.reply("!tyr unban theirs @spam:evil") ==

@@ -72,7 +72,7 @@ TEST_CASE("commands: lists shows every list with its rule counts and flags", "[c
       host.reply("!tyr lists") ==
       "Lists (2):"
       "\n  !a:hs (#bans:hs): 2 user, 1 server, 0 room rules (+1 with a recommendation Tyr ignores)"
-      "\n  !b:hs [ours] writable shadow: 0 user, 0 server, 1 room rules");
+      "\n  !b:hs [ours] writable default shadow: 0 user, 0 server, 1 room rules");
 }
 
 TEST_CASE("commands: lists watch queues a watch_list, or says why not", "[commands]") {

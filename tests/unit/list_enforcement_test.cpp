@@ -202,3 +202,49 @@ TEST_CASE("list enforcement: the allowlist and Tyr's own server are never judged
   CHECK(std::find(servers.begin(), servers.end(), "hs") != servers.end());
   CHECK(std::find(servers.begin(), servers.end(), "partner.org") != servers.end());
 }
+
+TEST_CASE("list enforcement: a moderator's ban by hand gets an offer to add it to a list",
+          "[lists]") {
+  Fixture f;
+  auto ban = [&](const std::string& sender, const std::string& user, const std::string& reason) {
+    json content = {{"membership", "ban"}};
+    if (!reason.empty()) content["reason"] = reason;
+    json ev = {{"event_id", "$b" + std::to_string(++f.counter)},
+               {"room_id", "!a:hs"},
+               {"sender", sender},
+               {"type", "m.room.member"},
+               {"state_key", user},
+               {"content", content}};
+    Batch batch;
+    f.lists->on_member(ev, batch);
+    return f.commit(batch);
+  };
+  CHECK(ban("@mod:hs", "@troll:evil.org", "slurs").empty());
+  REQUIRE(f.notices.posted.size() == 1);
+  CHECK(f.notices.posted[0].first == "ban_propagation");
+  CHECK(f.notices.posted[0].second ==
+        "@mod:hs banned @troll:evil.org in !a:hs (“slurs”). To ban them in every protected room, "
+        "add it to a list: `!tyr ban <list> @troll:evil.org slurs`");
+  // With a list Tyr writes, the offer names it, ready to paste.
+  {
+    Batch batch;
+    WatchedList l;
+    l.id = "!mine:hs";
+    l.shortcode = "mine";
+    l.writable = true;
+    f.book.watch(batch, l);
+    REQUIRE(f.store.commit(batch));
+  }
+  ban("@mod:hs", "@other:evil.org", "");
+  REQUIRE(f.notices.posted.size() == 2);
+  CHECK(f.notices.posted[1].second ==
+        "@mod:hs banned @other:evil.org in !a:hs. To ban them in every protected room, add it to "
+        "mine: `!tyr ban @other:evil.org`");
+  // Tyr's own bans, and bans a list already makes, get no offer.
+  ban("@tyr:hs", "@third:evil.org", "");
+  f.rule("!list:hs", "user", "@listed:evil.org", "m.ban");
+  ban("@mod:hs", "@listed:evil.org", "");
+  size_t offers = 0;
+  for (const auto& [category, body] : f.notices.posted) offers += category == "ban_propagation";
+  CHECK(offers == 2);
+}

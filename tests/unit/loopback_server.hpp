@@ -35,6 +35,7 @@ class LoopbackServer {
     server_.Get(".*", route);
     server_.Put(".*", route);
     server_.Post(".*", route);
+    server_.Delete(".*", route);
     server_.set_keep_alive_timeout(1);
     port_ = server_.bind_to_any_port("127.0.0.1");
     REQUIRE(port_ > 0);

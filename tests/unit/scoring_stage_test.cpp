@@ -173,13 +173,15 @@ TEST_CASE("scoring stage: the reason, the notice and the audit name what decided
   CHECK(actions[0].first["reason"] == "Tyr: flooding/FLOOD +9, links.web-address +1");
   CHECK(actions[0].first["rules"] ==
         json{"flooding/FLOOD", "links.web-address", "shadowy", "zero"});
-  CHECK(actions[1].first["reason"] == "Tyr: flooding/FLOOD +9, links.web-address +1");
-  REQUIRE(f.notices.size() == 1);
-  CHECK(f.notices[0].body.find("\nDecided by: flooding/FLOOD +9, links.web-address +1\n") !=
-        std::string::npos);
+  // The incident's one notice comes with the burst's removal.
+  CHECK(actions[1].first["kind"] == "redact_user");
+  CHECK(f.notices.empty());
+  CHECK(actions[1].first["notice"].get<std::string>().find(
+            "\nDecided by: flooding/FLOOD +9, links.web-address +1\n") != std::string::npos);
 }
 
-TEST_CASE("scoring stage: a ban verdict queues a ban before the redaction", "[scoring_stage]") {
+TEST_CASE("scoring stage: a ban verdict queues a ban before removing the burst",
+          "[scoring_stage]") {
   StageFixture f;
   f.scorer.verdict = StageFixture::verdict(Action::kBan, 25);
   Batch batch;
@@ -188,7 +190,83 @@ TEST_CASE("scoring stage: a ban verdict queues a ban before the redaction", "[sc
   REQUIRE(actions.size() == 2);
   CHECK(actions[0].first["kind"] == "rule_ban");
   CHECK(actions[0].second == Priority::kBan);
-  CHECK(actions[1].first["kind"] == "redact_event");
+  CHECK(actions[1].first["kind"] == "redact_user");
+  CHECK(actions[1].first["user"] == "@spam:x");
+  CHECK(actions[1].first["window_s"] == 120);
+  CHECK(actions[1].second == Priority::kRedact);
+  CHECK(actions[1].first["notice"].get<std::string>().rfind(
+            "Acting: ban (score 25.0) for @spam:x in !r:hs, event $m\nDecided by: spam-rule +25\n"
+            "Until the ban lands, anything more they send is removed without another notice.",
+            0) == 0);
+}
+
+TEST_CASE("scoring stage: a flood is one incident: one notice, the burst and what follows removed",
+          "[scoring_stage]") {
+  StageFixture f;
+  f.scorer.verdict = StageFixture::verdict(Action::kKick, 12);
+  Batch batch;
+  f.stage->on_event(StageFixture::message("@flood:x", "$1"), std::chrono::steady_clock::now(),
+                    batch);
+  auto first = f.acted(batch);
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].first["kind"] == "kick");
+  CHECK(first[1].first["kind"] == "redact_user");
+  CHECK(f.scorer.scored == 1);
+  // Later messages of the incident are removed without scoring, a notice or a second kick,
+  // whatever their own verdict.
+  f.scorer.verdict = StageFixture::verdict(Action::kAllow, 0);
+  for (const char* id : {"$2", "$3", "$4"}) {
+    Batch more;
+    f.stage->on_event(StageFixture::message("@flood:x", id), std::chrono::steady_clock::now(),
+                      more);
+    auto quiet = f.drain(more);
+    REQUIRE(quiet.size() == 1);
+    CHECK(quiet[0].first["kind"] == "redact_event");
+    CHECK(quiet[0].first["event_id"] == id);
+    CHECK(quiet[0].first["reason"] == "Tyr: spam-rule +12");
+  }
+  CHECK(f.scorer.scored == 1);
+  CHECK(f.notices.empty());
+  // The inline veto refuses whatever they try next, before it is stored.
+  Batch veto;
+  CHECK(f.stage->veto(StageFixture::message("@flood:x", "$5"), veto));
+  CHECK(f.scorer.scored == 1);
+  REQUIRE(f.audits.size() == 1);
+  CHECK(f.audits[0].what == "refuse_event");
+  CHECK(f.notices.empty());
+  // Another sender is scored as usual.
+  Batch other;
+  f.stage->on_event(StageFixture::message("@fine:x", "$6"), std::chrono::steady_clock::now(),
+                    other);
+  CHECK(f.scorer.scored == 2);
+  CHECK(f.acted(other).empty());
+}
+
+TEST_CASE("scoring stage: redactions of one sender within two minutes get one notice",
+          "[scoring_stage]") {
+  StageFixture f;
+  f.scorer.verdict = StageFixture::verdict(Action::kRedact, 7);
+  for (const char* id : {"$1", "$2", "$3"}) {
+    Batch batch;
+    f.stage->on_event(StageFixture::message("@spam:x", id), std::chrono::steady_clock::now(),
+                      batch);
+    auto actions = f.acted(batch);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].first["kind"] == "redact_event");
+    CHECK(actions[0].first["event_id"] == id);
+  }
+  REQUIRE(f.notices.size() == 1);
+  CHECK(f.notices[0].body.find("Their messages caught in the next two minutes are removed "
+                               "without another notice.") != std::string::npos);
+  // A worse verdict escalates: a kick, announced.
+  f.scorer.verdict = StageFixture::verdict(Action::kKick, 12);
+  Batch batch;
+  f.stage->on_event(StageFixture::message("@spam:x", "$4"), std::chrono::steady_clock::now(),
+                    batch);
+  auto kicked = f.acted(batch);
+  REQUIRE(kicked.size() == 2);
+  CHECK(kicked[0].first["kind"] == "kick");
+  CHECK(kicked[1].first["kind"] == "redact_user");
 }
 
 TEST_CASE("scoring stage: allowed events, state events and no scorer lead to nothing",
@@ -270,13 +348,14 @@ TEST_CASE("scoring stage: the veto refuses at the reject threshold and queues th
   Batch batch;
   CHECK(f.stage->veto(StageFixture::message("@spam:x", "$r"), batch));
   auto actions = f.drain(batch);
-  REQUIRE(actions.size() == 2);
+  REQUIRE(actions.size() == 3);
   CHECK(actions[0].first["kind"] == "load_room_state");  // first event in the room
   CHECK(actions[1].first["kind"] == "kick");
   CHECK(actions[1].first["user"] == "@spam:x");
-  REQUIRE(f.notices.size() == 1);
-  CHECK(f.notices[0].category == "refused");
-  CHECK(f.notices[0].body.rfind("Refused before it was stored: refuse (score 13.0)", 0) == 0);
+  CHECK(actions[2].first["kind"] == "redact_user");
+  CHECK(f.notices.empty());
+  CHECK(actions[2].first["notice"].get<std::string>().rfind(
+            "Refused before it was stored: refuse (score 13.0)", 0) == 0);
   REQUIRE(f.audits.size() == 1);
   CHECK(f.audits[0].what == "refuse_event");
   CHECK(f.audits[0].mode == "veto");
@@ -302,15 +381,20 @@ TEST_CASE("scoring stage: protections' requests become executor actions", "[scor
                          batch);
   CHECK(f.protections.memberships == 1);
   auto actions = f.drain(batch);
-  REQUIRE(actions.size() == 3);
+  REQUIRE(actions.size() == 4);
   CHECK(actions[0].first["kind"] == "set_join_rule");
   CHECK(actions[0].second == Priority::kControl);
   CHECK(actions[1].first["kind"] == "rule_ban");
   CHECK(actions[1].first["protection"] == "flooding");
   CHECK(actions[1].second == Priority::kBan);
-  CHECK(actions[2].first["kind"] == "redact_event");
-  CHECK(actions[2].first["sender"] == "@spam:x");
-  CHECK(actions[2].second == Priority::kRedact);
+  // A protection's ban is an incident too: the burst goes, with one notice.
+  CHECK(actions[2].first["kind"] == "redact_user");
+  CHECK(actions[2].first["notice"] ==
+        "[flooding] Banning @spam:x in !r:hs: flood.\nUntil it lands, anything more they send "
+        "is removed without another notice.");
+  CHECK(actions[3].first["kind"] == "redact_event");
+  CHECK(actions[3].first["sender"] == "@spam:x");
+  CHECK(actions[3].second == Priority::kRedact);
   REQUIRE(f.notices.size() == 3);
   CHECK(f.notices[0].category == "shadow");
   CHECK(f.notices[0].body == "[flooding, shadow] Would kick @b:x in !r:hs.");

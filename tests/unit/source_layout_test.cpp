@@ -153,7 +153,7 @@ struct Opened {
 // The `namespace tyr…` blocks a file opens, each with whether it only forward-declares.
 std::vector<Opened> opened_namespaces(const fs::path& p) {
   static const std::regex open(R"re(^namespace (tyr(::\w+)*) \{)re");
-  static const std::regex close(R"re(^\}  // namespace tyr)re");
+  static const std::regex close(R"re(^\})re");  // "}  // namespace tyr…", or a bare "}"
   static const std::regex forward(R"re(^\s*(class|struct) \w+;\s*$|^\s*$)re");
   std::vector<Opened> out;
   std::ifstream in(p);

@@ -32,7 +32,8 @@ void audit(CommandContext& ctx) {
     q.room = found.empty() ? who : found;
   } else {
     ctx.reply("'" + who +
-              "' is neither a user ID (@user:server) nor a room (!id:server or #alias:server).");
+              "' is neither a user ID (@user:server) nor a room (a room ID such as !aBcD…, or "
+              "#alias:server).");
     return;
   }
   q.limit = count + 1;  // one more than shown: the formatter says when there are older ones

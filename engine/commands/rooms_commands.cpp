@@ -24,7 +24,7 @@ void rooms(CommandContext& ctx) {
 // against the lists and answers.
 void rooms_add(CommandContext& ctx) {
   if (ctx.args.size() != 1 || (!is_room_id(ctx.args[0]) && !is_room_alias(ctx.args[0]))) {
-    ctx.reply("Usage: " + ctx.prefix() + " rooms add <!room:server|#alias:server>");
+    ctx.reply("Usage: " + ctx.prefix() + " rooms add <room-id|#alias>");
     return;
   }
   const std::string& room = ctx.args[0];

@@ -115,6 +115,8 @@ ActionOutcome Bot::run_join_rule(const actions::Action& action,
   if (auto why = power->why_cannot_set_state(bot_user_, "m.room.join_rules"); !why.empty()) {
     enqueue_notice(batch, management_room_,
                    "Cannot change the join rule of " + room + ": " + why + ".");
+    const Error no_power{"TYR_NO_POWER", why};
+    audit_action(batch, actions::encode(action), actions::name_of(action), &no_power);
     return {};
   }
   auto sent = client_.send_state(room, "m.room.join_rules", "", content);
@@ -140,6 +142,8 @@ ActionOutcome Bot::run(uint64_t seq, const actions::RedactEvent& a, Batch& batch
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_redact(bot_user_, sender); !why.empty()) {
     post_notice(batch, "errors", "Cannot redact in " + room + ": " + why + ".");
+    const Error no_power{"TYR_NO_POWER", why};
+    audit_action(batch, actions::encode(a), "redact", &no_power);
     return {};
   }
   auto r = client_.redact(room, a.event_id, txn_id(seq), a.reason);
@@ -159,6 +163,8 @@ ActionOutcome Bot::run(uint64_t, const actions::Kick& a, Batch& batch) {
   if (power->level(bot_user_) < power->kick_level() ||
       power->level(user) >= power->level(bot_user_)) {
     post_notice(batch, "errors", "Cannot kick " + user + " from " + room + ": not enough power.");
+    const Error no_power{"TYR_NO_POWER", "not enough power"};
+    audit_action(batch, actions::encode(a), "kick", &no_power);
     ActionOutcome refused;
     refused.result = "no_power";
     return refused;
@@ -195,6 +201,8 @@ ActionOutcome Bot::run(uint64_t, const actions::Ban& a, Batch& batch) {
   if (!power) return from_error("power levels of " + room, power.error());
   if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
     post_notice(batch, "errors", "Cannot ban " + user + " from " + room + ": " + why + ".");
+    const Error no_power{"TYR_NO_POWER", why};
+    audit_action(batch, actions::encode(a), "ban", &no_power);
     return {};
   }
   auto r = client_.ban(room, user, a.reason);
@@ -220,6 +228,8 @@ ActionOutcome Bot::run(uint64_t, const actions::Mute& a, Batch& batch) {
   if (!why.empty()) {
     post_notice(batch, "errors",
                 "Cannot " + verb + " " + a.user + " in " + a.room + ": " + why + ".");
+    const Error no_power{"TYR_NO_POWER", why};
+    audit_action(batch, actions::encode(a), verb, &no_power);
     ActionOutcome refused;
     refused.result = "no_power";
     return refused;

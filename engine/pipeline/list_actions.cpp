@@ -170,6 +170,8 @@ ActionOutcome Bot::run(uint64_t, const actions::ListBan& a, Batch& batch) {
   if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
     post_notice(batch, "bans",
                 "Cannot ban " + user + " from " + room + " (" + rule + "): " + why + ".");
+    const Error no_power{"TYR_NO_POWER", why};
+    audit_action(batch, actions::encode(a), "ban", &no_power);
     return {};
   }
   auto banned = client_.ban(room, user, a.reason);

@@ -56,15 +56,14 @@ ActionOutcome Bot::run(uint64_t, const actions::Verify& a, Batch& batch) {
     }
     const int64_t mine = power->level(bot_user_);
     std::vector<std::string> missing;
-    for (auto s : {shortfall("ban", power->ban_level(), mine),
-                   shortfall("kick", power->kick_level(), mine),
-                   shortfall("redact", power->redact_level(), mine),
-                   shortfall("mute (m.room.power_levels)",
-                             power->state_level("m.room.power_levels"), mine),
-                   shortfall("server ACLs (m.room.server_acl)",
-                             power->state_level("m.room.server_acl"), mine),
-                   shortfall("join rules (m.room.join_rules)",
-                             power->state_level("m.room.join_rules"), mine)}) {
+    for (auto s :
+         {shortfall("ban", power->ban_level(), mine), shortfall("kick", power->kick_level(), mine),
+          shortfall("redact", power->redact_level(), mine),
+          shortfall("mute (m.room.power_levels)", power->state_level("m.room.power_levels"), mine),
+          shortfall("server ACLs (m.room.server_acl)", power->state_level("m.room.server_acl"),
+                    mine),
+          shortfall("join rules (m.room.join_rules)", power->state_level("m.room.join_rules"),
+                    mine)}) {
       if (!s.empty()) missing.push_back(std::move(s));
     }
     const std::string level =
@@ -184,8 +183,8 @@ ActionOutcome Bot::run(uint64_t, const actions::ImportBans& a, Batch& batch) {
                                            {}});
     ++added;
   }
-  std::string text = "Importing " + std::to_string(added) + " ban(s) from " + a.room + " into " +
-                     a.list + ".";
+  std::string text =
+      "Importing " + std::to_string(added) + " ban(s) from " + a.room + " into " + a.list + ".";
   if (present > 0) text += " " + std::to_string(present) + " already had a rule there.";
   if (exempt > 0)
     text += " " + std::to_string(exempt) + " left out (operators, Tyr or allowlisted).";
@@ -223,13 +222,11 @@ ActionOutcome Bot::run(uint64_t, const actions::AdminUser& a, Batch& batch) {
                    "Could not " + a.op + " " + a.user + ": " + r.error().to_string(), a.reply_to);
     return refused(r.error().code.empty() ? "error" : r.error().code);
   }
-  const std::string done = a.op == "suspend"     ? "Suspended " + a.user +
-                                                   ": they can read but send nothing until `" +
-                                                   config_.management.command_prefix + " unsuspend " +
-                                                   a.user + "`."
-                           : a.op == "unsuspend" ? "Unsuspended " + a.user + "."
-                                                 : "Deactivated " + a.user +
-                                                       " (their messages and media are kept).";
+  const std::string done =
+      a.op == "suspend" ? "Suspended " + a.user + ": they can read but send nothing until `" +
+                              config_.management.command_prefix + " unsuspend " + a.user + "`."
+      : a.op == "unsuspend" ? "Unsuspended " + a.user + "."
+                            : "Deactivated " + a.user + " (their messages and media are kept).";
   enqueue_notice(batch, management_room_, done, a.reply_to);
   return {};
 }
@@ -249,8 +246,7 @@ ActionOutcome Bot::run(uint64_t, const actions::ShutdownRoom& a, Batch& batch) {
     if (!resolved) {
       if (is_outage(resolved.error())) return from_error("alias " + room, resolved.error());
       enqueue_notice(batch, management_room_,
-                     "Cannot shut down " + room + ": " + resolved.error().to_string(),
-                     a.reply_to);
+                     "Cannot shut down " + room + ": " + resolved.error().to_string(), a.reply_to);
       return refused("unknown_room");
     }
     room = resolved->room_id;

@@ -174,13 +174,15 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
   const nlohmann::json refusal = {{"room", room},     {"user", sender}, {"event_id", event_id},
                                   {"reason", reason}, {"rules", rules}, {"score", v.score}};
   const int64_t now = now_ms();
-  if (Incident* inc = live_incident(room, sender, now); inc && !dry && v.action <= inc->level) {
+  // (A notify verdict is no action: it is posted even during an incident.)
+  if (Incident* inc = live_incident(room, sender, now);
+      inc && !dry && (refused || v.action >= Action::kRedact) && v.action <= inc->level) {
     // Part of an incident already acted on and announced: removed quietly, counted.
     inc->last_ms = now;
     ++inc->removed;
     if (refused) {
       outlet_.audit(batch, refusal, "refuse_event", "veto");
-    } else if (v.action >= Action::kRedact) {
+    } else {
       actions::enqueue(store_, batch,
                        actions::RedactEvent{room, event_id, sender, reason, {rules, v.score, {}}});
     }

@@ -20,9 +20,10 @@ TEST_CASE("e2e: mention spam is redacted once the protection is enabled and tune
   CHECK_FALSE(
       h.wait_reply("protection mention_spam: key 'max_mentions': expected an integer").empty());
   h.say(h.op(), h.management_room(), "!tyr protections enable mention_spam");
-  REQUIRE_FALSE(h.wait_reply("Protection mention_spam is now on everywhere.").empty());
+  REQUIRE_FALSE(
+      h.wait_reply("Protection mention_spam is now on (acting) everywhere (was off).").empty());
   h.say(h.op(), h.management_room(), "!tyr protections config mention_spam max_mentions 3");
-  REQUIRE_FALSE(h.wait_reply("Protection mention_spam: max_mentions = 3.").empty());
+  REQUIRE_FALSE(h.wait_reply("Protection mention_spam everywhere: max_mentions = 3 (was ").empty());
 
   nlohmann::json content = {
       {"msgtype", "m.text"},
@@ -71,11 +72,12 @@ TEST_CASE("e2e: a join wave raises the join rule to invite and then restores it"
   h.start_tyr();
   h.protect(room);
   h.say(h.op(), h.management_room(), "!tyr protections config join_wave max_joins 3 " + room);
-  REQUIRE_FALSE(h.wait_reply("Protection join_wave: max_joins = 3 in " + room).empty());
+  REQUIRE_FALSE(h.wait_reply("Protection join_wave in " + room + ": max_joins = 3 (was ").empty());
   h.say(h.op(), h.management_room(), "!tyr protections config join_wave calm_seconds 10 " + room);
-  REQUIRE_FALSE(h.wait_reply("Protection join_wave: calm_seconds = 10 in " + room).empty());
+  REQUIRE_FALSE(
+      h.wait_reply("Protection join_wave in " + room + ": calm_seconds = 10 (was ").empty());
   h.say(h.op(), h.management_room(), "!tyr protections enable join_wave " + room);
-  REQUIRE_FALSE(h.wait_reply("Protection join_wave is now on in " + room).empty());
+  REQUIRE_FALSE(h.wait_reply("Protection join_wave is now on (acting) in " + room).empty());
   CHECK(h.state(room, "m.room.join_rules").value("join_rule", "") == "public");
 
   for (auto* j : joiners) REQUIRE(j->join(room));

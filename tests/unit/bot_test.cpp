@@ -150,7 +150,7 @@ TEST_CASE("bot: rooms add queues a join, bad arguments get usage", "[bot]") {
   CHECK(a[0]["requested_by"] == "@op:hs");
   auto b = f.handle(f.message("@op:hs", "!tyr rooms add lobby"));
   REQUIRE(b.size() == 1);
-  CHECK(b[0]["body"] == "Usage: !tyr rooms add <!room:server|#alias:server>");
+  CHECK(b[0]["body"] == "Usage: !tyr rooms add <room-id|#alias>");
 }
 
 TEST_CASE("bot: rooms lists and removes protected rooms, and removal is durable", "[bot]") {

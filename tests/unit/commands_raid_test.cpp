@@ -66,8 +66,7 @@ TEST_CASE("commands: since reads a duration and an action, and queues one pass p
                     "room's answer follows."));
 }
 
-TEST_CASE("commands: lists default chooses the list a ban without a list writes to",
-          "[commands]") {
+TEST_CASE("commands: lists default chooses the list a ban without a list writes to", "[commands]") {
   FakeHost host;
   CHECK(host.reply("!tyr lists default") ==
         "No default list: name one with `!tyr lists default <list>` (a list Tyr writes; `!tyr "
@@ -109,7 +108,8 @@ TEST_CASE("commands: lists default chooses the list a ban without a list writes 
   CHECK(host.reply("!tyr ban nolist @y:evil") ==
         "nolist is not a list Tyr can write. Create one with `!tyr lists create <shortcode>`.");
   // Operators are never banned.
-  CHECK(host.reply("!tyr ban @op2:hs") == "Tyr will not ban @op2:hs: operators are never acted on.");
+  CHECK(host.reply("!tyr ban @op2:hs") ==
+        "Tyr will not ban @op2:hs: operators are never acted on.");
 }
 
 TEST_CASE("commands: import queues a room's bans into a list", "[commands]") {
@@ -151,8 +151,7 @@ TEST_CASE("commands: the admin API commands need the token, a local user and no 
   CHECK(host.reply("!tyr shutdown room !bad:hs") ==
         "Cannot shut down !bad:hs: homeserver.admin_token is not configured. Put a server "
         "admin's access token there (docs/configuration.md) and restart Tyr.");
-  CHECK(host.reply("!tyr shutdown room") ==
-        "Usage: !tyr shutdown room <room-id|#alias> [reason]");
+  CHECK(host.reply("!tyr shutdown room") == "Usage: !tyr shutdown room <room-id|#alias> [reason]");
 
   host.cfg.homeserver.admin_token = "secret";
   CHECK(host.reply("!tyr shutdown room !mgmt:hs") ==

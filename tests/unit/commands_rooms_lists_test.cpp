@@ -22,7 +22,7 @@ TEST_CASE("commands: rooms add queues a join_protect, or says why not", "[comman
   for (const char* bad : {"!tyr rooms add", "!tyr rooms add lobby", "!tyr rooms add #a:hs #b:hs",
                           "!tyr rooms add @user:hs"}) {
     INFO(bad);
-    CHECK(host.reply(bad) == "Usage: !tyr rooms add <!room:server|#alias:server>");
+    CHECK(host.reply(bad) == "Usage: !tyr rooms add <room-id|#alias>");
   }
   host.protect("!r1:hs", "#one:hs");
   CHECK(host.reply("!tyr rooms add #one:hs") == "#one:hs is already protected.");

@@ -200,8 +200,8 @@ TEST_CASE("commands: audit checks its arguments", "[commands]") {
     CHECK(host.reply(bad) == "The count must be a number from 1 to 50.");
   }
   CHECK(host.reply("!tyr audit evil.example") ==
-        "'evil.example' is neither a user ID (@user:server) nor a room (!id:server or "
-        "#alias:server).");
+        "'evil.example' is neither a user ID (@user:server) nor a room (a room ID such as "
+        "!aBcD…, or #alias:server).");
   CHECK(host.reply("!tyr audit @x:evil") == "The audit trail has nothing about @x:evil.");
   CHECK(host.reply("!tyr audit #nowhere:hs") == "The audit trail has nothing about #nowhere:hs.");
 }

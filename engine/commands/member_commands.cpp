@@ -15,6 +15,32 @@ namespace tyr::engine::commands {
 
 namespace {
 
+// The rooms a command acts in: the protected room named at args[at] (then `at` moves past it),
+// or every protected room; replies and returns nullopt when the named room is not protected or
+// there are none. The words from `at` on are the reason.
+std::optional<std::vector<std::string>> target_rooms(CommandContext& ctx, size_t& at,
+                                                     std::string& reason) {
+  std::vector<std::string> rooms;
+  if (ctx.args.size() > at && (ctx.args[at][0] == '!' || ctx.args[at][0] == '#')) {
+    const std::string id = ctx.host.find_protected_room(ctx.args[at]);
+    if (id.empty()) {
+      ctx.reply(escape_untrusted(ctx.args[at], kMaxQuotedName) + " is not a room Tyr protects. `" +
+                ctx.prefix() + " rooms` lists them.");
+      return std::nullopt;
+    }
+    rooms.push_back(id);
+    ++at;
+  } else {
+    for (const auto& [id, info] : ctx.host.protected_rooms()) rooms.push_back(id);
+  }
+  if (rooms.empty()) {
+    ctx.reply("Tyr protects no rooms yet.");
+    return std::nullopt;
+  }
+  for (size_t i = at; i < ctx.args.size(); ++i) reason += (reason.empty() ? "" : " ") + ctx.args[i];
+  return rooms;
+}
+
 enum class MemberVerb { kKick, kMute, kUnmute };
 
 void member_action(CommandContext& ctx, MemberVerb verb) {
@@ -32,26 +58,10 @@ void member_action(CommandContext& ctx, MemberVerb verb) {
     return;
   }
   size_t next = 1;
-  std::vector<std::string> rooms;
-  if (ctx.args.size() > 1 && (ctx.args[1][0] == '!' || ctx.args[1][0] == '#')) {
-    const std::string id = ctx.host.find_protected_room(ctx.args[1]);
-    if (id.empty()) {
-      ctx.reply(escape_untrusted(ctx.args[1], kMaxQuotedName) + " is not a room Tyr protects. `" +
-                ctx.prefix() + " rooms` lists them.");
-      return;
-    }
-    rooms.push_back(id);
-    next = 2;
-  } else {
-    for (const auto& [id, info] : ctx.host.protected_rooms()) rooms.push_back(id);
-  }
-  if (rooms.empty()) {
-    ctx.reply("Tyr protects no rooms yet.");
-    return;
-  }
   std::string reason;
-  for (size_t i = next; i < ctx.args.size(); ++i)
-    reason += (reason.empty() ? "" : " ") + ctx.args[i];
+  const auto targets = target_rooms(ctx, next, reason);
+  if (!targets) return;
+  const auto& rooms = *targets;
   for (const auto& room : rooms) {
     if (verb == MemberVerb::kKick) {
       ctx.enqueue(actions::Kick{room, user, reason, {}});
@@ -128,26 +138,10 @@ void since(CommandContext& ctx) {
     return;
   }
   size_t next = 2;
-  std::vector<std::string> rooms;
-  if (ctx.args.size() > 2 && (ctx.args[2][0] == '!' || ctx.args[2][0] == '#')) {
-    const std::string id = ctx.host.find_protected_room(ctx.args[2]);
-    if (id.empty()) {
-      ctx.reply(escape_untrusted(ctx.args[2], kMaxQuotedName) + " is not a room Tyr protects. `" +
-                ctx.prefix() + " rooms` lists them.");
-      return;
-    }
-    rooms.push_back(id);
-    next = 3;
-  } else {
-    for (const auto& [id, info] : ctx.host.protected_rooms()) rooms.push_back(id);
-  }
-  if (rooms.empty()) {
-    ctx.reply("Tyr protects no rooms yet.");
-    return;
-  }
   std::string reason;
-  for (size_t i = next; i < ctx.args.size(); ++i)
-    reason += (reason.empty() ? "" : " ") + ctx.args[i];
+  const auto targets = target_rooms(ctx, next, reason);
+  if (!targets) return;
+  const auto& rooms = *targets;
   const int64_t start = now_ms() - *window;
   for (const auto& room : rooms)
     ctx.enqueue(actions::Since{room, start, verb, reason, ctx.event_id()});

@@ -41,7 +41,7 @@ constexpr auto kCommands = std::to_array<CommandSpec>({
      &ban},
     {{"unban"}, "unban [list] [user|room|server] <entity>", "remove that entity's rules", &unban},
     {{"takedown"},
-     "takedown [list] [user|room|server] <entity>",
+     "takedown [list] [user|room|server] <entity> [reason]",
      "add a takedown rule (ban and redact history)",
      &takedown},
     {{"allow", "remove"},

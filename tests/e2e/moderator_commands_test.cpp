@@ -67,8 +67,8 @@ TEST_CASE("e2e: suspend, unsuspend and shutdown room go through Synapse's admin 
   h.protect(room);
 
   h.say(h.op(), h.management_room(), "!tyr suspend @spammer:evil.example");
-  CHECK_FALSE(h.wait_reply("Cannot suspend @spammer:evil.example: only users of this homeserver")
-                  .empty());
+  CHECK_FALSE(
+      h.wait_reply("Cannot suspend @spammer:evil.example: only users of this homeserver").empty());
 
   h.say(h.op(), h.management_room(), "!tyr suspend @spammer:localhost spam wave");
   REQUIRE_FALSE(h.wait_reply("Suspended @spammer:localhost").empty());

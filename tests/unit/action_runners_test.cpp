@@ -155,6 +155,22 @@ struct Fixture {
     return out;
   }
   std::vector<AuditEntry> audit() { return AuditLog(store).query({}); }
+  // Everything queued (drained), split into the notices' bodies and the other actions.
+  std::pair<std::vector<std::string>, std::vector<json>> queued() {
+    std::vector<std::string> bodies;
+    std::vector<json> others;
+    while (auto next = store.next_outbox()) {
+      auto a = json::parse(next->json);
+      if (a["kind"] == "notice")
+        bodies.push_back(a["body"]);
+      else
+        others.push_back(a);
+      Batch del;
+      del.del(Cf::kOutbox, next->key);
+      REQUIRE(store.commit(del));
+    }
+    return {bodies, others};
+  }
 };
 
 }  // namespace
@@ -333,18 +349,7 @@ TEST_CASE("action runners: since acts on who joined or spoke in the window, neve
                   message("@raider1:evil.org", now - 4000),
                   message("@old:hs", now - 3'600'000)};  // before the window
   f.run(actions::Since{kRoom, now - 600'000, "kick", "raid", "$asked"});
-  std::vector<json> queued;
-  std::vector<std::string> notices;
-  while (auto next = f.store.next_outbox()) {
-    auto a = json::parse(next->json);
-    if (a["kind"] == "notice")
-      notices.push_back(a["body"]);
-    else
-      queued.push_back(a);
-    Batch del;
-    del.del(Cf::kOutbox, next->key);
-    REQUIRE(f.store.commit(del));
-  }
+  auto [notices, queued] = f.queued();
   REQUIRE(queued.size() == 2);
   CHECK(queued[0] ==
         json{{"kind", "kick"}, {"room", kRoom}, {"user", "@raider1:evil.org"}, {"reason", "raid"}});
@@ -369,18 +374,7 @@ TEST_CASE("action runners: import writes a rule per banned user not in the list 
   f.hs.state["m.room.member|@banned2:evil.org"] = {{"content", {{"membership", "ban"}}}};
   f.hs.state["m.room.member|@op:hs"] = {{"content", {{"membership", "ban"}}}};
   f.run(actions::ImportBans{kRoom, "!list:hs", "$asked"});
-  std::vector<json> rules;
-  std::vector<std::string> notices;
-  while (auto next = f.store.next_outbox()) {
-    auto a = json::parse(next->json);
-    if (a["kind"] == "notice")
-      notices.push_back(a["body"]);
-    else
-      rules.push_back(a);
-    Batch del;
-    del.del(Cf::kOutbox, next->key);
-    REQUIRE(f.store.commit(del));
-  }
+  auto [notices, rules] = f.queued();
   REQUIRE(rules.size() == 2);
   CHECK(rules[0] ==
         json{{"kind", "set_rule"},

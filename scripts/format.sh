@@ -6,7 +6,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 CF=${CLANG_FORMAT:-clang-format-14}
-mapfile -t files < <(git ls-files 'engine/*.[ch]pp' 'rules/*.[ch]pp' 'plugins/*.[ch]pp' \
+# Tracked files, and new ones git does not ignore.
+mapfile -t files < <(git ls-files --cached --others --exclude-standard 'engine/*.[ch]pp' 'rules/*.[ch]pp' 'plugins/*.[ch]pp' \
   'cli/*.[ch]pp' 'tests/*.[ch]pp' | grep -v '/fixtures/')
 if [ "${1:-}" = "--check" ]; then
   bad=()

@@ -3,71 +3,13 @@
 
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-#include <random>
-
-#include "engine/client/homeserver_client.hpp"
-#include "engine/pipeline/bot.hpp"
-#include "engine/store/store.hpp"
+#include "bot_rig.hpp"
 
 using namespace tyr::engine;
-namespace fs = std::filesystem;
 
 namespace {
 
-struct BotFixture {
-  fs::path dir =
-      fs::temp_directory_path() / ("tyr-bot-test-" + std::to_string(std::random_device{}()));
-  Config config;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<HomeserverClient> client;
-  std::unique_ptr<PolicyBook> book;
-  std::unique_ptr<Bot> bot;
-  int counter = 0;
-
-  BotFixture() {
-    config.homeserver.server_name = "hs";
-    config.homeserver.url = "http://127.0.0.1:1";
-    config.management.room = "!mgmt:hs";
-    config.management.operators = {"@op:hs"};
-    store = std::make_unique<Store>(dir);
-    client = std::make_unique<HomeserverClient>(ClientOptions{"http://127.0.0.1:1", "t"});
-    book = std::make_unique<PolicyBook>(*store);
-    book->load();
-    bot = std::make_unique<Bot>(config, *store, *client, *book);
-    bot->set_management_room("!mgmt:hs");
-  }
-  ~BotFixture() {
-    bot.reset();
-    book.reset();
-    store.reset();
-    fs::remove_all(dir);
-  }
-
-  nlohmann::json message(const std::string& sender, const std::string& body,
-                         const std::string& room = "!mgmt:hs") {
-    return {{"event_id", "$e" + std::to_string(++counter)},
-            {"room_id", room},
-            {"sender", sender},
-            {"type", "m.room.message"},
-            {"content", {{"msgtype", "m.text"}, {"body", body}}}};
-  }
-
-  // Handles one event, commits its effects, and returns the actions it queued.
-  std::vector<nlohmann::json> handle(const nlohmann::json& event) {
-    Batch batch;
-    bot->handle_event(event, batch);
-    REQUIRE(store->commit(batch));
-    std::vector<nlohmann::json> actions;
-    while (auto next = store->next_outbox()) {
-      actions.push_back(nlohmann::json::parse(next->json));
-      Batch del;
-      del.del(Cf::kOutbox, next->key);
-      REQUIRE(store->commit(del));
-    }
-    return actions;
-  }
-};
+using BotFixture = tyr::test::BotRig;
 
 }  // namespace
 

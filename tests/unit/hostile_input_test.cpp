@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "bot_rig.hpp"
 #include "engine/client/homeserver_client.hpp"
 #include "engine/core/text.hpp"
 #include "engine/metrics/tyr_metrics.hpp"
@@ -65,52 +66,15 @@ Server::Handler homeserver(std::string body) {
   };
 }
 
-// A bot on a real store, talking to `homeserver_url`.
-struct Rig {
-  fs::path dir =
-      fs::temp_directory_path() / ("tyr-hostile-" + std::to_string(std::random_device{}()));
-  Config config;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<HomeserverClient> client;
-  std::unique_ptr<PolicyBook> book;
-  std::unique_ptr<Bot> bot;
-
-  explicit Rig(const std::string& homeserver_url, std::vector<FeedConfig> feeds = {}) {
-    config.homeserver.server_name = "hs";
-    config.homeserver.url = homeserver_url;
-    config.management.room = "!mgmt:hs";
-    config.management.operators = {"@op:hs"};
-    config.reports.enabled = true;
-    config.reports.trusted_reporters = {"@t1:hs", "@t2:hs"};
-    config.reports.trusted_reports_to_redact = 2;
-    config.feeds = std::move(feeds);
-    store = std::make_unique<Store>(dir);
-    ClientOptions options{homeserver_url, "t"};
-    options.max_attempts = 1;
-    client = std::make_unique<HomeserverClient>(options);
-    book = std::make_unique<PolicyBook>(*store);
-    book->load();
-    bot = std::make_unique<Bot>(config, *store, *client, *book);
-    bot->set_management_room("!mgmt:hs");
-  }
-  ~Rig() {
-    bot.reset();
-    book.reset();
-    store.reset();
-    fs::remove_all(dir);
-  }
-
-  // Takes every queued action off the outbox.
-  std::vector<json> take_actions() {
-    std::vector<json> actions;
-    while (auto next = store->next_outbox()) {
-      actions.push_back(json::parse(next->json));
-      Batch del;
-      del.del(Cf::kOutbox, next->key);
-      REQUIRE(store->commit(del));
-    }
-    return actions;
-  }
+// A bot on a real store, talking to `homeserver_url`, with trusted reporters and `feeds`.
+struct Rig : test::BotRig {
+  explicit Rig(const std::string& homeserver_url, std::vector<FeedConfig> feeds = {})
+      : BotRig(homeserver_url, [&feeds](Config& c) {
+          c.reports.enabled = true;
+          c.reports.trusted_reporters = {"@t1:hs", "@t2:hs"};
+          c.reports.trusted_reports_to_redact = 2;
+          c.feeds = std::move(feeds);
+        }) {}
 };
 
 json report(int64_t id, const std::string& reporter, const json& reason,

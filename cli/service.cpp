@@ -3,6 +3,7 @@
 #include "cli/scoring_wiring.hpp"
 
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "engine/actions/codec.hpp"
@@ -152,6 +153,26 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   // homeserver is never kept waiting on a Tyr that is still loading.
   veto::Server veto_server(config.veto, bot);
   if (config.veto.enabled && !veto_server.start()) return 1;
+  // The policy server too: other homeservers may ask before Tyr is ready (while_loading says
+  // what it answers then).
+  std::unique_ptr<policyserver::ServerKeyCache> server_keys;
+  std::unique_ptr<policyserver::Server> policy_server;
+  if (config.policy_server.enabled) {
+    auto key = policyserver::load_or_create_key(config.policy_server.key_path);
+    if (!key) {
+      log::error("service", "policy server: " + key.error().to_string());
+      return 1;
+    }
+    policyserver::KeyFetchOptions ko;
+    ko.timeout = config.policy_server.key_fetch_timeout;
+    ko.verify_tls = config.policy_server.verify_tls;
+    ko.server_urls = config.policy_server.server_urls;
+    server_keys = std::make_unique<policyserver::ServerKeyCache>(ko);
+    policy_server = std::make_unique<policyserver::Server>(
+        config.policy_server, std::move(key).value(), bot, *server_keys);
+    if (!policy_server->start()) return 1;
+    bot.set_policy_server(policy_server.get());
+  }
 
   // Metrics and health. The pipeline's heartbeat is the protections tick it runs every 5 s.
   auto& m = metrics::tyr_metrics();
@@ -239,6 +260,16 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
       }
       lines.push_back(line + "; " + std::to_string(vs.bad_requests.load()) + " bad requests, " +
                       std::to_string(vs.auth_failures.load()) + " wrong secrets");
+    }
+    if (policy_server) {
+      const auto& ps = policy_server->stats();
+      std::string line = "Policy server:";
+      for (size_t o = 0; o < static_cast<size_t>(policyserver::Outcome::kCount); ++o) {
+        line += std::string(o == 0 ? " " : ", ") +
+                std::to_string(ps.count(static_cast<policyserver::Outcome>(o))) + " " +
+                std::string(policyserver::outcome_name(static_cast<policyserver::Outcome>(o)));
+      }
+      lines.push_back(line);
     }
     {
       auto& tm = metrics::tyr_metrics();
@@ -343,7 +374,10 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   bot.set_veto_ready(false);
   {
     // Each listener's stop() waits for its idle keep-alive connections to time out: together.
-    std::thread veto_stop([&] { veto_server.stop(); });
+    std::thread veto_stop([&] {
+      veto_server.stop();
+      if (policy_server) policy_server->stop();
+    });
     std::thread admin_stop([&] { admin.stop(); });
     server.stop();
     veto_stop.join();

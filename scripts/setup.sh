@@ -15,6 +15,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev llvm-14 clang-format-14
   python3 python3-venv python3-dev
   dpkg-dev  # dpkg-shlibdeps: the .deb's dependencies (scripts/package.sh)
+  nginx openssl  # the federation e2e fixture: a TLS proxy run as a child process, test certs
 )
 
 SUDO=""
@@ -28,8 +29,32 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
+  # Only nginx's binary is wanted (the e2e fixture runs its own instance). Its package would start
+  # a system service on port 80: a temporary policy-rc.d (the Debian way to veto service starts
+  # during installs) stops that, unless the machine already has one.
+  POLICY_RC=/usr/sbin/policy-rc.d
+  own_policy_rc=""
+  if [[ " ${missing[*]} " == *" nginx "* ]] && [ ! -e "$POLICY_RC" ]; then
+    printf '#!/bin/sh\n# written by tyr scripts/setup.sh while installing nginx\nexit 101\n' |
+      $SUDO tee "$POLICY_RC" >/dev/null
+    $SUDO chmod 755 "$POLICY_RC"
+    own_policy_rc=1
+    trap '$SUDO rm -f "$POLICY_RC"' EXIT
+  fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ -n "$own_policy_rc" ]; then
+    $SUDO rm -f "$POLICY_RC"
+    trap - EXIT
+  fi
+  if [[ " ${missing[*]} " == *" nginx "* ]]; then
+    # Nor should it start at the next boot. An nginx the admin had before is not ours to touch.
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      $SUDO systemctl disable --now nginx.service >/dev/null 2>&1 || true
+    elif command -v update-rc.d >/dev/null; then
+      $SUDO update-rc.d nginx disable >/dev/null 2>&1 || true
+    fi
+  fi
 else
   echo "setup: Debian packages present"
 fi

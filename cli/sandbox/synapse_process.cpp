@@ -9,9 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -19,6 +22,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -57,6 +61,9 @@ constexpr const char* kDatabaseFile = "homeserver.db";
 constexpr const char* kMediaStoreDir = "media_store";
 constexpr const char* kStdoutLogFile = "synapse.stdout.log";
 constexpr const char* kSynapseLogFile = "homeserver.log";
+// The federation listener's certificate (tls: true); made once, like the signing key.
+constexpr const char* kTlsCertFile = "tls.crt";
+constexpr const char* kTlsKeyFile = "tls.key";
 // Our own record of the spawned PID: Synapse writes no pid file unless daemonised, and two
 // Synapses on one SQLite database corrupt it.
 constexpr const char* kPidFile = "synapse.pid";
@@ -219,9 +226,30 @@ std::string homeserver_yaml(const SynapseOptions& o, const std::vector<fs::path>
        "    tls: false\n"
        "    x_forwarded: false\n"
        "    resources:\n"
-       "      - names: [client, federation]\n"
-       "        compress: false\n"
-       "database:\n"
+       "      - names: "
+    << (o.federation ? "[client]" : "[client, federation]")
+    << "\n"
+       "        compress: false\n";
+  if (o.federation) {
+    y << "  - port: " << o.federation->port << "\n"
+      << "    bind_addresses: [" << quoted(o.federation->bind_address) << "]\n"
+      << "    type: http\n"
+      << "    tls: " << (o.federation->tls ? "true" : "false") << "\n"
+      << "    x_forwarded: " << (o.federation->tls ? "false" : "true") << "\n"
+      << "    resources:\n"
+         "      - names: [federation]\n"
+         "        compress: false\n";
+    if (o.federation->tls) {
+      y << "tls_certificate_path: " << quoted((o.dir / kTlsCertFile).string()) << "\n"
+        << "tls_private_key_path: " << quoted((o.dir / kTlsKeyFile).string()) << "\n";
+    }
+    // Peers on loopback with self-signed certificates. Synapse 1.163 reads only the
+    // `ip_range_blacklist` spelling (config/server.py); it also guards outbound federation
+    // unless `federation_ip_range_blacklist` is set. Its default covers 127.0.0.0/8 and ::1.
+    y << "federation_verify_certificates: false\n"
+         "ip_range_blacklist: []\n";
+  }
+  y << "database:\n"
        "  name: sqlite3\n"
        "  args:\n"
        "    database: "
@@ -418,6 +446,19 @@ Result<void> SynapseProcess::start() {
     options_.port = free_loopback_port();
     if (options_.port == 0) return sandbox_error("no free loopback port");
   }
+  if (options_.federation && options_.federation->port == 0) {
+    options_.federation->port = free_port(options_.federation->bind_address);
+    if (options_.federation->port == 0) {
+      return sandbox_error("no free port on " + options_.federation->bind_address);
+    }
+  }
+  if (options_.federation && options_.federation->tls && !fs::exists(dir / kTlsCertFile, ec)) {
+    const std::string& name = options_.server_name;
+    const std::string host = name.back() == ']' ? name : name.substr(0, name.rfind(':'));
+    if (auto r = write_self_signed_certificate(dir / kTlsCertFile, dir / kTlsKeyFile, host); !r) {
+      return r;
+    }
+  }
   if (options_.shared_secret.empty()) {
     auto secret = random_hex(32);
     if (!secret) return secret.error();
@@ -513,6 +554,10 @@ std::string SynapseProcess::base_url() const {
 
 uint16_t SynapseProcess::port() const { return options_.port; }
 
+uint16_t SynapseProcess::federation_port() const {
+  return options_.federation ? options_.federation->port : 0;
+}
+
 const std::string& SynapseProcess::server_name() const { return options_.server_name; }
 
 const std::filesystem::path& SynapseProcess::dir() const { return options_.dir; }
@@ -559,13 +604,15 @@ Result<RegisteredUser> SynapseProcess::register_user(const std::string& localpar
   return parse_user(login_res->body, login_what);
 }
 
-uint16_t free_loopback_port() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
+uint16_t free_loopback_port() { return free_port("127.0.0.1"); }
+
+uint16_t free_port(const std::string& ipv4_address) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
+  if (inet_pton(AF_INET, ipv4_address.c_str(), &addr.sin_addr) != 1) return 0;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
   socklen_t len = sizeof(addr);
   uint16_t port = 0;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
@@ -574,6 +621,48 @@ uint16_t free_loopback_port() {
   }
   close(fd);
   return port;
+}
+
+Result<void> write_self_signed_certificate(const fs::path& cert_file, const fs::path& key_file,
+                                           const std::string& host) {
+  using Key = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+  using Cert = std::unique_ptr<X509, decltype(&X509_free)>;
+  using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
+  const std::string what = "self-signed certificate for " + host + ": ";
+  Key key(EVP_EC_gen("P-256"), EVP_PKEY_free);
+  Cert cert(X509_new(), X509_free);
+  if (!key || !cert) return sandbox_error(what + "OpenSSL could not make a key");
+  unsigned char serial[8];
+  if (RAND_bytes(serial, sizeof serial) != 1) return sandbox_error(what + "RAND_bytes failed");
+  uint64_t serial_value = 0;
+  for (unsigned char b : serial) serial_value = (serial_value << 8) | b;
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  const bool ok =
+      X509_set_version(cert.get(), 2) == 1 &&
+      ASN1_INTEGER_set_uint64(X509_get_serialNumber(cert.get()), serial_value >> 1) == 1 &&
+      X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr &&
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), 30L * 24 * 3600) != nullptr &&
+      X509_set_pubkey(cert.get(), key.get()) == 1 &&
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                 reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1,
+                                 0) == 1 &&
+      X509_set_issuer_name(cert.get(), name) == 1 &&
+      X509_sign(cert.get(), key.get(), EVP_sha256()) > 0;
+  if (!ok) return sandbox_error(what + "OpenSSL could not sign it");
+  Bio cert_pem(BIO_new(BIO_s_mem()), BIO_free);
+  Bio key_pem(BIO_new(BIO_s_mem()), BIO_free);
+  if (!cert_pem || !key_pem || PEM_write_bio_X509(cert_pem.get(), cert.get()) != 1 ||
+      PEM_write_bio_PrivateKey(key_pem.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+          1) {
+    return sandbox_error(what + "OpenSSL could not write PEM");
+  }
+  auto text = [](BIO* bio) {
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(bio, &data);
+    return std::string(data, static_cast<size_t>(size));
+  };
+  if (auto r = write_file(key_file, text(key_pem.get())); !r) return r;
+  return write_file(cert_file, text(cert_pem.get()));
 }
 
 std::filesystem::path default_synapse_python() {

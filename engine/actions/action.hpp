@@ -242,10 +242,22 @@ struct ShutdownRoom {
   bool operator==(const ShutdownRoom&) const = default;
 };
 
-using Action =
-    std::variant<Notice, JoinProtect, LoadRoomState, CatchUp, WatchList, CreateList, SetRule, Sweep,
-                 ListBan, UnbanCheck, Unban, Acl, RedactUser, RedactEvent, Kick, Ban, SetJoinRule,
-                 RestoreJoinRule, Mute, Verify, Since, ImportBans, AdminUser, ShutdownRoom>;
+// Name Tyr as the room's policy server (m.room.policy with `via` and Tyr's policy key), or
+// clear it (`disable`: an empty m.room.policy).
+struct SetPolicyServer {
+  static constexpr std::string_view kName = "set_policy_server";
+  static constexpr Priority kPriority = Priority::kControl;
+  std::string room;
+  bool disable = false;
+  std::string via, public_key;  // when enabling: the server name and unpadded base64 key
+  std::string reply_to;
+  bool operator==(const SetPolicyServer&) const = default;
+};
+
+using Action = std::variant<Notice, JoinProtect, LoadRoomState, CatchUp, WatchList, CreateList,
+                            SetRule, Sweep, ListBan, UnbanCheck, Unban, Acl, RedactUser,
+                            RedactEvent, Kick, Ban, SetJoinRule, RestoreJoinRule, Mute, Verify,
+                            Since, ImportBans, AdminUser, ShutdownRoom, SetPolicyServer>;
 
 // The wire name of an action ("ban", "redact_event", …) and its default outbox priority.
 std::string_view name_of(const Action& action);

@@ -251,6 +251,13 @@ TYR_FIELDS(ShutdownRoom) {
   r.optional("reason", a.reason);
   r.optional("reply_to", a.reply_to);
 }
+TYR_FIELDS(SetPolicyServer) {
+  r.required("room", a.room);
+  r.optional("disable", a.disable);
+  r.optional("via", a.via);
+  r.optional("public_key", a.public_key);
+  r.optional("reply_to", a.reply_to);
+}
 
 #undef TYR_FIELDS
 

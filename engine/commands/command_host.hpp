@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +31,14 @@ namespace tyr::engine::commands {
 struct VerdictCounts {
   uint64_t notify = 0, redact = 0, kick = 0, ban = 0;
   uint64_t shadow = 0;  // events on which shadow rules would have acted
+};
+
+// The policy server as `policyserver status` shows it.
+struct PolicyServerView {
+  std::string server_name;                                     // the `via` Tyr answers for
+  std::string public_key;                                      // unpadded base64 ed25519
+  std::vector<std::pair<std::string, uint64_t>> outcomes;      // outcome name -> requests
+  std::map<std::string, std::pair<uint64_t, uint64_t>> rooms;  // room -> (signed, refused)
 };
 
 class CommandHost {
@@ -51,6 +61,8 @@ class CommandHost {
   virtual std::chrono::seconds uptime() const = 0;
   virtual VerdictCounts verdict_counts() const = 0;
   virtual std::vector<std::string> status_lines() const = 0;  // the service's (queues, counters)
+  // The policy server; nullopt when the config has no `policy_server` section.
+  virtual std::optional<PolicyServerView> policy_server_view() const { return std::nullopt; }
 
   // ---- protected rooms ----
   // By room ID or by the alias it was added with; "" when not protected.

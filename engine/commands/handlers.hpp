@@ -55,6 +55,9 @@ void rules_reload(CommandContext& ctx);
 // protections_commands.cpp
 void protections(CommandContext& ctx);
 
+// policyserver_commands.cpp
+void policyserver(CommandContext& ctx);
+
 // report_commands.cpp
 void report(CommandContext& ctx);
 

@@ -137,6 +137,24 @@ struct VetoConfig {
   int notices_per_minute = 10;  // refusals posted one by one; beyond that, a summary a minute
 };
 
+// Policy server (section `policy_server`, MSC4284): other homeservers ask Tyr to sign each
+// event of a protected room whose `m.room.policy` names Tyr's homeserver. Absent section: none.
+struct PolicyServerConfig {
+  bool enabled = false;
+  std::string bind_address = "127.0.0.1";
+  uint16_t port = 9003;
+  std::string server_name;         // the `via` of m.room.policy; default: homeserver.server_name
+  std::filesystem::path key_path;  // the signing key; default: <data_dir>/policy_server.key
+  std::chrono::milliseconds deadline{250};  // a decision that takes longer: `on_timeout`
+  bool sign_while_loading = true;           // before Tyr is ready: sign (and count), or refuse
+  bool sign_on_timeout = true;              // past the deadline: sign (and count), or refuse
+  std::chrono::milliseconds key_fetch_timeout{5000};  // fetching a calling server's keys
+  bool verify_tls = true;  // false: accept self-signed certificates of other servers (tests)
+  // Calling servers reached at a fixed base URL instead of by server discovery (tests, or a
+  // server behind a known address): "server name" → "https://host:port".
+  std::map<std::string, std::string> server_urls;
+};
+
 // Admin listener (section `admin`): /metrics, /healthz, /readyz. Absent section: none.
 struct AdminConfig {
   bool enabled = false;
@@ -157,6 +175,7 @@ struct Config {
   RulesConfig rules;
   ReportsConfig reports;
   VetoConfig veto;
+  PolicyServerConfig policy_server;
   AdminConfig admin;
   CatchUpConfig catch_up;
 

@@ -82,6 +82,10 @@ const std::vector<std::string> kHttpRejections = {
     "deadline",         "malformed",        "screened",       "busy"};
 constexpr size_t kListenerCap = 8;
 
+const std::vector<std::string> kPolicyOutcomes = {
+    "signed",          "refused",   "signed_loading", "refused_loading", "signed_timeout",
+    "refused_timeout", "not_found", "unauthorized",   "bad_request",     "error"};
+
 const std::vector<std::string> kWorkers = {"pipeline", "executor", "reports", "feeds"};
 
 // Event → verdict is microseconds for a cached ban-list hit and up to a second for a cold regex
@@ -201,6 +205,13 @@ TyrMetrics::TyrMetrics()
       veto_duration(registry.histogram_family(
           "tyr_veto_duration_seconds", "Time to answer a veto callback, by callback.",
           {Label::fixed("callback", kVetoCallbacks)}, kVerdictBuckets)),
+      policy_sign_requests(registry.counter_family(
+          "tyr_policy_server_requests_total",
+          "Sign requests from other homeservers (MSC4284 policy server), by outcome.",
+          {Label::fixed("outcome", kPolicyOutcomes)})),
+      policy_sign_duration(registry.histogram(
+          "tyr_policy_server_duration_seconds",
+          "Time to answer a sign request, from its body read to the answer.", kVerdictBuckets)),
       inbox_depth(registry.gauge("tyr_inbox_depth",
                                  "Events stored and not yet processed by the pipeline.")),
       outbox_depth(registry.gauge("tyr_outbox_depth",

@@ -61,6 +61,10 @@ struct TyrMetrics {
   Family<Counter, 2>& vetoes;           // {callback, outcome}
   Family<Histogram, 1>& veto_duration;  // {callback}
 
+  // Policy server (MSC4284): other homeservers asking Tyr to sign events.
+  Family<Counter, 1>& policy_sign_requests;  // {outcome}, see policyserver::outcome_name
+  Histogram& policy_sign_duration;           // request read → answer ready
+
   // Queues and actions (executor).
   Gauge& inbox_depth;
   Gauge& outbox_depth;

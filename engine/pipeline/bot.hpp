@@ -31,6 +31,7 @@
 #include "engine/pipeline/room_state.hpp"
 #include "engine/pipeline/scoring_stage.hpp"
 #include "engine/policy/judge.hpp"
+#include "engine/policyserver/policy_server.hpp"
 #include "engine/store/store.hpp"
 #include "engine/veto/veto.hpp"
 
@@ -42,6 +43,7 @@ class Bot : public EventHandler,
             public ActionRunner,
             public ReportHandler,
             public veto::Backend,
+            public policyserver::Backend,
             public ManagementNotices,
             public commands::CommandHost {
  public:
@@ -64,6 +66,13 @@ class Bot : public EventHandler,
   veto::Decision decide_membership(const veto::Request& request) override;
   veto::Decision decide_event(const veto::Request& request,
                               std::chrono::milliseconds deadline) override;
+  // Policy server (engine/policyserver; policy_decisions.cpp): the same decisions for events
+  // other homeservers ask Tyr to sign.
+  bool policy_ready() const override { return veto_ready_; }
+  bool protects_room(const std::string& room_id) const override { return rooms_.contains(room_id); }
+  Result<std::string> room_version(const std::string& room_id) override;
+  policyserver::Judgement judge_event(const nlohmann::json& event, const std::string& origin,
+                                      std::chrono::milliseconds deadline) override;
   // Wakes the executor after actions were queued off the pipeline thread (vetoes).
   void set_on_queued(std::function<void()> wake) { on_queued_ = std::move(wake); }
   // How the executor hands results (room state) to the pipeline thread. Unset: run in place.
@@ -140,6 +149,10 @@ class Bot : public EventHandler,
   ActionOutcome run(uint64_t seq, const actions::ImportBans& a, Batch& batch);
   ActionOutcome run(uint64_t seq, const actions::AdminUser& a, Batch& batch);
   ActionOutcome run(uint64_t seq, const actions::ShutdownRoom& a, Batch& batch);
+  // policy_decisions.cpp
+  ActionOutcome run(uint64_t seq, const actions::SetPolicyServer& a, Batch& batch);
+  // The running policy server, for `policyserver status` (null when not configured).
+  void set_policy_server(const policyserver::Server* server) { policy_server_ = server; }
 
   // Queues a notice in `room` (optionally as a reply to `reply_to` event ID).
   void enqueue_notice(Batch& batch, const std::string& room, const std::string& body,
@@ -174,10 +187,11 @@ class Bot : public EventHandler,
   void apply_rule_diffs(const std::vector<policy::ListDiff>& diffs, Batch& batch) override;
   void schedule_enforcement(Batch& batch) override;
   void request_rules_reload(Batch& batch, const std::string& reply_to) override;
+  std::optional<commands::PolicyServerView> policy_server_view() const override;
 
   // Veto of one event, on the pipeline thread (it owns the scorer). The verdict is kept so that
   // the same event arriving through the appservice is not scored twice.
-  veto::Decision veto_event(const nlohmann::json& event);
+  veto::Decision veto_event(const nlohmann::json& event, const std::string& gate);
   // Where the router sends each kind of event (bot.cpp).
   EventRouter::Targets route_targets();
   // One notice for what the budget held back in the last window (tick()).
@@ -220,6 +234,9 @@ class Bot : public EventHandler,
   NoticeThrottle notices_;  // unsolicited notices (any thread)
   std::string management_room_;
   std::string bot_user_;
+  const policyserver::Server* policy_server_ = nullptr;
+  mutable std::mutex versions_mu_;
+  std::map<std::string, std::string> room_versions_;  // room -> version (policy server)
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::function<std::vector<std::string>()> status_provider_;
 };

@@ -3,6 +3,7 @@
 
 #include "engine/actions/codec.hpp"
 #include "engine/core/text.hpp"
+#include "engine/federation/base64.hpp"
 #include "engine/pipeline/bot.hpp"
 #include "engine/store/keys.hpp"
 
@@ -59,6 +60,21 @@ void Bot::schedule_enforcement(Batch& batch) { lists_.reapply(batch); }
 
 void Bot::request_rules_reload(Batch& batch, const std::string& reply_to) {
   reload_rules(batch, reply_to);
+}
+
+std::optional<commands::PolicyServerView> Bot::policy_server_view() const {
+  if (policy_server_ == nullptr) return std::nullopt;
+  commands::PolicyServerView v;
+  v.server_name = policy_server_->server_name();
+  v.public_key = federation::base64_encode(policy_server_->key().public_key());
+  for (size_t o = 0; o < static_cast<size_t>(policyserver::Outcome::kCount); ++o) {
+    const auto outcome = static_cast<policyserver::Outcome>(o);
+    v.outcomes.emplace_back(std::string(policyserver::outcome_name(outcome)),
+                            policy_server_->stats().count(outcome));
+  }
+  for (const auto& [room, c] : policy_server_->room_counts())
+    v.rooms[room] = {c.signed_events, c.refused_events};
+  return v;
 }
 
 }  // namespace tyr::engine

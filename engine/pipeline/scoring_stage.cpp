@@ -76,7 +76,7 @@ void ScoringStage::on_membership(const nlohmann::json& event, Batch& batch) {
   enqueue_requested(batch);
 }
 
-bool ScoringStage::veto(const nlohmann::json& event, Batch& batch) {
+bool ScoringStage::veto(const nlohmann::json& event, Batch& batch, std::string_view gate) {
   if (scorer_ == nullptr) return false;
   const std::string sender = event.value("sender", "");
   const std::string room = event.value("room_id", "");
@@ -91,7 +91,7 @@ bool ScoringStage::veto(const nlohmann::json& event, Batch& batch) {
                    {"user", sender},
                    {"event_id", event.value("event_id", "")},
                    {"reason", inc->reason}},
-                  "refuse_event", "veto");
+                  "refuse_event", gate);
     return true;
   }
   const auto started = std::chrono::steady_clock::now();
@@ -100,7 +100,7 @@ bool ScoringStage::veto(const nlohmann::json& event, Batch& batch) {
   enqueue_requested(batch);
   count_verdict(v, started);
   if (v.reject && !config_.policy.dry_run) {
-    act_on_verdict(event, v, /*refused=*/true, batch);
+    act_on_verdict(event, v, /*refused=*/true, batch, gate);
     return true;
   }
   // Allowed: the event will arrive as a transaction and be acted on with this verdict.
@@ -150,7 +150,7 @@ std::string ScoringStage::verdict_line() const {
 }
 
 void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused,
-                                  Batch& batch) {
+                                  Batch& batch, std::string_view gate) {
   if (v.action == Action::kAllow && !refused) return;
   const std::string sender = event.value("sender", "");
   const std::string room = event.value("room_id", "");
@@ -181,7 +181,7 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
     inc->last_ms = now;
     ++inc->removed;
     if (refused) {
-      outlet_.audit(batch, refusal, "refuse_event", "veto");
+      outlet_.audit(batch, refusal, "refuse_event", gate);
     } else {
       actions::enqueue(store_, batch,
                        actions::RedactEvent{room, event_id, sender, reason, {rules, v.score, {}}});
@@ -206,8 +206,10 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
     return;
   }
   open_incident(room, sender, v.action, reason, now);
-  const std::string what = refused ? "Refused before it was stored: " : "Acting: ";
-  if (refused) outlet_.audit(batch, refusal, "refuse_event", "veto");
+  const std::string what = !refused         ? "Acting: "
+                           : gate == "veto" ? "Refused before it was stored: "
+                                            : "Refused at the policy server (never stored): ";
+  if (refused) outlet_.audit(batch, refusal, "refuse_event", gate);
   if (v.action >= Action::kKick) {
     const actions::Why why{rules, v.score, {}};
     if (v.action == Action::kBan)

@@ -65,7 +65,8 @@ class ScoringStage {
   // The inline veto of a message from a non-exempt sender: true when it is refused (its score
   // reached the reject threshold, not in dry run; the refusal is noticed, audited and a kick or
   // ban queued). Otherwise the verdict is kept for the same event's arrival by transaction.
-  bool veto(const nlohmann::json& event, Batch& batch);
+  // `gate` names who asked in the audit trail: "veto" (the inline veto) or "policy_server".
+  bool veto(const nlohmann::json& event, Batch& batch, std::string_view gate = "veto");
   // Periodic work: protections' timers, the actions they ask for, their state saved.
   void tick(Batch& batch);
   // `protections …`: the reply; changed settings are saved in `batch`.
@@ -87,7 +88,7 @@ class ScoringStage {
   void count_verdict(const EventVerdict& v, std::chrono::steady_clock::time_point started);
   // Notice, kick/ban and (unless the event was refused before it was stored) redaction.
   void act_on_verdict(const nlohmann::json& event, const EventVerdict& v, bool refused,
-                      Batch& batch);
+                      Batch& batch, std::string_view gate = "veto");
   // Queues what the protections asked for (exempt users are left alone).
   void enqueue_requested(Batch& batch);
   void remember_vetted(const std::string& event_id, const EventVerdict& v);

@@ -46,12 +46,13 @@ veto::Decision Bot::decide_membership(const veto::Request& request) {
                                     {"list", j.matches.front().list},
                                     {"state_key", j.matches.front().state_key},
                                     {"reason", rule}};
+    const std::string at = request.gate == "veto" ? "" : " at the policy server";
     if (j.shadow) {
-      post_notice(batch, "refused", "[shadow] Would refuse the " + head + ".");
+      post_notice(batch, "refused", "[shadow] Would refuse the " + head + at + ".");
       audit_action(batch, subject, invite ? "refuse_invite" : "refuse_join", nullptr, "shadow");
     } else {
-      post_notice(batch, "refused", "Refused the " + head + ".");
-      audit_action(batch, subject, invite ? "refuse_invite" : "refuse_join", nullptr, "veto");
+      post_notice(batch, "refused", "Refused the " + head + at + ".");
+      audit_action(batch, subject, invite ? "refuse_invite" : "refuse_join", nullptr, request.gate);
     }
     if (!batch.empty()) {
       if (auto r = store_.commit(batch); !r) log::error("veto", "commit: " + r.error().to_string());
@@ -65,12 +66,12 @@ veto::Decision Bot::decide_membership(const veto::Request& request) {
 
 veto::Decision Bot::decide_event(const veto::Request& request, std::chrono::milliseconds deadline) {
   if (!in_veto_scope(request.room) || request.user == bot_user_) return {};
-  if (!pipeline_post_) return veto_event(request.event);
+  if (!pipeline_post_) return veto_event(request.event, request.gate);
   auto promise = std::make_shared<std::promise<veto::Decision>>();
   auto result = promise->get_future();
-  pipeline_post_([this, promise, event = request.event] {
+  pipeline_post_([this, promise, event = request.event, gate = request.gate] {
     try {
-      promise->set_value(veto_event(event));
+      promise->set_value(veto_event(event, gate));
     } catch (const std::exception& e) {
       log::error("veto", std::string("event decision failed: ") + e.what());
       promise->set_value({veto::Outcome::kError, {}, {}});
@@ -84,7 +85,7 @@ veto::Decision Bot::decide_event(const veto::Request& request, std::chrono::mill
   return result.get();
 }
 
-veto::Decision Bot::veto_event(const nlohmann::json& event) {
+veto::Decision Bot::veto_event(const nlohmann::json& event, const std::string& gate) {
   const std::string sender = event.value("sender", "");
   const std::string room = event.value("room_id", "");
   const std::string event_id = event.value("event_id", "");
@@ -101,15 +102,16 @@ veto::Decision Bot::veto_event(const nlohmann::json& event) {
                                     {"list", j.matches.front().list},
                                     {"state_key", j.matches.front().state_key},
                                     {"reason", policy::describe_rule(j.matches.front())}};
+    const std::string at = gate == "veto" ? "" : " at the policy server";
     if (j.shadow) {
-      post_notice(batch, "refused", "[shadow] Would refuse a " + head + ".");
+      post_notice(batch, "refused", "[shadow] Would refuse a " + head + at + ".");
       audit_action(batch, subject, "refuse_event", nullptr, "shadow");
     } else {
-      post_notice(batch, "refused", "Refused a " + head + ".");
-      audit_action(batch, subject, "refuse_event", nullptr, "veto");
+      post_notice(batch, "refused", "Refused a " + head + at + ".");
+      audit_action(batch, subject, "refuse_event", nullptr, gate);
       d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedMember};
     }
-  } else if (scoring_.veto(event, batch)) {
+  } else if (scoring_.veto(event, batch, gate)) {
     d = {veto::Outcome::kReject, "M_FORBIDDEN", kRefusedEvent};
   }
   if (!batch.empty()) {

@@ -57,6 +57,9 @@ struct Request {
   bool is_invited = false;  // joins
   nlohmann::json event;     // event callbacks: client-format event with event_id
   std::string ping_id;      // ping
+  // Who asks, for the audit trail's mode and the notices: "veto" (the homeserver's module) or
+  // "policy_server" (another homeserver, engine/policyserver).
+  std::string gate = "veto";
 };
 
 // Parses the body of POST .../<callback>. Errors name the field: "user_may_join_room: field

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <deque>
 #include <fstream>
+#include <future>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -62,15 +63,25 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
-Harness::Harness(std::string extra_config, std::string synapse_yaml, bool tyr_first)
-    : extra_config_(std::move(extra_config)) {
+Harness::Harness(HarnessOptions options) : extra_config_(std::move(options.extra_config)) {
   dir_ = fs::temp_directory_path() / ("tyr-e2e-" + unique_suffix());
   fs::create_directories(dir_);
   tyr_port_ = cli::sandbox::free_loopback_port();
 
+  cli::sandbox::SynapseOptions so;
+  so.dir = dir_ / "synapse";
+  so.python = cli::sandbox::default_synapse_python();
+  so.appservice_registrations = {dir_ / "registration.yaml"};
+  so.extra_yaml = std::move(options.synapse_yaml);
+  if (options.federation) {
+    federation_ = std::make_unique<Federation>(dir_ / "federation");
+    federation_->configure_local(so);
+  }
+  server_name_ = so.server_name;
+
   // Tyr's config, then its registration written by `tyr registration`, loaded unchanged by
   // Synapse. The operator's ID is known in advance: the shared-secret API registers it below.
-  op_user_ = "@operator:localhost";
+  op_user_ = "@operator:" + server_name_;
   write_config("http://127.0.0.1:1");
   const std::string cmd = std::string(TYR_BINARY) + " registration --config '" +
                           (dir_ / "tyr.yaml").string() + "' > '" +
@@ -80,13 +91,15 @@ Harness::Harness(std::string extra_config, std::string synapse_yaml, bool tyr_fi
   as_token_ = reg["as_token"].as<std::string>();
   hs_token_ = reg["hs_token"].as<std::string>();
 
-  cli::sandbox::SynapseOptions so;
-  so.dir = dir_ / "synapse";
-  so.python = cli::sandbox::default_synapse_python();
-  so.appservice_registrations = {dir_ / "registration.yaml"};
-  so.extra_yaml = std::move(synapse_yaml);
   synapse_ = std::make_unique<cli::sandbox::SynapseProcess>(so);
-  must(synapse_->start(), "starting Synapse");
+  if (federation_) {
+    // nginx and B start while A does; the future's destructor waits for them if A fails.
+    auto others = std::async(std::launch::async, [this] { federation_->start(); });
+    must(synapse_->start(), "starting Synapse");
+    others.get();
+  } else {
+    must(synapse_->start(), "starting Synapse");
+  }
 
   auto op = must(synapse_->register_user("operator", "operator-pw", true), "register operator");
   auto stranger =
@@ -97,7 +110,7 @@ Harness::Harness(std::string extra_config, std::string synapse_yaml, bool tyr_fi
   op_token_ = op.access_token;
   stranger_client_ = client_for(synapse_->base_url(), stranger.access_token);
   as_client_ = client_for(synapse_->base_url(), as_token_);
-  if (tyr_first) {
+  if (options.tyr_first) {
     write_config(synapse_->base_url());
     spawn_tyr();
     spawned_early_ = true;
@@ -113,16 +126,22 @@ Harness::Harness(std::string extra_config, std::string synapse_yaml, bool tyr_fi
   write_config(synapse_->base_url());
 }
 
+void Harness::set_extra_config(std::string extra_config) {
+  extra_config_ = std::move(extra_config);
+  write_config(synapse_->base_url());
+}
+
 void Harness::write_config(const std::string& homeserver_url) {
   std::ofstream(dir_ / "tyr.yaml")
-      << "homeserver:\n  url: \"" << homeserver_url
-      << "\"\n  server_name: localhost\n"
+      << "homeserver:\n  url: \"" << homeserver_url << "\"\n  server_name: \"" << server_name_
+      << "\"\n"
       // Before the operator exists (registration time) the admin token is not known yet.
       << "  admin_token: \"" << (op_token_.empty() ? std::string("unknown-yet") : op_token_)
       << "\"\n"
       << "appservice:\n  bind_address: 127.0.0.1\n  port: " << tyr_port_
       << "\n  registration: registration.yaml\n"
-      << "management:\n  room: \"#tyr-admin:localhost\"\n  operators: [\"" << op_user_ << "\"]\n"
+      << "management:\n  room: \"#tyr-admin:" << server_name_ << "\"\n  operators: [\"" << op_user_
+      << "\"]\n"
       << "data_dir: tyr-data\nlog_level: debug\n"
       << extra_config_;
 }
@@ -130,6 +149,7 @@ void Harness::write_config(const std::string& homeserver_url) {
 Harness::~Harness() {
   if (tyr_pid_ > 0) kill_tyr(SIGTERM);
   synapse_->stop();
+  if (federation_) federation_->stop();
   if (!std::getenv("TYR_E2E_KEEP")) {
     std::error_code ec;
     fs::remove_all(dir_, ec);
@@ -218,11 +238,16 @@ std::string Harness::say(engine::HomeserverClient& who, const std::string& room,
 }
 
 std::vector<nlohmann::json> Harness::messages(const std::string& room) {
+  return messages(room, op());
+}
+
+std::vector<nlohmann::json> Harness::messages(const std::string& room,
+                                              engine::HomeserverClient& reader) {
   std::vector<nlohmann::json> out;
   std::string from;
   for (int page = 0; page < 100; ++page) {
     auto res =
-        must(op().messages(room, "b", from, 200, nlohmann::json{{"types", {"m.room.message"}}}),
+        must(reader.messages(room, "b", from, 200, nlohmann::json{{"types", {"m.room.message"}}}),
              "read messages");
     for (auto& ev : res["chunk"]) out.push_back(ev);
     if (!res.contains("end") || res["chunk"].empty()) break;
@@ -290,6 +315,31 @@ void Harness::protect(const std::string& room) {
     throw std::runtime_error("tyr did not protect " + room + "; log tail:\n" + tyr_log_tail());
   }
 }
+
+const Federation& Harness::fed() const {
+  if (!federation_) throw std::logic_error("the harness runs without federation");
+  return *federation_;
+}
+
+Federation& Harness::federation() { return const_cast<Federation&>(fed()); }
+
+engine::HomeserverClient& Harness::remote_user(const std::string& localpart) {
+  return federation().remote_user(localpart);
+}
+
+std::string Harness::remote_user_id(const std::string& localpart) const {
+  return fed().remote_user_id(localpart);
+}
+
+const std::string& Harness::remote_server_name() const { return fed().remote_server_name(); }
+
+const std::string& Harness::remote_host() const { return fed().remote_host(); }
+
+uint16_t Harness::federation_port() const { return fed().proxy_port(); }
+
+uint16_t Harness::policy_port() const { return fed().policy_port(); }
+
+std::string Harness::nginx_log(size_t lines) const { return fed().nginx_log(lines); }
 
 std::string Harness::tyr_log_tail(size_t lines) const {
   std::ifstream in(dir_ / "tyr.log");

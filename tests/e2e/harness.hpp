@@ -18,6 +18,7 @@
 
 #include "cli/sandbox/synapse_process.hpp"
 #include "engine/client/homeserver_client.hpp"
+#include "tests/e2e/federation.hpp"
 
 namespace tyr::e2e {
 
@@ -26,16 +27,33 @@ using namespace std::chrono_literals;
 // Polls `pred` every 100 ms until it is true or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
+struct HarnessOptions {
+  // Appended to tyr.yaml (e.g. a `policy:` or `feeds:` section).
+  std::string extra_config;
+  // Appended to Synapse's homeserver.yaml.
+  std::string synapse_yaml;
+  // Start Tyr before the management room exists (it retries joining it), for a Synapse whose
+  // veto module fails closed and would refuse the harness's own setup without Tyr. start_tyr()
+  // then only waits for it to answer.
+  bool tyr_first = false;
+  // Two homeservers (tests/e2e/federation.hpp, docs/testing-federation.md): this Synapse (A)
+  // becomes `localhost:<port>` behind nginx, and a second one (B) federates with it.
+  bool federation = false;
+};
+
 class Harness {
  public:
-  // `extra_config` is appended to tyr.yaml (e.g. a `policy:` or `feeds:` section).
-  // `extra_config` is appended to Tyr's config; `synapse_yaml` to Synapse's homeserver.yaml.
-  // `tyr_first`: start Tyr before the management room exists (it retries joining it), for a
-  // Synapse whose veto module fails closed and would refuse the harness's own setup without Tyr.
-  // start_tyr() then only waits for it to answer.
+  explicit Harness(HarnessOptions options);
   explicit Harness(std::string extra_config = {}, std::string synapse_yaml = {},
-                   bool tyr_first = false);
+                   bool tyr_first = false)
+      : Harness(HarnessOptions{std::move(extra_config), std::move(synapse_yaml), tyr_first}) {}
   ~Harness();
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
+  // Replaces the text appended to tyr.yaml (e.g. one naming policy_port()); Tyr reads it at
+  // its next start.
+  void set_extra_config(std::string extra_config);
 
   // Starts `tyr run --config …` and waits until it answers in the management room.
   void start_tyr();
@@ -50,8 +68,9 @@ class Harness {
 
   // Sends a text message; returns its event ID.
   std::string say(engine::HomeserverClient& who, const std::string& room, const std::string& text);
-  // Every m.room.message in `room`, oldest first.
+  // Every m.room.message in `room`, oldest first, as the operator (or `reader`) sees them.
   std::vector<nlohmann::json> messages(const std::string& room);
+  std::vector<nlohmann::json> messages(const std::string& room, engine::HomeserverClient& reader);
   // Bodies of Tyr's messages in the management room, oldest first.
   std::vector<std::string> tyr_replies();
   // Waits until Tyr posted a message containing `needle`; returns it (empty on timeout).
@@ -68,6 +87,19 @@ class Harness {
   // Protects `room` with `!tyr rooms add` and waits for Tyr's confirmation.
   void protect(const std::string& room);
 
+  // Federation mode only (they throw otherwise). A user registered on B, and its ID.
+  engine::HomeserverClient& remote_user(const std::string& localpart);
+  std::string remote_user_id(const std::string& localpart) const;
+  const std::string& remote_server_name() const;  // B: "<host>:<port>"
+  const std::string& remote_host() const;         // B's host, what ACLs and server rules match
+  uint16_t federation_port() const;  // A's public federation port (nginx, TLS, 127.0.0.1)
+  // A free loopback port nginx sends /_matrix/policy/ to: for Tyr's policy_server listener.
+  uint16_t policy_port() const;
+  std::string nginx_log(size_t lines = 40) const;  // nginx's error and access log tails
+  Federation& federation();
+
+  // A's server name: "localhost", or "localhost:<federation_port()>" in federation mode.
+  const std::string& server_name() const { return server_name_; }
   const std::string& management_room() const { return mgmt_room_; }
   std::string bot_user() const { return "@tyr:" + synapse_->server_name(); }
   const std::string& operator_user() const { return op_user_; }
@@ -80,14 +112,16 @@ class Harness {
 
  private:
   void write_config(const std::string& homeserver_url);
-  void spawn_tyr();  // fork and exec `tyr run`; does not wait
+  void spawn_tyr();               // fork and exec `tyr run`; does not wait
+  const Federation& fed() const;  // throws without federation mode
 
   std::filesystem::path dir_;
+  std::unique_ptr<Federation> federation_;  // declared before synapse_: stopped after A
   std::unique_ptr<cli::sandbox::SynapseProcess> synapse_;
   std::unique_ptr<engine::HomeserverClient> op_client_, stranger_client_, as_client_;
   std::vector<std::unique_ptr<engine::HomeserverClient>> user_clients_;
   std::string extra_config_;
-  std::string op_user_, stranger_user_, mgmt_room_, as_token_, hs_token_, op_token_;
+  std::string server_name_, op_user_, stranger_user_, mgmt_room_, as_token_, hs_token_, op_token_;
   uint16_t tyr_port_ = 0;
   pid_t tyr_pid_ = -1;
   int tyr_starts_ = 0;

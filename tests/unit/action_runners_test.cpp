@@ -412,3 +412,34 @@ TEST_CASE("action runners: the admin API needs the token, and reports what it di
   auto audit = f.audit();
   REQUIRE(audit.size() == 3);
 }
+
+TEST_CASE("action runners: set_policy_server writes m.room.policy, or says it lacks the power",
+          "[runners]") {
+  Fixture f;
+  CHECK(f.run(actions::SetPolicyServer{kRoom, false, "hs", "PUBKEY", "$asked"}).result.empty());
+  CHECK(f.hs.writes() ==
+        std::vector<std::string>{"PUT /_matrix/client/v3/rooms/!room:hs/state/m.room.policy/"});
+  {
+    std::lock_guard lock(f.hs.mu);
+    CHECK(f.hs.state["m.room.policy|"]["content"] ==
+          json{{"via", "hs"}, {"public_keys", {{"ed25519", "PUBKEY"}}}});
+  }
+  CHECK(f.run(actions::SetPolicyServer{kRoom, true, "", "", "$asked"}).result.empty());
+  {
+    std::lock_guard lock(f.hs.mu);
+    CHECK(f.hs.state["m.room.policy|"]["content"] == json::object());
+  }
+  f.hs.power(10);
+  CHECK(f.run(actions::SetPolicyServer{kRoom, false, "hs", "PUBKEY", "$asked"}).result.empty());
+  CHECK(f.hs.writes().size() == 2);
+  const auto notices = f.notices();
+  REQUIRE(notices.size() == 3);
+  CHECK(notices[0].find("Policy server of !room:hs is now hs") == 0);
+  CHECK(notices[1] == "Policy server of !room:hs cleared: other servers no longer ask Tyr.");
+  CHECK(notices[2].find("Cannot set the policy server of !room:hs: ") == 0);
+  CHECK(notices[2].find("m.room.policy") != std::string::npos);
+  const auto audit = f.audit();  // newest first
+  REQUIRE(audit.size() == 3);
+  CHECK(audit[0].outcome == "TYR_NO_POWER");
+  CHECK(audit[1].outcome == "ok");
+}

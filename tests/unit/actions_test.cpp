@@ -45,6 +45,7 @@ std::vector<actions::Action> every_action() {
       actions::ImportBans{"!r:hs", "!list:hs", "$asked"},
       actions::AdminUser{"@x:hs", "suspend", "spam", "$asked"},
       actions::ShutdownRoom{"!bad:hs", "abuse", "$asked"},
+      actions::SetPolicyServer{"!r:hs", false, "hs", "PUBKEY", "$asked"},
   };
 }
 

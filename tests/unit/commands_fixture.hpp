@@ -106,6 +106,9 @@ class FakeHost : public engine::commands::CommandHost {
   void request_rules_reload(engine::Batch&, const std::string& reply_to) override {
     calls.push_back("reload rules, reply to " + reply_to);
   }
+  std::optional<engine::commands::PolicyServerView> policy_server_view() const override {
+    return policy_view;
+  }
 
   // ---- what the test sets ----
   engine::Config cfg;
@@ -114,7 +117,8 @@ class FakeHost : public engine::commands::CommandHost {
   std::chrono::seconds up{0};
   engine::commands::VerdictCounts counts;
   std::vector<std::string> lines;
-  std::map<std::string, nlohmann::json> rooms;  // protected: room ID -> info
+  std::map<std::string, nlohmann::json> rooms;                    // protected: room ID -> info
+  std::optional<engine::commands::PolicyServerView> policy_view;  // nullopt: not configured
 
   // ---- what the commands did ----
   std::vector<Queued> outbox;

@@ -1,5 +1,9 @@
+// Reading tyr.yaml: the Loader walks the document section by section (the listener sections are
+// in listener_config.cpp) and checks every key and value.
+
 #include "engine/config/config.hpp"
 
+#include "engine/config/config_reader.hpp"
 #include "engine/core/yaml_document.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -53,26 +57,20 @@ std::string read_file(const fs::path& path, const std::string& blame_file, const
   return text.str();
 }
 
-fs::path resolve(const fs::path& p, const fs::path& base_dir) {
-  // Absolute at load time, so a later chdir (daemonising, tests) cannot change what it means.
-  return fs::absolute(base_dir.empty() ? p : base_dir / p).lexically_normal();
-}
-
 using Entry = YamlEntry;
 using Section = YamlSection;
 
-class Loader : StrictYaml {
+class Loader : ConfigReader {
  public:
   Loader(std::string file, fs::path base_dir, bool read_tokens = true)
-      : StrictYaml(std::move(file), raise_config_error),
-        base_dir_(std::move(base_dir)),
+      : ConfigReader(std::move(file), raise_config_error, std::move(base_dir)),
         read_tokens_(read_tokens) {}
 
   Config load(const std::string& text) {
     const YAML::Node root = parse_document(text, /*empty_is_map=*/false);
     const Section top = top_section(
         root, {"homeserver", "appservice", "management", "data_dir", "log_level", "policy", "feeds",
-               "lists", "rules", "reports", "veto", "admin", "catch_up"});
+               "lists", "rules", "reports", "veto", "policy_server", "admin", "catch_up"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
@@ -82,8 +80,9 @@ class Loader : StrictYaml {
     read_lists(top, cfg.lists);
     read_rules(top, cfg.rules);
     read_reports(top, cfg.reports);
-    read_veto(top, cfg.veto);
-    read_admin(top, cfg.admin);
+    read_veto(*this, top, cfg.veto);
+    read_policy_server(*this, top, cfg.policy_server);
+    read_admin(*this, top, cfg.admin);
     read_catch_up(top, cfg.catch_up);
     if (cfg.catch_up.max_age >= cfg.appservice.dedupe_retention) {
       fail_at(*top.find("catch_up"),
@@ -99,6 +98,10 @@ class Loader : StrictYaml {
     const auto data_dir = string_value(top, "data_dir", true);
     if (data_dir->empty()) fail_at(*top.find("data_dir"), "key 'data_dir': must not be empty");
     cfg.data_dir = resolve(*data_dir, base_dir_);
+    if (cfg.policy_server.key_path.empty())
+      cfg.policy_server.key_path = cfg.data_dir / "policy_server.key";
+    if (cfg.policy_server.server_name.empty())
+      cfg.policy_server.server_name = cfg.homeserver.server_name;
 
     if (auto level = string_value(top, "log_level", false)) {
       if (*level != "debug" && *level != "info" && *level != "warn" && *level != "error") {
@@ -113,94 +116,6 @@ class Loader : StrictYaml {
   }
 
  private:
-  Section top_section(const YAML::Node& root,
-                      std::initializer_list<std::string_view> allowed) const {
-    return section(root, "", YAML::Mark(), allowed);
-  }
-
-  // An absent optional section reads as empty: errors point at the nearest mapping that exists.
-  Section subsection(const Section& parent, std::string_view key, bool required,
-                     std::initializer_list<std::string_view> allowed) const {
-    const Entry* e = require(parent, key, required);
-    if (e == nullptr) return Section{parent.dotted(key), parent.mark, {}};
-    if (!e->value.IsMap()) fail_at(*e, "key '" + parent.dotted(key) + "': expected a mapping");
-    return section(e->value, parent.dotted(key), e->value.Mark(), allowed);
-  }
-
-  // An optional list; nullptr when absent.
-  const Entry* list_entry(const Section& s, std::string_view key) const {
-    const Entry* e = require(s, key, false);
-    if (e != nullptr && !e->value.IsSequence()) {
-      fail_at(*e, "key '" + s.dotted(key) + "': expected a list");
-    }
-    return e;
-  }
-
-  std::optional<std::string> string_value(const Section& s, std::string_view key,
-                                          bool required) const {
-    const Entry* e = require(s, key, required);
-    if (e == nullptr) return std::nullopt;
-    return string_of(*e, s.dotted(key));
-  }
-
-  std::optional<long long> int_value(const Section& s, std::string_view key) const {
-    const Entry* e = require(s, key, false);
-    if (e == nullptr) return std::nullopt;
-    const std::string where = "key '" + s.dotted(key) + "': ";
-    // A quoted scalar carries the non-specific tag "!": "9000" is a string to YAML, and
-    // accepting it would make the schema depend on quoting accidents.
-    const std::string& tag = e->value.Tag();
-    if (!e->value.IsScalar() || (tag != "?" && tag != "tag:yaml.org,2002:int")) {
-      fail_at(*e, where + "expected an integer");
-    }
-    std::string_view text = e->value.Scalar();
-    if (!text.empty() && text.front() == '+') text.remove_prefix(1);
-    long long v = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec == std::errc::result_out_of_range) fail_at(*e, where + "integer out of range");
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-      fail_at(*e, where + "expected an integer");
-    }
-    return v;
-  }
-
-  std::optional<bool> bool_value(const Section& s, std::string_view key) const {
-    const Entry* e = require(s, key, false);
-    if (e == nullptr) return std::nullopt;
-    return bool_of(*e, s.dotted(key));
-  }
-
-  void check_non_empty(const Section& s, std::string_view key, const std::string& v) const {
-    if (v.empty()) fail_at(*s.find(key), "key '" + s.dotted(key) + "': must not be empty");
-  }
-
-  // Secrets guard the appservice endpoint, the homeserver's API and the veto listener.
-  void check_secret_length(const Section& s, std::string_view key, const std::string& v) const {
-    if (v.size() < kMinSecretLength) {
-      fail_at(*s.find(key), "key '" + s.dotted(key) + "': must be at least " +
-                                std::to_string(kMinSecretLength) + " characters");
-    }
-  }
-
-  void check_http_url(const Section& s, std::string_view key, const std::string& v) const {
-    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
-      fail_at(*s.find(key), "key '" + s.dotted(key) + "': must start with http:// or https://");
-    }
-  }
-
-  // Localparts the appservice claims must be valid Matrix localparts, or Synapse refuses them.
-  void check_localpart(const Section& s, std::string_view key, const std::string& v) const {
-    check_non_empty(s, key, v);
-    for (char c : v) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                      c == '=' || c == '/' || c == '-';
-      if (!ok) {
-        fail_at(*s.find(key), "key '" + s.dotted(key) + "': invalid character '" +
-                                  std::string(1, c) + "' (allowed: a-z 0-9 . _ = / -)");
-      }
-    }
-  }
-
   void read_homeserver(const Section& top, HomeserverConfig& hs) const {
     const Section s = subsection(top, "homeserver", true, {"url", "server_name", "admin_token"});
     hs.url = *string_value(s, "url", true);
@@ -325,80 +240,6 @@ class Loader : StrictYaml {
       }
       m.notices_per_minute = static_cast<int>(*n);
     }
-  }
-
-  uint16_t port_value(const Section& s) const {
-    const auto v = int_value(s, "port");
-    if (v && (*v < 1 || *v > 65535))
-      fail_at(*s.find("port"), "key '" + s.dotted("port") + "': must be between 1 and 65535");
-    return static_cast<uint16_t>(*v);
-  }
-
-  void read_veto(const Section& top, VetoConfig& v) const {
-    if (!top.find("veto")) return;
-    const Section s = subsection(top, "veto", false,
-                                 {"bind_address", "port", "secret", "secret_path", "scope",
-                                  "deadline_ms", "fail_open", "notices_per_minute"});
-    v.enabled = true;
-    if (auto b = string_value(s, "bind_address", false)) {
-      v.bind_address = *b;
-      check_non_empty(s, "bind_address", v.bind_address);
-    }
-    if (s.find("port")) v.port = port_value(s);
-    const auto secret = string_value(s, "secret", false);
-    const auto secret_path = string_value(s, "secret_path", false);
-    if (secret && secret_path)
-      fail_at(*s.find("secret_path"),
-              "key 'veto.secret_path': give 'secret' or 'secret_path', not both");
-    if (secret) {
-      v.secret = *secret;
-    } else if (secret_path) {
-      const fs::path p = resolve(*secret_path, base_dir_);
-      std::ifstream in(p);
-      if (!in) fail_at(*s.find("secret_path"), "key 'veto.secret_path': cannot read " + p.string());
-      std::getline(in, v.secret);
-      while (!v.secret.empty() && (v.secret.back() == '\r' || v.secret.back() == ' '))
-        v.secret.pop_back();
-    } else {
-      fail(file_, s.mark,
-           "key 'veto': needs 'secret' or 'secret_path' (the module's Bearer secret)");
-    }
-    if (secret) {
-      check_secret_length(s, "secret", v.secret);
-    } else if (v.secret.size() < kMinSecretLength) {
-      fail_at(*s.find("secret_path"),
-              "key 'veto.secret_path': the secret in " + resolve(*secret_path, base_dir_).string() +
-                  " must be at least " + std::to_string(kMinSecretLength) + " characters");
-    }
-    if (auto scope = string_value(s, "scope", false)) {
-      if (*scope != "protected_rooms" && *scope != "server") {
-        fail_at(*s.find("scope"), "key 'veto.scope': expected 'protected_rooms' or 'server'");
-      }
-      v.whole_server = *scope == "server";
-    }
-    if (auto d = int_value(s, "deadline_ms")) {
-      if (*d < 1 || *d > 10000)
-        fail_at(*s.find("deadline_ms"), "key 'veto.deadline_ms': must be between 1 and 10000");
-      v.deadline = std::chrono::milliseconds(*d);
-    }
-    if (auto f = bool_value(s, "fail_open")) v.fail_open = *f;
-    if (auto n = int_value(s, "notices_per_minute")) {
-      if (*n < 0 || *n > 1000)
-        fail_at(*s.find("notices_per_minute"),
-                "key 'veto.notices_per_minute': must be between 0 and 1000");
-      v.notices_per_minute = static_cast<int>(*n);
-    }
-  }
-
-  void read_admin(const Section& top, AdminConfig& a) const {
-    if (!top.find("admin")) return;
-    const Section s = subsection(top, "admin", false, {"bind_address", "port"});
-    a.enabled = true;
-    if (auto b = string_value(s, "bind_address", false)) {
-      a.bind_address = *b;
-      check_non_empty(s, "bind_address", a.bind_address);
-    }
-    if (s.find("port")) a.port = port_value(s);
   }
 
   void read_catch_up(const Section& top, CatchUpConfig& c) const {
@@ -677,7 +518,6 @@ class Loader : StrictYaml {
     agree("sender_localpart", as.sender_localpart, "appservice.sender_localpart");
   }
 
-  fs::path base_dir_;
   bool read_tokens_ = true;
   YAML::Mark registration_mark_;  // value of appservice.registration, for read errors
 };

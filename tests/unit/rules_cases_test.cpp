@@ -1,5 +1,6 @@
 // Declarative rule tests: every tests/fixtures/rules/cases/*.yaml holds cases of
 //   rules: <rule file text, loaded as "rules.yaml">   files: {name: text}  (optional)
+//   -- or -- rules_dir: <a directory of the tree, e.g. rules/default: its *.yaml in name order>
 //   error: <the exact load error> (or error_prefix: its start) -- or --
 //   events: [{body | event, sender, room, ts, display_name, listed, expect: {score, verdict,
 //             hits, matches, shadow_score}}]
@@ -9,11 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "rules/rule_set.hpp"
 
@@ -53,7 +57,26 @@ void run_case(const YAML::Node& c, const fs::path& dir) {
       std::ofstream(dir / it->first.as<std::string>()) << it->second.as<std::string>();
     }
   }
-  auto loaded = load_rule_sources({RuleSource{"rules.yaml", str(c, "rules"), dir}});
+  std::vector<RuleSource> sources;
+  if (c["rules_dir"]) {
+    // A pack of the tree, as `tyr check --rules DIR` reads it.
+    const fs::path pack = fs::path(TYR_FIXTURES_DIR) / ".." / ".." / str(c, "rules_dir");
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(pack)) {
+      if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    REQUIRE_FALSE(files.empty());
+    for (const auto& f : files) {
+      std::ifstream in(f);
+      std::stringstream text;
+      text << in.rdbuf();
+      sources.push_back(RuleSource{f.filename().string(), text.str(), pack});
+    }
+  } else {
+    sources.push_back(RuleSource{"rules.yaml", str(c, "rules"), dir});
+  }
+  auto loaded = load_rule_sources(sources);
   if (c["error"] || c["error_prefix"]) {
     REQUIRE_FALSE(loaded.ok());
     if (c["error"]) CHECK(loaded.error().message == c["error"].as<std::string>());

@@ -185,8 +185,9 @@ int cmd_registration(const Args& args) {
     return 1;
   }
   std::printf(
-      "Wrote %s. Add it to app_service_config_files in homeserver.yaml and restart the "
-      "homeserver.\n",
+      "Wrote %s. Load it in the homeserver and restart it:\n"
+      "  Synapse:  app_service_config_files in homeserver.yaml (`tyr synapse-config` prints it)\n"
+      "  Dendrite: app_service_api.config_files in dendrite.yaml\n",
       out.c_str());
   return 0;
 }

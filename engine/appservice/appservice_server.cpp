@@ -174,21 +174,32 @@ Result<TransactionBody> parse_transaction_body(std::string_view body) {
 }
 
 bool AppserviceServer::note_txn_number(const std::string& txn_id, bool retried) {
-  // Synapse numbers each appservice's transactions 1, 2, 3, … and sends them in order. A jump
-  // means a transaction it never sent (or not yet): Tyr then reads the rooms' recent history.
+  // Synapse numbers each appservice's transactions 1, 2, 3, … and sends them in order: a jump
+  // means a transaction it never sent (or not yet), and Tyr then reads the rooms' recent
+  // history. Other servers number them otherwise (Dendrite: a nanosecond timestamp), so a jump
+  // counts only once the numbering has shown itself sequential (two consecutive numbers) and
+  // never once it has shown a timestamp; until then txnIds are opaque.
   uint64_t n = 0;
   const auto [end, ec] = std::from_chars(txn_id.data(), txn_id.data() + txn_id.size(), n);
   if (ec != std::errc() || end != txn_id.data() + txn_id.size()) return retried;
   const int64_t now = now_ms();
   int64_t gap_since = 0;
   bool resent = retried;
+  bool became_opaque = false;
   {
     std::lock_guard lock(txn_mu_);
+    if (n >= kTimestampLikeTxn && numbering_ != Numbering::kOpaque) {
+      numbering_ = Numbering::kOpaque;
+      became_opaque = true;
+    }
     // Below the last number: sent late (Synapse's queue can send the next transaction before
     // its recoverer resends a failed one) or numbered anew after Synapse's restart.
     if (n < last_txn_num_) resent = true;
     if (n > last_txn_num_) {
-      if (last_txn_num_ != 0 && n > last_txn_num_ + 1) gap_since = last_txn_ms_;
+      if (numbering_ == Numbering::kUnknown && last_txn_num_ != 0 && n == last_txn_num_ + 1)
+        numbering_ = Numbering::kSequential;
+      if (numbering_ == Numbering::kSequential && last_txn_num_ != 0 && n > last_txn_num_ + 1)
+        gap_since = last_txn_ms_;
       last_txn_num_ = n;
       last_txn_ms_ = now;
     } else if (n < last_txn_num_ && !retried) {
@@ -196,6 +207,11 @@ bool AppserviceServer::note_txn_number(const std::string& txn_id, bool retried) 
       last_txn_num_ = n;
       last_txn_ms_ = now;
     }
+  }
+  if (became_opaque) {
+    log::info("appservice", "transaction IDs are timestamps (" + txn_id +
+                                "), not a sequence: gaps are not read from them; the periodic "
+                                "catch-up covers what the homeserver did not send");
   }
   if (gap_since != 0) {
     metrics::tyr_metrics().transaction_gaps.inc();

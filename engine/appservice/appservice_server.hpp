@@ -94,6 +94,11 @@ class AppserviceServer {
   AppserviceStats stats_;
   std::mutex txn_mu_;  // the last numeric transaction ID seen and when (gap detection)
   uint64_t last_txn_num_ = 0;
+  // How the homeserver numbers transactions, as seen so far (note_txn_number).
+  enum class Numbering : uint8_t { kUnknown, kSequential, kOpaque };
+  Numbering numbering_ = Numbering::kUnknown;
+  // No sequence of transactions reaches 10^12; Unix times in ms, µs or ns all do.
+  static constexpr uint64_t kTimestampLikeTxn = 1'000'000'000'000ULL;
   int64_t last_txn_ms_ = 0;
   std::unique_ptr<http::Server> http_;
   uint16_t bound_port_ = 0;

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -221,6 +222,7 @@ class Bot : public EventHandler,
   ListEnforcement lists_;
   mutable std::mutex pending_mu_;
   std::map<std::string, int64_t> pending_catch_up_;  // room -> since, pass queued and not started
+  std::set<std::string> pending_list_reloads_;       // lists with a quiet reload queued
   std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
   AuditLog audit_;
   RoomStateCache room_state_;  // pipeline thread only

@@ -60,7 +60,15 @@ void Bot::request_catch_up(int64_t since_ms, std::string_view why, bool reload_l
       ++queued;
     }
   }
-  if (reload_lists) enqueue_list_reloads(batch);
+  if (reload_lists) {
+    // One quiet reload per list until it runs, however many passes asked for one.
+    std::lock_guard lock(pending_mu_);
+    for (const auto& l : book_.lists()) {
+      if (l.feed || !pending_list_reloads_.insert(l.id).second) continue;
+      actions::enqueue(store_, batch,
+                       actions::WatchList{.room = l.id, .reply_to = {}, .quiet = true});
+    }
+  }
   if (batch.empty()) {
     log::debug("catch-up", std::string(why) + ": every room already has a pass queued");
     return;

@@ -21,6 +21,11 @@ using policy::EntityKind;
 ActionOutcome Bot::run(uint64_t, const actions::WatchList& a, Batch& batch) {
   const std::string room = a.room;
   const std::string reply_to = a.reply_to;
+  if (a.quiet) {
+    // This reload reads the list's state as it is now: a later catch-up may ask for another.
+    std::lock_guard lock(pending_mu_);
+    pending_list_reloads_.erase(room);
+  }
   auto joined = client_.join(room);
   if (!joined) {
     if (is_retryable(joined.error())) return from_error("join " + room, joined.error());

@@ -358,6 +358,33 @@ TEST_CASE(
   CHECK(h.store().get(tyr::engine::Cf::kMeta, "last_txn_ms").has_value());
 }
 
+TEST_CASE("appservice: transaction IDs that are not a sequence never read as gaps",
+          "[appservice]") {
+  SECTION("timestamps, as Dendrite numbers them") {
+    Harness h;
+    uint64_t t = 1796604771334356300ULL;
+    for (int i = 0; i < 20; ++i) {
+      t += 1'000'000ULL + static_cast<uint64_t>(i) * 7919ULL;
+      check_ok(h.server().handle(put_txn(std::to_string(t), txn_body({"$d" + std::to_string(i)}))));
+    }
+    CHECK(h.gaps().empty());
+  }
+  SECTION("increasing but never consecutive numbers") {
+    Harness h;
+    for (int n : {10, 20, 35, 50}) {
+      check_ok(h.server().handle(put_txn(std::to_string(n), txn_body({"$n" + std::to_string(n)}))));
+    }
+    CHECK(h.gaps().empty());
+  }
+  SECTION("a sequence once seen stays one: a later jump is a gap") {
+    Harness h;
+    check_ok(h.server().handle(put_txn("41", txn_body({"$s41"}))));
+    check_ok(h.server().handle(put_txn("42", txn_body({"$s42"}))));
+    check_ok(h.server().handle(put_txn("44", txn_body({"$s44"}))));
+    CHECK(h.gaps().size() == 1);
+  }
+}
+
 TEST_CASE("appservice: every stored transaction is reported, resends as such", "[appservice]") {
   Harness h;
   check_ok(h.server().handle(put_txn("1", txn_body({"$a1"}))));

@@ -33,13 +33,6 @@ namespace {
 
 std::string rules_config() { return "rules:\n  dir: rules\n"; }
 
-void copy_rules(const Harness& h) {
-  const fs::path dir = h.dir() / "rules";
-  fs::create_directories(dir);
-  fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml", dir / "rules.yaml",
-                fs::copy_options::overwrite_existing);
-}
-
 // Waits until Synapse holds `event_id` in an undelivered transaction, then deletes every stored
 // transaction: the events in them are never sent. Returns the rows deleted (0: not found).
 int drop_stored_transactions(const Harness& h, const std::string& event_id) {
@@ -139,7 +132,7 @@ TEST_CASE(
     "once",
     "[e2e][catch_up]") {
   Harness h(rules_config());
-  copy_rules(h);
+  h.copy_rules();
   auto& sender = h.add_user("sender");
   const std::string room = h.create_room_with_tyr("catchup");
   REQUIRE(sender.join(room));

@@ -15,6 +15,9 @@
 #include <sstream>
 
 #include "../unit/temp_dir.hpp"
+#include "tests/e2e/harness.hpp"
+
+using tyr::e2e::read_text;
 
 namespace fs = std::filesystem;
 
@@ -41,13 +44,6 @@ Run run_in(const fs::path& cwd, const std::string& args) {
 
 size_t entries(const fs::path& dir) {
   return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -128,7 +124,7 @@ TEST_CASE("e2e: a second tyr run on a sandbox in use fails before rewriting its 
   INFO(r.out);
   CHECK(r.status == 1);
   CHECK(r.out.find("another `tyr run` is using the sandbox in") != std::string::npos);
-  CHECK(slurp(sandbox / "sandbox.json") == "{\"synapse_port\": 1, \"tyr_port\": 2}\n");
+  CHECK(read_text(sandbox / "sandbox.json") == "{\"synapse_port\": 1, \"tyr_port\": 2}\n");
   CHECK_FALSE(fs::exists(sandbox / "tyr.yaml"));
   CHECK_FALSE(fs::exists(sandbox / "registration.yaml"));
 }

@@ -1,4 +1,5 @@
 #include "tests/e2e/federation.hpp"
+#include "tests/e2e/harness.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -127,16 +128,6 @@ fs::path nginx_binary() {
     start = end + 1;
   }
   throw std::runtime_error("nginx not found (run scripts/setup.sh, or set TYR_NGINX)");
-}
-
-std::unique_ptr<engine::HomeserverClient> client_for(const std::string& url,
-                                                     const std::string& token) {
-  engine::ClientOptions o;
-  o.base_url = url;
-  o.as_token = token;
-  o.max_attempts = 3;
-  o.request_timeout = std::chrono::milliseconds(15000);
-  return std::make_unique<engine::HomeserverClient>(o);
 }
 
 std::optional<int> reap(pid_t pid, std::chrono::milliseconds timeout) {
@@ -304,7 +295,7 @@ engine::HomeserverClient& Federation::remote_user(const std::string& localpart) 
   auto u = remote_->register_user(localpart, localpart + "-pw", false);
   if (!u) throw std::runtime_error("register " + localpart + " on B: " + u.error().to_string());
   auto& slot = remote_users_[localpart];
-  slot = client_for(remote_->base_url(), u->access_token);
+  slot = test_client(remote_->base_url(), u->access_token);
   return *slot;
 }
 

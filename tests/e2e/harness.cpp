@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <deque>
 #include <fstream>
 #include <future>
@@ -40,16 +41,6 @@ T must(Result<T> r, const std::string& what) {
 
 void must(Result<void> r, const std::string& what) {
   if (!r) throw std::runtime_error(what + ": " + r.error().to_string());
-}
-
-std::unique_ptr<engine::HomeserverClient> client_for(const std::string& url,
-                                                     const std::string& token) {
-  engine::ClientOptions o;
-  o.base_url = url;
-  o.as_token = token;
-  o.max_attempts = 3;
-  o.request_timeout = std::chrono::milliseconds(15000);
-  return std::make_unique<engine::HomeserverClient>(o);
 }
 
 }  // namespace
@@ -106,10 +97,10 @@ Harness::Harness(HarnessOptions options) : extra_config_(std::move(options.extra
       must(synapse_->register_user("stranger", "stranger-pw", false), "register stranger");
   if (op.user_id != op_user_) throw std::runtime_error("unexpected operator id " + op.user_id);
   stranger_user_ = stranger.user_id;
-  op_client_ = client_for(synapse_->base_url(), op.access_token);
+  op_client_ = test_client(synapse_->base_url(), op.access_token);
   op_token_ = op.access_token;
-  stranger_client_ = client_for(synapse_->base_url(), stranger.access_token);
-  as_client_ = client_for(synapse_->base_url(), as_token_);
+  stranger_client_ = test_client(synapse_->base_url(), stranger.access_token);
+  as_client_ = test_client(synapse_->base_url(), as_token_);
   if (options.tyr_first) {
     write_config(synapse_->base_url());
     spawn_tyr();
@@ -294,7 +285,7 @@ std::string Harness::create_room_with_tyr(const std::string& alias_localpart) {
 engine::HomeserverClient& Harness::add_user(const std::string& localpart) {
   auto u =
       must(synapse_->register_user(localpart, localpart + "-pw", false), "register " + localpart);
-  user_clients_.push_back(client_for(synapse_->base_url(), u.access_token));
+  user_clients_.push_back(test_client(synapse_->base_url(), u.access_token));
   return *user_clients_.back();
 }
 
@@ -351,6 +342,43 @@ std::string Harness::tyr_log_tail(size_t lines) const {
   std::string out;
   for (const auto& l : tail) out += l + "\n";
   return out;
+}
+
+std::unique_ptr<engine::HomeserverClient> test_client(const std::string& url,
+                                                      const std::string& token) {
+  engine::ClientOptions o;
+  o.base_url = url;
+  o.as_token = token;
+  o.max_attempts = 3;
+  o.request_timeout = std::chrono::milliseconds(15000);
+  return std::make_unique<engine::HomeserverClient>(o);
+}
+
+std::string command_output(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::filesystem::path Harness::copy_rules() const {
+  const std::filesystem::path rules = dir_ / "rules";
+  std::filesystem::create_directories(rules);
+  std::filesystem::copy_file(std::filesystem::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml",
+                             rules / "rules.yaml",
+                             std::filesystem::copy_options::overwrite_existing);
+  return rules;
 }
 
 }  // namespace tyr::e2e

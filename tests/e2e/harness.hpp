@@ -26,6 +26,13 @@ using namespace std::chrono_literals;
 
 // Polls `pred` every 100 ms until it is true or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+// A client of the homeserver at `url` with `token`: three attempts, 15 s per request.
+std::unique_ptr<engine::HomeserverClient> test_client(const std::string& url,
+                                                      const std::string& token);
+// Runs a shell command; its standard output.
+std::string command_output(const std::string& cmd);
+// A file's whole text ("" when it cannot be read).
+std::string read_text(const std::filesystem::path& path);
 
 struct HarnessOptions {
   // Appended to tyr.yaml (e.g. a `policy:` or `feeds:` section).
@@ -86,6 +93,9 @@ class Harness {
                        const std::string& key = {});
   // Protects `room` with `!tyr rooms add` and waits for Tyr's confirmation.
   void protect(const std::string& room);
+  // A private copy of the e2e rules (tests/fixtures/e2e-rules) in <dir>/rules, which a
+  // `rules:\n  dir: rules` config reads; returns that directory.
+  std::filesystem::path copy_rules() const;
 
   // Federation mode only (they throw otherwise). A user registered on B, and its ID.
   engine::HomeserverClient& remote_user(const std::string& localpart);

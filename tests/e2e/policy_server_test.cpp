@@ -16,30 +16,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void copy_rules(const Harness& h) {
-  fs::create_directories(h.dir() / "rules");
-  fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml",
-                h.dir() / "rules" / "rules.yaml", fs::copy_options::overwrite_existing);
-}
-
 bool has_body(const std::vector<nlohmann::json>& events, const std::string& body) {
   for (const auto& ev : events) {
     if (ev.value("type", "") == "m.room.message" && ev["content"].value("body", "") == body)
       return true;
   }
   return false;
-}
-
-// Runs a command and returns its standard output.
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
 }
 
 // The signatures B stored with one event (B's SQLite database, read with the venv's Python).
@@ -49,8 +31,9 @@ nlohmann::json stored_signatures(Harness& h, const std::string& event_id) {
       "import json,sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
       "r=c.execute('select json from event_json where event_id=?',(sys.argv[2],)).fetchone(); "
       "print(json.dumps(json.loads(r[0]).get('signatures',{})) if r else '{}')";
-  const std::string out = run(cli::sandbox::default_synapse_python().string() + " -c \"" + script +
-                              "\" " + db.string() + " '" + event_id + "'");
+  const std::string out =
+      command_output(cli::sandbox::default_synapse_python().string() + " -c \"" + script + "\" " +
+                     db.string() + " '" + event_id + "'");
   return nlohmann::json::parse(out, nullptr, false);
 }
 
@@ -66,7 +49,7 @@ TEST_CASE(
   h.set_extra_config(
       "rules:\n  dir: rules\npolicy_server:\n  port: " + std::to_string(h.policy_port()) +
       "\n  verify_tls: false\n  deadline_ms: 2000\n");
-  copy_rules(h);
+  h.copy_rules();
   const std::string room = h.create_room_with_tyr("policed");
   // Tyr keeps its power to act on lists but not to ban: a listed member stays, so that what
   // refuses their messages below is the policy server, not a ban.

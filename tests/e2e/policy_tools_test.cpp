@@ -9,6 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/e2e/harness.hpp"
+
+using tyr::e2e::read_text;
+
 namespace {
 
 struct Run {
@@ -33,20 +37,13 @@ std::string fixture(const std::string& name) {
   return std::string(TYR_FIXTURES_DIR) + "/policy/" + name;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 TEST_CASE("e2e: tyr check judges each event's sender against the lists", "[cli]") {
   auto r = run("check --list " + fixture("list.json") + " " + fixture("events.jsonl"));
   INFO(r.out);
   REQUIRE(r.status == 0);
-  std::istringstream got(r.out), want(slurp(fixture("expected_check.jsonl")));
+  std::istringstream got(r.out), want(read_text(fixture("expected_check.jsonl")));
   std::string g, w;
   int line = 0;
   while (std::getline(want, w)) {

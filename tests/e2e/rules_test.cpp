@@ -13,15 +13,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A private copy of the e2e rules, so a test can break it and reload.
-fs::path copy_rules(const Harness& h) {
-  const fs::path dir = h.dir() / "rules";
-  fs::create_directories(dir);
-  fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml", dir / "rules.yaml",
-                fs::copy_options::overwrite_existing);
-  return dir;
-}
-
 std::string rules_config() { return "rules:\n  dir: rules\n"; }
 
 bool redacted(Harness& h, const std::string& room, const std::string& event_id) {
@@ -36,7 +27,7 @@ bool redacted(Harness& h, const std::string& room, const std::string& event_id) 
 TEST_CASE("e2e: rules redact spam with an explanation, notify on low scores, count shadow hits",
           "[e2e][rules]") {
   Harness h(rules_config());
-  copy_rules(h);
+  h.copy_rules();
   auto& sender = h.add_user("sender");
   const std::string room = h.create_room_with_tyr("scored");
   REQUIRE(sender.join(room));
@@ -68,7 +59,7 @@ TEST_CASE("e2e: rules redact spam with an explanation, notify on low scores, cou
 TEST_CASE("e2e: a flood is one incident: the flooder is kicked, the burst removed, one notice",
           "[e2e][rules]") {
   Harness h(rules_config());
-  copy_rules(h);
+  h.copy_rules();
   auto& flooder = h.add_user("flooder");
   auto& bystander = h.add_user("bystander");
   const std::string room = h.create_room_with_tyr("flooded");
@@ -103,7 +94,7 @@ TEST_CASE("e2e: a flood is one incident: the flooder is kicked, the burst remove
 
 TEST_CASE("e2e: a broken rule file is reported and the old rules keep running", "[e2e][rules]") {
   Harness h(rules_config());
-  const fs::path dir = copy_rules(h);
+  const fs::path dir = h.copy_rules();
   auto& sender = h.add_user("sender");
   const std::string room = h.create_room_with_tyr("reloaded");
   REQUIRE(sender.join(room));

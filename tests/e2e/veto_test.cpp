@@ -41,29 +41,11 @@ struct VetoSetup {
   }
 };
 
-void copy_rules(const Harness& h) {
-  fs::create_directories(h.dir() / "rules");
-  fs::copy_file(fs::path(TYR_FIXTURES_DIR) / "e2e-rules" / "rules.yaml",
-                h.dir() / "rules" / "rules.yaml", fs::copy_options::overwrite_existing);
-}
-
 // The value of one sample line of a Prometheus scrape ("name{labels} value"); -1 when absent.
 double sample(const std::string& scrape, const std::string& series) {
   const size_t at = scrape.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::stod(scrape.substr(at + series.size() + 2));
-}
-
-// Runs a command and returns its standard output.
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
 }
 
 bool in_timeline(Harness& h, const std::string& room, const std::string& body) {
@@ -80,7 +62,7 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
           "[e2e][veto]") {
   VetoSetup v;
   Harness h(v.tyr_config(), v.synapse_yaml());
-  copy_rules(h);
+  h.copy_rules();
   auto& listed = h.add_user("listed");
   auto& member = h.add_user("member");
   auto& friendly = h.add_user("friendly");
@@ -161,8 +143,8 @@ TEST_CASE("e2e: the inline veto refuses listed users and spam before Synapse sto
   CHECK(text.find("@member") == std::string::npos);  // no user IDs in labels
 
   // The audit trail, read offline while Tyr runs, and from the management room.
-  const std::string trail =
-      run(std::string(TYR_BINARY) + " audit --data '" + h.data_dir().string() + "' --json");
+  const std::string trail = command_output(std::string(TYR_BINARY) + " audit --data '" +
+                                           h.data_dir().string() + "' --json");
   size_t refusals = 0;
   for (size_t at = 0, nl; at < trail.size(); at = nl + 1) {
     nl = trail.find('\n', at);

@@ -49,8 +49,9 @@ struct Args {
 };
 
 // Options that take a value; anything else starting with "--" is a flag.
-const std::vector<std::string> kValueOptions = {
-    "--config", "--output", "--sandbox-dir", "--list", "--server-name", "--current", "--rules"};
+const std::vector<std::string> kValueOptions = {"--config", "--output",      "--sandbox-dir",
+                                                "--list",   "--server-name", "--current",
+                                                "--rules",  "--model"};
 
 bool parse_args(int argc, char** argv, int start, Args& out, std::string& error) {
   for (int i = start; i < argc; ++i) {
@@ -359,10 +360,18 @@ std::vector<std::string> list_options(const Args& args) {
 
 int cmd_check(const Args& args) {
   if (auto rules = args.options.find("--rules"); rules != args.options.end()) {
+    auto model = args.options.find("--model");
     return cli::cmd_check_rules(rules->second, list_options(args), args.positional,
-                                args.has_flag("--summary"));
+                                args.has_flag("--summary"),
+                                model == args.options.end() ? "" : model->second);
   }
   return cli::cmd_check(list_options(args), args.positional);
+}
+
+int cmd_learn(const Args& args) {
+  auto model = args.options.find("--model");
+  return cli::cmd_learn(model == args.options.end() ? "" : model->second, args.positional,
+                        args.has_flag("--stats"));
 }
 
 int cmd_acl(const Args& args) {
@@ -427,13 +436,23 @@ constexpr Command kCommands[] = {
      "                               Judge each event's sender against policy lists (FILE: a\n"
      "                               JSON array of state events, as /rooms/{id}/state returns);\n"
      "                               prints one JSON object per event.\n"
-     "  check --rules DIR [--list FILE...] [--summary] EVENTS.jsonl\n"
-     "                               Score each event with the rules: score, hits, verdict;\n"
-     "                               --summary: counts, spam caught, ham blocked, precision,\n"
-     "                               recall for events labelled \"label\": \"spam\"|\"ham\".\n",
+     "  check --rules DIR [--model DIR] [--list FILE...] [--summary] EVENTS.jsonl\n"
+     "                               Score each event with the rules (and the classifier model\n"
+     "                               `tyr learn` made): score, hits, verdict; --summary: counts,\n"
+     "                               spam caught, ham blocked, precision, recall for events\n"
+     "                               labelled \"label\": \"spam\"|\"ham\".\n",
      cmd_check,
      false,
-     "--list --rules --summary",
+     "--list --rules --summary --model",
+     -1},
+    {{"learn"},
+     "  learn --model DIR EVENTS.jsonl...\n"
+     "                               Teach the classifier model in DIR (made when missing) every\n"
+     "                               event labelled \"label\": \"spam\"|\"ham\".\n"
+     "  learn --model DIR --stats    What the model in DIR holds.\n",
+     cmd_learn,
+     false,
+     "--model --stats",
      -1},
     {{"rules"},
      "  rules lint DIR               Load a rule directory as the service would; report errors.\n",

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/rules_tools.hpp"
+#include "engine/classifier/classifier.hpp"
+#include "engine/classifier/model_dir.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/policy/policy_index.hpp"
 #include "engine/policy/policy_list.hpp"
@@ -138,10 +141,23 @@ int cmd_check(const std::vector<std::string>& list_files,
 }
 
 int cmd_check_rules(const std::string& rules_dir, const std::vector<std::string>& list_files,
-                    const std::vector<std::string>& positional, bool summary) {
+                    const std::vector<std::string>& positional, bool summary,
+                    const std::string& model_dir) {
   if (positional.size() != 1) {
-    std::fprintf(stderr, "usage: tyr check --rules DIR [--list FILE…] [--summary] EVENTS.jsonl\n");
+    std::fprintf(stderr,
+                 "usage: tyr check --rules DIR [--model DIR] [--list FILE…] [--summary] "
+                 "EVENTS.jsonl\n");
     return 2;
+  }
+  std::unique_ptr<engine::classifier::Classifier> classifier;
+  if (!model_dir.empty()) {
+    auto model = engine::classifier::load_model_dir(model_dir);
+    if (!model) {
+      std::fprintf(stderr, "%s\n", model.error().message.c_str());
+      return 2;
+    }
+    classifier = std::make_unique<engine::classifier::Classifier>();
+    classifier->adopt("", std::move(*model));
   }
   LoadedLists lists;
   if (!load_lists(list_files, lists)) return 2;
@@ -159,7 +175,7 @@ int cmd_check_rules(const std::string& rules_dir, const std::vector<std::string>
     }
   } oracle;
   oracle.index = &lists.index;
-  return cmd_rules_check(rules_dir, positional[0], summary, &oracle);
+  return cmd_rules_check(rules_dir, positional[0], summary, &oracle, classifier.get());
 }
 
 int cmd_acl(const std::vector<std::string>& list_files, const std::string& server_name,

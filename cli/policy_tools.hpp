@@ -13,7 +13,8 @@ int cmd_check(const std::vector<std::string>& list_files,
 // `tyr check --rules DIR [--list FILE...] [--summary] EVENTS.jsonl`: scores with the rules;
 // the lists answer the rules' `listed:` conditions.
 int cmd_check_rules(const std::string& rules_dir, const std::vector<std::string>& list_files,
-                    const std::vector<std::string>& positional, bool summary);
+                    const std::vector<std::string>& positional, bool summary,
+                    const std::string& model_dir = {});
 
 // `tyr acl --list FILE... --server-name NAME [--current ACL.json]`.
 int cmd_acl(const std::vector<std::string>& list_files, const std::string& server_name,

@@ -3,9 +3,14 @@
 
 #include <string>
 
+#include <vector>
+
 namespace tyr::rules {
 struct ListOracle;
 }  // namespace tyr::rules
+namespace tyr::engine::classifier {
+class Classifier;
+}  // namespace tyr::engine::classifier
 
 namespace tyr::cli {
 
@@ -16,8 +21,14 @@ namespace tyr::cli {
 // "file:line: message" on bad events or the loader's "file:line:col: message" on bad rules.
 // `lists` answers `listed:` conditions (nullptr: nothing is listed; pass the policy index
 // adapter when `--list FILE...` is given).
+// `classifier` (a model from `--model DIR`) adds its symbol as the service does.
 int cmd_rules_check(const std::string& rules_dir, const std::string& events_file, bool summary,
-                    const rules::ListOracle* lists = nullptr);
+                    const rules::ListOracle* lists = nullptr,
+                    engine::classifier::Classifier* classifier = nullptr);
+
+// `tyr learn --model DIR EVENTS.jsonl…` and `tyr learn --model DIR --stats`
+// (engine/classifier/model_dir.hpp).
+int cmd_learn(const std::string& model_dir, const std::vector<std::string>& files, bool stats);
 
 // `tyr rules lint DIR`: exit 0 and a one-line summary, or 1 and the first "file:line:col:" error.
 int cmd_rules_lint(const std::string& rules_dir);

@@ -28,11 +28,13 @@ class ScoringWiring::ListedInIndex : public rules::ListOracle {
 };
 
 ScoringWiring::ScoringWiring(const std::filesystem::path& rules_dir,
-                             const engine::policy::PolicyIndex* index)
+                             const engine::policy::PolicyIndex* index,
+                             const engine::classifier::ClassifierOptions& classifier)
     : oracle_(std::make_unique<ListedInIndex>(index)),
       rules_(rules_dir.empty() ? nullptr
                                : std::make_unique<rules::RuleDirScorer>(rules_dir, oracle_.get())),
-      combiner_(rules_.get(), &protections_) {}
+      classifier_(classifier),
+      combiner_(rules_.get(), &protections_, classifier.enabled ? &classifier_ : nullptr) {}
 
 ScoringWiring::~ScoringWiring() = default;
 

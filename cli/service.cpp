@@ -64,7 +64,12 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     log::error("service", "protection registry: " + r.error().message);
     return 1;
   }
-  cli::ScoringWiring scoring(config.rules.dir, &book.index());
+  cli::ScoringWiring scoring(config.rules.dir, &book.index(), config.classifier);
+  if (config.classifier.enabled) {
+    if (auto r = scoring.classifier().load(store); !r)
+      log::warn("service",
+                "classifier: " + r.error().message + "; relearning from the examples kept");
+  }
   EventScorer& scorer = scoring.scorer();
   if (auto r = scorer.reload(); !r) {
     log::error("service", "cannot load the rules: " + r.error().message);
@@ -82,7 +87,8 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
     }
   }
   for (const auto& line : scorer.describe()) log::info("service", line);
-  bot.set_scorer(&scorer, &scoring.protections());
+  bot.set_scorer(&scorer, &scoring.protections(),
+                 config.classifier.enabled ? &scoring.classifier() : nullptr);
   Pipeline pipeline(store, bot);
   bot.set_pipeline_poster(
       [&pipeline](std::function<void()> task) { pipeline.post(std::move(task)); });

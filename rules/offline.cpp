@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <ostream>
@@ -29,7 +30,8 @@ std::string percent(size_t part, size_t whole) {
 }  // namespace
 
 int check_events(const std::string& rules_dir, const std::string& events_file, bool summary,
-                 const ListOracle* lists, std::ostream& out, std::ostream& err) {
+                 const ListOracle* lists, std::ostream& out, std::ostream& err,
+                 engine::classifier::Classifier* classifier) {
   auto set = load_rule_dir(rules_dir);
   if (!set) {
     err << set.error().message << "\n";
@@ -41,6 +43,7 @@ int check_events(const std::string& rules_dir, const std::string& events_file, b
     return 2;
   }
   RuntimeState state;
+  const Thresholds thresholds = info(**set).thresholds;
   ScoreOptions options;
   options.lists = lists;
   options.explain = true;  // offline output lists every hit
@@ -76,7 +79,28 @@ int check_events(const std::string& rules_dir, const std::string& events_file, b
       }
       now_ms = ts->get<int64_t>();
     }
-    const Verdict v = score(**set, ev, state, now_ms, options);
+    Verdict v = score(**set, ev, state, now_ms, options);
+    double probability = -1;  // the model's, when one is given
+    if (classifier != nullptr) {
+      // The service's fold, on the rules' score under their thresholds.
+      EventVerdict ev_verdict;
+      ev_verdict.score = v.score;
+      ev_verdict.action = v.action;
+      const auto content = ev.find("content");
+      std::string body;
+      if (content != ev.end() && content->is_object()) body = content->value("body", "");
+      const auto outcome = classifier->fold(ev_verdict, ev.value("room_id", ""), body, thresholds);
+      probability = outcome.probability;
+      if (outcome.hit) {
+        v.score = ev_verdict.score;
+        v.action = ev_verdict.action;
+        v.hits.push_back(Hit{ev_verdict.rules.back(),
+                             {},
+                             ev_verdict.scores.back(),
+                             outcome.shadow ? Mode::kShadow : Mode::kEnforce,
+                             outcome.detail});
+      }
+    }
     ++events;
     ++verdicts[static_cast<size_t>(v.action)];
     const bool blocked = v.action >= Action::kRedact;
@@ -97,6 +121,7 @@ int check_events(const std::string& rules_dir, const std::string& events_file, b
     ev["score"] = v.score;
     ev["hits"] = std::move(hits);
     ev["verdict"] = action_name(v.action);
+    if (probability >= 0) ev["spam_probability"] = std::round(probability * 1e4) / 1e4;
     out << ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
   if (summary) {

@@ -254,10 +254,21 @@ struct SetPolicyServer {
   bool operator==(const SetPolicyServer&) const = default;
 };
 
+// Teaches the classifier a message it does not remember (older, or seen before a restart):
+// fetched from the homeserver and learned as `label` ("spam" or "ham"); `source` is "command"
+// or "report". Answered in the management room.
+struct Learn {
+  static constexpr std::string_view kName = "learn";
+  static constexpr Priority kPriority = Priority::kControl;
+  std::string room, event_id, label, source;
+  std::string reply_to;
+  bool operator==(const Learn&) const = default;
+};
+
 using Action = std::variant<Notice, JoinProtect, LoadRoomState, CatchUp, WatchList, CreateList,
                             SetRule, Sweep, ListBan, UnbanCheck, Unban, Acl, RedactUser,
                             RedactEvent, Kick, Ban, SetJoinRule, RestoreJoinRule, Mute, Verify,
-                            Since, ImportBans, AdminUser, ShutdownRoom, SetPolicyServer>;
+                            Since, ImportBans, AdminUser, ShutdownRoom, SetPolicyServer, Learn>;
 
 // The wire name of an action ("ban", "redact_event", …) and its default outbox priority.
 std::string_view name_of(const Action& action);

@@ -259,6 +259,14 @@ TYR_FIELDS(SetPolicyServer) {
   r.optional("reply_to", a.reply_to);
 }
 
+TYR_FIELDS(Learn) {
+  r.required("room", a.room);
+  r.required("event_id", a.event_id);
+  r.required("label", a.label);
+  r.required("source", a.source);
+  r.optional("reply_to", a.reply_to);
+}
+
 #undef TYR_FIELDS
 
 // Decoders indexed like the variant, found by wire name.

@@ -18,6 +18,7 @@
 
 #include "engine/actions/action.hpp"
 #include "engine/audit/audit_log.hpp"
+#include "engine/classifier/classifier.hpp"
 #include "engine/config/config.hpp"
 #include "engine/core/scorer.hpp"
 #include "engine/pipeline/policy_book.hpp"
@@ -63,6 +64,8 @@ class CommandHost {
   virtual std::vector<std::string> status_lines() const = 0;  // the service's (queues, counters)
   // The policy server; nullopt when the config has no `policy_server` section.
   virtual std::optional<PolicyServerView> policy_server_view() const { return std::nullopt; }
+  // The statistical classifier, for `learn` (null when it is off).
+  virtual classifier::Classifier* classifier() { return nullptr; }
 
   // ---- protected rooms ----
   // By room ID or by the alias it was added with; "" when not protected.

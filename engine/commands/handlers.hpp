@@ -58,6 +58,9 @@ void protections(CommandContext& ctx);
 // policyserver_commands.cpp
 void policyserver(CommandContext& ctx);
 
+// learn_commands.cpp
+void learn(CommandContext& ctx);
+
 // report_commands.cpp
 void report(CommandContext& ctx);
 

@@ -2,6 +2,7 @@
 // (Bot::on_report stores it as "report/<id>" in the state family until it is answered).
 
 #include "engine/commands/handlers.hpp"
+#include "engine/metrics/tyr_metrics.hpp"
 #include "engine/store/keys.hpp"
 
 namespace tyr::engine::commands {
@@ -42,7 +43,18 @@ void report(CommandContext& ctx) {
     else
       ctx.enqueue(actions::Kick{room, sender, reason, {}});
   }
-  ctx.enqueue(actions::RedactEvent{room, r.value("event_id", ""), sender, reason, {}});
+  const std::string event_id = r.value("event_id", "");
+  ctx.enqueue(actions::RedactEvent{room, event_id, sender, reason, {}});
+  // A report a moderator confirmed is a spam example for the classifier.
+  if (classifier::Classifier* c = ctx.host.classifier();
+      c != nullptr && c->options().learn_reports && !event_id.empty()) {
+    auto learned = c->learn_recent(ctx.batch, event_id, classifier::Source::kReport, true);
+    if (learned) {
+      metrics::tyr_metrics().classifier_learned.with("report").inc();
+    } else if (learned.error().code == "TYR_NOT_SEEN") {
+      ctx.enqueue(actions::Learn{room, event_id, "spam", "report", {}});
+    }
+  }
   ctx.batch.del(Cf::kState, key);
   const char* doing = verb == "redact" ? "redacting"
                       : verb == "kick" ? "redacting and kicking"

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/classifier/options.hpp"
 #include "engine/policy/policy_rule.hpp"
 
 namespace tyr::engine {
@@ -178,6 +179,7 @@ struct Config {
   PolicyServerConfig policy_server;
   AdminConfig admin;
   CatchUpConfig catch_up;
+  classifier::ClassifierOptions classifier;  // section `classifier`
 
   std::string bot_user_id() const {
     return "@" + appservice.sender_localpart + ":" + homeserver.server_name;

@@ -68,9 +68,10 @@ class Loader : ConfigReader {
 
   Config load(const std::string& text) {
     const YAML::Node root = parse_document(text, /*empty_is_map=*/false);
-    const Section top = top_section(
-        root, {"homeserver", "appservice", "management", "data_dir", "log_level", "policy", "feeds",
-               "lists", "rules", "reports", "veto", "policy_server", "admin", "catch_up"});
+    const Section top =
+        top_section(root, {"homeserver", "appservice", "management", "data_dir", "log_level",
+                           "policy", "feeds", "lists", "rules", "reports", "veto", "policy_server",
+                           "admin", "catch_up", "classifier"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
@@ -84,6 +85,7 @@ class Loader : ConfigReader {
     read_policy_server(*this, top, cfg.policy_server);
     read_admin(*this, top, cfg.admin);
     read_catch_up(top, cfg.catch_up);
+    read_classifier(*this, top, cfg.classifier);
     if (cfg.catch_up.max_age >= cfg.appservice.dedupe_retention) {
       fail_at(*top.find("catch_up"),
               "key 'catch_up.max_age_seconds': must be shorter than "

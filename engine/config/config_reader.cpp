@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cmath>
 #include <system_error>
 
 namespace tyr::engine {
@@ -66,6 +67,25 @@ std::optional<long long> ConfigReader::int_value(const Section& s, std::string_v
   if (ec == std::errc::result_out_of_range) fail_at(*e, where + "integer out of range");
   if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
     fail_at(*e, where + "expected an integer");
+  }
+  return v;
+}
+
+std::optional<double> ConfigReader::number_value(const Section& s, std::string_view key) const {
+  const Entry* e = require(s, key, false);
+  if (e == nullptr) return std::nullopt;
+  const std::string where = "key '" + s.dotted(key) + "': ";
+  const std::string& tag = e->value.Tag();
+  if (!e->value.IsScalar() ||
+      (tag != "?" && tag != "tag:yaml.org,2002:float" && tag != "tag:yaml.org,2002:int")) {
+    fail_at(*e, where + "expected a number");
+  }
+  std::string_view text = e->value.Scalar();
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || !std::isfinite(v)) {
+    fail_at(*e, where + "expected a number");
   }
   return v;
 }

@@ -38,6 +38,7 @@ class ConfigReader : public StrictYaml {
                                           bool required) const;
   std::optional<long long> int_value(const YamlSection& s, std::string_view key) const;
   std::optional<bool> bool_value(const YamlSection& s, std::string_view key) const;
+  std::optional<double> number_value(const YamlSection& s, std::string_view key) const;
   uint16_t port_value(const YamlSection& s) const;
   void check_non_empty(const YamlSection& s, std::string_view key, const std::string& v) const;
   // Secrets guard the appservice endpoint, the homeserver's API and the veto listener.
@@ -54,5 +55,8 @@ class ConfigReader : public StrictYaml {
 void read_veto(const ConfigReader& c, const YamlSection& top, VetoConfig& v);
 void read_admin(const ConfigReader& c, const YamlSection& top, AdminConfig& a);
 void read_policy_server(const ConfigReader& c, const YamlSection& top, PolicyServerConfig& p);
+// The `classifier` section (classifier_config.cpp).
+void read_classifier(const ConfigReader& c, const YamlSection& top,
+                     classifier::ClassifierOptions& o);
 
 }  // namespace tyr::engine

@@ -199,6 +199,10 @@ TyrMetrics::TyrMetrics()
       event_verdict_duration(registry.histogram(
           "tyr_event_verdict_duration_seconds",
           "Time from taking an event off the inbox to its verdict.", kVerdictBuckets)),
+      classifier_learned(registry.counter_family(
+          "tyr_classifier_learned_total", "Examples the classifier learned, by source.",
+          {Label::fixed("source",
+                        {"redaction", "ban", "report", "command", "unredacted", "import"})})),
       vetoes(registry.counter_family(
           "tyr_vetoes_total", "Synchronous veto callbacks answered, by callback and outcome.",
           {Label::fixed("callback", kVetoCallbacks), Label::fixed("outcome", kVetoOutcomes)})),

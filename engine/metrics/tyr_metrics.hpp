@@ -56,6 +56,8 @@ struct TyrMetrics {
   // whose handling threw unexpectedly; it was set aside and the worker went on.
   Family<Counter, 1>& poisoned_items;
   Histogram& event_verdict_duration;  // event taken from the inbox → verdict
+  // Examples the classifier learned, {source}: redaction|ban|report|command|unredacted|import.
+  Family<Counter, 1>& classifier_learned;
 
   // Synchronous vetoes from the homeserver module.
   Family<Counter, 2>& vetoes;           // {callback, outcome}

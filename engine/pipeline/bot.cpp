@@ -116,6 +116,8 @@ EventRouter::Targets Bot::route_targets() {
                                   Batch& batch) { scoring_.on_membership(event, batch); },
       .scored_message = [this](const nlohmann::json& event,
                                Batch& batch) { scoring_.on_event(event, handle_started_, batch); },
+      .redaction = [this](const nlohmann::json& event, bool by_tyr,
+                          Batch& batch) { scoring_.on_redaction(event, by_tyr, batch); },
   };
 }
 

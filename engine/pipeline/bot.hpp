@@ -92,8 +92,10 @@ class Bot : public EventHandler,
   // Wakes the pipeline after a catch-up put recovered events in the inbox.
   void set_on_recovered(std::function<void()> wake) { on_recovered_ = std::move(wake); }
   // Custom rules and protections; may stay unset (then only lists are enforced).
-  void set_scorer(EventScorer* scorer, protection::Host* protections) {
+  void set_scorer(EventScorer* scorer, protection::Host* protections,
+                  classifier::Classifier* classifier = nullptr) {
     scoring_.attach(scorer, protections);
+    scoring_.attach_classifier(classifier);
   }
   // One abuse report from the homeserver (parse_abuse_report of the admin API's entry): posted
   // with context, counted towards an automatic redaction when the reporter is trusted (once per
@@ -152,6 +154,8 @@ class Bot : public EventHandler,
   ActionOutcome run(uint64_t seq, const actions::ShutdownRoom& a, Batch& batch);
   // policy_decisions.cpp
   ActionOutcome run(uint64_t seq, const actions::SetPolicyServer& a, Batch& batch);
+  // learning.cpp
+  ActionOutcome run(uint64_t seq, const actions::Learn& a, Batch& batch);
   // The running policy server, for `policyserver status` (null when not configured).
   void set_policy_server(const policyserver::Server* server) { policy_server_ = server; }
 
@@ -189,6 +193,7 @@ class Bot : public EventHandler,
   void schedule_enforcement(Batch& batch) override;
   void request_rules_reload(Batch& batch, const std::string& reply_to) override;
   std::optional<commands::PolicyServerView> policy_server_view() const override;
+  classifier::Classifier* classifier() override { return scoring_.classifier(); }
 
   // Veto of one event, on the pipeline thread (it owns the scorer). The verdict is kept so that
   // the same event arriving through the appservice is not scored twice.

@@ -41,6 +41,9 @@ class EventRouter {
     std::function<void(const nlohmann::json& event, Batch&)> list_membership;
     std::function<void(const nlohmann::json& event, Batch&)> scored_membership;
     std::function<void(const nlohmann::json& event, Batch&)> scored_message;
+    // A redaction in a protected room, Tyr's own included (`by_tyr`), for the classifier.
+    // Optional.
+    std::function<void(const nlohmann::json& event, bool by_tyr, Batch&)> redaction;
   };
 
   EventRouter(std::string bot_user, Targets targets)

@@ -66,9 +66,47 @@ void ScoringStage::on_event(const nlohmann::json& event,
     count_verdict(v, started);
   }
   act_on_verdict(event, v, /*refused=*/false, batch);
+  if (classifier_ != nullptr) {
+    // Hashed features only, for learning from what moderators do next; what Tyr let through
+    // may, unredacted for long enough, become a ham example.
+    const auto content = event.find("content");
+    if (content != event.end() && content->is_object()) {
+      const auto body = content->find("body");
+      if (body != content->end() && body->is_string()) {
+        classifier_->remember({event_id, room, sender, event.value("origin_server_ts", now_ms())},
+                              body->get_ref<const std::string&>(),
+                              v.action == Action::kAllow && !outlet_.is_exempt(sender));
+      }
+    }
+  }
+}
+
+void ScoringStage::on_redaction(const nlohmann::json& event, bool by_tyr, Batch& batch) {
+  if (classifier_ == nullptr) return;
+  // Room versions up to 10 name the redacted event at the top level, 11 and later in content.
+  std::string redacts = event.value("redacts", "");
+  if (redacts.empty()) {
+    const auto content = event.find("content");
+    if (content != event.end() && content->is_object()) redacts = content->value("redacts", "");
+  }
+  if (redacts.empty()) return;
+  const std::string redactor = event.value("sender", "");
+  if (classifier_->on_redacted(batch, redacts, by_tyr ? std::string() : redactor, !by_tyr)) {
+    metrics::tyr_metrics().classifier_learned.with("redaction").inc();
+  }
 }
 
 void ScoringStage::on_membership(const nlohmann::json& event, Batch& batch) {
+  if (classifier_ != nullptr) {
+    const auto content = event.find("content");
+    if (content != event.end() && content->is_object() &&
+        content->value("membership", "") == "ban" && !content->value("reason", "").empty() &&
+        event.value("sender", "") != event.value("state_key", "")) {
+      const size_t n =
+          classifier_->on_banned(batch, event.value("room_id", ""), event.value("state_key", ""));
+      if (n > 0) metrics::tyr_metrics().classifier_learned.with("ban").add(n);
+    }
+  }
   if (protections_ == nullptr) return;
   protections_->on_membership(
       event, event.value("origin_server_ts", int64_t{0}),
@@ -331,6 +369,11 @@ void ScoringStage::enqueue_requested(Batch& batch) {
 }
 
 void ScoringStage::tick(Batch& batch) {
+  if (classifier_ != nullptr) {
+    if (const size_t n = classifier_->learn_due_ham(batch, now_ms()); n > 0)
+      metrics::tyr_metrics().classifier_learned.with("unredacted").add(n);
+    classifier_->flush(batch, now_ms());
+  }
   if (protections_ == nullptr) return;
   protections_->on_timer(now_ms());
   enqueue_requested(batch);

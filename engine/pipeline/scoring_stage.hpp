@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/classifier/classifier.hpp"
 #include "engine/config/config.hpp"
 #include "engine/core/scorer.hpp"
 #include "engine/pipeline/room_state.hpp"
@@ -52,6 +53,11 @@ class ScoringStage {
   // Custom rules and protections; either may stay null (then that part does nothing). Both must
   // outlive the stage.
   void attach(EventScorer* scorer, protection::Host* protections);
+  // The classifier the scorer folds in (may stay null): what the stage shows it (messages, for
+  // learning later) and what moderators do that teaches it (redactions, bans). Must outlive the
+  // stage.
+  void attach_classifier(classifier::Classifier* c) { classifier_ = c; }
+  classifier::Classifier* classifier() const { return classifier_; }
   bool active() const { return scorer_ != nullptr; }
   EventScorer* scorer() const { return scorer_; }
   protection::Host* protections() const { return protections_; }
@@ -60,8 +66,13 @@ class ScoringStage {
   // verdict made for the inline veto reused (it was counted then), and acted on.
   void on_event(const nlohmann::json& event, std::chrono::steady_clock::time_point started,
                 Batch& batch);
-  // A membership change in a protected room, for the protections.
+  // A membership change in a protected room, for the protections (and a ban with a reason, for
+  // the classifier).
   void on_membership(const nlohmann::json& event, Batch& batch);
+  // A redaction in a protected room, Tyr's own included (`by_tyr`): for the classifier, a
+  // moderator's redaction of another user's message is a spam example, and a redacted message
+  // is never ham.
+  void on_redaction(const nlohmann::json& event, bool by_tyr, Batch& batch);
   // The inline veto of a message from a non-exempt sender: true when it is refused (its score
   // reached the reject threshold, not in dry run; the refusal is noticed, audited and a kick or
   // ban queued). Otherwise the verdict is kept for the same event's arrival by transaction.
@@ -120,6 +131,7 @@ class ScoringStage {
   ScoringOutlet outlet_;
   EventScorer* scorer_ = nullptr;
   protection::Host* protections_ = nullptr;
+  classifier::Classifier* classifier_ = nullptr;
   std::map<std::string, int64_t> room_state_asked_;  // room -> when asked
   static constexpr size_t kMaxVetted = 4096;
   std::map<std::string, EventVerdict> vetted_;  // event_id -> veto verdict

@@ -75,4 +75,16 @@ inline constexpr std::string_view kJoinRule = "joinrule/";
 inline constexpr std::string_view kProtectionSettings = "protections/settings";
 inline constexpr std::string_view kProtectionState = "protections/state";
 
+// The classifier (engine/classifier/classifier.hpp).
+// "classifier/ex/<8-byte big-endian seq>" -> a learned example: a JSON line {"event_id", "room",
+// "source", "label": "spam"|"ham", "undo"?: seq taken back, "ts"} then the message's feature
+// hashes, 8 bytes little-endian each (never its text). Pruned oldest first.
+inline constexpr std::string_view kClassifierExample = "classifier/ex/";
+// "classifier/id/<event_id>" -> decimal seq of the example learned from that event (removed
+// when it is taken back or its record pruned).
+inline constexpr std::string_view kClassifierId = "classifier/id/";
+// "classifier/model/<room_id, or nothing for the one model>" -> 8-byte big-endian seq of the last
+// example it includes, then Model::serialize().
+inline constexpr std::string_view kClassifierModel = "classifier/model/";
+
 }  // namespace tyr::engine::state_keys

@@ -13,6 +13,7 @@
 #include "engine/audit/audit_log.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/pipeline/bot.hpp"
+#include "engine/store/keys.hpp"
 #include "loopback_server.hpp"
 #include "temp_dir.hpp"
 
@@ -29,6 +30,7 @@ struct FakeHomeserver {
   std::mutex mu;
   std::map<std::string, json> state;
   json history = json::array();  // /messages answers this, newest first, in one page
+  json events = json::object();  // event ID -> what /rooms/{room}/event/{id} answers
   int fail_status = 0;           // answer every write with this status when set
   test::LoopbackServer server{
       [this](const httplib::Request& req, httplib::Response& res) { answer(req, res); }};
@@ -71,6 +73,12 @@ struct FakeHomeserver {
       if (it == state.end()) return reply(404, {{"errcode", "M_NOT_FOUND"}, {"error", "no state"}});
       if (req.has_param("format")) return reply(200, it->second);
       return reply(200, it->second["content"]);
+    }
+    if (const size_t at = path.find("/event/"); req.method == "GET" && at != std::string::npos) {
+      const std::string id = path.substr(at + 7);
+      if (!events.contains(id))
+        return reply(404, {{"errcode", "M_NOT_FOUND"}, {"error", "no event"}});
+      return reply(200, events[id]);
     }
     if (req.method == "GET" && path.find("/messages") != std::string::npos)
       return reply(200, {{"chunk", history}, {"start", "s"}});
@@ -442,4 +450,29 @@ TEST_CASE("action runners: set_policy_server writes m.room.policy, or says it la
   REQUIRE(audit.size() == 3);
   CHECK(audit[0].outcome == "TYR_NO_POWER");
   CHECK(audit[1].outcome == "ok");
+}
+
+TEST_CASE("action runners: learn fetches a message the classifier does not remember", "[runners]") {
+  Fixture f;
+  engine::classifier::Classifier c;
+  REQUIRE(c.load(f.store));
+  f.bot->set_scorer(nullptr, nullptr, &c);
+  {
+    std::lock_guard lock(f.hs.mu);
+    f.hs.events["$old"] = {{"event_id", "$old"},
+                           {"sender", "@spammer:evil.org"},
+                           {"origin_server_ts", 5},
+                           {"content", {{"msgtype", "m.text"}, {"body", "free prize, claim now"}}}};
+    f.hs.events["$gone"] = {{"event_id", "$gone"}, {"content", json::object()}};
+  }
+  CHECK(f.run(actions::Learn{kRoom, "$old", "spam", "command", "$asked"}).result.empty());
+  CHECK(f.run(actions::Learn{kRoom, "$gone", "spam", "report", "$asked"}).result.empty());
+  CHECK(f.run(actions::Learn{kRoom, "$missing", "ham", "command", "$asked"}).result.empty());
+  const auto notices = f.notices();
+  REQUIRE(notices.size() == 3);
+  CHECK(notices[0].find("Classifier: learned $old as spam") == 0);
+  CHECK(notices[1].find("Cannot learn $gone: it has no text") == 0);
+  CHECK(notices[2].find("Cannot learn $missing: M_NOT_FOUND") == 0);
+  CHECK(c.stats()[0].find("1 spam and 0 ham") != std::string::npos);
+  CHECK(f.store.get(Cf::kState, std::string(state_keys::kClassifierId) + "$old"));
 }

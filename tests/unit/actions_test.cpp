@@ -46,6 +46,7 @@ std::vector<actions::Action> every_action() {
       actions::AdminUser{"@x:hs", "suspend", "spam", "$asked"},
       actions::ShutdownRoom{"!bad:hs", "abuse", "$asked"},
       actions::SetPolicyServer{"!r:hs", false, "hs", "PUBKEY", "$asked"},
+      actions::Learn{"!r:hs", "$ev", "spam", "command", "$asked"},
   };
 }
 

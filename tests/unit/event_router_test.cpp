@@ -36,6 +36,11 @@ struct Recorder {
         .list_membership = record("list_membership"),
         .scored_membership = record("scored_membership"),
         .scored_message = record("scored_message"),
+        .redaction =
+            [this](const json& e, bool by_tyr, Batch&) {
+              calls.push_back(std::string(by_tyr ? "tyr_redaction " : "redaction ") +
+                              e.value("event_id", ""));
+            },
     };
   }
 
@@ -116,4 +121,13 @@ TEST_CASE("event router: Tyr's own events, other rooms and unreadable events go 
   CHECK(r.route(json{{"room_id", "!room:hs"}, {"sender", 7}, {"type", "m.room.message"}}) ==
         Calls{"unreadable"});
   CHECK(r.route(json::array()) == Calls{"unreadable"});
+}
+
+TEST_CASE("event router: redactions in protected rooms reach the classifier, Tyr's own too",
+          "[router]") {
+  Recorder r;
+  CHECK(r.route(event("!room:hs", "@mod:hs", "m.room.redaction")) ==
+        Calls{"redaction $e", "room_seen !room:hs", "scored_message $e"});
+  CHECK(r.route(event("!room:hs", "@tyr:hs", "m.room.redaction")) == Calls{"tyr_redaction $e"});
+  CHECK(r.route(event("!elsewhere:hs", "@mod:hs", "m.room.redaction")).empty());
 }

@@ -170,8 +170,9 @@ TEST_CASE("scoring wiring: rules and protections give the verdict each gives on 
   CHECK(v.explanation.find("link_spam/URL_SHORTENER +2") != std::string::npos);
   CHECK(v.explanation.find("prize +4") != std::string::npos);
   const auto lines = wiring.scorer().describe();
-  REQUIRE(lines.size() == 4);
-  CHECK(lines.back() == "protections: 1 on, 0 in shadow mode, of 10");
+  REQUIRE(lines.size() == 6);
+  CHECK(lines[3] == "protections: 1 on, 0 in shadow mode, of 10");
+  CHECK(lines[4].find("Classifier: nothing learned yet") == 0);
 }
 
 TEST_CASE("scoring wiring: without a rule directory only protections score", "[combiner]") {

@@ -83,7 +83,7 @@ Quiet quiet_counters(uint16_t port) {
 }  // namespace
 
 TEST_CASE(
-    "e2e dendrite: Tyr answers, protects a room, bans from a list on join and among members, "
+    "e2e: Dendrite: Tyr answers, protects a room, bans from a list on join and among members, "
     "unbans, sets the server ACL, and 100 messages read no history",
     "[e2e][dendrite]") {
   const uint16_t admin_port = cli::sandbox::free_loopback_port();
@@ -167,7 +167,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "e2e dendrite: rules redact spam, and what is said while Tyr is killed is handled once after "
+    "e2e: Dendrite: rules redact spam, and what is said while Tyr is killed is handled once after "
     "its restart",
     "[e2e][dendrite]") {
   Harness h(on_dendrite("rules:\n  dir: rules\n"));
@@ -206,7 +206,7 @@ TEST_CASE(
   CHECK(acting() == 1);
 }
 
-TEST_CASE("e2e dendrite: an abuse report read from Dendrite's admin API is posted and answered",
+TEST_CASE("e2e: Dendrite: an abuse report read from Dendrite's admin API is posted and answered",
           "[e2e][dendrite]") {
   Harness h(on_dendrite("reports:\n  poll_seconds: 1\n"));
   auto& rude = h.add_user("rude");

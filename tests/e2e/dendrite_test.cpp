@@ -100,6 +100,7 @@ TEST_CASE(
            {{"entity", "@spammer:localhost"}, {"recommendation", "m.ban"}, {"reason", "spam"}});
 
   h.start_tyr();  // answers `!tyr ping`
+  CHECK(read_text(h.dir() / "tyr.log").find("homeserver: Dendrite 0.13.8") != std::string::npos);
   h.say(h.op(), h.management_room(), "!tyr status");
   const std::string status = h.wait_reply("Protected rooms:");
   INFO(h.tyr_log_tail());

@@ -314,6 +314,20 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   } else {
     log::warn("service", "appservice ping failed: " + ping.error().to_string());
   }
+  // Only Synapse calls the inline veto and asks a policy server (docs/homeservers.md).
+  if (auto software = client.server_software(); software) {
+    log::info("service", "homeserver: " + *software);
+    const bool synapse = software->rfind("Synapse ", 0) == 0;
+    if (!synapse && config.veto.enabled) {
+      log::warn("service", "veto: " + *software + " never calls it; the inline veto needs Synapse");
+    }
+    if (!synapse && config.policy_server.enabled) {
+      log::warn("service", "policy server: " + *software +
+                               " does not ask it; only other servers' Synapses in the rooms will");
+    }
+  } else {
+    log::debug("service", "homeserver software unknown: " + software.error().to_string());
+  }
   bot.set_veto_ready(true);
   log::info("service", "ready; protecting " + std::to_string(bot.rooms().size()) + " rooms");
   // What the homeserver sent while Tyr was away arrives as replayed transactions, except what

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Tyr needs on Debian 12: the C++ toolchain and libraries from Debian's
-# packages, and a Python venv (.venv) with a pinned Synapse for the sandbox and the end-to-end
-# tests. Idempotent: on a ready machine it only checks, in a few seconds.
+# packages, a Python venv (.venv) with a pinned Synapse for the sandbox and the end-to-end
+# tests, and a pinned Dendrite (.dendrite/bin) built with Go for the Dendrite end-to-end tests.
+# Idempotent: on a ready machine it only checks, in a few seconds.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -81,4 +82,43 @@ if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.versio
 else
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "synapse-http-antispam==$ANTISPAM_VERSION"
   echo "setup: installed synapse-http-antispam $ANTISPAM_VERSION"
+fi
+
+# Dendrite, the second homeserver of the end-to-end tests (docs/homeservers.md), built from the Go
+# module proxy into .dendrite/bin, pinned; about 3 minutes the first time, a version check after.
+# It needs Go 1.21 or newer (Debian 12's golang-go is 1.19). Without one the build is skipped
+# with a warning (the Dendrite tests then fail, naming this script), unless TYR_REQUIRE_DENDRITE=1
+# (scripts/test.sh, CI) makes that an error.
+DENDRITE_VERSION=0.13.8
+DENDRITE_BIN="$ROOT/.dendrite/bin"
+DENDRITE_TOOLS=(dendrite generate-config generate-keys create-account)
+dendrite_ready() {
+  for tool in "${DENDRITE_TOOLS[@]}"; do [ -x "$DENDRITE_BIN/$tool" ] || return 1; done
+  [ "$("$DENDRITE_BIN/dendrite" --version 2>/dev/null)" = "$DENDRITE_VERSION" ]
+}
+if dendrite_ready; then
+  echo "setup: Dendrite $DENDRITE_VERSION present in $DENDRITE_BIN"
+else
+  GO=$(command -v go || true)
+  if [ -z "$GO" ] && [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go; fi
+  go_minor=0
+  if [ -n "$GO" ]; then
+    go_minor=$("$GO" env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+  fi
+  if [ "${go_minor:-0}" -ge 21 ]; then
+    echo "setup: building Dendrite $DENDRITE_VERSION into $DENDRITE_BIN (a few minutes)"
+    mkdir -p "$DENDRITE_BIN"
+    pkgs=()
+    for tool in "${DENDRITE_TOOLS[@]}"; do
+      pkgs+=("github.com/matrix-org/dendrite/cmd/$tool@v$DENDRITE_VERSION")
+    done
+    GOBIN="$DENDRITE_BIN" nice "$GO" install "${pkgs[@]}"
+    dendrite_ready || { echo "setup: Dendrite build did not give $DENDRITE_VERSION" >&2; exit 1; }
+    echo "setup: Dendrite $("$DENDRITE_BIN/dendrite" --version) built"
+  elif [ "${TYR_REQUIRE_DENDRITE:-}" = 1 ]; then
+    echo "setup: Dendrite needs Go 1.21 or newer to build; found ${GO:-no go}." >&2
+    exit 1
+  else
+    echo "setup: warning: no Go 1.21 or newer; Dendrite not built (its e2e tests will fail)" >&2
+  fi
 fi

@@ -442,6 +442,23 @@ Result<int64_t> HomeserverClient::ping_appservice(const std::string& appservice_
   return bad_response("appservice ping answer lacks integer 'duration_ms'", answer->status);
 }
 
+Result<std::string> HomeserverClient::server_software() {
+  auto answer = impl_->perform(make_request("GET", "/_matrix/federation/v1/version"));
+  if (!answer) return answer.error();
+  const json& body = answer->body;
+  if (body.is_object()) {
+    if (auto server = body.find("server"); server != body.end() && server->is_object()) {
+      auto name = server->find("name"), version = server->find("version");
+      if (name != server->end() && name->is_string() && version != server->end() &&
+          version->is_string()) {
+        return name->get<std::string>() + " " + version->get<std::string>();
+      }
+    }
+  }
+  return bad_response("federation version answer lacks server.name and server.version",
+                      answer->status);
+}
+
 Result<std::string> HomeserverClient::join(const std::string& room_id_or_alias,
                                            const std::vector<std::string>& via,
                                            const std::string& reason, const std::string& as_user) {

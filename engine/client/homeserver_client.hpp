@@ -68,6 +68,10 @@ class HomeserverClient {
   // POST /_matrix/client/v1/appservice/{id}/ping; returns duration_ms.
   Result<int64_t> ping_appservice(const std::string& appservice_id,
                                   const std::string& transaction_id = {});
+  // The homeserver's software, "<name> <version>" ("Synapse 1.163.2", "Dendrite 0.13.8"), from
+  // GET /_matrix/federation/v1/version on the client URL (a monolith serves it there; a proxy
+  // that routes only the client API, or disabled federation, makes it an error).
+  Result<std::string> server_software();
 
   Result<std::string> join(const std::string& room_id_or_alias,
                            const std::vector<std::string>& via = {}, const std::string& reason = {},

@@ -54,11 +54,16 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
-Harness::Harness(HarnessOptions options) : extra_config_(std::move(options.extra_config)) {
+Harness::Harness(HarnessOptions options)
+    : extra_config_(std::move(options.extra_config)), homeserver_(options.homeserver) {
   dir_ = fs::temp_directory_path() / ("tyr-e2e-" + unique_suffix());
   fs::create_directories(dir_);
   tyr_port_ = cli::sandbox::free_loopback_port();
 
+  const bool dendrite = homeserver_ == Homeserver::dendrite;
+  if (dendrite && (options.federation || !options.synapse_yaml.empty())) {
+    throw std::logic_error("the Dendrite harness has no federation and takes no synapse_yaml");
+  }
   cli::sandbox::SynapseOptions so;
   so.dir = dir_ / "synapse";
   so.python = cli::sandbox::default_synapse_python();
@@ -71,7 +76,8 @@ Harness::Harness(HarnessOptions options) : extra_config_(std::move(options.extra
   server_name_ = so.server_name;
 
   // Tyr's config, then its registration written by `tyr registration`, loaded unchanged by
-  // Synapse. The operator's ID is known in advance: the shared-secret API registers it below.
+  // the homeserver. The operator's ID is known in advance: the shared-secret API registers it
+  // below.
   op_user_ = "@operator:" + server_name_;
   write_config("http://127.0.0.1:1");
   const std::string cmd = std::string(TYR_BINARY) + " registration --config '" +
@@ -82,27 +88,37 @@ Harness::Harness(HarnessOptions options) : extra_config_(std::move(options.extra
   as_token_ = reg["as_token"].as<std::string>();
   hs_token_ = reg["hs_token"].as<std::string>();
 
-  synapse_ = std::make_unique<cli::sandbox::SynapseProcess>(so);
+  if (dendrite) {
+    DendriteOptions d;
+    d.dir = dir_ / "dendrite";
+    d.bin = default_dendrite_bin();
+    d.server_name = server_name_;
+    d.appservice_registrations = {dir_ / "registration.yaml"};
+    dendrite_ = std::make_unique<DendriteProcess>(d);
+    must(dendrite_->start(), "starting Dendrite");
+  } else {
+    synapse_ = std::make_unique<cli::sandbox::SynapseProcess>(so);
+  }
   if (federation_) {
     // nginx and B start while A does; the future's destructor waits for them if A fails.
     auto others = std::async(std::launch::async, [this] { federation_->start(); });
     must(synapse_->start(), "starting Synapse");
     others.get();
-  } else {
+  } else if (synapse_) {
     must(synapse_->start(), "starting Synapse");
   }
 
-  auto op = must(synapse_->register_user("operator", "operator-pw", true), "register operator");
-  auto stranger =
-      must(synapse_->register_user("stranger", "stranger-pw", false), "register stranger");
+  auto op = must(register_user("operator", "operator-pw", true), "register operator");
+  auto stranger = must(register_user("stranger", "stranger-pw", false), "register stranger");
   if (op.user_id != op_user_) throw std::runtime_error("unexpected operator id " + op.user_id);
   stranger_user_ = stranger.user_id;
-  op_client_ = test_client(synapse_->base_url(), op.access_token);
+  const std::string url = homeserver_url();
+  op_client_ = test_client(url, op.access_token);
   op_token_ = op.access_token;
-  stranger_client_ = test_client(synapse_->base_url(), stranger.access_token);
-  as_client_ = test_client(synapse_->base_url(), as_token_);
+  stranger_client_ = test_client(url, stranger.access_token);
+  as_client_ = test_client(url, as_token_);
   if (options.tyr_first) {
-    write_config(synapse_->base_url());
+    write_config(url);
     spawn_tyr();
     spawned_early_ = true;
   }
@@ -114,12 +130,23 @@ Harness::Harness(HarnessOptions options) : extra_config_(std::move(options.extra
                     "create management room");
   must(stranger_client_->join(mgmt_room_), "stranger joins the management room");
 
-  write_config(synapse_->base_url());
+  write_config(url);
+}
+
+std::string Harness::homeserver_url() const {
+  return dendrite_ ? dendrite_->base_url() : synapse_->base_url();
+}
+
+Result<cli::sandbox::RegisteredUser> Harness::register_user(const std::string& localpart,
+                                                            const std::string& password,
+                                                            bool admin) {
+  return dendrite_ ? dendrite_->register_user(localpart, password, admin)
+                   : synapse_->register_user(localpart, password, admin);
 }
 
 void Harness::set_extra_config(std::string extra_config) {
   extra_config_ = std::move(extra_config);
-  write_config(synapse_->base_url());
+  write_config(homeserver_url());
 }
 
 void Harness::write_config(const std::string& homeserver_url) {
@@ -139,7 +166,8 @@ void Harness::write_config(const std::string& homeserver_url) {
 
 Harness::~Harness() {
   if (tyr_pid_ > 0) kill_tyr(SIGTERM);
-  synapse_->stop();
+  if (synapse_) synapse_->stop();
+  if (dendrite_) dendrite_->stop();
   if (federation_) federation_->stop();
   if (!std::getenv("TYR_E2E_KEEP")) {
     std::error_code ec;
@@ -273,19 +301,22 @@ std::string Harness::wait_reply(const std::string& needle, std::chrono::millisec
 }
 
 std::string Harness::create_room_with_tyr(const std::string& alias_localpart) {
-  return must(
-      op().create_room({{"preset", "public_chat"},
-                        {"room_version", "12"},  // the creator's power is implicit
-                        {"room_alias_name", alias_localpart},
-                        {"invite", {bot_user()}},
-                        {"power_level_content_override", {{"users", {{bot_user(), 100}}}}}}),
-      "create room " + alias_localpart);
+  nlohmann::json request = {
+      {"preset", "public_chat"}, {"room_alias_name", alias_localpart}, {"invite", {bot_user()}}};
+  if (dendrite_) {
+    // Dendrite has no room version 12: its default version lists the creator's power.
+    request["power_level_content_override"] = {{"users", {{op_user_, 100}, {bot_user(), 100}}}};
+  } else {
+    request["room_version"] = "12";  // the creator's power is implicit
+    request["power_level_content_override"] = {{"users", {{bot_user(), 100}}}};
+  }
+  return must(op().create_room(request), "create room " + alias_localpart);
 }
 
 engine::HomeserverClient& Harness::add_user(const std::string& localpart) {
-  auto u =
-      must(synapse_->register_user(localpart, localpart + "-pw", false), "register " + localpart);
-  user_clients_.push_back(test_client(synapse_->base_url(), u.access_token));
+  // Dendrite refuses passwords under 8 characters.
+  auto u = must(register_user(localpart, localpart + "-password", false), "register " + localpart);
+  user_clients_.push_back(test_client(homeserver_url(), u.access_token));
   return *user_clients_.back();
 }
 

@@ -1,8 +1,9 @@
 #pragma once
-// End-to-end fixture: a fresh Synapse on a free loopback port (SQLite, relaxed rate limits,
-// Tyr's registration loaded), an operator and a non-operator user made with the shared-secret
-// registration API, a management room, and the real `tyr` binary as a child process that can be
-// stopped, killed with SIGKILL and restarted. Every wait has a deadline; teardown is bounded.
+// End-to-end fixture: a fresh Synapse (or Dendrite) on a free loopback port (SQLite, relaxed
+// rate limits, Tyr's registration loaded), an operator and a non-operator user made with the
+// shared-secret registration API, a management room, and the real `tyr` binary as a child process
+// that can be stopped, killed with SIGKILL and restarted. Every wait has a deadline; teardown is
+// bounded.
 
 #include <signal.h>
 #include <sys/types.h>
@@ -18,6 +19,7 @@
 
 #include "cli/sandbox/synapse_process.hpp"
 #include "engine/client/homeserver_client.hpp"
+#include "tests/e2e/dendrite.hpp"
 #include "tests/e2e/federation.hpp"
 
 namespace tyr::e2e {
@@ -34,6 +36,10 @@ std::string command_output(const std::string& cmd);
 // A file's whole text ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& path);
 
+// The homeserver Tyr is attached to. Dendrite (tests/e2e/dendrite.hpp) takes no synapse_yaml and
+// no federation; its rooms are of its default version (10: creators hold power 100 explicitly).
+enum class Homeserver { synapse, dendrite };
+
 struct HarnessOptions {
   // Appended to tyr.yaml (e.g. a `policy:` or `feeds:` section).
   std::string extra_config;
@@ -46,6 +52,7 @@ struct HarnessOptions {
   // Two homeservers (tests/e2e/federation.hpp, docs/testing-federation.md): this Synapse (A)
   // becomes `localhost:<port>` behind nginx, and a second one (B) federates with it.
   bool federation = false;
+  Homeserver homeserver = Homeserver::synapse;
 };
 
 class Harness {
@@ -111,7 +118,9 @@ class Harness {
   // A's server name: "localhost", or "localhost:<federation_port()>" in federation mode.
   const std::string& server_name() const { return server_name_; }
   const std::string& management_room() const { return mgmt_room_; }
-  std::string bot_user() const { return "@tyr:" + synapse_->server_name(); }
+  std::string bot_user() const { return "@tyr:" + server_name_; }
+  Homeserver homeserver() const { return homeserver_; }
+  std::string homeserver_url() const;
   const std::string& operator_user() const { return op_user_; }
   const std::string& stranger_user() const { return stranger_user_; }
   const std::filesystem::path& dir() const { return dir_; }
@@ -124,10 +133,14 @@ class Harness {
   void write_config(const std::string& homeserver_url);
   void spawn_tyr();               // fork and exec `tyr run`; does not wait
   const Federation& fed() const;  // throws without federation mode
+  Result<cli::sandbox::RegisteredUser> register_user(const std::string& localpart,
+                                                     const std::string& password, bool admin);
 
   std::filesystem::path dir_;
   std::unique_ptr<Federation> federation_;  // declared before synapse_: stopped after A
-  std::unique_ptr<cli::sandbox::SynapseProcess> synapse_;
+  std::unique_ptr<cli::sandbox::SynapseProcess> synapse_;  // one of these two runs
+  std::unique_ptr<DendriteProcess> dendrite_;
+  Homeserver homeserver_ = Homeserver::synapse;
   std::unique_ptr<engine::HomeserverClient> op_client_, stranger_client_, as_client_;
   std::vector<std::unique_ptr<engine::HomeserverClient>> user_clients_;
   std::string extra_config_;

@@ -1,0 +1,308 @@
+#include "tests/e2e/dendrite.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <thread>
+
+#include <httplib.h>
+#include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
+
+// The build points this at the project's .dendrite/bin; the fallback keeps a standalone compile.
+#ifndef TYR_DEFAULT_DENDRITE_BIN
+#define TYR_DEFAULT_DENDRITE_BIN ".dendrite/bin"
+#endif
+
+extern char** environ;
+
+namespace tyr::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr const char* kCode = "TYR_DENDRITE";
+constexpr const char* kConfigFile = "dendrite.yaml";
+constexpr const char* kKeyFile = "matrix_key.pem";
+constexpr const char* kLogFile = "dendrite.log";
+
+Error dendrite_error(std::string message) { return Error{kCode, std::move(message)}; }
+
+std::string hex(const unsigned char* data, size_t size) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < size; ++i) {
+    out.push_back(kHex[data[i] >> 4]);
+    out.push_back(kHex[data[i] & 15]);
+  }
+  return out;
+}
+
+// The shared-secret registration mac, as Synapse and Dendrite (register_secret.go) check it.
+std::string registration_mac(const std::string& secret, const std::string& nonce,
+                             const std::string& user, const std::string& password, bool admin) {
+  std::string msg = nonce + '\0' + user + '\0' + password + '\0' + (admin ? "admin" : "notadmin");
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md, &len);
+  return hex(md, len);
+}
+
+// Reaps `pid` if it exits within `timeout`; its wait status, or nullopt while it runs.
+std::optional<int> wait_for_exit(pid_t pid, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return -1;
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
+// Runs `argv` in `cwd` with output appended to `log`, in its own process group (stop() signals
+// the group), with no inherited descriptors beyond the standard three.
+Result<pid_t> spawn(std::vector<std::string> argv_s, const fs::path& cwd, const fs::path& log) {
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  const std::string cwd_s = cwd.string(), log_s = log.string();
+  posix_spawn_file_actions_addchdir_np(&actions, cwd_s.c_str());
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_s.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv_s[0].c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return dendrite_error("cannot start " + argv_s[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+// Runs a Dendrite tool to completion (bounded); its exit status must be 0.
+Result<void> run_tool(const std::vector<std::string>& argv, const fs::path& cwd,
+                      const fs::path& out) {
+  auto pid = spawn(argv, cwd, out);
+  if (!pid) return pid.error();
+  auto status = wait_for_exit(*pid, milliseconds(30'000));
+  if (!status) {
+    ::kill(-*pid, SIGKILL);
+    (void)wait_for_exit(*pid, milliseconds(5000));
+    return dendrite_error(argv[0] + " did not finish within 30 s");
+  }
+  if (*status != 0) return dendrite_error(argv[0] + " failed; see " + out.string());
+  return {};
+}
+
+Result<cli::sandbox::RegisteredUser> parse_user(const httplib::Result& res,
+                                                const std::string& what) {
+  if (!res) return Error{"TYR_NETWORK", what + ": " + httplib::to_string(res.error())};
+  auto body = nlohmann::json::parse(res->body, nullptr, false);
+  if (res->status != 200 || !body.is_object()) {
+    return Error{kCode, what + ": HTTP " + std::to_string(res->status) + " " + res->body,
+                 res->status};
+  }
+  for (const char* field : {"user_id", "access_token", "device_id"}) {
+    if (!body.contains(field) || !body[field].is_string()) {
+      return dendrite_error(what + ": answer has no string \"" + field + "\"");
+    }
+  }
+  return cli::sandbox::RegisteredUser{body["user_id"], body["access_token"], body["device_id"]};
+}
+
+}  // namespace
+
+DendriteProcess::DendriteProcess(DendriteOptions options) : options_(std::move(options)) {
+  options_.dir = fs::absolute(options_.dir);
+  unsigned char secret[24];
+  if (RAND_bytes(secret, sizeof secret) != 1) throw std::runtime_error("RAND_bytes failed");
+  shared_secret_ = hex(secret, sizeof secret);
+}
+
+DendriteProcess::~DendriteProcess() { stop(); }
+
+std::string DendriteProcess::base_url() const {
+  return "http://127.0.0.1:" + std::to_string(options_.port);
+}
+
+fs::path DendriteProcess::log_file() const { return options_.dir / kLogFile; }
+
+Result<void> DendriteProcess::write_config() {
+  const fs::path& dir = options_.dir;
+  const fs::path generated = dir / "generated.yaml";
+  if (auto r = run_tool({(options_.bin / "generate-config").string(), "-dir", dir.string(),
+                         "-server", options_.server_name},
+                        dir, generated);
+      !r) {
+    return r;
+  }
+  YAML::Node c;
+  try {
+    c = YAML::LoadFile(generated.string());
+  } catch (const YAML::Exception& e) {
+    return dendrite_error("cannot read " + generated.string() + ": " + e.what());
+  }
+  // generate-config's defaults, with what a loopback test server needs over them.
+  c["global"]["private_key"] = (dir / kKeyFile).string();
+  // Federation stays on (no peer exists): its version endpoint names the software to Tyr.
+  c["global"]["report_stats"]["enabled"] = false;
+  c["global"]["presence"]["enable_inbound"] = false;
+  c["global"]["presence"]["enable_outbound"] = false;
+  c["global"]["cache"]["max_size_estimated"] = "64mb";
+  c["global"]["jetstream"]["in_memory"] = true;
+  c["client_api"]["registration_disabled"] = true;
+  c["client_api"]["guests_disabled"] = true;
+  c["client_api"]["registration_shared_secret"] = shared_secret_;
+  c["client_api"]["rate_limiting"]["enabled"] = false;
+  YAML::Node files(YAML::NodeType::Sequence);
+  for (const auto& r : options_.appservice_registrations) files.push_back(fs::absolute(r).string());
+  c["app_service_api"]["config_files"] = files;
+  c["app_service_api"]["disable_tls_validation"] = true;
+  c["federation_api"]["key_perspectives"] = YAML::Node(YAML::NodeType::Sequence);
+  c["user_api"]["bcrypt_cost"] = 4;  // bcrypt's minimum: registration stays fast
+  YAML::Node log(YAML::NodeType::Map);
+  log["type"] = "std";
+  log["level"] = "info";
+  YAML::Node logging(YAML::NodeType::Sequence);
+  logging.push_back(log);
+  c["logging"] = logging;
+  std::ofstream out(dir / kConfigFile);
+  out << YAML::Dump(c) << "\n";
+  if (!out) return dendrite_error("cannot write " + (dir / kConfigFile).string());
+  return {};
+}
+
+Result<void> DendriteProcess::start() {
+  if (pid_ > 0) return dendrite_error("Dendrite already running");
+  const fs::path& dir = options_.dir;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return dendrite_error("cannot create " + dir.string() + ": " + ec.message());
+  const fs::path binary = options_.bin / "dendrite";
+  if (::access(binary.c_str(), X_OK) != 0) {
+    return dendrite_error("Dendrite not found: " + binary.string() +
+                          " (run scripts/setup.sh, or set TYR_DENDRITE_BIN)");
+  }
+  if (options_.port == 0) options_.port = cli::sandbox::free_loopback_port();
+  if (options_.port == 0) return dendrite_error("no free loopback port");
+  if (!fs::exists(dir / kKeyFile, ec)) {
+    if (auto r = run_tool(
+            {(options_.bin / "generate-keys").string(), "--private-key", (dir / kKeyFile).string()},
+            dir, dir / "generate-keys.log");
+        !r) {
+      return r;
+    }
+  }
+  if (auto r = write_config(); !r) return r;
+
+  auto pid = spawn({binary.string(), "--config", (dir / kConfigFile).string(),
+                    "--http-bind-address", "127.0.0.1:" + std::to_string(options_.port)},
+                   dir, log_file());
+  if (!pid) return pid.error();
+  pid_ = *pid;
+  httplib::Client client("127.0.0.1", options_.port);
+  client.set_connection_timeout(std::chrono::seconds(1));
+  client.set_read_timeout(std::chrono::seconds(1));
+  const auto deadline = Clock::now() + options_.start_timeout;
+  while (Clock::now() < deadline) {
+    if (auto status = wait_for_exit(pid_, milliseconds(0))) {
+      pid_ = -1;
+      return dendrite_error("Dendrite exited during startup; log tail:\n" + log_tail());
+    }
+    if (auto res = client.Get("/_matrix/client/versions"); res && res->status == 200) return {};
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  stop();
+  return dendrite_error("Dendrite did not answer within " +
+                        std::to_string(options_.start_timeout.count()) + " s; log tail:\n" +
+                        log_tail());
+}
+
+void DendriteProcess::stop() {
+  if (pid_ <= 0) return;
+  if (::kill(-pid_, SIGTERM) != 0) ::kill(pid_, SIGTERM);
+  if (!wait_for_exit(pid_, milliseconds(10'000))) {
+    if (::kill(-pid_, SIGKILL) != 0) ::kill(pid_, SIGKILL);
+    (void)wait_for_exit(pid_, milliseconds(5000));
+  }
+  pid_ = -1;
+}
+
+std::string DendriteProcess::log_tail(size_t lines) const {
+  std::ifstream in(log_file());
+  std::deque<std::string> tail;
+  for (std::string line; std::getline(in, line);) {
+    tail.push_back(line);
+    if (tail.size() > lines) tail.pop_front();
+  }
+  std::string out;
+  for (const auto& l : tail) out += l + "\n";
+  return out;
+}
+
+Result<cli::sandbox::RegisteredUser> DendriteProcess::register_user(const std::string& localpart,
+                                                                    const std::string& password,
+                                                                    bool admin) {
+  const std::string what = "register " + localpart + " on Dendrite";
+  httplib::Client client("127.0.0.1", options_.port);
+  client.set_connection_timeout(std::chrono::seconds(5));
+  client.set_read_timeout(std::chrono::seconds(30));
+  auto nonce_res = client.Get("/_synapse/admin/v1/register");
+  if (!nonce_res || nonce_res->status != 200) {
+    return dendrite_error(what + ": no nonce (" +
+                          (nonce_res ? nonce_res->body : httplib::to_string(nonce_res.error())) +
+                          ")");
+  }
+  auto nonce = nlohmann::json::parse(nonce_res->body, nullptr, false);
+  if (!nonce.is_object() || !nonce.contains("nonce") || !nonce["nonce"].is_string()) {
+    return dendrite_error(what + ": the nonce answer has no string \"nonce\"");
+  }
+  const std::string n = nonce["nonce"];
+  const nlohmann::json body = {
+      {"nonce", n},
+      {"username", localpart},
+      {"password", password},
+      {"admin", admin},
+      {"mac", registration_mac(shared_secret_, n, localpart, password, admin)},
+  };
+  return parse_user(client.Post("/_synapse/admin/v1/register", body.dump(), "application/json"),
+                    what);
+}
+
+fs::path default_dendrite_bin() {
+  if (const char* env = std::getenv("TYR_DENDRITE_BIN"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return TYR_DEFAULT_DENDRITE_BIN;
+}
+
+}  // namespace tyr::e2e

@@ -57,7 +57,9 @@ void ReportWorker::handle_page(const nlohmann::json& page) {
       last = 0;
     }
   }
-  auto list = page.find("event_reports");
+  auto list = page.is_object() ? page.find("event_reports") : page.end();
+  // Dendrite answers `"event_reports": null` while there are none.
+  if (page.is_object() && list != page.end() && list->is_null()) return;
   if (!page.is_object() || list == page.end() || !list->is_array()) {
     log::warn("reports", "the homeserver's event_reports answer has no list of reports");
     return;

@@ -89,7 +89,8 @@ int check_events(const std::string& rules_dir, const std::string& events_file, b
       const auto content = ev.find("content");
       std::string body;
       if (content != ev.end() && content->is_object()) body = content->value("body", "");
-      const auto outcome = classifier->fold(ev_verdict, ev.value("room_id", ""), body, thresholds);
+      const auto outcome =
+          classifier->fold(ev_verdict, ev.value("room_id", ""), body, thresholds, !summary);
       probability = outcome.probability;
       if (outcome.hit) {
         v.score = ev_verdict.score;

@@ -161,7 +161,7 @@ Result<void> Classifier::load(const Store& store) {
 }
 
 FoldOutcome Classifier::fold(EventVerdict& v, std::string_view room, std::string_view body,
-                             const Thresholds& t) {
+                             const Thresholds& t, bool explain) {
   FoldOutcome out;
   if (!options_.enabled || body.empty()) return out;
   std::lock_guard lock(mu_);
@@ -186,44 +186,55 @@ FoldOutcome Classifier::fold(EventVerdict& v, std::string_view room, std::string
   out.hit = true;
   out.shadow = !s->model.ready(options_.min_spam, options_.min_ham);
 
-  out.detail = "p " + fixed(p, 3);
-  size_t shown = 0;
-  for (const Clue& c : result_.top()) {
-    // Only the clues that pull the way the symbol does explain it.
-    if ((c.weight > 0) != out.spam || shown == kExplainTokens) continue;
-    out.detail += shown++ == 0 ? ": " : ", ";
-    out.detail += quote_untrusted(tokens_.describe(c.hash, body), 40) + " " +
-                  signed_score(std::round(c.weight * 10) / 10);
-  }
-  const std::string hit = std::string(out.spam ? "classifier/SPAM " : "classifier/HAM ") +
-                          signed_score(score) + " (" + out.detail + ")";
+  // The symbol's text, built only where someone reads it: an explanation asked for, or a verdict
+  // that acts or would act (an allowed message costs no allocation).
+  auto text = [&] {
+    out.detail = "p " + fixed(p, 3);
+    size_t shown = 0;
+    for (const Clue& c : result_.top()) {
+      // Only the clues that pull the way the symbol does explain it.
+      if ((c.weight > 0) != out.spam || shown == kExplainTokens) continue;
+      out.detail += shown++ == 0 ? ": " : ", ";
+      out.detail += quote_untrusted(tokens_.describe(c.hash, body), 40) + " " +
+                    signed_score(std::round(c.weight * 10) / 10);
+    }
+    return std::string(out.spam ? "classifier/SPAM " : "classifier/HAM ") + signed_score(score) +
+           " (" + out.detail + ")";
+  };
 
-  v.rules.push_back(out.spam ? "classifier/SPAM" : "classifier/HAM");
+  v.rules.emplace_back(out.spam ? "classifier/SPAM" : "classifier/HAM");
   v.shadow.resize(v.rules.size() - 1, false);
   v.shadow.push_back(out.shadow);
   v.scores.resize(v.rules.size() - 1, 0);
   v.scores.push_back(score);
-  const std::string before = v.explanation;
   if (out.shadow) {
     const double would = v.score + score;
-    v.shadow_action = std::max(v.shadow_action, t.action_for(would));
-    v.explanation =
-        (before.empty() ? "score " + number_text(v.score) + " -> " + action_name(v.action)
-                        : before) +
-        "; shadow " + hit + " (would be " + number_text(would) + " -> " +
-        action_name(t.action_for(would)) + ")";
+    const Action would_do = t.action_for(would);
+    v.shadow_action = std::max(v.shadow_action, would_do);
+    if (explain || v.action != Action::kAllow || would_do != Action::kAllow) {
+      v.explanation =
+          (v.explanation.empty() ? "score " + number_text(v.score) + " -> " + action_name(v.action)
+                                 : v.explanation) +
+          "; shadow " + text() + " (would be " + number_text(would) + " -> " +
+          action_name(would_do) + ")";
+    }
     return out;
   }
   // The action follows the new score when the score decided it; an action a rule or a
   // protection set outright (a kick for flooding) stays.
   const bool by_score = v.action == t.action_for(v.score);
+  const Action was = v.action;
   v.score += score;
   const Action now = t.action_for(v.score);
   v.action = by_score ? now : std::max(v.action, now);
   v.shadow_action = std::max(v.shadow_action, v.action);
   v.reject = t.rejects(v.score) || (!by_score && v.reject);
-  v.explanation = "score " + number_text(v.score) + " -> " + action_name(v.action) + ": " + hit;
-  if (!before.empty()) v.explanation += "; before the classifier: " + before;
+  if (explain || v.action != Action::kAllow || was != Action::kAllow) {
+    std::string before = std::move(v.explanation);
+    v.explanation =
+        "score " + number_text(v.score) + " -> " + action_name(v.action) + ": " + text();
+    if (!before.empty()) v.explanation += "; before the classifier: " + before;
+  }
   return out;
 }
 

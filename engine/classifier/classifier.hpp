@@ -62,7 +62,8 @@ struct FoldOutcome {
   bool spam = false;
   bool shadow = false;
   double probability = 0.5;
-  std::string detail;  // "p 0.998: "prize" +4.1, …": the probability and the strongest tokens
+  // "p 0.998: “prize” +4.1, …": the probability and the strongest tokens (when built).
+  std::string detail;
 };
 
 class Classifier {
@@ -83,8 +84,10 @@ class Classifier {
   // Adds classifier/SPAM or classifier/HAM to `v` (the rules' and protections' verdict under
   // thresholds `t`), updating its score, action and explanation. Nothing when disabled, when the
   // body is empty or when the model cannot tell.
+  // The hit's text (FoldOutcome::detail, the explanation) is built when `explain`, or when the
+  // verdict acts or would act: an allowed message costs no allocation.
   FoldOutcome fold(EventVerdict& v, std::string_view room, std::string_view body,
-                   const Thresholds& t);
+                   const Thresholds& t, bool explain = false);
 
   // Remembers a scored message's feature hashes (not its text) for learning from a later
   // redaction, ban or command; `ham_candidate` (Tyr allowed it) makes it, sampled, a ham

@@ -25,12 +25,12 @@ EventVerdict VerdictCombiner::explain(const nlohmann::json& event) {
       const auto body = content->find("body");
       const auto room = event.find("room_id");
       if (body != content->end() && body->is_string()) {
-        classifier_->fold(v,
-                          room != event.end() && room->is_string()
-                              ? room->get_ref<const std::string&>()
-                              : std::string_view{},
-                          body->get_ref<const std::string&>(),
-                          rules_ != nullptr ? rules_->thresholds() : Thresholds{});
+        classifier_->fold(
+            v,
+            room != event.end() && room->is_string() ? room->get_ref<const std::string&>()
+                                                     : std::string_view{},
+            body->get_ref<const std::string&>(),
+            rules_ != nullptr ? rules_->thresholds() : Thresholds{}, /*explain=*/true);
       }
     }
   }

@@ -55,7 +55,7 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 }
 
 Harness::Harness(HarnessOptions options)
-    : extra_config_(std::move(options.extra_config)), homeserver_(options.homeserver) {
+    : homeserver_(options.homeserver), extra_config_(std::move(options.extra_config)) {
   dir_ = fs::temp_directory_path() / ("tyr-e2e-" + unique_suffix());
   fs::create_directories(dir_);
   tyr_port_ = cli::sandbox::free_loopback_port();

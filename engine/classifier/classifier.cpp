@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/clock.hpp"
 #include "engine/core/text.hpp"
 #include "engine/store/keys.hpp"
 
@@ -379,7 +380,7 @@ Result<std::string> Classifier::learn_hashes(Batch& batch, const MessageRef& m,
   s.dirty = true;
   const uint64_t seq = record(batch, m, hashes, source_name(source), spam, 0);
   batch.put(Cf::kState, std::string(state_keys::kClassifierId) + m.event_id, std::to_string(seq));
-  last_learn_ms_ = now;
+  last_learn_ms_ = tyr::now_ms();  // wall clock: flush waits for learning to go quiet
   ++learned_;
   return "learned " + m.event_id + " as " + (spam ? "spam" : "ham") + note + " (" +
          std::to_string(hashes.size()) + " features; the model now holds " +
@@ -398,7 +399,7 @@ Result<std::string> Classifier::unlearn(Batch& batch, const std::string& event_i
   record(batch, MessageRef{event_id, prior->room, {}, now}, prior->hashes, "undo", prior->spam,
          prior->seq);
   batch.del(Cf::kState, std::string(state_keys::kClassifierId) + event_id);
-  last_learn_ms_ = now;
+  last_learn_ms_ = tyr::now_ms();  // wall clock: flush waits for learning to go quiet
   return "took back " + event_id + " (it was learned as " + (prior->spam ? "spam" : "ham") +
          "; the model now holds " + std::to_string(s.model.spam_count()) + " spam and " +
          std::to_string(s.model.ham_count()) + " ham)";

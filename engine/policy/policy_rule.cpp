@@ -1,6 +1,7 @@
 #include "engine/policy/policy_rule.hpp"
 
 #include "engine/core/digest.hpp"
+#include "engine/policy/policy_event_facts.hpp"
 
 namespace tyr::engine::policy {
 
@@ -9,10 +10,6 @@ namespace {
 constexpr std::string_view kStablePrefix = "m.policy.rule.";
 constexpr std::string_view kLegacyRoomPrefix = "m.room.rule.";
 constexpr std::string_view kMjolnirPrefix = "org.matrix.mjolnir.rule.";
-
-// MSC4205 keeps the hashes under an unstable key; the stable name is what the MSC proposes.
-// The first key present decides: a broken unstable object is not rescued by a stable one.
-constexpr std::string_view kHashKeys[] = {"org.matrix.msc4205.hashes", "hashes"};
 
 // Sets `event.problem` and leaves `event.rule` empty: a malformed rule counts as a removal.
 PolicyEvent reject(PolicyEvent event, std::string problem) {
@@ -76,33 +73,76 @@ std::string stable_type(EntityKind kind) {
   return std::string(kStablePrefix) + std::string(kind_name(kind));
 }
 
+namespace {
+
+void read_string(const nlohmann::json& object, std::string_view key, JsonStringFact& out) {
+  auto it = object.find(key);
+  if (it == object.end()) return;
+  if (it->is_string()) {
+    out.set(it->get_ref<const std::string&>());
+  } else {
+    out.state = JsonStringFact::State::kNotString;
+  }
+}
+
+}  // namespace
+
 std::optional<PolicyEvent> parse_policy_event(const nlohmann::json& event,
                                               const std::string& list) {
   if (!event.is_object()) return std::nullopt;
-  auto type = event.find("type");
-  if (type == event.end() || !type->is_string()) return std::nullopt;
-  auto classified = classify_policy_type(type->get_ref<const std::string&>());
+  PolicyEventFacts facts;
+  read_string(event, "type", facts.type);
+  read_string(event, "state_key", facts.state_key);
+  read_string(event, "event_id", facts.event_id);
+  if (auto unsigned_ = event.find("unsigned"); unsigned_ != event.end() && unsigned_->is_object()) {
+    facts.redacted = unsigned_->contains("redacted_because");
+  }
+  auto content = event.find("content");
+  if (content == event.end()) {
+    facts.content = PolicyEventFacts::Content::kMissing;
+  } else if (content->is_null()) {
+    facts.content = PolicyEventFacts::Content::kNull;
+  } else if (!content->is_object()) {
+    facts.content = PolicyEventFacts::Content::kNotObject;
+  } else {
+    facts.content = PolicyEventFacts::Content::kObject;
+    facts.content_empty = content->empty();
+    read_string(*content, "recommendation", facts.recommendation);
+    read_string(*content, "entity", facts.entity);
+    read_string(*content, "reason", facts.reason);
+    for (size_t i = 0; i < std::size(kPolicyHashKeys); ++i) {
+      auto hashes = content->find(kPolicyHashKeys[i]);
+      if (hashes == content->end()) continue;
+      facts.hashes[i].present = true;
+      facts.hashes[i].is_object = hashes->is_object();
+      if (hashes->is_object()) read_string(*hashes, "sha256", facts.hashes[i].sha256);
+    }
+  }
+  return policy_event_from_facts(facts, list);
+}
+
+std::optional<PolicyEvent> policy_event_from_facts(const PolicyEventFacts& facts,
+                                                   const std::string& list) {
+  if (!facts.type.is_string()) return std::nullopt;
+  auto classified = classify_policy_type(facts.type.value);
   if (!classified) return std::nullopt;
-  auto state_key = event.find("state_key");
-  if (state_key == event.end() || !state_key->is_string()) return std::nullopt;
+  if (!facts.state_key.is_string()) return std::nullopt;
 
   PolicyEvent out{
-      classified->first, classified->second, state_key->get<std::string>(), std::nullopt, {}};
+      classified->first, classified->second, std::string(facts.state_key.value), std::nullopt, {}};
 
   // Removals: no content, `{}` (how Mjolnir unbans), or a redacted event (whose content the
   // server has emptied; a redaction removes the rule even if a broken server left fields).
-  auto content = event.find("content");
-  if (content == event.end() || content->is_null()) return out;
-  if (auto unsigned_ = event.find("unsigned"); unsigned_ != event.end() && unsigned_->is_object() &&
-                                               unsigned_->contains("redacted_because")) {
-    return out;
+  using Content = PolicyEventFacts::Content;
+  if (facts.content == Content::kMissing || facts.content == Content::kNull) return out;
+  if (facts.redacted) return out;
+  if (facts.content == Content::kNotObject) {
+    return reject(std::move(out), "'content' is not an object");
   }
-  if (!content->is_object()) return reject(std::move(out), "'content' is not an object");
-  if (content->empty()) return out;
+  if (facts.content_empty) return out;
 
-  auto recommendation = content->find("recommendation");
-  if (recommendation == content->end()) return reject(std::move(out), "missing 'recommendation'");
-  if (!recommendation->is_string()) {
+  if (!facts.recommendation.present()) return reject(std::move(out), "missing 'recommendation'");
+  if (!facts.recommendation.is_string()) {
     return reject(std::move(out), "'recommendation' is not a string");
   }
 
@@ -111,45 +151,41 @@ std::optional<PolicyEvent> parse_policy_event(const nlohmann::json& event,
   rule.kind = out.kind;
   rule.family = out.family;
   rule.state_key = out.state_key;
-  rule.recommendation_raw = recommendation->get<std::string>();
+  rule.recommendation_raw = facts.recommendation.value;
   rule.recommendation = parse_recommendation(rule.recommendation_raw);
 
-  if (auto entity = content->find("entity"); entity != content->end()) {
-    if (!entity->is_string()) return reject(std::move(out), "'entity' is not a string");
-    rule.entity = entity->get<std::string>();
+  if (facts.entity.present()) {
+    if (!facts.entity.is_string()) return reject(std::move(out), "'entity' is not a string");
+    rule.entity = facts.entity.value;
     if (rule.entity.empty()) return reject(std::move(out), "'entity' is empty");
   } else {
-    nlohmann::json::const_iterator hashes = content->end();
+    const HashesFact* hashes = nullptr;
     std::string_view hashes_key;
-    for (std::string_view key : kHashKeys) {
-      hashes = content->find(key);
-      if (hashes != content->end()) {
-        hashes_key = key;
+    for (size_t i = 0; i < std::size(kPolicyHashKeys); ++i) {
+      if (facts.hashes[i].present) {
+        hashes = &facts.hashes[i];
+        hashes_key = kPolicyHashKeys[i];
         break;
       }
     }
-    if (hashes == content->end()) return reject(std::move(out), "missing 'entity'");
+    if (!hashes) return reject(std::move(out), "missing 'entity'");
     const std::string quoted = "'" + std::string(hashes_key);
-    if (!hashes->is_object()) return reject(std::move(out), quoted + "' is not an object");
-    auto sha = hashes->find("sha256");
-    if (sha == hashes->end()) return reject(std::move(out), quoted + "' has no 'sha256'");
-    if (!sha->is_string()) return reject(std::move(out), quoted + ".sha256' is not a string");
-    const auto& b64 = sha->get_ref<const std::string&>();
-    if (!decode_sha256_base64(b64)) {
+    if (!hashes->is_object) return reject(std::move(out), quoted + "' is not an object");
+    if (!hashes->sha256.present()) return reject(std::move(out), quoted + "' has no 'sha256'");
+    if (!hashes->sha256.is_string()) {
+      return reject(std::move(out), quoted + ".sha256' is not a string");
+    }
+    if (!decode_sha256_base64(hashes->sha256.value)) {
       return reject(std::move(out),
                     quoted + ".sha256' is not a SHA-256 digest in padded base64 (44 characters)");
     }
-    rule.sha256 = b64;
+    rule.sha256 = hashes->sha256.value;
   }
 
   // Lenient on purpose: Mjolnir and Draupnir accept rules without a reason, and MSC4204 says
   // takedowns SHOULD have none.
-  if (auto reason = content->find("reason"); reason != content->end() && reason->is_string()) {
-    rule.reason = reason->get<std::string>();
-  }
-  if (auto event_id = event.find("event_id"); event_id != event.end() && event_id->is_string()) {
-    rule.event_id = event_id->get<std::string>();
-  }
+  if (facts.reason.is_string()) rule.reason = facts.reason.value;
+  if (facts.event_id.is_string()) rule.event_id = facts.event_id.value;
   out.rule = std::move(rule);
   return out;
 }

@@ -58,23 +58,24 @@ awk -v floor="$FLOOR_MS" -v load_s="$LOAD_S" -v kib="$LOAD_KIB" -v full_s="$FULL
     -v in_ms="$(get load_ms)" -v bpr="$(get index_bytes_per_rule)" -v cps="$(get checks_per_s)" '
 BEGIN {
   floor_s = floor / 1000
-  floor_rate = bytes / floor_s  # bytes/s of the floor
+  floor_rate = bytes / floor_s  # bytes/s of the floor; rules/s = floor_rate / (bytes / rules)
   printf "%-44s %14s %s\n", "figure", "value", "ratio to the floor"
   printf "%-44s %11.1f ms %s\n", "floor: simdjson parse of list.json", floor, "1"
   printf "%-44s %11.0f ms %.1fx the floor\n", "tyr check --list, load only (whole process)", \
     load_s * 1000, load_s / floor_s
   printf "%-44s %11.1f ms %.1fx the floor\n", "load in process (stream + index)", in_ms, \
     in_ms / floor
-  printf "%-44s %11.0f MB %.1fx the list file\n", "peak RSS, tyr check --list (load only)", \
+  printf "%-44s %10.0f MiB %.1fx the list file\n", "peak RSS, tyr check --list (load only)", \
     kib / 1024, kib * 1024 / bytes
   printf "%-44s %12.0f B %.2fx the list bytes per rule\n", "index per rule (" rules " rules)", \
     bpr, bpr / (bytes / rules)
-  printf "%-44s %11.2f M/s %.1f checks per floor byte-time of a rule\n", \
+  printf "%-44s %11.2f M/s %.2fx the rules/s of the floor\n", \
     "match_user checks, one thread", cps / 1e6, cps / (floor_rate / (bytes / rules))
   ev = (full_s > load_s) ? n / (full_s - load_s) : 0
-  printf "%-44s %11.2f M/s %.2fx the floor rate of rules\n", "tyr check --list events after load", \
+  printf "%-44s %11.2f M/s %.2fx the rules/s of the floor\n", "tyr check --list events after load", \
     ev / 1e6, ev / (floor_rate / (bytes / rules))
 }'
+echo "load in process, of which: streaming into the list $(get read_ms) ms, index build $(get index_ms) ms"
 echo "hits: $(get hits) (match_user senders)"
 
 if [[ -x "$RULES_BENCH" ]]; then

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "engine/policy/policy_index.hpp"
 #include "engine/policy/policy_list.hpp"
 #include "engine/policy/server_acl.hpp"
+#include "engine/policy/state_stream.hpp"
 #include "rules/rule_set.hpp"
 
 namespace tyr::cli {
@@ -37,54 +39,75 @@ bool read_file(const std::string& path, std::string& out) {
   return true;
 }
 
+// The DOM reader: used only to report a file the streaming reader refused, with the position
+// and wording users know.
+void report_invalid(const std::string& file, const std::string& text) {
+  auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded()) {
+    // Re-parse with exceptions for the position of the error.
+    try {
+      auto again = nlohmann::json::parse(text);
+      (void)again;
+    } catch (const nlohmann::json::parse_error& e) {
+      std::fprintf(stderr, "%s: invalid JSON at byte %zu: %s\n", file.c_str(), e.byte, e.what());
+    }
+    return;
+  }
+  if (!doc.is_array()) {
+    std::fprintf(stderr, "%s: expected a JSON array of state events\n", file.c_str());
+    return;
+  }
+  std::fprintf(stderr, "%s: invalid JSON\n", file.c_str());
+}
+
 // A list file is a JSON array of state events; its list id is the events' room_id (the file
-// name when they carry none).
-bool load_lists(const std::vector<std::string>& files, LoadedLists& out) {
+// name when they carry none). Read by streaming (state_stream.hpp): the list holds the
+// effective rules, the index its own copy, and nothing holds the whole document. `keep_rules`
+// also keeps every rule in `out.rules` (for the ACL plan).
+bool load_lists(const std::vector<std::string>& files, LoadedLists& out, bool keep_rules) {
   for (const auto& file : files) {
-    std::string text;
-    if (!read_file(file, text)) {
-      std::fprintf(stderr, "%s: cannot read the file\n", file.c_str());
-      return false;
-    }
-    auto doc = nlohmann::json::parse(text, nullptr, false);
-    if (doc.is_discarded()) {
-      // Re-parse with exceptions for the position of the error.
-      try {
-        auto again = nlohmann::json::parse(text);
-        (void)again;
-      } catch (const nlohmann::json::parse_error& e) {
-        std::fprintf(stderr, "%s: invalid JSON at byte %zu: %s\n", file.c_str(), e.byte, e.what());
-      }
-      return false;
-    }
-    if (!doc.is_array()) {
-      std::fprintf(stderr, "%s: expected a JSON array of state events\n", file.c_str());
-      return false;
-    }
+    std::vector<PolicyRule> rules;
     std::string list_id = file;
-    for (const auto& ev : doc) {
-      if (ev.is_object() && ev.contains("room_id") && ev["room_id"].is_string()) {
-        list_id = ev["room_id"].get<std::string>();
-        break;
-      }
-    }
-    PolicyList list(list_id);
-    size_t index = 0;
-    for (const auto& ev : doc) {
-      if (!ev.is_object()) {
-        std::fprintf(stderr, "%s: [%zu]: not a JSON object; skipped\n", file.c_str(), index);
-      } else if (auto parsed = parse_policy_event(ev, list_id)) {
-        if (!parsed->problem.empty()) {
-          std::fprintf(stderr, "%s: [%zu] %s: %s; treated as no rule\n", file.c_str(), index,
-                       parsed->state_key.c_str(), parsed->problem.c_str());
+    {
+      PolicyList list(file);
+      std::string first_room_id;
+      std::vector<std::string> warnings;  // printed once the whole file has been read
+      auto read = read_state_events_file(file, [&](size_t index, const PolicyEventFacts* facts) {
+        if (!facts) {
+          warnings.push_back(file + ": [" + std::to_string(index) +
+                             "]: not a JSON object; skipped");
+          return;
         }
-        list.apply(*parsed);
+        if (first_room_id.empty() && facts->room_id.is_string()) {
+          first_room_id = facts->room_id.value;
+        }
+        if (auto parsed = policy_event_from_facts(*facts, file)) {
+          if (!parsed->problem.empty()) {
+            warnings.push_back(file + ": [" + std::to_string(index) + "] " + parsed->state_key +
+                               ": " + parsed->problem + "; treated as no rule");
+          }
+          list.apply(*parsed);
+        }
+      });
+      if (!read.ok) {
+        std::string text;
+        if (!read_file(file, text)) {
+          std::fprintf(stderr, "%s: cannot read the file\n", file.c_str());
+        } else {
+          report_invalid(file, text);
+        }
+        return false;
       }
-      ++index;
-    }
-    auto rules = list.effective_rules();
+      for (const auto& w : warnings) std::fprintf(stderr, "%s\n", w.c_str());
+      if (!first_room_id.empty()) list_id = first_room_id;
+      rules = list.effective_rules();
+    }  // the list's own copies are freed here, before the index copies the rules
+    for (auto& rule : rules) rule.list = list_id;
     out.index.replace_list(list_id, rules);
-    out.rules.insert(out.rules.end(), rules.begin(), rules.end());
+    if (keep_rules) {
+      out.rules.insert(out.rules.end(), std::make_move_iterator(rules.begin()),
+                       std::make_move_iterator(rules.end()));
+    }
   }
   return true;
 }
@@ -98,7 +121,7 @@ int cmd_check(const std::vector<std::string>& list_files,
     return 2;
   }
   LoadedLists lists;
-  if (!load_lists(list_files, lists)) return 2;
+  if (!load_lists(list_files, lists, false)) return 2;
   const std::string& events_path = positional[0];
   std::ifstream in(events_path);
   if (!in) {
@@ -160,7 +183,7 @@ int cmd_check_rules(const std::string& rules_dir, const std::vector<std::string>
     classifier->adopt("", std::move(*model));
   }
   LoadedLists lists;
-  if (!load_lists(list_files, lists)) return 2;
+  if (!load_lists(list_files, lists, false)) return 2;
   struct Oracle : rules::ListOracle {
     const PolicyIndex* index;
     bool listed(rules::EntityKind kind, std::string_view entity) const override {
@@ -187,7 +210,7 @@ int cmd_acl(const std::vector<std::string>& list_files, const std::string& serve
     return 2;
   }
   LoadedLists lists;
-  if (!load_lists(list_files, lists)) return 2;
+  if (!load_lists(list_files, lists, true)) return 2;
   nlohmann::json current;
   if (!current_file.empty()) {
     std::string text;

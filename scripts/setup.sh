@@ -11,7 +11,7 @@ VENV="$ROOT/.venv"
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  libboost-dev libboost-system-dev libcpp-httplib-dev libre2-dev libhyperscan-dev
+  libboost-dev libboost-system-dev libcpp-httplib-dev libre2-dev libhyperscan-dev libsimdjson-dev
   librocksdb-dev nlohmann-json3-dev libyaml-cpp-dev catch2 libssl-dev
   clang-14 libclang-rt-14-dev llvm-14 clang-format-14
   python3 python3-venv python3-dev

@@ -13,6 +13,7 @@
 #include "engine/core/ascii.hpp"
 #include "engine/core/ids.hpp"
 #include "engine/core/text.hpp"
+#include "engine/policy/state_stream.hpp"
 
 namespace tyr::engine::policy {
 namespace {
@@ -242,7 +243,48 @@ Result<FeedParse> parse_feed(const FeedConfig& feed, std::string_view body) {
   return parse_error(feed.name + ": unknown feed format");
 }
 
+namespace {
+
+// One element of a JSON feed: `event` is what reading it gave (nullopt: no policy event).
+void collect_event(Collector& out, std::size_t index, bool is_object,
+                   std::optional<PolicyEvent> event) {
+  const std::string where = "[" + std::to_string(index) + "]";
+  if (!is_object) {
+    out.warn(where, "not an object");
+    return;
+  }
+  if (!event) {
+    out.skip();  // some other state event
+    return;
+  }
+  if (!event->rule) {
+    // A removal means nothing in a snapshot; an invalid rule is worth a word.
+    if (event->problem.empty()) {
+      out.skip();
+    } else {
+      out.warn(where, event->problem);
+    }
+    return;
+  }
+  PolicyRule rule = std::move(*event->rule);
+  rule.event_id.clear();  // an event in someone else's room: nothing Tyr can refer to
+  out.add(std::move(rule), where);
+}
+
+}  // namespace
+
 Result<FeedParse> parse_json_feed(const FeedConfig& feed, std::string_view body) {
+  const std::string list = feed_list_id(feed.name);
+  {
+    // Streamed (state_stream.hpp): no DOM of the whole feed. A body the stream refuses goes
+    // through the DOM below, which says where it is broken.
+    Collector out(feed);
+    auto read = read_state_events(body, [&](std::size_t i, const PolicyEventFacts* facts) {
+      collect_event(out, i, facts != nullptr,
+                    facts ? policy_event_from_facts(*facts, list) : std::nullopt);
+    });
+    if (read.ok) return std::move(out).finish();
+  }
   json doc;
   try {
     doc = json::parse(body);
@@ -265,31 +307,10 @@ Result<FeedParse> parse_json_feed(const FeedConfig& feed, std::string_view body)
     return parse_error(feed.name + ": expected a JSON array of state events, found " +
                        std::string(doc.type_name()));
   }
-  const std::string list = feed_list_id(feed.name);
   Collector out(feed);
   for (std::size_t i = 0; i < doc.size(); ++i) {
-    const std::string where = "[" + std::to_string(i) + "]";
-    if (!doc[i].is_object()) {
-      out.warn(where, "not an object");
-      continue;
-    }
-    auto event = parse_policy_event(doc[i], list);
-    if (!event) {
-      out.skip();  // some other state event
-      continue;
-    }
-    if (!event->rule) {
-      // A removal means nothing in a snapshot; an invalid rule is worth a word.
-      if (event->problem.empty()) {
-        out.skip();
-      } else {
-        out.warn(where, event->problem);
-      }
-      continue;
-    }
-    PolicyRule rule = std::move(*event->rule);
-    rule.event_id.clear();  // an event in someone else's room: nothing Tyr can refer to
-    out.add(std::move(rule), where);
+    collect_event(out, i, doc[i].is_object(),
+                  doc[i].is_object() ? parse_policy_event(doc[i], list) : std::nullopt);
   }
   return std::move(out).finish();
 }

@@ -1,0 +1,197 @@
+#include "engine/policy/state_stream.hpp"
+
+#include <utility>
+
+#include <simdjson.h>
+
+namespace tyr::engine::policy {
+
+namespace {
+
+namespace od = simdjson::ondemand;
+using simdjson::error_code;
+
+error_code read_string(od::value value, JsonStringFact& out) {
+  od::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  out = {};
+  if (type != od::json_type::string) {
+    out.state = JsonStringFact::State::kNotString;
+    return simdjson::SUCCESS;
+  }
+  std::string_view text;
+  if (auto err = value.get_string().get(text)) return err;
+  out.set(text);
+  return simdjson::SUCCESS;
+}
+
+error_code read_hashes(od::value value, HashesFact& out) {
+  out = {};
+  out.present = true;
+  od::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  if (type != od::json_type::object) return simdjson::SUCCESS;
+  out.is_object = true;
+  od::object object;
+  if (auto err = value.get_object().get(object)) return err;
+  for (auto field_result : object) {
+    od::field field;
+    if (auto err = std::move(field_result).get(field)) return err;
+    std::string_view key;
+    if (auto err = field.unescaped_key().get(key)) return err;
+    if (key == "sha256") {
+      if (auto err = read_string(field.value(), out.sha256)) return err;
+    }
+  }
+  return simdjson::SUCCESS;
+}
+
+error_code read_content(od::value value, PolicyEventFacts& facts) {
+  facts.content_empty = true;
+  facts.recommendation = {};
+  facts.entity = {};
+  facts.reason = {};
+  facts.hashes[0] = {};
+  facts.hashes[1] = {};
+  od::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  if (type == od::json_type::null) {
+    bool is_null = false;
+    if (auto err = value.is_null().get(is_null)) return err;
+    facts.content = PolicyEventFacts::Content::kNull;
+    return simdjson::SUCCESS;
+  }
+  if (type != od::json_type::object) {
+    facts.content = PolicyEventFacts::Content::kNotObject;
+    return simdjson::SUCCESS;
+  }
+  facts.content = PolicyEventFacts::Content::kObject;
+  od::object object;
+  if (auto err = value.get_object().get(object)) return err;
+  for (auto field_result : object) {
+    od::field field;
+    if (auto err = std::move(field_result).get(field)) return err;
+    facts.content_empty = false;
+    std::string_view key;
+    if (auto err = field.unescaped_key().get(key)) return err;
+    error_code err = simdjson::SUCCESS;
+    if (key == "recommendation") {
+      err = read_string(field.value(), facts.recommendation);
+    } else if (key == "entity") {
+      err = read_string(field.value(), facts.entity);
+    } else if (key == "reason") {
+      err = read_string(field.value(), facts.reason);
+    } else if (key == kPolicyHashKeys[0]) {
+      err = read_hashes(field.value(), facts.hashes[0]);
+    } else if (key == kPolicyHashKeys[1]) {
+      err = read_hashes(field.value(), facts.hashes[1]);
+    }
+    if (err) return err;
+  }
+  return simdjson::SUCCESS;
+}
+
+error_code read_unsigned(od::value value, bool& redacted) {
+  redacted = false;
+  od::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  if (type != od::json_type::object) return simdjson::SUCCESS;
+  od::object object;
+  if (auto err = value.get_object().get(object)) return err;
+  for (auto field_result : object) {
+    od::field field;
+    if (auto err = std::move(field_result).get(field)) return err;
+    std::string_view key;
+    if (auto err = field.unescaped_key().get(key)) return err;
+    if (key == "redacted_because") redacted = true;
+  }
+  return simdjson::SUCCESS;
+}
+
+error_code read_event(od::object object, PolicyEventFacts& facts) {
+  for (auto field_result : object) {
+    od::field field;
+    if (auto err = std::move(field_result).get(field)) return err;
+    std::string_view key;
+    if (auto err = field.unescaped_key().get(key)) return err;
+    error_code err = simdjson::SUCCESS;
+    if (key == "type") {
+      err = read_string(field.value(), facts.type);
+    } else if (key == "state_key") {
+      err = read_string(field.value(), facts.state_key);
+    } else if (key == "event_id") {
+      err = read_string(field.value(), facts.event_id);
+    } else if (key == "room_id") {
+      err = read_string(field.value(), facts.room_id);
+    } else if (key == "content") {
+      err = read_content(field.value(), facts);
+    } else if (key == "unsigned") {
+      err = read_unsigned(field.value(), facts.redacted);
+    }
+    if (err) return err;
+  }
+  return simdjson::SUCCESS;
+}
+
+StateStreamResult read_padded(const simdjson::padded_string& json, const StateEventVisitor& visit) {
+  StateStreamResult result;
+  auto fail = [&](error_code err) {
+    result.error = simdjson::error_message(err);
+    return result;
+  };
+  od::parser parser;
+  od::document doc;
+  if (auto err = parser.iterate(json).get(doc)) return fail(err);
+  od::json_type type;
+  if (auto err = doc.type().get(type)) return fail(err);
+  if (type != od::json_type::array) {
+    // Valid JSON of another shape, or not JSON at all: only a full parse tells them apart.
+    simdjson::dom::parser dom;
+    simdjson::dom::element element;
+    if (auto err = dom.parse(json).get(element)) return fail(err);
+    result.not_array = true;
+    result.error = "not a JSON array";
+    return result;
+  }
+  od::array array;
+  if (auto err = doc.get_array().get(array)) return fail(err);
+  size_t index = 0;
+  for (auto element_result : array) {
+    od::value element;
+    if (auto err = std::move(element_result).get(element)) return fail(err);
+    od::json_type element_type;
+    if (auto err = element.type().get(element_type)) return fail(err);
+    if (element_type != od::json_type::object) {
+      visit(index++, nullptr);
+      continue;
+    }
+    od::object object;
+    if (auto err = element.get_object().get(object)) return fail(err);
+    PolicyEventFacts facts;
+    if (auto err = read_event(object, facts)) return fail(err);
+    visit(index++, &facts);
+  }
+  // Past the array's end nothing may follow (simdjson 3.0 has no document::at_end()).
+  if (doc.current_location().error() == simdjson::SUCCESS) {
+    return fail(simdjson::TRAILING_CONTENT);
+  }
+  result.ok = true;
+  return result;
+}
+
+}  // namespace
+
+StateStreamResult read_state_events(std::string_view json, const StateEventVisitor& visit) {
+  const simdjson::padded_string padded(json);
+  return read_padded(padded, visit);
+}
+
+StateStreamResult read_state_events_file(const std::string& path, const StateEventVisitor& visit) {
+  simdjson::padded_string padded;
+  if (auto err = simdjson::padded_string::load(path).get(padded)) {
+    return {false, false, simdjson::error_message(err)};
+  }
+  return read_padded(padded, visit);
+}
+
+}  // namespace tyr::engine::policy

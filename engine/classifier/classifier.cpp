@@ -281,7 +281,7 @@ bool Classifier::on_redacted(Batch& batch, const std::string& event_id, const st
   if (r == nullptr || !learn || !options_.learn_redactions || redactor == r->ref.sender)
     return false;
   const Remembered copy = *r;
-  return learn_hashes(batch, copy.ref, copy.hashes, Source::kRedaction, true, copy.ref.ts).ok();
+  return learn_hashes(batch, copy.ref, copy.hashes, Source::kRedaction, true).ok();
 }
 
 size_t Classifier::on_banned(Batch& batch, const std::string& room, const std::string& user) {
@@ -299,7 +299,7 @@ size_t Classifier::on_banned(Batch& batch, const std::string& room, const std::s
   for (const auto& r : theirs) {
     if (auto w = waiting_.find(r.ref.event_id); w != waiting_.end()) w->second = false;
     if (r.ref.ts + kBanLookbackMs < newest) continue;
-    learned += learn_hashes(batch, r.ref, r.hashes, Source::kBan, true, newest).ok();
+    learned += learn_hashes(batch, r.ref, r.hashes, Source::kBan, true).ok();
   }
   return learned;
 }
@@ -311,7 +311,7 @@ Result<std::string> Classifier::learn_recent(Batch& batch, const std::string& ev
   if (r == nullptr) return not_seen(event_id);
   if (auto w = waiting_.find(event_id); w != waiting_.end()) w->second = false;
   const Remembered copy = *r;
-  return learn_hashes(batch, copy.ref, copy.hashes, source, spam, copy.ref.ts);
+  return learn_hashes(batch, copy.ref, copy.hashes, source, spam);
 }
 
 Result<std::string> Classifier::learn_text(Batch& batch, const MessageRef& m, std::string_view body,
@@ -321,7 +321,7 @@ Result<std::string> Classifier::learn_text(Batch& batch, const MessageRef& m, st
   std::vector<FeatureHash> hashes;
   tokenize_into(body, hashes);
   if (auto w = waiting_.find(m.event_id); w != waiting_.end()) w->second = false;
-  return learn_hashes(batch, m, hashes, source, spam, m.ts);
+  return learn_hashes(batch, m, hashes, source, spam);
 }
 
 std::optional<Classifier::Learned> Classifier::learned(const std::string& event_id) const {
@@ -359,7 +359,7 @@ uint64_t Classifier::record(Batch& batch, const MessageRef& m, std::span<const F
 
 Result<std::string> Classifier::learn_hashes(Batch& batch, const MessageRef& m,
                                              std::span<const FeatureHash> hashes, Source source,
-                                             bool spam, int64_t now) {
+                                             bool spam) {
   if (!options_.enabled) return Error{"TYR_DISABLED", "the classifier is off (classifier.enabled)"};
   if (hashes.empty()) return Error{"TYR_EMPTY", m.event_id + " has no text to learn from"};
   std::string note;
@@ -418,7 +418,7 @@ size_t Classifier::learn_due_ham(Batch& batch, int64_t now_ms) {
     auto& [hour, count] = ham_hour_[w.ref.room];
     if (hour != now_ms / 3'600'000) hour = now_ms / 3'600'000, count = 0;
     if (count >= options_.ham_per_room_hour) continue;
-    if (learn_hashes(batch, w.ref, w.hashes, Source::kUnredacted, false, now_ms).ok()) {
+    if (learn_hashes(batch, w.ref, w.hashes, Source::kUnredacted, false).ok()) {
       ++count;
       ++learned;
     }

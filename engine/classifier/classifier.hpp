@@ -140,8 +140,7 @@ class Classifier {
   // Records the example and applies it (mu_ held); a message learned as the other class before
   // is taken back first.
   Result<std::string> learn_hashes(Batch& batch, const MessageRef& m,
-                                   std::span<const FeatureHash> hashes, Source source, bool spam,
-                                   int64_t now_ms);
+                                   std::span<const FeatureHash> hashes, Source source, bool spam);
   // The live example learned from `event_id`, read from the store.
   struct Learned {
     uint64_t seq;

@@ -103,19 +103,6 @@ while True:
                      want.empty() ? std::vector<std::string>{} : std::vector<std::string>{want});
 }
 
-std::optional<nlohmann::json> find_event(Harness& h, const std::string& room,
-                                         const std::string& event_id) {
-  for (const auto& ev : h.messages(room)) {
-    if (ev.value("event_id", "") == event_id) return ev;
-  }
-  return std::nullopt;
-}
-
-bool redacted(Harness& h, const std::string& room, const std::string& event_id) {
-  auto ev = find_event(h, room, event_id);
-  return ev && ev->value("content", nlohmann::json::object()).empty();
-}
-
 size_t count_in_log(const Harness& h, const std::string& needle) {
   std::ifstream in(h.dir() / "tyr.log");
   size_t n = 0;
@@ -148,10 +135,10 @@ TEST_CASE(
   REQUIRE(drop_stored_transactions(h, spam) > 0);
 
   h.start_tyr();
-  REQUIRE(wait_until([&] { return redacted(h, room, spam); }, 60s));
+  REQUIRE(wait_until([&] { return h.redacted(room, spam); }, 60s));
   CHECK(count_in_log(h, "from history before a transaction brought them") >= 1);
-  CHECK_FALSE(redacted(h, room, ham));
-  CHECK_FALSE(redacted(h, room, before));
+  CHECK_FALSE(h.redacted(room, ham));
+  CHECK_FALSE(h.redacted(room, before));
   // Handled once: one redaction notice for the spam, however many passes read it.
   auto acting = [&] {
     size_t n = 0;

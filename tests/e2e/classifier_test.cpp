@@ -49,13 +49,6 @@ std::string ask(Harness& h, const std::string& command, const std::string& needl
   return reply;
 }
 
-bool redacted(Harness& h, const std::string& room, const std::string& event_id) {
-  for (const auto& ev : h.messages(room)) {
-    if (ev.value("event_id", "") == event_id) return ev["content"].empty();
-  }
-  return false;
-}
-
 // One campaign: a wallet "airdrop" in many wordings.
 const std::vector<std::string> kCampaign = {
     "Claim your free USDT airdrop now, connect your wallet at airdrop-bonus.xyz",
@@ -140,7 +133,7 @@ TEST_CASE("e2e: the classifier learns from a moderator's redactions and redacts 
   // A new message of the same campaign, in words no redacted message used in this order.
   const std::string fresh =
       h.say(spammer, room, "Wallet holders: your free USDT bonus airdrop is waiting, claim it");
-  REQUIRE(wait_until([&] { return redacted(h, room, fresh); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, fresh); }, 30s));
   const std::string why = h.wait_reply("for @spammer:localhost");
   CHECK(why.find("classifier/SPAM") != std::string::npos);
   INFO(why);
@@ -151,12 +144,12 @@ TEST_CASE("e2e: the classifier learns from a moderator's redactions and redacts 
   const std::string marker = h.say(member, room, "ok, going for coffee");
   (void)marker;
   std::this_thread::sleep_for(3s);
-  CHECK_FALSE(redacted(h, room, ordinary));
+  CHECK_FALSE(h.redacted(room, ordinary));
 
   // A moderator says a message was not spam: the next one like it scores lower.
   const std::string wallet_question =
       h.say(member, room, "anyone know why my wallet won't connect to claim the usdt airdrop?");
-  REQUIRE(wait_until([&] { return redacted(h, room, wallet_question); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, wallet_question); }, 30s));
   const std::string probe =
       "does anyone know why the wallet will not connect to claim my usdt airdrop";
   auto score_of = [&](const std::string& reply) {

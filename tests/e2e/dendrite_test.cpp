@@ -38,13 +38,6 @@ void put_rule(Harness& h, const std::string& list, const std::string& type, cons
   REQUIRE(r);
 }
 
-bool redacted(Harness& h, const std::string& room, const std::string& event_id) {
-  for (const auto& ev : h.messages(room)) {
-    if (ev.value("event_id", "") == event_id) return ev["content"].empty();
-  }
-  return false;
-}
-
 // The sum of a metric's samples whose labels contain every one of `labels` (e.g.
 // `kind="catch_up"`), read from Tyr's /metrics.
 double metric(uint16_t admin_port, const std::string& name,
@@ -180,7 +173,7 @@ TEST_CASE(
   h.protect(room);
 
   const std::string spam = h.say(sender, room, "buy cheap   pills here");
-  REQUIRE(wait_until([&] { return redacted(h, room, spam); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, spam); }, 30s));
   const std::string why = h.wait_reply("Acting: redact (score 6.0) for @sender:localhost");
   REQUIRE_FALSE(why.empty());
   CHECK(why.find("test.spam-phrase") != std::string::npos);
@@ -189,8 +182,8 @@ TEST_CASE(
   const std::string late_spam = h.say(sender, room, "more cheap pills for you");
   const std::string ham = h.say(sender, room, "see you all at the meeting");
   h.start_tyr();
-  REQUIRE(wait_until([&] { return redacted(h, room, late_spam); }, 60s));
-  CHECK_FALSE(redacted(h, room, ham));
+  REQUIRE(wait_until([&] { return h.redacted(room, late_spam); }, 60s));
+  CHECK_FALSE(h.redacted(room, ham));
   auto acting = [&] {
     size_t n = 0;
     for (const auto& body : h.tyr_replies()) {
@@ -235,5 +228,5 @@ TEST_CASE("e2e: Dendrite: an abuse report read from Dendrite's admin API is post
   const auto id_at = posted.find("Report ") + 7;
   const std::string id = posted.substr(id_at, posted.find(':', id_at) - id_at);
   h.say(h.op(), h.management_room(), "!tyr report " + id + " redact");
-  REQUIRE(wait_until([&] { return redacted(h, room, insult); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, insult); }, 30s));
 }

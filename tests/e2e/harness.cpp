@@ -276,6 +276,14 @@ std::vector<nlohmann::json> Harness::messages(const std::string& room,
   return out;
 }
 
+std::optional<bool> Harness::is_redacted(const std::string& room, const std::string& event_id) {
+  for (const auto& ev : messages(room)) {
+    if (ev.value("event_id", "") == event_id)
+      return ev.value("content", nlohmann::json::object()).empty();
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> Harness::tyr_replies() {
   std::vector<std::string> out;
   for (const auto& ev : messages(mgmt_room_)) {

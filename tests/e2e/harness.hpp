@@ -85,6 +85,12 @@ class Harness {
   // Every m.room.message in `room`, oldest first, as the operator (or `reader`) sees them.
   std::vector<nlohmann::json> messages(const std::string& room);
   std::vector<nlohmann::json> messages(const std::string& room, engine::HomeserverClient& reader);
+  // Whether the message `event_id` in `room` has been redacted (its content is empty);
+  // nullopt when the operator cannot see it.
+  std::optional<bool> is_redacted(const std::string& room, const std::string& event_id);
+  bool redacted(const std::string& room, const std::string& event_id) {
+    return is_redacted(room, event_id).value_or(false);
+  }
   // Bodies of Tyr's messages in the management room, oldest first.
   std::vector<std::string> tyr_replies();
   // Waits until Tyr posted a message containing `needle`; returns it (empty on timeout).

@@ -37,15 +37,8 @@ void barrier(Harness& h, const std::string& tag) {
   REQUIRE_FALSE(h.wait_reply("pong " + tag).empty());
 }
 
-std::optional<bool> is_redacted(Harness& h, const std::string& room, const std::string& event_id) {
-  for (const auto& ev : h.messages(room)) {
-    if (ev.value("event_id", "") == event_id) return ev["content"].empty();
-  }
-  return std::nullopt;
-}
-
 bool wait_redacted(Harness& h, const std::string& room, const std::string& event_id) {
-  return wait_until([&] { return is_redacted(h, room, event_id).value_or(false); }, 30s);
+  return wait_until([&] { return h.redacted(room, event_id); }, 30s);
 }
 
 std::string send(engine::HomeserverClient& who, const std::string& room,
@@ -100,7 +93,7 @@ TEST_CASE("e2e: flooding kicks the flooder and removes the whole burst, with one
   for (const auto& body : h.tyr_replies())
     notices += body.find("@flooder:localhost") != std::string::npos;
   CHECK(notices == 1);
-  CHECK(is_redacted(h, room, calm_msg) == false);
+  CHECK(h.is_redacted(room, calm_msg) == false);
   CHECK(h.membership(room, "@calm:localhost") == "join");
 }
 
@@ -124,7 +117,7 @@ TEST_CASE("e2e: link_spam redacts links to blocked domains and keeps allowed one
   const std::string good =
       send(linker, room, text("the spec: https://spec.matrix.org/latest/"), "link-good");
   barrier(h, "after-links");
-  CHECK(is_redacted(h, room, good) == false);
+  CHECK(h.is_redacted(room, good) == false);
 }
 
 TEST_CASE("e2e: first_message reports a new member whose first message is a link",
@@ -145,7 +138,7 @@ TEST_CASE("e2e: first_message reports a new member whose first message is a link
   send(newcomer, room, text("and again https://example.com/offer2"), "first-2");
   barrier(h, "after-first");
   CHECK(replies_containing(h, "first_message/FIRST_MESSAGE_LINK") == 1);  // only the first message
-  CHECK(is_redacted(h, room, first) == false);  // a notice, not a redaction, at the default score
+  CHECK(h.is_redacted(room, first) == false);  // a notice, not a redaction, at the default score
 }
 
 TEST_CASE("e2e: low_power_media redacts images from members below the power level",
@@ -168,7 +161,7 @@ TEST_CASE("e2e: low_power_media redacts images from members below the power leve
   REQUIRE(h.op().send_state(room, "m.room.power_levels", "", pl));
   const std::string trusted = send(member, room, image(), "img-2");
   barrier(h, "after-media");
-  CHECK(is_redacted(h, room, trusted) == false);
+  CHECK(h.is_redacted(room, trusted) == false);
 }
 
 TEST_CASE("e2e: invite_spam bans a member who mass-invites", "[e2e][protections]") {
@@ -237,7 +230,7 @@ TEST_CASE("e2e: cross_room_repeat redacts the same text posted across rooms",
   CHECK(h.wait_reply("cross_room_repeat/CROSS_ROOM_REPEAT").find("same text in 3 rooms") !=
         std::string::npos);
   barrier(h, "after-repeat");
-  CHECK(is_redacted(h, rooms[0], sent[0]) == false);  // the first two were not yet a pattern
+  CHECK(h.is_redacted(rooms[0], sent[0]) == false);  // the first two were not yet a pattern
 }
 
 TEST_CASE("e2e: new_member_grace turns a newcomer's notice into a redaction",

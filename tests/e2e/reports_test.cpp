@@ -22,13 +22,6 @@ void report(engine::HomeserverClient& who, const std::string& room, const std::s
   REQUIRE(r);
 }
 
-bool redacted(Harness& h, const std::string& room, const std::string& event_id) {
-  for (const auto& ev : h.messages(room)) {
-    if (ev.value("event_id", "") == event_id) return ev["content"].empty();
-  }
-  return false;
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -57,13 +50,13 @@ TEST_CASE(
   CHECK(posted.find("Earlier reports against @rude:localhost: 0.") != std::string::npos);
   const auto id_at = posted.find("Report ") + 7;
   const std::string id = posted.substr(id_at, posted.find(':', id_at) - id_at);
-  CHECK_FALSE(redacted(h, room, first));
+  CHECK_FALSE(h.redacted(room, first));
   h.say(h.op(), h.management_room(), "!tyr report " + id + " redact");
-  REQUIRE(wait_until([&] { return redacted(h, room, first); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, first); }, 30s));
 
   const std::string second = h.say(rude, room, "more insults here");
   report(trusted, room, second, "again");
-  REQUIRE(wait_until([&] { return redacted(h, room, second); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, second); }, 30s));
   const std::string again = h.wait_reply("Trusted reports of this event: 1 of 1. Redacting it.");
   CHECK(again.find("Earlier reports against @rude:localhost: 1.") != std::string::npos);
   CHECK(again.find("Tyr's latest actions about @rude:localhost:") !=

@@ -15,13 +15,6 @@ namespace {
 
 std::string rules_config() { return "rules:\n  dir: rules\n"; }
 
-bool redacted(Harness& h, const std::string& room, const std::string& event_id) {
-  for (const auto& ev : h.messages(room)) {
-    if (ev.value("event_id", "") == event_id) return ev["content"].empty();
-  }
-  return false;
-}
-
 }  // namespace
 
 TEST_CASE("e2e: rules redact spam with an explanation, notify on low scores, count shadow hits",
@@ -35,7 +28,7 @@ TEST_CASE("e2e: rules redact spam with an explanation, notify on low scores, cou
   h.protect(room);
 
   const std::string spam = h.say(sender, room, "buy cheap   pills here");
-  REQUIRE(wait_until([&] { return redacted(h, room, spam); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, spam); }, 30s));
   const std::string why = h.wait_reply("Acting: redact (score 6.0) for @sender:localhost");
   REQUIRE_FALSE(why.empty());
   CHECK(why.find("test.spam-phrase") != std::string::npos);
@@ -48,8 +41,8 @@ TEST_CASE("e2e: rules redact spam with an explanation, notify on low scores, cou
   const std::string rules = h.wait_reply("shadow rules would have acted 1 times");
   REQUIRE_FALSE(rules.empty());
   CHECK(rules.find("4 rules (3 enforced, 1 shadow)") != std::string::npos);
-  CHECK_FALSE(redacted(h, room, mild));
-  CHECK_FALSE(redacted(h, room, shadow));
+  CHECK_FALSE(h.redacted(room, mild));
+  CHECK_FALSE(h.redacted(room, shadow));
   CHECK(h.membership(room, "@sender:localhost") == "join");
 
   h.say(h.op(), h.management_room(), "!tyr rules test where are the cheap pills");
@@ -82,8 +75,8 @@ TEST_CASE("e2e: a flood is one incident: the flooder is kicked, the burst remove
   REQUIRE_FALSE(notice.empty());
   CHECK(notice.find("\nRemoved ") != std::string::npos);
   // Every message of the burst is gone, the bystander's stays.
-  for (const auto& id : burst) CHECK(wait_until([&] { return redacted(h, room, id); }, 30s));
-  CHECK_FALSE(redacted(h, room, kept));
+  for (const auto& id : burst) CHECK(wait_until([&] { return h.redacted(room, id); }, 30s));
+  CHECK_FALSE(h.redacted(room, kept));
   // One notice for the incident, not one per message.
   size_t acting = 0;
   for (const auto& body : h.tyr_replies())
@@ -106,7 +99,7 @@ TEST_CASE("e2e: a broken rule file is reported and the old rules keep running", 
   REQUIRE_FALSE(report.empty());
   CHECK(report.find("zz-broken.yaml:3:") != std::string::npos);
   const std::string spam = h.say(sender, room, "cheap pills again");
-  REQUIRE(wait_until([&] { return redacted(h, room, spam); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, spam); }, 30s));
 
   // Fixed file, reload by SIGHUP: the new rule is live.
   std::ofstream(dir / "zz-broken.yaml")
@@ -114,5 +107,5 @@ TEST_CASE("e2e: a broken rule file is reported and the old rules keep running", 
   h.kill_tyr_signal(SIGHUP);
   REQUIRE_FALSE(h.wait_reply("Rules reloaded: 5 rules").empty());
   const std::string fresh = h.say(sender, room, "some brandnewspam here");
-  REQUIRE(wait_until([&] { return redacted(h, room, fresh); }, 30s));
+  REQUIRE(wait_until([&] { return h.redacted(room, fresh); }, 30s));
 }

@@ -11,39 +11,22 @@
 using namespace tyr;
 using namespace tyr::e2e;
 
-namespace {
-
-// A policy room made by the operator, the way another community would publish its list.
-std::string make_list_room(Harness& h, const std::string& alias) {
-  auto room = h.op().create_room(
-      {{"preset", "public_chat"}, {"room_alias_name", alias}, {"room_version", "12"}});
-  REQUIRE(room);
-  return *room;
-}
-
-void put_rule(Harness& h, const std::string& list, const std::string& type, const std::string& key,
-              const nlohmann::json& content) {
-  auto r = h.op().send_state(list, type, key, content);
-  INFO((r ? std::string("ok") : r.error().to_string()));
-  REQUIRE(r);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("e2e: a watched list bans a joining user, and lifting the rule unbans", "[e2e]") {
   Harness h;
   auto& spammer = h.add_user("spammer");
   const std::string room = h.create_room_with_tyr("lobby");
-  const std::string list = make_list_room(h, "community-bans");
-  put_rule(h, list, "m.policy.rule.user", "rule:@spammer:localhost",
-           {{"entity", "@spammer:localhost"}, {"recommendation", "m.ban"}, {"reason", "spam"}});
+  const std::string list = h.make_list_room("community-bans");
+  h.put_rule(list, "m.policy.rule.user", "rule:@spammer:localhost",
+             {{"entity", "@spammer:localhost"}, {"recommendation", "m.ban"}, {"reason", "spam"}});
   // A legacy-family rule for a glob, and a rule with an unknown recommendation (ignored).
-  put_rule(h, list, "org.matrix.mjolnir.rule.user", "legacy-glob",
-           {{"entity", "@bot-*:localhost"},
-            {"recommendation", "org.matrix.mjolnir.ban"},
-            {"reason", "bots"}});
-  put_rule(h, list, "m.policy.rule.user", "opinion",
-           {{"entity", "@stranger:localhost"}, {"recommendation", "org.example.frown"}});
+  h.put_rule(list, "org.matrix.mjolnir.rule.user", "legacy-glob",
+             {{"entity", "@bot-*:localhost"},
+              {"recommendation", "org.matrix.mjolnir.ban"},
+              {"reason", "bots"}});
+  h.put_rule(list, "m.policy.rule.user", "opinion",
+             {{"entity", "@stranger:localhost"}, {"recommendation", "org.example.frown"}});
 
   h.start_tyr();
   h.protect(room);
@@ -65,7 +48,7 @@ TEST_CASE("e2e: a watched list bans a joining user, and lifting the rule unbans"
   CHECK(h.membership(room, "@stranger:localhost") == "join");
 
   // Removing the rule lifts the ban Tyr made because of it.
-  put_rule(h, list, "m.policy.rule.user", "rule:@spammer:localhost", nlohmann::json::object());
+  h.put_rule(list, "m.policy.rule.user", "rule:@spammer:localhost", nlohmann::json::object());
   REQUIRE(wait_until([&] { return h.membership(room, "@spammer:localhost") == "leave"; }, 30s));
   CHECK_FALSE(h.wait_reply("Unbanned @spammer:localhost").empty());
 
@@ -83,19 +66,19 @@ TEST_CASE("e2e: a watched list bans a joining user, and lifting the rule unbans"
 TEST_CASE("e2e: a server rule becomes the room's server ACL, never denying Tyr's server", "[e2e]") {
   Harness h;
   const std::string room = h.create_room_with_tyr("acl-room");
-  const std::string list = make_list_room(h, "server-bans");
+  const std::string list = h.make_list_room("server-bans");
   h.start_tyr();
   h.protect(room);
   h.say(h.op(), h.management_room(), "!tyr lists watch " + list);
   REQUIRE_FALSE(h.wait_reply("Watching " + list).empty());
 
-  put_rule(h, list, "m.policy.rule.server", "rule:evil.example",
-           {{"entity", "evil.example"}, {"recommendation", "m.ban"}, {"reason", "abuse"}});
-  put_rule(h, list, "m.policy.rule.server", "rule:*.evil.example",
-           {{"entity", "*.evil.example"}, {"recommendation", "m.ban"}, {"reason", "abuse"}});
+  h.put_rule(list, "m.policy.rule.server", "rule:evil.example",
+             {{"entity", "evil.example"}, {"recommendation", "m.ban"}, {"reason", "abuse"}});
+  h.put_rule(list, "m.policy.rule.server", "rule:*.evil.example",
+             {{"entity", "*.evil.example"}, {"recommendation", "m.ban"}, {"reason", "abuse"}});
   // A rule that would deny our own server is withheld from the ACL.
-  put_rule(h, list, "m.policy.rule.server", "rule:local*",
-           {{"entity", "local*"}, {"recommendation", "m.ban"}, {"reason", "oops"}});
+  h.put_rule(list, "m.policy.rule.server", "rule:local*",
+             {{"entity", "local*"}, {"recommendation", "m.ban"}, {"reason", "oops"}});
   REQUIRE(wait_until(
       [&] {
         auto acl = h.state(room, "m.room.server_acl");
@@ -111,7 +94,7 @@ TEST_CASE("e2e: a server rule becomes the room's server ACL, never denying Tyr's
   CHECK(h.membership(room, h.operator_user()) == "join");
 
   // Removing a server rule shrinks the ACL.
-  put_rule(h, list, "m.policy.rule.server", "rule:*.evil.example", nlohmann::json::object());
+  h.put_rule(list, "m.policy.rule.server", "rule:*.evil.example", nlohmann::json::object());
   REQUIRE(wait_until(
       [&] {
         return h.state(room, "m.room.server_acl").value("deny", nlohmann::json()).size() == 1;
@@ -227,9 +210,9 @@ TEST_CASE("e2e: a shadow list reports what it would do and does nothing", "[e2e]
   Harness h("lists:\n  - room: \"#quiet-list:localhost\"\n    shadow: true\n");
   auto& suspect = h.add_user("suspect");
   const std::string room = h.create_room_with_tyr("shadowed");
-  const std::string list = make_list_room(h, "quiet-list");
-  put_rule(h, list, "m.policy.rule.user", "rule:@suspect:localhost",
-           {{"entity", "@suspect:localhost"}, {"recommendation", "m.ban"}, {"reason", "maybe"}});
+  const std::string list = h.make_list_room("quiet-list");
+  h.put_rule(list, "m.policy.rule.user", "rule:@suspect:localhost",
+             {{"entity", "@suspect:localhost"}, {"recommendation", "m.ban"}, {"reason", "maybe"}});
   h.start_tyr();
   h.protect(room);
   h.say(h.op(), h.management_room(), "!tyr lists watch #quiet-list:localhost");

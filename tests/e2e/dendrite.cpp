@@ -1,5 +1,7 @@
 #include "tests/e2e/dendrite.hpp"
 
+#include "tests/e2e/file_tail.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -12,7 +14,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <fstream>
 #include <thread>
 
@@ -257,17 +258,7 @@ void DendriteProcess::stop() {
   pid_ = -1;
 }
 
-std::string DendriteProcess::log_tail(size_t lines) const {
-  std::ifstream in(log_file());
-  std::deque<std::string> tail;
-  for (std::string line; std::getline(in, line);) {
-    tail.push_back(line);
-    if (tail.size() > lines) tail.pop_front();
-  }
-  std::string out;
-  for (const auto& l : tail) out += l + "\n";
-  return out;
-}
+std::string DendriteProcess::log_tail(size_t lines) const { return file_tail(log_file(), lines); }
 
 Result<cli::sandbox::RegisteredUser> DendriteProcess::register_user(const std::string& localpart,
                                                                     const std::string& password,

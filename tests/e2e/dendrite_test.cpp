@@ -24,20 +24,6 @@ HarnessOptions on_dendrite(std::string extra_config = {}) {
   return o;
 }
 
-// A policy room made by the operator, the way another community would publish its list.
-std::string make_list_room(Harness& h, const std::string& alias) {
-  auto room = h.op().create_room({{"preset", "public_chat"}, {"room_alias_name", alias}});
-  REQUIRE(room);
-  return *room;
-}
-
-void put_rule(Harness& h, const std::string& list, const std::string& type, const std::string& key,
-              const nlohmann::json& content) {
-  auto r = h.op().send_state(list, type, key, content);
-  INFO((r ? std::string("ok") : r.error().to_string()));
-  REQUIRE(r);
-}
-
 // The sum of a metric's samples whose labels contain every one of `labels` (e.g.
 // `kind="catch_up"`), read from Tyr's /metrics.
 double metric(uint16_t admin_port, const std::string& name,
@@ -88,9 +74,9 @@ TEST_CASE(
   const std::string room = h.create_room_with_tyr("lobby");
   REQUIRE(squatter.join(room));
   REQUIRE(h.stranger().join(room));
-  const std::string list = make_list_room(h, "community-bans");
-  put_rule(h, list, "m.policy.rule.user", "rule:@spammer:localhost",
-           {{"entity", "@spammer:localhost"}, {"recommendation", "m.ban"}, {"reason", "spam"}});
+  const std::string list = h.make_list_room("community-bans");
+  h.put_rule(list, "m.policy.rule.user", "rule:@spammer:localhost",
+             {{"entity", "@spammer:localhost"}, {"recommendation", "m.ban"}, {"reason", "spam"}});
 
   h.start_tyr();  // answers `!tyr ping`
   CHECK(read_text(h.dir() / "tyr.log").find("homeserver: Dendrite 0.13.8") != std::string::npos);
@@ -107,16 +93,16 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return h.membership(room, "@spammer:localhost") == "ban"; }, 30s));
   CHECK(h.state(room, "m.room.member", "@spammer:localhost").value("reason", "") == "spam");
   // A new rule against a member already in the room bans them there.
-  put_rule(h, list, "m.policy.rule.user", "rule:@squatter:localhost",
-           {{"entity", "@squatter:localhost"}, {"recommendation", "m.ban"}, {"reason", "sweep"}});
+  h.put_rule(list, "m.policy.rule.user", "rule:@squatter:localhost",
+             {{"entity", "@squatter:localhost"}, {"recommendation", "m.ban"}, {"reason", "sweep"}});
   REQUIRE(wait_until([&] { return h.membership(room, "@squatter:localhost") == "ban"; }, 30s));
   // Lifting a rule lifts the ban Tyr made because of it.
-  put_rule(h, list, "m.policy.rule.user", "rule:@spammer:localhost", nlohmann::json::object());
+  h.put_rule(list, "m.policy.rule.user", "rule:@spammer:localhost", nlohmann::json::object());
   REQUIRE(wait_until([&] { return h.membership(room, "@spammer:localhost") == "leave"; }, 30s));
   CHECK_FALSE(h.wait_reply("Unbanned @spammer:localhost").empty());
   // A server rule becomes the room's m.room.server_acl.
-  put_rule(h, list, "m.policy.rule.server", "rule:evil.example",
-           {{"entity", "evil.example"}, {"recommendation", "m.ban"}, {"reason", "abuse"}});
+  h.put_rule(list, "m.policy.rule.server", "rule:evil.example",
+             {{"entity", "evil.example"}, {"recommendation", "m.ban"}, {"reason", "abuse"}});
   REQUIRE(wait_until(
       [&] {
         return h.state(room, "m.room.server_acl").value("deny", nlohmann::json()).size() == 1;

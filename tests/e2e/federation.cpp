@@ -1,4 +1,5 @@
 #include "tests/e2e/federation.hpp"
+#include "tests/e2e/file_tail.hpp"
 #include "tests/e2e/harness.hpp"
 
 #include <arpa/inet.h>
@@ -17,7 +18,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -42,15 +42,7 @@ constexpr auto kNginxStartTimeout = 15s;
 constexpr auto kNginxStopGrace = 5s;
 
 std::string tail(const fs::path& file, size_t lines) {
-  std::ifstream in(file);
-  std::deque<std::string> last;
-  for (std::string line; std::getline(in, line);) {
-    last.push_back(line);
-    if (last.size() > lines) last.pop_front();
-  }
-  std::string out = "--- " + file.string() + "\n";
-  for (const auto& l : last) out += l + "\n";
-  return out;
+  return "--- " + file.string() + "\n" + file_tail(file, lines);
 }
 
 // Every address `host` resolves to through the system resolver (/etc/hosts first on Debian),

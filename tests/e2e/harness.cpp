@@ -1,5 +1,7 @@
 #include "tests/e2e/harness.hpp"
 
+#include "tests/e2e/file_tail.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -7,7 +9,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <future>
 #include <random>
@@ -321,6 +322,17 @@ std::string Harness::create_room_with_tyr(const std::string& alias_localpart) {
   return must(op().create_room(request), "create room " + alias_localpart);
 }
 
+std::string Harness::make_list_room(const std::string& alias_localpart) {
+  nlohmann::json request = {{"preset", "public_chat"}, {"room_alias_name", alias_localpart}};
+  if (!dendrite_) request["room_version"] = "12";  // Dendrite has no room version 12
+  return must(op().create_room(request), "create list room " + alias_localpart);
+}
+
+void Harness::put_rule(const std::string& list, const std::string& type, const std::string& key,
+                       const nlohmann::json& content) {
+  must(op().send_state(list, type, key, content), "put " + type + " " + key);
+}
+
 engine::HomeserverClient& Harness::add_user(const std::string& localpart) {
   // Dendrite refuses passwords under 8 characters.
   auto u = must(register_user(localpart, localpart + "-password", false), "register " + localpart);
@@ -371,17 +383,7 @@ uint16_t Harness::policy_port() const { return fed().policy_port(); }
 
 std::string Harness::nginx_log(size_t lines) const { return fed().nginx_log(lines); }
 
-std::string Harness::tyr_log_tail(size_t lines) const {
-  std::ifstream in(dir_ / "tyr.log");
-  std::deque<std::string> tail;
-  for (std::string line; std::getline(in, line);) {
-    tail.push_back(line);
-    if (tail.size() > lines) tail.pop_front();
-  }
-  std::string out;
-  for (const auto& l : tail) out += l + "\n";
-  return out;
-}
+std::string Harness::tyr_log_tail(size_t lines) const { return file_tail(dir_ / "tyr.log", lines); }
 
 std::unique_ptr<engine::HomeserverClient> test_client(const std::string& url,
                                                       const std::string& token) {

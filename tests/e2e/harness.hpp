@@ -96,6 +96,11 @@ class Harness {
   // Waits until Tyr posted a message containing `needle`; returns it (empty on timeout).
   std::string wait_reply(const std::string& needle, std::chrono::milliseconds timeout = 30s);
   // Creates a room as the operator with Tyr invited (and given power 100).
+  // A policy room made by the operator, the way another community would publish its list.
+  std::string make_list_room(const std::string& alias_localpart);
+  // The operator writes a rule (or, with empty content, removes it) in a policy room.
+  void put_rule(const std::string& list, const std::string& type, const std::string& key,
+                const nlohmann::json& content);
   std::string create_room_with_tyr(const std::string& alias_localpart);
   // Registers a user; the returned client acts as that user.
   engine::HomeserverClient& add_user(const std::string& localpart);

@@ -29,14 +29,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/sandbox/child_process.hpp"
 #include "engine/core/private_files.hpp"
 
 // The build points this at the project's venv; the fallback keeps a standalone compile working.
 #ifndef TYR_DEFAULT_SYNAPSE_PYTHON
 #define TYR_DEFAULT_SYNAPSE_PYTHON ".venv/bin/python"
 #endif
-
-extern char** environ;
 
 namespace tyr::cli::sandbox {
 namespace {
@@ -48,7 +47,6 @@ using std::chrono::milliseconds;
 constexpr const char* kSandboxCode = "TYR_SANDBOX";
 constexpr const char* kNetworkCode = "TYR_NETWORK";
 constexpr milliseconds kReadyPollInterval{100};
-constexpr milliseconds kExitPollInterval{20};
 constexpr milliseconds kKillWait{5000};
 constexpr size_t kTailLines = 20;
 
@@ -70,17 +68,6 @@ constexpr const char* kPidFile = "synapse.pid";
 
 Error sandbox_error(std::string message) { return Error{kSandboxCode, std::move(message)}; }
 
-std::string to_hex(const unsigned char* data, size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 15]);
-  }
-  return out;
-}
-
 Result<std::string> random_hex(size_t bytes) {
   std::vector<unsigned char> buf(bytes);
   if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) {
@@ -89,48 +76,9 @@ Result<std::string> random_hex(size_t bytes) {
   return to_hex(buf.data(), buf.size());
 }
 
-// Synapse's shared-secret registration mac (synapse/rest/admin/users.py, UserRegisterServlet).
-std::string registration_mac(const std::string& secret, const std::string& nonce,
-                             const std::string& username, const std::string& password, bool admin) {
-  std::string msg;
-  msg.append(nonce).push_back('\0');
-  msg.append(username).push_back('\0');
-  msg.append(password).push_back('\0');
-  msg.append(admin ? "admin" : "notadmin");
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md, &md_len);
-  return to_hex(md, md_len);
-}
-
 // A YAML double-quoted scalar: JSON string escapes are a subset of YAML's.
 std::string quoted(const std::string& s) {
   return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    const char* name = sigabbrev_np(WTERMSIG(status));
-    return "killed by signal " + std::to_string(WTERMSIG(status)) +
-           (name != nullptr ? std::string(" (SIG") + name + ")" : std::string());
-  }
-  return "wait status " + std::to_string(status);
-}
-
-// Reaps `pid` if it exits within `timeout`. Returns its wait status, or nullopt while it still
-// runs. A child someone else already reaped (ECHILD) counts as gone, with status -1.
-std::optional<int> wait_for_exit(pid_t pid, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (true) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 && errno != EINTR) return -1;
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(kExitPollInterval);
-  }
 }
 
 std::uintmax_t file_size_or_zero(const fs::path& file) {
@@ -295,52 +243,6 @@ std::string homeserver_yaml(const SynapseOptions& o, const std::vector<fs::path>
   return y.str();
 }
 
-// Spawns `python args...` in `cwd`, stdin from /dev/null, stdout+stderr appended to `out_log`,
-// in its own process group with default signal dispositions and an empty mask (the caller may
-// block SIGTERM for its own signal handling; Synapse must not inherit that). No other fd leaks
-// in (closefrom 3), so Synapse never holds Tyr's listening sockets.
-Result<pid_t> spawn(const fs::path& python, const std::vector<std::string>& args,
-                    const fs::path& cwd, const fs::path& out_log) {
-  std::vector<std::string> storage;
-  storage.push_back(python.string());
-  storage.insert(storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : storage) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  const std::string cwd_s = cwd.string();
-  const std::string log_s = out_log.string();
-  posix_spawn_file_actions_addchdir_np(&actions, cwd_s.c_str());
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_s.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-
-  sigset_t empty;
-  sigset_t all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, storage[0].c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    return sandbox_error("cannot start " + storage[0] + " in " + cwd_s + ": " + std::strerror(rc));
-  }
-  return pid;
-}
-
 // Refuses to start a second Synapse on a directory whose earlier Synapse still runs (e.g. left
 // behind by a killed Tyr). The cwd check keeps a recycled PID from looking like ours.
 Result<void> check_no_stale_synapse(const fs::path& dir) {
@@ -480,9 +382,9 @@ Result<void> SynapseProcess::start() {
   // servers (and Synapse's own database) remember it.
   if (!fs::exists(dir / kSigningKeyFile, ec)) {
     const LogMarks marks = mark_logs(dir);
-    auto pid = spawn(options_.python,
-                     {"-m", "synapse.app.homeserver", "-c", config.string(), "--generate-keys"},
-                     dir, stdout_log);
+    auto pid = spawn_logged({options_.python.string(), "-m", "synapse.app.homeserver", "-c",
+                             config.string(), "--generate-keys"},
+                            dir, stdout_log, kSandboxCode);
     if (!pid) return pid.error();
     auto status = wait_for_exit(*pid, remaining());
     if (!status) {
@@ -498,8 +400,9 @@ Result<void> SynapseProcess::start() {
   }
 
   const LogMarks marks = mark_logs(dir);
-  auto pid = spawn(options_.python, {"-m", "synapse.app.homeserver", "-c", config.string()}, dir,
-                   stdout_log);
+  auto pid = spawn_logged(
+      {options_.python.string(), "-m", "synapse.app.homeserver", "-c", config.string()}, dir,
+      stdout_log, kSandboxCode);
   if (!pid) return pid.error();
   pid_ = *pid;
   (void)write_file(dir / kPidFile, std::to_string(pid_) + "\n");  // best effort
@@ -530,11 +433,7 @@ void SynapseProcess::stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0) return;
   // The whole group: Synapse is its leader (POSIX_SPAWN_SETPGROUP). An unreaped child keeps its
   // PID, so this never hits a recycled one.
-  if (kill(-pid_, SIGTERM) != 0) kill(pid_, SIGTERM);
-  if (!wait_for_exit(pid_, grace)) {
-    if (kill(-pid_, SIGKILL) != 0) kill(pid_, SIGKILL);
-    (void)wait_for_exit(pid_, kKillWait);
-  }
+  stop_group(pid_, grace);
   pid_ = -1;
   std::error_code ec;
   fs::remove(options_.dir / kPidFile, ec);

@@ -1,5 +1,6 @@
 #include "tests/e2e/dendrite.hpp"
 
+#include "cli/sandbox/child_process.hpp"
 #include "tests/e2e/file_tail.hpp"
 
 #include <fcntl.h>
@@ -26,8 +27,6 @@
 #define TYR_DEFAULT_DENDRITE_BIN ".dendrite/bin"
 #endif
 
-extern char** environ;
-
 namespace tyr::e2e {
 namespace {
 
@@ -42,82 +41,15 @@ constexpr const char* kLogFile = "dendrite.log";
 
 Error dendrite_error(std::string message) { return Error{kCode, std::move(message)}; }
 
-std::string hex(const unsigned char* data, size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 15]);
-  }
-  return out;
-}
-
-// The shared-secret registration mac, as Synapse and Dendrite (register_secret.go) check it.
-std::string registration_mac(const std::string& secret, const std::string& nonce,
-                             const std::string& user, const std::string& password, bool admin) {
-  std::string msg = nonce + '\0' + user + '\0' + password + '\0' + (admin ? "admin" : "notadmin");
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md, &len);
-  return hex(md, len);
-}
-
-// Reaps `pid` if it exits within `timeout`; its wait status, or nullopt while it runs.
-std::optional<int> wait_for_exit(pid_t pid, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 && errno != EINTR) return -1;
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-}
-
-// Runs `argv` in `cwd` with output appended to `log`, in its own process group (stop() signals
-// the group), with no inherited descriptors beyond the standard three.
-Result<pid_t> spawn(std::vector<std::string> argv_s, const fs::path& cwd, const fs::path& log) {
-  std::vector<char*> argv;
-  for (auto& s : argv_s) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  const std::string cwd_s = cwd.string(), log_s = log.string();
-  posix_spawn_file_actions_addchdir_np(&actions, cwd_s.c_str());
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_s.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv_s[0].c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return dendrite_error("cannot start " + argv_s[0] + ": " + std::strerror(rc));
-  return pid;
-}
-
 // Runs a Dendrite tool to completion (bounded); its exit status must be 0.
 Result<void> run_tool(const std::vector<std::string>& argv, const fs::path& cwd,
                       const fs::path& out) {
-  auto pid = spawn(argv, cwd, out);
+  auto pid = cli::sandbox::spawn_logged(argv, cwd, out, kCode);
   if (!pid) return pid.error();
-  auto status = wait_for_exit(*pid, milliseconds(30'000));
+  auto status = cli::sandbox::wait_for_exit(*pid, milliseconds(30'000));
   if (!status) {
     ::kill(-*pid, SIGKILL);
-    (void)wait_for_exit(*pid, milliseconds(5000));
+    (void)cli::sandbox::wait_for_exit(*pid, milliseconds(5000));
     return dendrite_error(argv[0] + " did not finish within 30 s");
   }
   if (*status != 0) return dendrite_error(argv[0] + " failed; see " + out.string());
@@ -146,7 +78,7 @@ DendriteProcess::DendriteProcess(DendriteOptions options) : options_(std::move(o
   options_.dir = fs::absolute(options_.dir);
   unsigned char secret[24];
   if (RAND_bytes(secret, sizeof secret) != 1) throw std::runtime_error("RAND_bytes failed");
-  shared_secret_ = hex(secret, sizeof secret);
+  shared_secret_ = cli::sandbox::to_hex(secret, sizeof secret);
 }
 
 DendriteProcess::~DendriteProcess() { stop(); }
@@ -225,9 +157,10 @@ Result<void> DendriteProcess::start() {
   }
   if (auto r = write_config(); !r) return r;
 
-  auto pid = spawn({binary.string(), "--config", (dir / kConfigFile).string(),
-                    "--http-bind-address", "127.0.0.1:" + std::to_string(options_.port)},
-                   dir, log_file());
+  auto pid = cli::sandbox::spawn_logged(
+      {binary.string(), "--config", (dir / kConfigFile).string(), "--http-bind-address",
+       "127.0.0.1:" + std::to_string(options_.port)},
+      dir, log_file(), kCode);
   if (!pid) return pid.error();
   pid_ = *pid;
   httplib::Client client("127.0.0.1", options_.port);
@@ -235,7 +168,7 @@ Result<void> DendriteProcess::start() {
   client.set_read_timeout(std::chrono::seconds(1));
   const auto deadline = Clock::now() + options_.start_timeout;
   while (Clock::now() < deadline) {
-    if (auto status = wait_for_exit(pid_, milliseconds(0))) {
+    if (auto status = cli::sandbox::wait_for_exit(pid_, milliseconds(0))) {
       pid_ = -1;
       return dendrite_error("Dendrite exited during startup; log tail:\n" + log_tail());
     }
@@ -250,11 +183,7 @@ Result<void> DendriteProcess::start() {
 
 void DendriteProcess::stop() {
   if (pid_ <= 0) return;
-  if (::kill(-pid_, SIGTERM) != 0) ::kill(pid_, SIGTERM);
-  if (!wait_for_exit(pid_, milliseconds(10'000))) {
-    if (::kill(-pid_, SIGKILL) != 0) ::kill(pid_, SIGKILL);
-    (void)wait_for_exit(pid_, milliseconds(5000));
-  }
+  cli::sandbox::stop_group(pid_, milliseconds(10'000));
   pid_ = -1;
 }
 
@@ -283,7 +212,7 @@ Result<cli::sandbox::RegisteredUser> DendriteProcess::register_user(const std::s
       {"username", localpart},
       {"password", password},
       {"admin", admin},
-      {"mac", registration_mac(shared_secret_, n, localpart, password, admin)},
+      {"mac", cli::sandbox::registration_mac(shared_secret_, n, localpart, password, admin)},
   };
   return parse_user(client.Post("/_synapse/admin/v1/register", body.dump(), "application/json"),
                     what);

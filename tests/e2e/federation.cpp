@@ -1,4 +1,5 @@
 #include "tests/e2e/federation.hpp"
+#include "cli/sandbox/child_process.hpp"
 #include "tests/e2e/file_tail.hpp"
 #include "tests/e2e/harness.hpp"
 
@@ -27,8 +28,6 @@
 #include <vector>
 
 #include <httplib.h>
-
-extern char** environ;
 
 namespace tyr::e2e {
 
@@ -122,17 +121,6 @@ fs::path nginx_binary() {
   throw std::runtime_error("nginx not found (run scripts/setup.sh, or set TYR_NGINX)");
 }
 
-std::optional<int> reap(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid || (r < 0 && errno != EINTR)) return status;
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
 }  // namespace
 
 Federation::Federation(fs::path dir) : dir_(std::move(dir)) {
@@ -209,27 +197,10 @@ void Federation::start_nginx() {
   std::vector<std::string> args = {
       binary.string(),           "-p", d.string() + "/", "-c", (d / "nginx.conf").string(), "-e",
       (d / "error.log").string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string out = (d / "nginx.stdout.log").string();
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: stop() kills workers
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
-  nginx_pid_ = pid;
+  // Its own group: stop() stops the workers with it.
+  auto pid = cli::sandbox::spawn_logged(args, {}, d / "nginx.stdout.log", "TYR_NGINX");
+  if (!pid) throw std::runtime_error(pid.error().message);
+  nginx_pid_ = *pid;
 
   // Up = it answers TLS on the proxy port (a 502 while A is still starting is fine).
   httplib::SSLClient probe("127.0.0.1", proxy_port_);
@@ -238,7 +209,7 @@ void Federation::start_nginx() {
   probe.set_read_timeout(2s);
   const auto deadline = Clock::now() + kNginxStartTimeout;
   while (Clock::now() < deadline) {
-    if (reap(nginx_pid_, 0ms)) {
+    if (cli::sandbox::wait_for_exit(nginx_pid_, 0ms)) {
       nginx_pid_ = -1;
       throw std::runtime_error("nginx exited at start\n" + nginx_log(20) +
                                tail(d / "nginx.stdout.log", 20));
@@ -270,11 +241,7 @@ void Federation::start() {
 void Federation::stop() {
   if (nginx_pid_ > 0) {
     // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for keep-alive connections.
-    ::kill(-nginx_pid_, SIGTERM);
-    if (!reap(nginx_pid_, kNginxStopGrace)) {
-      ::kill(-nginx_pid_, SIGKILL);
-      (void)reap(nginx_pid_, kNginxStopGrace);
-    }
+    cli::sandbox::stop_group(nginx_pid_, kNginxStopGrace);
     nginx_pid_ = -1;
   }
   remote_users_.clear();

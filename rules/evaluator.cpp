@@ -15,11 +15,12 @@ namespace tyr::rules {
 
 namespace {
 
-// Why a condition held: a text span, or the condition that decided it (for a description).
+// Why a condition held: a text condition's group (its span is looked up only for a hit's
+// description), or the condition that decided it.
 struct Why {
   const Condition* cond = nullptr;
   Field field = Field::kBody;
-  Span span;
+  uint32_t group = 0;
   bool has_span = false;
   uint32_t rate = 0;  // rate conditions: events in the window
 };
@@ -70,11 +71,9 @@ class Evaluator {
  private:
   bool eval(uint32_t index, Why& why) {
     const Condition& c = set_.conditions[index];
-    why = Why{&c, c.field, {}, false, 0};
+    why = Why{&c, c.field, c.rule, false, 0};
     switch (c.kind) {
-      case CondKind::kText:
-        why.has_span = set_.text.match(c.rule, f_, why.span);
-        return why.has_span;
+      case CondKind::kText: why.has_span = set_.text.matches(c.rule, f_); return why.has_span;
       case CondKind::kGlob: {
         const std::string_view v = f_.field(c.field);
         return !v.empty() && RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *c.glob);
@@ -145,10 +144,11 @@ class Evaluator {
 // Matched text as explanations quote it: one line, at most kMaxMatchBytes (escape_untrusted).
 std::string capped(std::string_view s) { return escape_untrusted(s, kMaxMatchBytes); }
 
-std::string describe(const Why& why, const Features& f) {
+std::string describe(const RuleSet& set, const Why& why, const Features& f) {
   if (why.has_span) {
     const std::string_view text = f.field(why.field);
-    return capped(text.substr(why.span.from, why.span.to - why.span.from));
+    const Span span = set.text.span(why.group, f);
+    return capped(text.substr(span.from, span.to - span.from));
   }
   if (why.cond == nullptr) return {};
   const Condition& c = *why.cond;
@@ -236,22 +236,26 @@ Verdict score(const RuleSet& set, const Features& f, RuntimeState& state, int64_
   Verdict v;
   Evaluator eval(set, st, f, options);
   for (uint32_t r = 0; r < set.rules.size(); ++r) {
-    const Rule& rule = set.rules[r];
-    const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? rule.enabled : ov->enabled[r] == 1;
-    if (!enabled || (rule.type_mask & type) == 0) continue;
+    const RuleHot& hot = set.hot[r];
+    const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? hot.enabled : ov->enabled[r] == 1;
+    if (!enabled || (hot.type_mask & type) == 0) continue;
     // Nothing can lower the score, and the strongest action is already decided.
     if (!options.explain && !set.has_negative && top > 0 && v.score >= top) {
       v.stopped_early = true;
       break;
     }
+    // Most rules are one text condition, and most do not match: ask the matcher directly (the
+    // rule is evaluated, and remembered for references, only when it matches).
+    if (hot.text_group != RuleHot::kNoGroup && !set.text.matches(hot.text_group, f)) continue;
     Why why;
     if (!eval.rule(r, why)) continue;
+    const Rule& rule = set.rules[r];
     Hit h;
     h.rule = rule.id;
     h.group = rule.group;
     h.score = rule.score;
     h.mode = rule.mode;
-    h.match = describe(why, f);
+    h.match = describe(set, why, f);
     if (rule.mode == Mode::kEnforce) v.score += rule.score;
     v.total_score += rule.score;
     v.hits.push_back(std::move(h));

@@ -111,6 +111,12 @@ class Builder : StrictYaml {
         }
         r.type_mask |= uint64_t{1} << (it - types.begin());
       }
+      RuleHot hot;
+      hot.type_mask = r.type_mask;
+      hot.enabled = r.enabled;
+      const Condition& c = set_->conditions[r.condition];
+      if (c.kind == CondKind::kText) hot.text_group = c.rule;
+      set_->hot.push_back(hot);
     }
     set_->serial = next_serial.fetch_add(1);
     try {

@@ -92,6 +92,12 @@ class RuleSet {
   TextMatcher text;  // every regex/keyword, one Hyperscan database per field
   Thresholds thresholds;
   std::unordered_map<std::string, RoomOverride, StringHash, std::equal_to<>> overrides;
+  // Rules that are one text group the scan decides are visited only when the scan reports their
+  // group; the scoring loop visits the others, `unscanned_rules`, on every event. `field_types`:
+  // per field, the event types of its scan-decided rules (the fields scanned up front).
+  std::vector<uint32_t> unscanned_rules;  // in rule order
+  std::vector<uint32_t> group_rule;       // per text group: its scan-decided rule, or kNoGroup
+  std::array<uint64_t, kFields> field_types{};
   std::vector<uint32_t> rate_conditions;  // kRate condition indexes, in rule order
   // Per rate condition: the rules whose event types decide whether an event is counted.
   std::vector<std::vector<uint32_t>> rate_rules;

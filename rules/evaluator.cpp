@@ -35,6 +35,7 @@ struct EvalState {
   std::vector<uint32_t> rate_value;  // per condition (only rate conditions used)
   Features features;                 // for callers that pass an event rather than its features
   std::string key;
+  std::vector<uint32_t> visit;  // the scan-decided rules this event visits, in rule order
 
   void reset_for(const RuleSet& set) {
     if (serial == set.serial && gen != UINT32_MAX) {
@@ -233,9 +234,30 @@ Verdict score(const RuleSet& set, const Features& f, RuntimeState& state, int64_
   }
   if (thresholds.reject_at() < Thresholds::kNever) top = std::max(top, thresholds.reject_at());
 
+  // Scan the fields that decide rules of this event's type; of those rules, visit only the ones
+  // whose group the scans reported (a thousand regex rules, a handful of reports). The others
+  // are visited always. Both lists are in rule order, and so is the walk through their merge.
+  uint32_t fields = 0;
+  for (int fi = 0; fi < kFields; ++fi) {
+    if ((set.field_types[static_cast<size_t>(fi)] & type) != 0) fields |= 1u << fi;
+  }
+  set.text.scan_fields(fields, f);
+  st.visit.clear();
+  for (uint32_t g : set.text.reported_groups()) {
+    if (set.group_rule[g] != RuleHot::kNoGroup) st.visit.push_back(set.group_rule[g]);
+  }
+  std::sort(st.visit.begin(), st.visit.end());
+  const std::vector<uint32_t>& always = set.unscanned_rules;
+  size_t next_always = 0, next_visit = 0;
+  uint32_t last_hit = 0;
+
   Verdict v;
   Evaluator eval(set, st, f, options);
-  for (uint32_t r = 0; r < set.rules.size(); ++r) {
+  while (next_always < always.size() || next_visit < st.visit.size()) {
+    const uint32_t r = next_visit == st.visit.size() || (next_always < always.size() &&
+                                                         always[next_always] < st.visit[next_visit])
+                           ? always[next_always++]
+                           : st.visit[next_visit++];
     const RuleHot& hot = set.hot[r];
     const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? hot.enabled : ov->enabled[r] == 1;
     if (!enabled || (hot.type_mask & type) == 0) continue;
@@ -259,6 +281,19 @@ Verdict score(const RuleSet& set, const Features& f, RuntimeState& state, int64_
     if (rule.mode == Mode::kEnforce) v.score += rule.score;
     v.total_score += rule.score;
     v.hits.push_back(std::move(h));
+    last_hit = r;
+  }
+  // The walk skips rules that cannot match; stopping early is still reported when any rule of
+  // this event's type comes after the hit that reached the top.
+  if (!v.stopped_early && !options.explain && !set.has_negative && top > 0 && v.score >= top) {
+    for (uint32_t r = last_hit + 1; r < set.rules.size(); ++r) {
+      const RuleHot& hot = set.hot[r];
+      const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? hot.enabled : ov->enabled[r] == 1;
+      if (enabled && (hot.type_mask & type) != 0) {
+        v.stopped_early = true;
+        break;
+      }
+    }
   }
   v.action = thresholds.action_for(v.score);
   v.shadow_action = thresholds.action_for(v.total_score);

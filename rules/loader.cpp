@@ -124,6 +124,17 @@ class Builder : StrictYaml {
     } catch (const std::exception& e) {
       throw LoadError(std::string("rules: ") + e.what());
     }
+    set_->group_rule.assign(set_->text.groups(), RuleHot::kNoGroup);
+    for (uint32_t r = 0; r < set_->rules.size(); ++r) {
+      const uint32_t g = set_->hot[r].text_group;
+      if (g != RuleHot::kNoGroup && set_->text.scan_decides(g) &&
+          set_->group_rule[g] == RuleHot::kNoGroup) {
+        set_->group_rule[g] = r;
+        set_->field_types[static_cast<size_t>(set_->text.field_of(g))] |= set_->hot[r].type_mask;
+      } else {
+        set_->unscanned_rules.push_back(r);
+      }
+    }
     return set_;
   }
 

@@ -110,7 +110,15 @@ struct TextMatcher::Scratch {
   // Fields scanned with the `fast` database whose spans the span database has since given.
   std::array<uint32_t, kFields> span_stamp{};
   std::vector<uint32_t> group_hit, group_checked, candidate;
-  std::vector<uint32_t> span_seen;  // per group: span set by the span scan (stamp)
+  std::vector<uint32_t> span_seen;       // per group: span set by the span scan (stamp)
+  std::vector<uint32_t> group_reported;  // per group: in `reported` (stamp)
+  std::vector<uint32_t> reported;        // groups the scans reported, each once
+
+  void report(uint32_t group) {
+    if (group_reported[group] == gen) return;
+    group_reported[group] = gen;
+    reported.push_back(group);
+  }
   std::vector<Span> group_span;
 };
 
@@ -132,7 +140,7 @@ TextMatcher::~TextMatcher() {
 }
 
 uint32_t TextMatcher::new_group(Field field) {
-  groups_.push_back(Group{field, {}});
+  groups_.push_back(Group{field, {}, true});
   return static_cast<uint32_t>(groups_.size() - 1);
 }
 
@@ -266,6 +274,7 @@ void TextMatcher::build(uint64_t serial) {
     if (p.kind == Kind::kPrefilter || p.kind == Kind::kRe2Only) {
       groups_[p.group].confirm.push_back(i);
     }
+    if (p.kind == Kind::kRe2Only) groups_[p.group].scan_decides = false;
   }
   for (const auto& d : dbs_) {
     for (hs_database_t* db : {d.db, d.fast}) {
@@ -288,6 +297,8 @@ TextMatcher::Scratch& TextMatcher::scratch() const {
     s.candidate.assign(patterns_.size(), 0);
     s.span_stamp.fill(0);
     s.span_seen.assign(groups_.size(), 0);
+    s.group_reported.assign(groups_.size(), 0);
+    s.reported.clear();
     for (const auto& d : dbs_) {
       // Grows this thread's scratch to fit (a no-op when it already does).
       for (hs_database_t* db : {d.db, d.fast}) {
@@ -306,7 +317,17 @@ void TextMatcher::begin_event() const {
     s.serial = 0;
     scratch();
   }
+  s.reported.clear();
 }
+
+void TextMatcher::scan_fields(uint32_t mask, const Features& f) const {
+  Scratch& s = scratch();
+  for (int fi = 0; fi < kFields; ++fi) {
+    if ((mask >> fi & 1u) != 0 && s.field_stamp[fi] != s.gen) scan(static_cast<Field>(fi), f, s);
+  }
+}
+
+const std::vector<uint32_t>& TextMatcher::reported_groups() const { return scratch().reported; }
 
 void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
   s.field_stamp[static_cast<int>(field)] = s.gen;
@@ -322,6 +343,7 @@ void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
     const Pattern& p = c.matcher->patterns_[index];
     if (p.kind == Kind::kPrefilter) {
       c.s->candidate[index] = c.s->gen;
+      c.s->report(p.group);
       return 0;
     }
     if (c.s->group_hit[p.group] == c.s->gen) return 0;  // the first span is kept
@@ -333,6 +355,7 @@ void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
     }
     c.s->group_hit[p.group] = c.s->gen;
     c.s->group_span[p.group] = span;
+    c.s->report(p.group);
     return 0;
   };
   hs_database_t* db = fdb.fast != nullptr ? fdb.fast : fdb.db;

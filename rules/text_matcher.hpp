@@ -79,6 +79,14 @@ class TextMatcher {
   Span span(uint32_t group, const Features& f) const;
   // Starts a new event for this thread's scratch (invalidates earlier scan results).
   void begin_event() const;
+  // Scans now the fields in `mask` (bit i: Field i) not yet scanned in this event.
+  void scan_fields(uint32_t mask, const Features& f) const;
+  // The groups this event's scans have reported so far (matched, or proposed to RE2 to confirm),
+  // each once. Valid on this thread until the next begin_event.
+  const std::vector<uint32_t>& reported_groups() const;
+  // True when the group can only match if its field's scan reports it (no RE2-only pattern).
+  bool scan_decides(uint32_t group) const { return groups_[group].scan_decides; }
+  size_t groups() const { return groups_.size(); }
 
   Field field_of(uint32_t group) const;
   size_t count(Kind k) const;
@@ -95,6 +103,7 @@ class TextMatcher {
   struct Group {
     Field field;
     std::vector<uint32_t> confirm;  // kPrefilter and kRe2Only patterns
+    bool scan_decides = true;       // no kRe2Only pattern
   };
   struct FieldDb {
     hs_database* db = nullptr;    // every pattern; exact regexes with start of match

@@ -109,4 +109,8 @@ class RuleSet {
   uint64_t serial = 0;  // unique per loaded set (per-thread scratch is keyed by it)
 };
 
+// Fills `hot`, `unscanned_rules`, `group_rule` and `field_types` of a set whose rules, types
+// and text matcher are final (the loader's last step).
+void index_for_scoring(RuleSet& set);
+
 }  // namespace tyr::rules

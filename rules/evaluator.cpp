@@ -330,6 +330,29 @@ std::string explain(const Verdict& v) {
   return out;
 }
 
+void index_for_scoring(RuleSet& set) {
+  set.hot.clear();
+  set.unscanned_rules.clear();
+  set.field_types.fill(0);
+  set.group_rule.assign(set.text.groups(), RuleHot::kNoGroup);
+  for (uint32_t r = 0; r < set.rules.size(); ++r) {
+    RuleHot hot;
+    hot.type_mask = set.rules[r].type_mask;
+    hot.enabled = set.rules[r].enabled;
+    const Condition& c = set.conditions[set.rules[r].condition];
+    if (c.kind == CondKind::kText) hot.text_group = c.rule;
+    set.hot.push_back(hot);
+    const uint32_t g = hot.text_group;
+    if (g != RuleHot::kNoGroup && set.text.scan_decides(g) &&
+        set.group_rule[g] == RuleHot::kNoGroup) {
+      set.group_rule[g] = r;
+      set.field_types[static_cast<size_t>(set.text.field_of(g))] |= hot.type_mask;
+    } else {
+      set.unscanned_rules.push_back(r);
+    }
+  }
+}
+
 RuleSetInfo info(const RuleSet& set) {
   RuleSetInfo i;
   i.rules = set.rules.size();

@@ -111,12 +111,6 @@ class Builder : StrictYaml {
         }
         r.type_mask |= uint64_t{1} << (it - types.begin());
       }
-      RuleHot hot;
-      hot.type_mask = r.type_mask;
-      hot.enabled = r.enabled;
-      const Condition& c = set_->conditions[r.condition];
-      if (c.kind == CondKind::kText) hot.text_group = c.rule;
-      set_->hot.push_back(hot);
     }
     set_->serial = next_serial.fetch_add(1);
     try {
@@ -124,17 +118,7 @@ class Builder : StrictYaml {
     } catch (const std::exception& e) {
       throw LoadError(std::string("rules: ") + e.what());
     }
-    set_->group_rule.assign(set_->text.groups(), RuleHot::kNoGroup);
-    for (uint32_t r = 0; r < set_->rules.size(); ++r) {
-      const uint32_t g = set_->hot[r].text_group;
-      if (g != RuleHot::kNoGroup && set_->text.scan_decides(g) &&
-          set_->group_rule[g] == RuleHot::kNoGroup) {
-        set_->group_rule[g] = r;
-        set_->field_types[static_cast<size_t>(set_->text.field_of(g))] |= set_->hot[r].type_mask;
-      } else {
-        set_->unscanned_rules.push_back(r);
-      }
-    }
+    index_for_scoring(*set_);
     return set_;
   }
 

@@ -108,11 +108,14 @@ struct LinkCounter {
   }
 };
 
-bool token_end(char c) {
-  return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '<' || c == '>' || c == '"' ||
-         c == '\'' || c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' ||
-         c == '|' || c == ',';
-}
+// Characters that end a URL-ish token, as a table: the tokenizer asks once per byte.
+constexpr std::array<bool, 256> kTokenEnd = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view(" \n\t\r<>\"'()[]{}|,")) t[c] = true;
+  return t;
+}();
+
+bool token_end(char c) { return kTokenEnd[static_cast<unsigned char>(c)]; }
 
 // Finds URLs in plain text: tokens with a scheme, "www." tokens, and "name.tld[/…]" tokens
 // whose TLD is known. `lower` is `text` ASCII-lower-cased (same length).
@@ -131,6 +134,8 @@ void scan_text_urls(std::string_view text, std::string_view lower, LinkCounter& 
       tok.remove_suffix(1);
     }
     if (tok.size() < 4) continue;
+    // Every kind of link below has a '.' or (in its scheme) a ':'; most words have neither.
+    if (tok.find_first_of(".:") == std::string_view::npos) continue;
     // A token may start with text before the scheme ("visit:http://…").
     size_t scheme = tok.find("http://");
     if (scheme == std::string_view::npos) scheme = tok.find("https://");

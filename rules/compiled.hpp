@@ -65,6 +65,15 @@ struct Rule {
   int line = 0;
 };
 
+// What the scoring loop reads of every rule, packed (Rule is a few cache lines of strings): with
+// a thousand rules, walking Rule itself costs more than scanning the text.
+struct RuleHot {
+  static constexpr uint32_t kNoGroup = UINT32_MAX;
+  uint64_t type_mask = 0;
+  uint32_t text_group = kNoGroup;  // the group when the condition is one text condition
+  bool enabled = true;
+};
+
 struct RoomOverride {
   Thresholds thresholds;
   std::vector<int8_t> enabled;  // per rule: -1 as the rule says, 0 disabled, 1 enabled
@@ -78,10 +87,17 @@ struct StringHash {
 class RuleSet {
  public:
   std::vector<Rule> rules;
+  std::vector<RuleHot> hot;  // parallel to `rules`
   std::vector<Condition> conditions;
   TextMatcher text;  // every regex/keyword, one Hyperscan database per field
   Thresholds thresholds;
   std::unordered_map<std::string, RoomOverride, StringHash, std::equal_to<>> overrides;
+  // Rules that are one text group the scan decides are visited only when the scan reports their
+  // group; the scoring loop visits the others, `unscanned_rules`, on every event. `field_types`:
+  // per field, the event types of its scan-decided rules (the fields scanned up front).
+  std::vector<uint32_t> unscanned_rules;  // in rule order
+  std::vector<uint32_t> group_rule;       // per text group: its scan-decided rule, or kNoGroup
+  std::array<uint64_t, kFields> field_types{};
   std::vector<uint32_t> rate_conditions;  // kRate condition indexes, in rule order
   // Per rate condition: the rules whose event types decide whether an event is counted.
   std::vector<std::vector<uint32_t>> rate_rules;
@@ -92,5 +108,9 @@ class RuleSet {
   size_t files = 0;
   uint64_t serial = 0;  // unique per loaded set (per-thread scratch is keyed by it)
 };
+
+// Fills `hot`, `unscanned_rules`, `group_rule` and `field_types` of a set whose rules, types
+// and text matcher are final (the loader's last step).
+void index_for_scoring(RuleSet& set);
 
 }  // namespace tyr::rules

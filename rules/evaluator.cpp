@@ -15,11 +15,12 @@ namespace tyr::rules {
 
 namespace {
 
-// Why a condition held: a text span, or the condition that decided it (for a description).
+// Why a condition held: a text condition's group (its span is looked up only for a hit's
+// description), or the condition that decided it.
 struct Why {
   const Condition* cond = nullptr;
   Field field = Field::kBody;
-  Span span;
+  uint32_t group = 0;
   bool has_span = false;
   uint32_t rate = 0;  // rate conditions: events in the window
 };
@@ -34,6 +35,7 @@ struct EvalState {
   std::vector<uint32_t> rate_value;  // per condition (only rate conditions used)
   Features features;                 // for callers that pass an event rather than its features
   std::string key;
+  std::vector<uint32_t> visit;  // the scan-decided rules this event visits, in rule order
 
   void reset_for(const RuleSet& set) {
     if (serial == set.serial && gen != UINT32_MAX) {
@@ -70,11 +72,9 @@ class Evaluator {
  private:
   bool eval(uint32_t index, Why& why) {
     const Condition& c = set_.conditions[index];
-    why = Why{&c, c.field, {}, false, 0};
+    why = Why{&c, c.field, c.rule, false, 0};
     switch (c.kind) {
-      case CondKind::kText:
-        why.has_span = set_.text.match(c.rule, f_, why.span);
-        return why.has_span;
+      case CondKind::kText: why.has_span = set_.text.matches(c.rule, f_); return why.has_span;
       case CondKind::kGlob: {
         const std::string_view v = f_.field(c.field);
         return !v.empty() && RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *c.glob);
@@ -145,10 +145,11 @@ class Evaluator {
 // Matched text as explanations quote it: one line, at most kMaxMatchBytes (escape_untrusted).
 std::string capped(std::string_view s) { return escape_untrusted(s, kMaxMatchBytes); }
 
-std::string describe(const Why& why, const Features& f) {
+std::string describe(const RuleSet& set, const Why& why, const Features& f) {
   if (why.has_span) {
     const std::string_view text = f.field(why.field);
-    return capped(text.substr(why.span.from, why.span.to - why.span.from));
+    const Span span = set.text.span(why.group, f);
+    return capped(text.substr(span.from, span.to - span.from));
   }
   if (why.cond == nullptr) return {};
   const Condition& c = *why.cond;
@@ -233,28 +234,66 @@ Verdict score(const RuleSet& set, const Features& f, RuntimeState& state, int64_
   }
   if (thresholds.reject_at() < Thresholds::kNever) top = std::max(top, thresholds.reject_at());
 
+  // Scan the fields that decide rules of this event's type; of those rules, visit only the ones
+  // whose group the scans reported (a thousand regex rules, a handful of reports). The others
+  // are visited always. Both lists are in rule order, and so is the walk through their merge.
+  uint32_t fields = 0;
+  for (int fi = 0; fi < kFields; ++fi) {
+    if ((set.field_types[static_cast<size_t>(fi)] & type) != 0) fields |= 1u << fi;
+  }
+  set.text.scan_fields(fields, f);
+  st.visit.clear();
+  for (uint32_t g : set.text.reported_groups()) {
+    if (set.group_rule[g] != RuleHot::kNoGroup) st.visit.push_back(set.group_rule[g]);
+  }
+  std::sort(st.visit.begin(), st.visit.end());
+  const std::vector<uint32_t>& always = set.unscanned_rules;
+  size_t next_always = 0, next_visit = 0;
+  uint32_t last_hit = 0;
+
   Verdict v;
   Evaluator eval(set, st, f, options);
-  for (uint32_t r = 0; r < set.rules.size(); ++r) {
-    const Rule& rule = set.rules[r];
-    const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? rule.enabled : ov->enabled[r] == 1;
-    if (!enabled || (rule.type_mask & type) == 0) continue;
+  while (next_always < always.size() || next_visit < st.visit.size()) {
+    const uint32_t r = next_visit == st.visit.size() || (next_always < always.size() &&
+                                                         always[next_always] < st.visit[next_visit])
+                           ? always[next_always++]
+                           : st.visit[next_visit++];
+    const RuleHot& hot = set.hot[r];
+    const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? hot.enabled : ov->enabled[r] == 1;
+    if (!enabled || (hot.type_mask & type) == 0) continue;
     // Nothing can lower the score, and the strongest action is already decided.
     if (!options.explain && !set.has_negative && top > 0 && v.score >= top) {
       v.stopped_early = true;
       break;
     }
+    // Most rules are one text condition, and most do not match: ask the matcher directly (the
+    // rule is evaluated, and remembered for references, only when it matches).
+    if (hot.text_group != RuleHot::kNoGroup && !set.text.matches(hot.text_group, f)) continue;
     Why why;
     if (!eval.rule(r, why)) continue;
+    const Rule& rule = set.rules[r];
     Hit h;
     h.rule = rule.id;
     h.group = rule.group;
     h.score = rule.score;
     h.mode = rule.mode;
-    h.match = describe(why, f);
+    h.match = describe(set, why, f);
     if (rule.mode == Mode::kEnforce) v.score += rule.score;
     v.total_score += rule.score;
     v.hits.push_back(std::move(h));
+    last_hit = r;
+  }
+  // The walk skips rules that cannot match; stopping early is still reported when any rule of
+  // this event's type comes after the hit that reached the top.
+  if (!v.stopped_early && !options.explain && !set.has_negative && top > 0 && v.score >= top) {
+    for (uint32_t r = last_hit + 1; r < set.rules.size(); ++r) {
+      const RuleHot& hot = set.hot[r];
+      const bool enabled = ov == nullptr || ov->enabled[r] < 0 ? hot.enabled : ov->enabled[r] == 1;
+      if (enabled && (hot.type_mask & type) != 0) {
+        v.stopped_early = true;
+        break;
+      }
+    }
   }
   v.action = thresholds.action_for(v.score);
   v.shadow_action = thresholds.action_for(v.total_score);
@@ -289,6 +328,29 @@ std::string explain(const Verdict& v) {
            std::string(action_name(v.shadow_action)) + ")";
   }
   return out;
+}
+
+void index_for_scoring(RuleSet& set) {
+  set.hot.clear();
+  set.unscanned_rules.clear();
+  set.field_types.fill(0);
+  set.group_rule.assign(set.text.groups(), RuleHot::kNoGroup);
+  for (uint32_t r = 0; r < set.rules.size(); ++r) {
+    RuleHot hot;
+    hot.type_mask = set.rules[r].type_mask;
+    hot.enabled = set.rules[r].enabled;
+    const Condition& c = set.conditions[set.rules[r].condition];
+    if (c.kind == CondKind::kText) hot.text_group = c.rule;
+    set.hot.push_back(hot);
+    const uint32_t g = hot.text_group;
+    if (g != RuleHot::kNoGroup && set.text.scan_decides(g) &&
+        set.group_rule[g] == RuleHot::kNoGroup) {
+      set.group_rule[g] = r;
+      set.field_types[static_cast<size_t>(set.text.field_of(g))] |= hot.type_mask;
+    } else {
+      set.unscanned_rules.push_back(r);
+    }
+  }
 }
 
 RuleSetInfo info(const RuleSet& set) {

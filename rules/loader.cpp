@@ -118,6 +118,7 @@ class Builder : StrictYaml {
     } catch (const std::exception& e) {
       throw LoadError(std::string("rules: ") + e.what());
     }
+    index_for_scoring(*set_);
     return set_;
   }
 

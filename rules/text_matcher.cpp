@@ -107,7 +107,18 @@ struct TextMatcher::Scratch {
   uint64_t serial = 0;
   uint32_t gen = 1;
   std::array<uint32_t, kFields> field_stamp{};
+  // Fields scanned with the `fast` database whose spans the span database has since given.
+  std::array<uint32_t, kFields> span_stamp{};
   std::vector<uint32_t> group_hit, group_checked, candidate;
+  std::vector<uint32_t> span_seen;       // per group: span set by the span scan (stamp)
+  std::vector<uint32_t> group_reported;  // per group: in `reported` (stamp)
+  std::vector<uint32_t> reported;        // groups the scans reported, each once
+
+  void report(uint32_t group) {
+    if (group_reported[group] == gen) return;
+    group_reported[group] = gen;
+    reported.push_back(group);
+  }
   std::vector<Span> group_span;
 };
 
@@ -124,11 +135,12 @@ TextMatcher& TextMatcher::operator=(TextMatcher&&) noexcept = default;
 TextMatcher::~TextMatcher() {
   for (auto& d : dbs_) {
     if (d.db != nullptr) hs_free_database(d.db);
+    if (d.fast != nullptr) hs_free_database(d.fast);
   }
 }
 
 uint32_t TextMatcher::new_group(Field field) {
-  groups_.push_back(Group{field, {}});
+  groups_.push_back(Group{field, {}, true});
   return static_cast<uint32_t>(groups_.size() - 1);
 }
 
@@ -188,10 +200,16 @@ void TextMatcher::build(uint64_t serial) {
   dbs_.assign(kFields, FieldDb{});
   for (int fi = 0; fi < kFields; ++fi) {
     FieldDb& fdb = dbs_[static_cast<size_t>(fi)];
-    while (true) {
+    // The field's patterns as Hyperscan expressions; `som`: exact regexes report where they
+    // start. Returns whether any pattern wants start of match.
+    std::vector<std::string> exprs;
+    std::vector<unsigned> flags, ids;
+    auto expressions = [&](bool som) {
+      bool wants_som = false;
+      exprs.clear();
+      flags.clear();
+      ids.clear();
       fdb.ids.clear();
-      std::vector<std::string> exprs;
-      std::vector<unsigned> flags, ids;
       for (uint32_t i = 0; i < patterns_.size(); ++i) {
         const Pattern& p = patterns_[i];
         if (static_cast<int>(groups_[p.group].field) != fi || p.kind == Kind::kRe2Only) continue;
@@ -201,22 +219,31 @@ void TextMatcher::build(uint64_t serial) {
           if (!p.word) f |= HS_FLAG_SINGLEMATCH;
         } else {
           exprs.push_back(p.expression);
-          f |= p.kind == Kind::kPrefilter ? HS_FLAG_PREFILTER | HS_FLAG_SINGLEMATCH
-                                          : HS_FLAG_SOM_LEFTMOST;
+          if (p.kind == Kind::kPrefilter) {
+            f |= HS_FLAG_PREFILTER | HS_FLAG_SINGLEMATCH;
+          } else {
+            wants_som = true;
+            f |= som ? HS_FLAG_SOM_LEFTMOST : HS_FLAG_SINGLEMATCH;
+          }
         }
         flags.push_back(f);
         ids.push_back(static_cast<unsigned>(fdb.ids.size()));
         fdb.ids.push_back(i);
       }
-      if (exprs.empty()) break;
+      return wants_som;
+    };
+    auto compile = [&](hs_database_t** db, hs_compile_error_t** err) {
       std::vector<const char*> cexprs;
       for (const auto& e : exprs) cexprs.push_back(e.c_str());
+      return hs_compile_multi(cexprs.data(), flags.data(), ids.data(),
+                              static_cast<unsigned>(cexprs.size()), HS_MODE_BLOCK, nullptr, db,
+                              err) == HS_SUCCESS;
+    };
+    while (true) {
+      expressions(/*som=*/true);
+      if (exprs.empty()) break;
       hs_compile_error_t* err = nullptr;
-      if (hs_compile_multi(cexprs.data(), flags.data(), ids.data(),
-                           static_cast<unsigned>(cexprs.size()), HS_MODE_BLOCK, nullptr, &fdb.db,
-                           &err) == HS_SUCCESS) {
-        break;
-      }
+      if (compile(&fdb.db, &err)) break;
       const int bad = err->expression;
       const std::string message = err->message;
       hs_free_compile_error(err);
@@ -232,16 +259,28 @@ void TextMatcher::build(uint64_t serial) {
         throw std::runtime_error("Hyperscan rejected '" + p.expression + "': " + message);
       }
     }
+    // The same patterns (same ids) without start of match, for deciding which groups match.
+    // Should Hyperscan refuse it, `db` alone serves as before.
+    if (fdb.db != nullptr && expressions(/*som=*/false)) {
+      hs_compile_error_t* err = nullptr;
+      if (!compile(&fdb.fast, &err)) {
+        hs_free_compile_error(err);
+        fdb.fast = nullptr;
+      }
+    }
   }
   for (uint32_t i = 0; i < patterns_.size(); ++i) {
     const Pattern& p = patterns_[i];
     if (p.kind == Kind::kPrefilter || p.kind == Kind::kRe2Only) {
       groups_[p.group].confirm.push_back(i);
     }
+    if (p.kind == Kind::kRe2Only) groups_[p.group].scan_decides = false;
   }
   for (const auto& d : dbs_) {
-    if (d.db != nullptr && hs_alloc_scratch(d.db, &tls_hs.scratch) != HS_SUCCESS) {
-      throw std::runtime_error("Hyperscan: cannot allocate scratch");
+    for (hs_database_t* db : {d.db, d.fast}) {
+      if (db != nullptr && hs_alloc_scratch(db, &tls_hs.scratch) != HS_SUCCESS) {
+        throw std::runtime_error("Hyperscan: cannot allocate scratch");
+      }
     }
   }
 }
@@ -256,10 +295,16 @@ TextMatcher::Scratch& TextMatcher::scratch() const {
     s.group_checked.assign(groups_.size(), 0);
     s.group_span.assign(groups_.size(), Span{});
     s.candidate.assign(patterns_.size(), 0);
+    s.span_stamp.fill(0);
+    s.span_seen.assign(groups_.size(), 0);
+    s.group_reported.assign(groups_.size(), 0);
+    s.reported.clear();
     for (const auto& d : dbs_) {
       // Grows this thread's scratch to fit (a no-op when it already does).
-      if (d.db != nullptr && hs_alloc_scratch(d.db, &tls_hs.scratch) != HS_SUCCESS) {
-        throw std::runtime_error("Hyperscan: cannot allocate scratch");
+      for (hs_database_t* db : {d.db, d.fast}) {
+        if (db != nullptr && hs_alloc_scratch(db, &tls_hs.scratch) != HS_SUCCESS) {
+          throw std::runtime_error("Hyperscan: cannot allocate scratch");
+        }
       }
     }
   }
@@ -272,7 +317,17 @@ void TextMatcher::begin_event() const {
     s.serial = 0;
     scratch();
   }
+  s.reported.clear();
 }
+
+void TextMatcher::scan_fields(uint32_t mask, const Features& f) const {
+  Scratch& s = scratch();
+  for (int fi = 0; fi < kFields; ++fi) {
+    if ((mask >> fi & 1u) != 0 && s.field_stamp[fi] != s.gen) scan(static_cast<Field>(fi), f, s);
+  }
+}
+
+const std::vector<uint32_t>& TextMatcher::reported_groups() const { return scratch().reported; }
 
 void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
   s.field_stamp[static_cast<int>(field)] = s.gen;
@@ -280,6 +335,7 @@ void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
   const std::string_view text = f.field(field);
   if (fdb.db == nullptr || text.empty()) return;
   ScanContext ctx{this, &fdb.ids, &s, text};
+  // Without start of match (`fast`), a regex's span is unknown: span() asks the span database.
   auto on_match = [](unsigned id, unsigned long long from, unsigned long long to, unsigned,
                      void* raw) -> int {
     auto& c = *static_cast<ScanContext*>(raw);
@@ -287,6 +343,7 @@ void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
     const Pattern& p = c.matcher->patterns_[index];
     if (p.kind == Kind::kPrefilter) {
       c.s->candidate[index] = c.s->gen;
+      c.s->report(p.group);
       return 0;
     }
     if (c.s->group_hit[p.group] == c.s->gen) return 0;  // the first span is kept
@@ -297,6 +354,38 @@ void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
       if (p.word && !word_bounded(c.text, span.from, span.to)) return 0;
     }
     c.s->group_hit[p.group] = c.s->gen;
+    c.s->group_span[p.group] = span;
+    c.s->report(p.group);
+    return 0;
+  };
+  hs_database_t* db = fdb.fast != nullptr ? fdb.fast : fdb.db;
+  if (hs_scan(db, text.data(), static_cast<unsigned>(text.size()), 0, tls_hs.scratch, on_match,
+              &ctx) != HS_SUCCESS) {
+    throw std::runtime_error("Hyperscan scan failed");
+  }
+}
+
+// The scan the span database would have made alone: each group's first reported match. Only
+// groups the fast scan found match here (the same patterns match), so spans RE2 gave to
+// confirmed groups stay.
+void TextMatcher::scan_spans(Field field, const Features& f, Scratch& s) const {
+  s.span_stamp[static_cast<int>(field)] = s.gen;
+  const FieldDb& fdb = dbs_[static_cast<size_t>(field)];
+  const std::string_view text = f.field(field);
+  if (text.empty()) return;
+  ScanContext ctx{this, &fdb.ids, &s, text};
+  auto on_match = [](unsigned id, unsigned long long from, unsigned long long to, unsigned,
+                     void* raw) -> int {
+    auto& c = *static_cast<ScanContext*>(raw);
+    const Pattern& p = c.matcher->patterns_[(*c.ids)[id]];
+    if (p.kind == Kind::kPrefilter || c.s->span_seen[p.group] == c.s->gen) return 0;
+    Span span{static_cast<uint32_t>(from), static_cast<uint32_t>(to)};
+    if (p.literal) {
+      const auto len = static_cast<uint32_t>(p.expression.size());
+      span.from = span.to >= len ? span.to - len : 0;
+      if (p.word && !word_bounded(c.text, span.from, span.to)) return 0;
+    }
+    c.s->span_seen[p.group] = c.s->gen;
     c.s->group_span[p.group] = span;
     return 0;
   };
@@ -320,16 +409,20 @@ bool TextMatcher::confirm(const Pattern& p, std::string_view text, Span& span) c
 }
 
 bool TextMatcher::match(uint32_t group, const Features& f, Span& span) const {
+  if (!matches(group, f)) return false;
+  span = this->span(group, f);
+  return true;
+}
+
+bool TextMatcher::matches(uint32_t group, const Features& f) const {
   Scratch& s = scratch();
   const Group& g = groups_[group];
   if (s.field_stamp[static_cast<int>(g.field)] != s.gen) scan(g.field, f, s);
-  if (s.group_hit[group] == s.gen) {
-    span = s.group_span[group];
-    return true;
-  }
+  if (s.group_hit[group] == s.gen) return true;
   if (g.confirm.empty() || s.group_checked[group] == s.gen) return false;
   s.group_checked[group] = s.gen;
   const std::string_view text = f.field(g.field);
+  Span span;
   for (uint32_t index : g.confirm) {
     const Pattern& p = patterns_[index];
     if (p.kind == Kind::kPrefilter && s.candidate[index] != s.gen) continue;
@@ -340,6 +433,16 @@ bool TextMatcher::match(uint32_t group, const Features& f, Span& span) const {
     }
   }
   return false;
+}
+
+Span TextMatcher::span(uint32_t group, const Features& f) const {
+  Scratch& s = scratch();
+  const Field field = groups_[group].field;
+  if (dbs_[static_cast<size_t>(field)].fast != nullptr &&
+      s.span_stamp[static_cast<int>(field)] != s.gen) {
+    scan_spans(field, f, s);
+  }
+  return s.group_span[group];
 }
 
 }  // namespace tyr::rules

@@ -17,6 +17,12 @@
 //              string): RE2 runs whenever the group is evaluated.
 //   hs_only    RE2 rejects the regex but Hyperscan accepts it exactly.
 // A regex that neither engine accepts is an error, reported by the loader with its position.
+//
+// Start-of-match tracking makes Hyperscan several times slower, and the start only matters for
+// the text an explanation quotes. So each field with exact regexes has two databases: `fast`
+// (no start tracking, one report per pattern) decides which groups match; the `spans` database
+// (the exact regexes with HS_FLAG_SOM_LEFTMOST) runs only when a matched group's span is asked
+// for, and yields the span the single scan always gave: the first match reported for the group.
 
 #include <cstdint>
 #include <memory>
@@ -67,8 +73,20 @@ class TextMatcher {
 
   // True when the group matches `f`; `span` is a byte range of f.field(group's field).
   bool match(uint32_t group, const Features& f, Span& span) const;
+  // The same without the span (which may cost a second scan of the field).
+  bool matches(uint32_t group, const Features& f) const;
+  // The span of a group `matches` found in this event.
+  Span span(uint32_t group, const Features& f) const;
   // Starts a new event for this thread's scratch (invalidates earlier scan results).
   void begin_event() const;
+  // Scans now the fields in `mask` (bit i: Field i) not yet scanned in this event.
+  void scan_fields(uint32_t mask, const Features& f) const;
+  // The groups this event's scans have reported so far (matched, or proposed to RE2 to confirm),
+  // each once. Valid on this thread until the next begin_event.
+  const std::vector<uint32_t>& reported_groups() const;
+  // True when the group can only match if its field's scan reports it (no RE2-only pattern).
+  bool scan_decides(uint32_t group) const { return groups_[group].scan_decides; }
+  size_t groups() const { return groups_.size(); }
 
   Field field_of(uint32_t group) const;
   size_t count(Kind k) const;
@@ -85,15 +103,18 @@ class TextMatcher {
   struct Group {
     Field field;
     std::vector<uint32_t> confirm;  // kPrefilter and kRe2Only patterns
+    bool scan_decides = true;       // no kRe2Only pattern
   };
   struct FieldDb {
-    hs_database* db = nullptr;
-    std::vector<uint32_t> ids;  // Hyperscan id -> pattern index
+    hs_database* db = nullptr;    // every pattern; exact regexes with start of match
+    hs_database* fast = nullptr;  // the same without start of match; null when db needs none
+    std::vector<uint32_t> ids;    // Hyperscan id -> pattern index (both databases)
   };
   struct Scratch;
   friend struct ScanContext;
 
   void scan(Field field, const Features& f, Scratch& s) const;
+  void scan_spans(Field field, const Features& f, Scratch& s) const;
   Scratch& scratch() const;
   bool confirm(const Pattern& p, std::string_view text, Span& span) const;
 

@@ -108,11 +108,14 @@ struct LinkCounter {
   }
 };
 
-bool token_end(char c) {
-  return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '<' || c == '>' || c == '"' ||
-         c == '\'' || c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' ||
-         c == '|' || c == ',';
-}
+// Characters that end a URL-ish token, as a table: the tokenizer asks once per byte.
+constexpr std::array<bool, 256> kTokenEnd = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view(" \n\t\r<>\"'()[]{}|,")) t[c] = true;
+  return t;
+}();
+
+bool token_end(char c) { return kTokenEnd[static_cast<unsigned char>(c)]; }
 
 // Finds URLs in plain text: tokens with a scheme, "www." tokens, and "name.tld[/…]" tokens
 // whose TLD is known. `lower` is `text` ASCII-lower-cased (same length).
@@ -131,6 +134,8 @@ void scan_text_urls(std::string_view text, std::string_view lower, LinkCounter& 
       tok.remove_suffix(1);
     }
     if (tok.size() < 4) continue;
+    // Every kind of link below has a '.' or (in its scheme) a ':'; most words have neither.
+    if (tok.find_first_of(".:") == std::string_view::npos) continue;
     // A token may start with text before the scheme ("visit:http://…").
     size_t scheme = tok.find("http://");
     if (scheme == std::string_view::npos) scheme = tok.find("https://");
@@ -204,23 +209,40 @@ bool is_emoji(char32_t c) {
 }  // namespace
 
 void extract_features(const nlohmann::json& event, std::string_view display_name, Features& f) {
-  f.type = string_at(event, "type");
-  f.sender = string_at(event, "sender");
-  f.room = string_at(event, "room_id");
-  f.sender_server = strip_port(server_of(f.sender));
+  EventFields e;
+  e.type = string_at(event, "type");
+  e.sender = string_at(event, "sender");
+  e.room = string_at(event, "room_id");
   const nlohmann::json* content = nullptr;
   if (event.is_object()) {
     auto it = event.find("content");
     if (it != event.end() && it->is_object()) content = &*it;
   }
-  static const nlohmann::json kEmpty = nlohmann::json::object();
-  const nlohmann::json& c = content != nullptr ? *content : kEmpty;
-  f.msgtype = string_at(c, "msgtype");
-  f.body = string_at(c, "body");
-  f.formatted_body = string_at(c, "formatted_body");
+  if (content != nullptr) {
+    const nlohmann::json& c = *content;
+    e.msgtype = string_at(c, "msgtype");
+    e.body = string_at(c, "body");
+    e.formatted_body = string_at(c, "formatted_body");
+    if (e.type == "m.room.member") e.member_display_name = string_at(c, "displayname");
+    if (auto m = c.find("m.mentions"); m != c.end() && m->is_object()) {
+      if (auto ids = m->find("user_ids"); ids != m->end() && ids->is_array()) {
+        e.mentioned_user_ids = ids->size();
+      }
+    }
+  }
+  extract_features(e, display_name, f);
+}
+
+void extract_features(const EventFields& e, std::string_view display_name, Features& f) {
+  f.type = e.type;
+  f.sender = e.sender;
+  f.room = e.room;
+  f.sender_server = strip_port(server_of(f.sender));
+  f.msgtype = e.msgtype;
+  f.body = e.body;
+  f.formatted_body = e.formatted_body;
   f.display_name = display_name;
-  if (f.display_name.empty() && f.type == "m.room.member")
-    f.display_name = string_at(c, "displayname");
+  if (f.display_name.empty() && f.type == "m.room.member") f.display_name = e.member_display_name;
 
   f.body_lower.assign(f.body);
   for (char& ch : f.body_lower) ch = lower(ch);
@@ -233,12 +255,7 @@ void extract_features(const nlohmann::json& event, std::string_view display_name
   size_t pills = 0;
   if (!f.formatted_body.empty()) scan_hrefs(f.formatted_body, lc, lowered, pill_targets, pills);
 
-  size_t user_ids = 0;
-  if (auto m = c.find("m.mentions"); m != c.end() && m->is_object()) {
-    if (auto ids = m->find("user_ids"); ids != m->end() && ids->is_array()) {
-      user_ids = ids->size();
-    }
-  }
+  const size_t user_ids = e.mentioned_user_ids;
 
   size_t length = 0, upper = 0, letters = 0, lines = f.body.empty() ? 0 : 1, digits = 0;
   size_t run = 0, best_run = 0, emoji = 0;

@@ -65,4 +65,14 @@ struct Features {
 // throw: a rule about `body` simply does not match an event without one.
 void extract_features(const nlohmann::json& event, std::string_view display_name, Features& out);
 
+// The fields extraction reads, found by whatever parsed the event (a DOM, or a streaming reader
+// that never builds one). Views must outlive the Features. Absent and mistyped fields are empty.
+struct EventFields {
+  std::string_view type, sender, room, msgtype, body, formatted_body;
+  std::string_view member_display_name;  // content.displayname of an m.room.member event
+  size_t mentioned_user_ids = 0;         // size of content["m.mentions"].user_ids, an array
+};
+// Fills `out` from fields already read; extract_features(json, …) is this after reading them.
+void extract_features(const EventFields& fields, std::string_view display_name, Features& out);
+
 }  // namespace tyr

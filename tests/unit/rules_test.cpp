@@ -231,6 +231,39 @@ TEST_CASE("rules: stops early at the top threshold unless explaining", "[rules]"
   CHECK_FALSE(full.stopped_early);
 }
 
+TEST_CASE("rules: stops early even when the rules after the top cannot match", "[rules]") {
+  // The scoring loop visits only rules whose text the scan reported; `z` is never visited, but
+  // it is a rule of the event's type after the hit that reached the top.
+  const RuleSetPtr set = load(
+      "thresholds: {notify: 1, ban: 2}\n"
+      "rules:\n"
+      "  - {id: a, score: 2, when: {keywords: [x]}}\n"
+      "  - {id: z, score: 2, when: {regex: 'never[0-9]+here'}}\n");
+  RuntimeState state;
+  CHECK(score(*set, message("x"), state, 0).stopped_early);
+  const RuleSetPtr last = load(
+      "thresholds: {notify: 1, ban: 2}\n"
+      "rules:\n"
+      "  - {id: z, score: 2, when: {regex: 'never[0-9]+here'}}\n"
+      "  - {id: a, score: 2, when: {keywords: [x]}}\n");
+  CHECK_FALSE(score(*last, message("x"), state, 0).stopped_early);
+}
+
+TEST_CASE("rules: regex hits quote the first match the scan reports", "[rules]") {
+  // Matches are decided without start-of-match tracking; the quoted span comes from the
+  // database that tracks it: the earliest end, from its leftmost start.
+  const RuleSetPtr set = load(
+      "rules:\n"
+      "  - {id: win, score: 1, when: {regex: 'w[a-z]*n+ing [0-9]+'}}\n"
+      "  - {id: mixed, score: 1, when: {any: [{regex: 'cla+im'}, {keywords: [prize]}]}}\n"
+      "  - {id: group, score: 1, when: {regex: ['zz[0-9]{2}', 'cash']}}\n");
+  RuntimeState state;
+  const Verdict v =
+      score(*set, message("you are winning 1000 now, claim a prize: cash zz42"), state, 0);
+  CHECK(explain(v) ==
+        "score 3 -> notify: win +1 \"winning 1\", mixed +1 \"claim\", group +1 \"cash\"");
+}
+
 TEST_CASE("rules: tyr check --rules and tyr rules lint", "[rules]") {
   TempDir dir(/*create=*/true);
   fs::create_directories(dir.path() / "rules");

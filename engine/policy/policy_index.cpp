@@ -179,18 +179,28 @@ struct PolicyIndex::Impl {
       }
       if (dead_changed) publish_dead(k);
     }
+    grouped.reset();
     publish();
   }
 
-  std::vector<RulePtr> live_rules(size_t kind, size_t sort) const {
-    std::vector<RulePtr> out;
-    for (const auto& [name, rules] : lists) {
-      for (const auto& [key, rule] : rules) {
-        if (kind_index(key.first) != kind) continue;
-        if (sort_of(shape_of(*rule)) == sort) out.push_back(rule);
+  // Live rules by kind and sort, gathered in one pass for all the rebuilds of one batch (a
+  // bulk load rebuilds every table) and dropped when the batch is done. Each table is rebuilt
+  // at most once per batch, so each vector is taken at most once.
+  using Grouped = std::array<std::array<std::vector<RulePtr>, kSorts>, kEntityKinds>;
+  std::optional<Grouped> grouped;
+
+  std::vector<RulePtr> live_rules(size_t kind, size_t sort) {
+    if (!grouped) {
+      grouped.emplace();
+      for (const auto& [name, rules] : lists) {
+        for (const auto& [key, rule] : rules) {
+          if (const auto s = sort_of(shape_of(*rule))) {
+            (*grouped)[kind_index(key.first)][*s].push_back(rule);
+          }
+        }
       }
     }
-    return out;
+    return std::move((*grouped)[kind][sort]);
   }
 
   template <class Table>
@@ -365,6 +375,7 @@ void PolicyIndex::compact() {
     }
     if (dead_changed) impl_->publish_dead(k);
   }
+  impl_->grouped.reset();
   if (changed) impl_->publish();
 }
 

@@ -211,14 +211,17 @@ struct AnchorTable {
   std::vector<Slot> slots;
   size_t mask = 0;
   std::vector<uint32_t> lengths;  // key lengths in use, ascending
+  HashFilter filter;
 
   // `keys`: (key, first glob, glob count), keys distinct.
   void build(const std::vector<std::pair<std::string_view, RuleRange>>& keys) {
     if (keys.empty()) return;
     slots.resize(table_capacity(keys.size()));
     mask = slots.size() - 1;
+    filter.build(keys.size());
     for (const auto& [key, globs] : keys) {
       const Slot slot{fold_hash(key), static_cast<uint32_t>(key.size()), globs};
+      filter.add(slot.hash);
       size_t at = slot.hash & mask;
       while (slots[at].globs.count != 0) at = (at + 1) & mask;
       slots[at] = slot;
@@ -235,6 +238,7 @@ struct AnchorTable {
     for (const uint32_t length : lengths) {
       if (length > t.size()) return;
       const uint64_t hash = fold_hash(kSuffix ? t.substr(t.size() - length) : t.substr(0, length));
+      if (!filter.may_contain(hash)) continue;
       for (size_t at = hash & mask; slots[at].globs.count != 0; at = (at + 1) & mask) {
         if (slots[at].hash == hash && slots[at].length == length) f(slots[at].globs);
       }

@@ -17,6 +17,7 @@
 
 #include "engine/core/digest.hpp"
 #include "engine/core/entity.hpp"
+#include "engine/core/glob.hpp"
 #include "engine/policy/policy_rule.hpp"
 
 namespace tyr::engine::policy::index_detail {

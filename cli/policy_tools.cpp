@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -12,6 +11,8 @@
 #include "cli/rules_tools.hpp"
 #include "engine/classifier/classifier.hpp"
 #include "engine/classifier/model_dir.hpp"
+#include "engine/core/text.hpp"
+#include "engine/policy/event_lines.hpp"
 #include "engine/policy/judge.hpp"
 #include "engine/policy/policy_index.hpp"
 #include "engine/policy/policy_list.hpp"
@@ -24,6 +25,8 @@ namespace tyr::cli {
 namespace {
 
 using namespace tyr::engine::policy;
+
+constexpr size_t kOutputBlock = 1 << 16;
 
 struct LoadedLists {
   PolicyIndex index;
@@ -61,9 +64,9 @@ void report_invalid(const std::string& file, const std::string& text) {
 }
 
 // A list file is a JSON array of state events; its list id is the events' room_id (the file
-// name when they carry none). Read by streaming (state_stream.hpp): the list holds the
-// effective rules, the index its own copy, and nothing holds the whole document. `keep_rules`
-// also keeps every rule in `out.rules` (for the ACL plan).
+// name when they carry none). Read by streaming (state_stream.hpp): the list gathers the
+// effective rules, which then move into the index; nothing holds the whole document.
+// `keep_rules` also keeps a copy of every rule in `out.rules` (for the ACL plan).
 bool load_lists(const std::vector<std::string>& files, LoadedLists& out, bool keep_rules) {
   for (const auto& file : files) {
     std::vector<PolicyRule> rules;
@@ -86,7 +89,7 @@ bool load_lists(const std::vector<std::string>& files, LoadedLists& out, bool ke
             warnings.push_back(file + ": [" + std::to_string(index) + "] " + parsed->state_key +
                                ": " + parsed->problem + "; treated as no rule");
           }
-          list.apply(*parsed);
+          list.load(std::move(*parsed));
         }
       });
       if (!read.ok) {
@@ -100,16 +103,88 @@ bool load_lists(const std::vector<std::string>& files, LoadedLists& out, bool ke
       }
       for (const auto& w : warnings) std::fprintf(stderr, "%s\n", w.c_str());
       if (!first_room_id.empty()) list_id = first_room_id;
-      rules = list.effective_rules();
-    }  // the list's own copies are freed here, before the index copies the rules
-    for (auto& rule : rules) rule.list = list_id;
-    out.index.replace_list(list_id, rules);
-    if (keep_rules) {
-      out.rules.insert(out.rules.end(), std::make_move_iterator(rules.begin()),
-                       std::make_move_iterator(rules.end()));
+      rules = list.take_effective_rules();
     }
+    for (auto& rule : rules) rule.list = list_id;
+    if (keep_rules) out.rules.insert(out.rules.end(), rules.begin(), rules.end());
+    out.index.replace_list(list_id, std::move(rules));  // moved in, not copied
   }
   return true;
+}
+
+// Appends `s` escaped as nlohmann::json::dump() escapes a string (no ASCII escaping of UTF-8,
+// `\u00xx` in lower case for other control characters). False when `s` is not valid UTF-8,
+// which dump() refuses.
+bool append_escaped(std::string& out, std::string_view s) {
+  bool ascii = true;
+  size_t run = 0;  // start of the bytes not yet appended
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) ascii = false;
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(escape, sizeof escape);
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  return ascii || is_valid_utf8(s);
+}
+
+bool append_string(std::string& out, std::string_view s) {
+  out += '"';
+  const bool ok = append_escaped(out, s);
+  out += '"';
+  return ok;
+}
+
+// One line of `tyr check` output, byte for byte what nlohmann::json::dump() makes of it (keys
+// in its sorted order). False when a string is not valid UTF-8.
+bool append_check_line(std::string& out, std::string_view event_id, std::string_view sender,
+                       const JudgementRefs& j) {
+  bool ok = true;
+  out += "{\"event_id\":";
+  ok &= append_string(out, event_id);
+  out += ",\"matches\":[";
+  for (size_t i = 0; i < j.matches.size(); ++i) {
+    const PolicyRule& r = *j.matches[i];
+    out += i == 0 ? "{\"entity\":\"" : ",{\"entity\":\"";
+    if (r.entity.empty()) {
+      out += "sha256:";
+      ok &= append_escaped(out, r.sha256);
+    } else {
+      ok &= append_escaped(out, r.entity);
+    }
+    out += "\",\"kind\":\"";
+    out += kind_name(r.kind);
+    out += "\",\"list\":";
+    ok &= append_string(out, r.list);
+    out += ",\"reason\":";
+    ok &= append_string(out, r.reason);
+    out += ",\"recommendation\":";
+    ok &= append_string(out, r.recommendation_raw);
+    out += ",\"state_key\":";
+    ok &= append_string(out, r.state_key);
+    out += '}';
+  }
+  out += "],\"sender\":";
+  ok &= append_string(out, sender);
+  out += ",\"verdict\":\"";
+  out += !j.act ? "allow" : (j.takedown ? "takedown" : "ban");
+  out += "\"}\n";
+  return ok;
 }
 
 }  // namespace
@@ -123,44 +198,73 @@ int cmd_check(const std::vector<std::string>& list_files,
   LoadedLists lists;
   if (!load_lists(list_files, lists, false)) return 2;
   const std::string& events_path = positional[0];
-  std::ifstream in(events_path);
-  if (!in) {
-    std::fprintf(stderr, "%s: cannot read the file\n", events_path.c_str());
-    return 2;
-  }
-  JudgeContext ctx;  // offline: no operators, no allowlist, nothing in shadow
-  std::string line;
-  size_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+  const JudgeContext ctx;  // offline: no operators, no allowlist, nothing in shadow
+  const auto snapshot = lists.index.snapshot();
+  JudgementRefs judgement;
+  std::string out;  // stdout, written in blocks
+  out.reserve(kOutputBlock + 4096);
+  const auto flush = [&] {
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    out.clear();
+  };
+  int status = 0;
+  // A line in the common shape is read by simdjson and written here; any other line by the
+  // reference reader, which also words every error.
+  const auto visit = [&](size_t line_no, std::string_view line, const EventLineFields* fields) {
+    if (fields != nullptr) {
+      judge_user(*snapshot, ctx, fields->sender, judgement);
+      const size_t mark = out.size();
+      if (append_check_line(out, fields->event_id, fields->sender, judgement)) {
+        if (out.size() >= kOutputBlock) flush();
+        return true;
+      }
+      out.resize(mark);  // text nlohmann::json::dump() refuses: let it say so below
+    }
     auto ev = nlohmann::json::parse(line, nullptr, false);
     if (ev.is_discarded() || !ev.is_object()) {
+      flush();
       std::fprintf(stderr, "%s:%zu: not a JSON object\n", events_path.c_str(), line_no);
-      return 2;
+      status = 2;
+      return false;
     }
     auto sender = ev.find("sender");
     if (sender == ev.end() || !sender->is_string()) {
+      flush();
       std::fprintf(stderr, "%s:%zu: the event has no string 'sender'\n", events_path.c_str(),
                    line_no);
-      return 2;
+      status = 2;
+      return false;
     }
     Judgement j = judge_user(lists.index, ctx, sender->get<std::string>());
-    nlohmann::json out = {{"event_id", ev.value("event_id", "")},
-                          {"sender", *sender},
-                          {"verdict", !j.act ? "allow" : (j.takedown ? "takedown" : "ban")},
-                          {"matches", nlohmann::json::array()}};
+    nlohmann::json verdict = {{"event_id", ev.value("event_id", "")},
+                              {"sender", *sender},
+                              {"verdict", !j.act ? "allow" : (j.takedown ? "takedown" : "ban")},
+                              {"matches", nlohmann::json::array()}};
     for (const auto& r : j.matches) {
-      out["matches"].push_back({{"list", r.list},
-                                {"state_key", r.state_key},
-                                {"kind", kind_name(r.kind)},
-                                {"entity", r.entity.empty() ? "sha256:" + r.sha256 : r.entity},
-                                {"recommendation", r.recommendation_raw},
-                                {"reason", r.reason}});
+      verdict["matches"].push_back({{"list", r.list},
+                                    {"state_key", r.state_key},
+                                    {"kind", kind_name(r.kind)},
+                                    {"entity", r.entity.empty() ? "sha256:" + r.sha256 : r.entity},
+                                    {"recommendation", r.recommendation_raw},
+                                    {"reason", r.reason}});
     }
-    std::printf("%s\n", out.dump().c_str());
+    out += verdict.dump();
+    out += '\n';
+    return true;
+  };
+  bool opened = false;
+  try {
+    opened = read_event_lines(events_path, visit);
+  } catch (...) {
+    flush();  // what was judged before the exception, as printf would have left it
+    throw;
   }
-  return 0;
+  flush();
+  if (!opened) {
+    std::fprintf(stderr, "%s: cannot read the file\n", events_path.c_str());
+    return 2;
+  }
+  return status;
 }
 
 int cmd_check_rules(const std::string& rules_dir, const std::vector<std::string>& list_files,

@@ -76,7 +76,7 @@ BEGIN {
     ev / 1e6, ev / (floor_rate / (bytes / rules))
 }'
 echo "load in process, of which: streaming into the list $(get read_ms) ms, index build $(get index_ms) ms"
-echo "hits: $(get hits) (match_user senders)"
+echo "hits: $(get hits) (match_user senders); heap allocations per check: $(get allocations_per_check)"
 
 # The rule engine's scoring throughput (its own corpus; see tests/bench/rules_bench.cpp).
 if [[ -x "$RULES_BENCH" ]]; then

@@ -4,11 +4,13 @@
 // entities of one kind (Hyperscan prefilter, exact confirmation).
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <hs/hs.h>
@@ -180,6 +182,70 @@ struct FactorChooser {
   }
 };
 
+// Globs found by a hash of their literal prefix or suffix (up to kMaxAnchor characters of it):
+// a lookup hashes the input's first (last) n characters for each anchor length n in use, so it
+// costs a few hash probes, and building costs a sort instead of a Hyperscan compile. A glob is
+// anchored on the side whose key fewer globs share; one that has no side of at least
+// kMinAnchor characters shared by at most kMaxAnchorGroup globs, or whose anchor length is
+// rare, goes to Hyperscan. `*.example.org`-style server globs are all suffix-anchored.
+constexpr size_t kMinAnchor = 4;
+constexpr size_t kMaxAnchor = 24;
+constexpr uint32_t kMaxAnchorGroup = 8;
+constexpr size_t kMaxAnchorLengths = 8;  // per side
+
+inline std::string_view prefix_anchor(std::string_view p) {
+  return p.substr(0, std::min(p.find_first_of("*?"), kMaxAnchor));
+}
+
+inline std::string_view suffix_anchor(std::string_view p) {
+  const size_t n = std::min(p.size() - p.find_last_of("*?") - 1, kMaxAnchor);
+  return p.substr(p.size() - n);
+}
+
+struct AnchorTable {
+  struct Slot {
+    uint64_t hash = 0;  // fold_hash of the key
+    uint32_t length = 0;
+    RuleRange globs;  // indices of GlobTable::globs_; count 0: empty slot
+  };
+  std::vector<Slot> slots;
+  size_t mask = 0;
+  std::vector<uint32_t> lengths;  // key lengths in use, ascending
+  HashFilter filter;
+
+  // `keys`: (key, first glob, glob count), keys distinct.
+  void build(const std::vector<std::pair<std::string_view, RuleRange>>& keys) {
+    if (keys.empty()) return;
+    slots.resize(table_capacity(keys.size()));
+    mask = slots.size() - 1;
+    filter.build(keys.size());
+    for (const auto& [key, globs] : keys) {
+      const Slot slot{fold_hash(key), static_cast<uint32_t>(key.size()), globs};
+      filter.add(slot.hash);
+      size_t at = slot.hash & mask;
+      while (slots[at].globs.count != 0) at = (at + 1) & mask;
+      slots[at] = slot;
+      lengths.push_back(slot.length);
+    }
+    std::sort(lengths.begin(), lengths.end());
+    lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+  }
+
+  // Calls f(range) for every slot whose key may equal the input's prefix (suffix) of a length
+  // in use; equal hashes of different keys only cost a confirmation that fails.
+  template <bool kSuffix, class F>
+  void probe(std::string_view t, F&& f) const {
+    for (const uint32_t length : lengths) {
+      if (length > t.size()) return;
+      const uint64_t hash = fold_hash(kSuffix ? t.substr(t.size() - length) : t.substr(0, length));
+      if (!filter.may_contain(hash)) continue;
+      for (size_t at = hash & mask; slots[at].globs.count != 0; at = (at + 1) & mask) {
+        if (slots[at].hash == hash && slots[at].length == length) f(slots[at].globs);
+      }
+    }
+  }
+};
+
 class GlobTable {
  public:
   // `compiled`: Hyperscan and RE2::Set (built tables); otherwise every glob is checked in turn
@@ -218,10 +284,18 @@ class GlobTable {
   GlobTable& operator=(const GlobTable&) = delete;
 
   size_t factor_count() const { return factor_globs_.size(); }
+  size_t anchored_count() const { return anchored_; }
 
   void match(const Text& text, std::string_view original, const Emit& emit) const {
-    // Every factored glob has a literal character, so none matches an empty input.
-    if (db_ != nullptr && !text.reduced.empty()) scan(text, emit);
+    // Every anchored or factored glob has a literal character, so none matches an empty input.
+    if (!text.reduced.empty()) {
+      const auto confirm = [&](RuleRange globs) {
+        for (uint32_t i = 0; i < globs.count; ++i) check(globs.begin + i, text, emit);
+      };
+      prefixes_.probe<false>(text.reduced, confirm);
+      suffixes_.probe<true>(text.reduced, confirm);
+      if (db_ != nullptr) scan(text, emit);
+    }
     for (uint32_t g : unfactored_) check(g, text, emit);
     if (text.other_non_ascii && !unicode_.empty()) match_unicode(original, emit);
   }
@@ -260,11 +334,13 @@ class GlobTable {
   template <class AddRules>
   void build_factored(const std::map<std::string, std::vector<const PolicyRule*>>& ascii,
                       AddRules& add_rules) {
+    using Entry = AsciiEntry;
+    const std::vector<const Entry*> rest = build_anchored(ascii, add_rules);
     FactorChooser chooser;
-    for (const auto& [pattern, rs] : ascii) chooser.count(pattern);
-    using Entry = std::pair<const std::string, std::vector<const PolicyRule*>>;
+    for (const Entry* entry : rest) chooser.count(entry->first);
     std::map<std::string_view, std::vector<const Entry*>> by_factor;
-    for (const auto& entry : ascii) {
+    for (const Entry* entry_ptr : rest) {
+      const Entry& entry = *entry_ptr;
       const std::string_view factor = chooser.choose(entry.first);
       if (factor.empty()) {
         unfactored_.push_back(static_cast<uint32_t>(globs_.size()));
@@ -278,6 +354,7 @@ class GlobTable {
     std::vector<const char*> expressions;
     std::vector<size_t> lengths;
     std::vector<unsigned> flags, ids;
+    const auto first_factored = static_cast<uint32_t>(globs_.size());
     for (const auto& [factor, entries] : by_factor) {
       const auto first = static_cast<uint32_t>(globs_.size());
       for (const auto* entry : entries) {
@@ -297,11 +374,84 @@ class GlobTable {
       if (error != nullptr) hs_free_compile_error(error);
       db_ = nullptr;
       factor_globs_.clear();
-      unfactored_.clear();
-      for (uint32_t g = 0; g < globs_.size(); ++g) unfactored_.push_back(g);
+      for (uint32_t g = first_factored; g < globs_.size(); ++g) unfactored_.push_back(g);
       return;
     }
     serial_ = ++g_database_serial;
+  }
+
+  using AsciiEntry = std::pair<const std::string, std::vector<const PolicyRule*>>;
+
+  // Puts the globs that have a selective literal prefix or suffix into prefixes_ and
+  // suffixes_ (see AnchorTable); returns the others, in pattern order.
+  template <class AddRules>
+  std::vector<const AsciiEntry*> build_anchored(
+      const std::map<std::string, std::vector<const PolicyRule*>>& ascii, AddRules& add_rules) {
+    std::unordered_map<std::string_view, uint32_t> shared[2];  // [suffix?] key -> globs
+    for (const auto& [pattern, rs] : ascii) {
+      ++shared[0][prefix_anchor(pattern)];
+      ++shared[1][suffix_anchor(pattern)];
+    }
+    struct Choice {
+      const AsciiEntry* entry;
+      std::string_view key;
+    };
+    std::vector<Choice> chosen[2];
+    std::vector<const AsciiEntry*> rest;
+    for (const auto& entry : ascii) {
+      const std::string_view keys[2] = {prefix_anchor(entry.first), suffix_anchor(entry.first)};
+      uint32_t counts[2];
+      for (int side = 0; side < 2; ++side) {
+        counts[side] = keys[side].size() >= kMinAnchor ? shared[side].at(keys[side]) : UINT32_MAX;
+      }
+      const int side =
+          counts[1] < counts[0] || (counts[1] == counts[0] && keys[1].size() > keys[0].size()) ? 1
+                                                                                               : 0;
+      if (counts[side] > kMaxAnchorGroup) {
+        rest.push_back(&entry);
+      } else {
+        chosen[side].push_back({&entry, keys[side]});
+      }
+    }
+    AnchorTable* tables[2] = {&prefixes_, &suffixes_};
+    for (int side = 0; side < 2; ++side) {
+      // Each length in use costs every lookup a probe: keep the most used lengths.
+      std::array<uint32_t, kMaxAnchor + 1> per_length{};
+      for (const Choice& c : chosen[side]) ++per_length[c.key.size()];
+      std::array<uint32_t, kMaxAnchor + 1> order{};
+      for (uint32_t n = 0; n <= kMaxAnchor; ++n) order[n] = n;
+      std::stable_sort(order.begin(), order.end(),
+                       [&](uint32_t a, uint32_t b) { return per_length[a] > per_length[b]; });
+      std::array<bool, kMaxAnchor + 1> kept{};
+      for (size_t i = 0; i < kMaxAnchorLengths; ++i) kept[order[i]] = per_length[order[i]] != 0;
+
+      std::vector<Choice>& cs = chosen[side];
+      std::stable_sort(cs.begin(), cs.end(),
+                       [](const Choice& a, const Choice& b) { return a.key < b.key; });
+      std::vector<std::pair<std::string_view, RuleRange>> keys;
+      for (size_t i = 0; i < cs.size();) {
+        const std::string_view key = cs[i].key;
+        size_t end = i;
+        while (end < cs.size() && cs[end].key == key) ++end;
+        if (!kept[key.size()]) {
+          for (; i < end; ++i) rest.push_back(cs[i].entry);
+          continue;
+        }
+        const auto first = static_cast<uint32_t>(globs_.size());
+        for (; i < end; ++i) {
+          globs_.push_back({AsciiGlob(cs[i].entry->first), add_rules(cs[i].entry->second)});
+        }
+        keys.emplace_back(key, RuleRange{first, static_cast<uint32_t>(globs_.size() - first)});
+      }
+      tables[side]->build(keys);
+    }
+    anchored_ = 0;
+    for (const AnchorTable* table : tables) {
+      for (const auto& slot : table->slots) anchored_ += slot.globs.count;
+    }
+    std::sort(rest.begin(), rest.end(),
+              [](const AsciiEntry* a, const AsciiEntry* b) { return a->first < b->first; });
+    return rest;
   }
 
   template <class AddRules>
@@ -383,6 +533,8 @@ class GlobTable {
   std::vector<Glob> globs_;              // grouped by factor
   std::vector<RuleRange> factor_globs_;  // Hyperscan id -> range of globs_
   std::vector<uint32_t> unfactored_;     // globs_ checked on every lookup
+  AnchorTable prefixes_, suffixes_;      // globs_ found by a hash of their literal ends
+  size_t anchored_ = 0;                  // globs in prefixes_ and suffixes_
   hs_database_t* db_ = nullptr;
   uint64_t serial_ = 0;
   std::vector<Unicode> unicode_;  // set_ index -> entry when set_ exists

@@ -9,10 +9,11 @@ namespace tyr::engine::policy {
 
 namespace {
 
-std::string lower_ascii(std::string_view in) {
-  std::string s(in);
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+// As comparing the two lower-cased: only 'A'..'Z' fold.
+bool equal_ascii_caseless(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c; };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 bool enforceable(const PolicyRule& r) {
@@ -29,47 +30,63 @@ std::string describe_rule(const PolicyRule& r) {
   return s + ")";
 }
 
-Judgement judge_user(const PolicyIndex& index, const JudgeContext& ctx,
-                     const std::string& user_id) {
-  Judgement j;
-  std::vector<const PolicyRule*> hits;
-  auto snapshot = index.snapshot();  // keeps the rules alive while we read them
-  snapshot->match_user(user_id, hits);
-  const std::string server = lower_ascii(strip_port(server_of(user_id)));
+void judge_user(const PolicyIndexSnapshot& snapshot, const JudgeContext& ctx,
+                std::string_view user_id, JudgementRefs& out) {
+  out.act = out.takedown = out.shadow = false;
+  out.exempt = {};
+  out.matches.clear();
+  out.hits.clear();
+  snapshot.match_user(user_id, out.hits);
+  const std::string_view server = strip_port(server_of(user_id));
   bool any_enforcing = false;
-  for (const auto* r : hits) {
+  for (const auto* r : out.hits) {
     if (!enforceable(*r)) continue;
     if (r->kind == EntityKind::kServer) {
       // A server rule never bans the users of Tyr's own server or of its operators' servers.
-      if (server == lower_ascii(strip_port(ctx.own_server)) ||
-          std::any_of(ctx.protected_servers.begin(), ctx.protected_servers.end(),
-                      [&](const std::string& p) { return lower_ascii(strip_port(p)) == server; })) {
+      if (equal_ascii_caseless(server, strip_port(ctx.own_server)) ||
+          std::any_of(
+              ctx.protected_servers.begin(), ctx.protected_servers.end(),
+              [&](const std::string& p) { return equal_ascii_caseless(strip_port(p), server); })) {
         continue;
       }
     }
-    j.matches.push_back(*r);
+    out.matches.push_back(r);
     if (!ctx.is_shadow || !ctx.is_shadow(r->list)) any_enforcing = true;
   }
-  if (j.matches.empty()) return j;
-  std::stable_sort(j.matches.begin(), j.matches.end(),
-                   [](const PolicyRule& a, const PolicyRule& b) {
-                     return a.recommendation == Recommendation::kTakedown &&
-                            b.recommendation != Recommendation::kTakedown;
+  if (out.matches.empty()) return;
+  std::stable_sort(out.matches.begin(), out.matches.end(),
+                   [](const PolicyRule* a, const PolicyRule* b) {
+                     return a->recommendation == Recommendation::kTakedown &&
+                            b->recommendation != Recommendation::kTakedown;
                    });
   if (user_id == ctx.bot_user) {
-    j.exempt = "Tyr itself";
+    out.exempt = "Tyr itself";
   } else if (std::find(ctx.operators.begin(), ctx.operators.end(), user_id) !=
              ctx.operators.end()) {
-    j.exempt = "an operator";
+    out.exempt = "an operator";
   } else if (ctx.is_allowlisted &&
-             (ctx.is_allowlisted(user_id) ||
+             (ctx.is_allowlisted(std::string(user_id)) ||
               ctx.is_allowlisted(std::string(strip_port(server_of(user_id)))))) {
-    j.exempt = "allowlisted";
+    out.exempt = "allowlisted";
   }
-  if (!j.exempt.empty()) return j;
-  j.act = true;
-  j.takedown = j.matches.front().recommendation == Recommendation::kTakedown;
-  j.shadow = ctx.dry_run || !any_enforcing;
+  if (!out.exempt.empty()) return;
+  out.act = true;
+  out.takedown = out.matches.front()->recommendation == Recommendation::kTakedown;
+  out.shadow = ctx.dry_run || !any_enforcing;
+}
+
+Judgement judge_user(const PolicyIndex& index, const JudgeContext& ctx,
+                     const std::string& user_id) {
+  JudgementRefs refs;
+  auto snapshot = index.snapshot();  // keeps the rules alive while we read them
+  judge_user(*snapshot, ctx, user_id, refs);
+  Judgement j;
+  j.act = refs.act;
+  j.takedown = refs.takedown;
+  j.shadow = refs.shadow;
+  j.exempt = refs.exempt;
+  j.matches.reserve(refs.matches.size());
+  for (const PolicyRule* r : refs.matches) j.matches.push_back(*r);
   return j;
 }
 

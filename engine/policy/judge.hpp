@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/policy/policy_index.hpp"
@@ -31,6 +32,20 @@ struct JudgeContext {
 };
 
 Judgement judge_user(const PolicyIndex& index, const JudgeContext& ctx, const std::string& user_id);
+
+// The same judgement with the matches as rules of `snapshot` (valid while it lives), into
+// storage the caller reuses: judging many users this way allocates nothing once it is warm.
+struct JudgementRefs {
+  bool act = false;
+  bool takedown = false;
+  bool shadow = false;
+  std::string_view exempt;
+  std::vector<const PolicyRule*> matches;
+  std::vector<const PolicyRule*> hits;  // scratch
+};
+
+void judge_user(const PolicyIndexSnapshot& snapshot, const JudgeContext& ctx,
+                std::string_view user_id, JudgementRefs& out);
 
 // Banned server globs of the given rules (ban or takedown, server kind, literal/glob entity).
 std::vector<std::string> server_deny_globs(const std::vector<PolicyRule>& rules);

@@ -74,7 +74,8 @@ void PolicyIndexSnapshot::match_user(std::string_view user_id,
 struct PolicyIndex::Impl {
   explicit Impl(PolicyIndexOptions o) : options(o) {}
 
-  using Key = std::pair<EntityKind, std::string>;
+  // The state key is a view of the held rule's own (a map's key and value never part).
+  using Key = std::pair<EntityKind, std::string_view>;
   using ListRules = std::map<Key, RulePtr>;
 
   // One sort of table of one kind, writer's bookkeeping.
@@ -119,9 +120,12 @@ struct PolicyIndex::Impl {
     }
     if (diff.added) {
       auto rule = std::make_shared<const PolicyRule>(*diff.added);
-      auto& slot = lists[rule->list][{rule->kind, rule->state_key}];
-      if (slot) ops.push_back({false, std::move(slot)});
-      slot = rule;
+      ListRules& held = lists[rule->list];
+      if (auto it = held.find({rule->kind, rule->state_key}); it != held.end()) {
+        ops.push_back({false, std::move(it->second)});
+        held.erase(it);  // its key views the rule just replaced
+      }
+      held.emplace(Key{rule->kind, rule->state_key}, rule);
       ops.push_back({true, std::move(rule)});
     }
   }
@@ -175,18 +179,28 @@ struct PolicyIndex::Impl {
       }
       if (dead_changed) publish_dead(k);
     }
+    grouped.reset();
     publish();
   }
 
-  std::vector<RulePtr> live_rules(size_t kind, size_t sort) const {
-    std::vector<RulePtr> out;
-    for (const auto& [name, rules] : lists) {
-      for (const auto& [key, rule] : rules) {
-        if (kind_index(key.first) != kind) continue;
-        if (sort_of(shape_of(*rule)) == sort) out.push_back(rule);
+  // Live rules by kind and sort, gathered in one pass for all the rebuilds of one batch (a
+  // bulk load rebuilds every table) and dropped when the batch is done. Each table is rebuilt
+  // at most once per batch, so each vector is taken at most once.
+  using Grouped = std::array<std::array<std::vector<RulePtr>, kSorts>, kEntityKinds>;
+  std::optional<Grouped> grouped;
+
+  std::vector<RulePtr> live_rules(size_t kind, size_t sort) {
+    if (!grouped) {
+      grouped.emplace();
+      for (const auto& [name, rules] : lists) {
+        for (const auto& [key, rule] : rules) {
+          if (const auto s = sort_of(shape_of(*rule))) {
+            (*grouped)[kind_index(key.first)][*s].push_back(rule);
+          }
+        }
       }
     }
-    return out;
+    return std::move((*grouped)[kind][sort]);
   }
 
   template <class Table>
@@ -242,13 +256,16 @@ struct PolicyIndex::Impl {
   }
 
   void publish() {
-    stats.delta = stats.tombstones = stats.hyperscan_factors = 0;
+    stats.delta = stats.tombstones = stats.hyperscan_factors = stats.anchored_globs = 0;
     for (size_t k = 0; k < kEntityKinds; ++k) {
       for (const Part& part : parts[k]) {
         stats.delta += part.delta.size();
         stats.tombstones += part.dead.size();
       }
-      if (view[k].globs) stats.hyperscan_factors += view[k].globs->factor_count();
+      if (view[k].globs) {
+        stats.hyperscan_factors += view[k].globs->factor_count();
+        stats.anchored_globs += view[k].globs->anchored_count();
+      }
     }
     ++stats.version;
     auto state = std::make_unique<PolicyIndexSnapshot::State>();
@@ -302,25 +319,23 @@ void PolicyIndex::apply(const std::vector<ListDiff>& diffs) {
   if (!ops.empty()) impl_->run(ops);
 }
 
-void PolicyIndex::replace_list(const std::string& list, const std::vector<PolicyRule>& rules) {
+void PolicyIndex::replace_list(const std::string& list, std::vector<PolicyRule> rules) {
   std::lock_guard lock(impl_->write_mutex);
+  for (PolicyRule& rule : rules) {
+    if (rule.list != list) rule.list = list;
+  }
   // One rule per key; should the caller pass several families, the highest precedence wins.
-  std::map<Impl::Key, const PolicyRule*> incoming;
-  for (const PolicyRule& rule : rules) {
+  std::map<Impl::Key, PolicyRule*> incoming;
+  for (PolicyRule& rule : rules) {
     auto [it, inserted] = incoming.try_emplace({rule.kind, rule.state_key}, &rule);
     if (!inserted && rule.family < it->second->family) it->second = &rule;
   }
-  auto same = [&](const PolicyRule& held, const PolicyRule& next) {
-    PolicyRule copy = next;
-    copy.list = list;
-    return same_rule(held, copy);
-  };
 
   std::vector<Impl::Op> ops;
   Impl::ListRules& held = impl_->lists[list];
   for (auto it = held.begin(); it != held.end();) {
     auto next = incoming.find(it->first);
-    if (next == incoming.end() || !same(*it->second, *next->second)) {
+    if (next == incoming.end() || !same_rule(*it->second, *next->second)) {
       ops.push_back({false, std::move(it->second)});
       it = held.erase(it);
     } else {
@@ -329,10 +344,8 @@ void PolicyIndex::replace_list(const std::string& list, const std::vector<Policy
   }
   for (const auto& [key, rule] : incoming) {
     if (held.count(key) != 0) continue;  // unchanged
-    auto copy = std::make_shared<PolicyRule>(*rule);
-    copy->list = list;
-    RulePtr ptr = std::move(copy);
-    held.emplace(key, ptr);
+    RulePtr ptr = std::make_shared<const PolicyRule>(std::move(*rule));
+    held.emplace(Impl::Key{ptr->kind, ptr->state_key}, ptr);
     ops.push_back({true, std::move(ptr)});
   }
   if (held.empty()) impl_->lists.erase(list);
@@ -362,6 +375,7 @@ void PolicyIndex::compact() {
     }
     if (dead_changed) impl_->publish_dead(k);
   }
+  impl_->grouped.reset();
   if (changed) impl_->publish();
 }
 

@@ -71,6 +71,7 @@ struct PolicyIndexStats {
   size_t delta = 0;              // rules added since their table was built
   size_t tombstones = 0;         // removed rules still inside a built table
   size_t hyperscan_factors = 0;  // literal factors in the Hyperscan databases
+  size_t anchored_globs = 0;     // built globs found by a hash of their literal prefix or suffix
   uint64_t rebuilds = 0;         // tables built since construction
   uint64_t version = 0;          // incremented by every published change
 };
@@ -122,8 +123,9 @@ class PolicyIndex {
   void apply(const ListDiff& diff);
   void apply(const std::vector<ListDiff>& diffs);  // one snapshot for the whole batch
   // Makes `list` hold exactly `rules` (its effective rules; each rule's `list` is set to
-  // `list`). Unchanged rules are kept as they are, so reloading a list costs little.
-  void replace_list(const std::string& list, const std::vector<PolicyRule>& rules);
+  // `list`). Unchanged rules are kept as they are, so reloading a list costs little; new ones
+  // are moved in.
+  void replace_list(const std::string& list, std::vector<PolicyRule> rules);
   void remove_list(const std::string& list);
   // Rebuilds every table that has a delta or tombstones.
   void compact();

@@ -35,7 +35,7 @@ ListDiff PolicyList::apply(const PolicyEvent& event) {
     rule.family = event.family;
     rule.state_key = event.state_key;
     rule.list = id_;
-    if (!slot || !same_rule(*slot, rule)) slot = std::move(rule);
+    if (!slot || !same_rule(*slot, rule)) slot = std::make_unique<PolicyRule>(std::move(rule));
   } else {
     slot.reset();
   }
@@ -62,6 +62,40 @@ ListDiff PolicyList::apply(const PolicyEvent& event) {
   return diff;
 }
 
+void PolicyList::load(PolicyEvent&& event) {
+  auto& keys = keys_[static_cast<size_t>(event.kind)];
+  auto it = keys.find(event.state_key);
+  if (it == keys.end()) {
+    if (!event.rule) return;
+    it = keys.emplace(event.state_key, Slots{}).first;
+  }
+  Slots& slots = it->second;
+  const PolicyRule* before = slots.effective();
+  auto& count = counts_[static_cast<size_t>(event.kind)];
+  if (before) {
+    --count;
+    if (before->recommendation == Recommendation::kUnknown) --unknown_;
+  }
+  auto& slot = slots.by_family[static_cast<size_t>(event.family)];
+  if (event.rule) {
+    PolicyRule& rule = *event.rule;
+    rule.kind = event.kind;
+    rule.family = event.family;
+    rule.list = id_;
+    if (rule.state_key != event.state_key) rule.state_key = std::move(event.state_key);
+    if (!slot || !same_rule(*slot, rule)) slot = std::make_unique<PolicyRule>(std::move(rule));
+  } else {
+    slot.reset();
+  }
+  const PolicyRule* after = slots.effective();
+  if (after) {
+    ++count;
+    if (after->recommendation == Recommendation::kUnknown) ++unknown_;
+  } else {
+    keys.erase(it);
+  }
+}
+
 const PolicyRule* PolicyList::find(EntityKind kind, std::string_view state_key) const {
   const auto& keys = keys_[static_cast<size_t>(kind)];
   auto it = keys.find(state_key);
@@ -76,6 +110,29 @@ std::vector<PolicyRule> PolicyList::effective_rules() const {
       if (const PolicyRule* rule = slots.effective()) out.push_back(*rule);
     }
   }
+  return out;
+}
+
+}  // namespace tyr::engine::policy
+
+namespace tyr::engine::policy {
+
+std::vector<PolicyRule> PolicyList::take_effective_rules() {
+  std::vector<PolicyRule> out;
+  out.reserve(size());
+  for (auto& keys : keys_) {
+    for (auto& [state_key, slots] : keys) {
+      for (auto& slot : slots.by_family) {
+        if (slot) {
+          out.push_back(std::move(*slot));
+          break;
+        }
+      }
+    }
+    keys.clear();
+  }
+  counts_ = {};
+  unknown_ = 0;
   return out;
 }
 

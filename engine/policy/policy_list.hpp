@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,12 +45,16 @@ class PolicyList {
   // under (event.kind, event.state_key): empty when the event changes nothing that matters
   // (an identical re-send, or a write to a family shadowed by a higher-precedence one).
   ListDiff apply(const PolicyEvent& event);
+  // As apply(), for a bulk load that needs no diff: the rule is moved in, nothing is copied.
+  void load(PolicyEvent&& event);
 
   // The effective rule under a key, or nullptr.
   const PolicyRule* find(EntityKind kind, std::string_view state_key) const;
 
   // Every effective rule, ordered by kind then state_key (unknown recommendations included).
   std::vector<PolicyRule> effective_rules() const;
+  // The same, moved out; the list is left empty.
+  std::vector<PolicyRule> take_effective_rules();
 
   size_t size() const { return counts_[0] + counts_[1] + counts_[2]; }
   size_t count(EntityKind kind) const { return counts_[static_cast<size_t>(kind)]; }
@@ -58,7 +63,8 @@ class PolicyList {
 
  private:
   struct Slots {
-    std::array<std::optional<PolicyRule>, 3> by_family;  // indexed by Family
+    // Indexed by Family. Most keys have one family: a pointer per slot, not a rule per slot.
+    std::array<std::unique_ptr<PolicyRule>, 3> by_family;
     const PolicyRule* effective() const;
   };
 

@@ -289,3 +289,39 @@ TEST_CASE("policy: unknown recommendations shadow and are counted", "[policy]") 
   CHECK(rules[0].recommendation == Recommendation::kUnknown);
   CHECK(rules[1].state_key == "k2");
 }
+
+TEST_CASE("policy: a bulk load leaves the rules apply() leaves, and hands them over", "[policy]") {
+  const std::vector<PolicyEvent> events = {
+      rule_event("org.matrix.mjolnir.rule.user", "k", "@old:x", "m.ban", "$1"),
+      rule_event("m.policy.rule.user", "k", "@new:x", "m.ban", "$2"),
+      rule_event("m.room.rule.user", "k", "@mid:x", "m.ban", "$3"),
+      rule_event("m.policy.rule.user", "k", "@new:x", "m.ban", "$4"),  // re-send: keeps $2
+      rule_event("m.policy.rule.user", "u", "@u:x", "org.matrix.mjolnir.allow", "$5"),
+      rule_event("m.policy.rule.server", "k", "evil.example", "m.takedown", "$6"),
+      rule_event("m.policy.rule.server", "gone", "gone.example", "m.ban", "$7"),
+      removal_event("m.policy.rule.server", "gone"),
+      removal_event("m.policy.rule.room", "never"),
+      removal_event("m.policy.rule.user", "k"),  // uncovers the legacy rule
+  };
+  PolicyList applied(kList), loaded(kList);
+  for (const PolicyEvent& ev : events) {
+    applied.apply(ev);
+    loaded.load(PolicyEvent(ev));
+  }
+  CHECK(loaded.size() == applied.size());
+  CHECK(loaded.count(EntityKind::kServer) == 1);
+  CHECK(loaded.unknown_count() == applied.unknown_count());
+  const auto want = applied.effective_rules();
+  REQUIRE(loaded.effective_rules().size() == want.size());
+  const auto got = loaded.take_effective_rules();
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    CHECK(same_rule(got[i], want[i]));
+    CHECK(got[i].event_id == want[i].event_id);
+  }
+  REQUIRE(got.size() == 3);
+  CHECK(got[0].entity == "@mid:x");
+  CHECK(got[0].family == Family::kLegacyRoom);
+  CHECK(loaded.size() == 0);
+  CHECK(loaded.effective_rules().empty());
+}

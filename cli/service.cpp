@@ -92,7 +92,7 @@ int run_service(const engine::Config& config, const std::atomic<bool>& stop,
   Pipeline pipeline(store, bot);
   bot.set_pipeline_poster(
       [&pipeline](std::function<void()> task) { pipeline.post(std::move(task)); });
-  Executor executor(store, bot);
+  Executor executor(store, bot, config.executor.concurrency);
   pipeline.on_committed = [&executor] { executor.notify(); };
   FeedWorker feeds(config, store, bot);
   feeds.on_change = [&executor] { executor.notify(); };

@@ -156,6 +156,12 @@ struct PolicyServerConfig {
   std::map<std::string, std::string> server_urls;
 };
 
+// The action executor (section `executor`): up to `concurrency` actions run at once, each
+// room's in queue order; actions that span rooms run alone (engine/pipeline/pipeline.hpp).
+struct ExecutorConfig {
+  int concurrency = 4;  // 1: one action at a time
+};
+
 // Admin listener (section `admin`): /metrics, /healthz, /readyz. Absent section: none.
 struct AdminConfig {
   bool enabled = false;
@@ -179,6 +185,7 @@ struct Config {
   PolicyServerConfig policy_server;
   AdminConfig admin;
   CatchUpConfig catch_up;
+  ExecutorConfig executor;
   classifier::ClassifierOptions classifier;  // section `classifier`
 
   std::string bot_user_id() const {

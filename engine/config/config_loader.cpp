@@ -71,7 +71,7 @@ class Loader : ConfigReader {
     const Section top =
         top_section(root, {"homeserver", "appservice", "management", "data_dir", "log_level",
                            "policy", "feeds", "lists", "rules", "reports", "veto", "policy_server",
-                           "admin", "catch_up", "classifier"});
+                           "admin", "catch_up", "executor", "classifier"});
     Config cfg;
     read_homeserver(top, cfg.homeserver);
     read_appservice(top, cfg.appservice);
@@ -85,6 +85,7 @@ class Loader : ConfigReader {
     read_policy_server(*this, top, cfg.policy_server);
     read_admin(*this, top, cfg.admin);
     read_catch_up(top, cfg.catch_up);
+    read_executor(top, cfg.executor);
     read_classifier(*this, top, cfg.classifier);
     if (cfg.catch_up.max_age >= cfg.appservice.dedupe_retention) {
       fail_at(*top.find("catch_up"),
@@ -290,6 +291,17 @@ class Loader : ConfigReader {
         }
         c.follow_ups.emplace_back(v);
       }
+    }
+  }
+
+  void read_executor(const Section& top, ExecutorConfig& e) const {
+    if (!top.find("executor")) return;
+    const Section s = subsection(top, "executor", false, {"concurrency"});
+    if (auto v = int_value(s, "concurrency")) {
+      if (*v < 1 || *v > 64) {
+        fail_at(*s.find("concurrency"), "key 'executor.concurrency': must be between 1 and 64");
+      }
+      e.concurrency = static_cast<int>(*v);
     }
   }
 

@@ -123,7 +123,16 @@ class Bot : public EventHandler,
 
   void handle_event(const nlohmann::json& event, Batch& batch) override;
   // Decodes an outbox entry (engine/actions/codec.hpp) and runs it (bot_actions.cpp's table).
+  // Runs on the executor's lane threads, several at once for different rooms (lane_of): the
+  // state actions share is guarded (rooms_, lists_, book_, notices_, audit_, the pending sets
+  // and withheld_ by their own locks; the store and the client are thread-safe; the room-state
+  // cache is only touched on the pipeline thread, through pipeline_post_).
   ActionOutcome run_action(uint64_t seq, const nlohmann::json& action, Batch& batch) override;
+  // The action's room for actions whose effects stay in that room (bans, kicks, redactions,
+  // mutes, ACLs, join rules, sweeps, catch-up and room-state reads, notices); global (empty)
+  // for everything that spans rooms or changes what other actions see: lists and their rules,
+  // joining a room, moderators' bulk commands, the admin API, learning (bot_actions.cpp).
+  std::string lane_of(const nlohmann::json& action) const override;
 
   // One runner per action (engine/actions/action.hpp); `seq` is the outbox sequence, from which
   // transaction IDs derive so that a retry after a crash is deduplicated by the homeserver.
@@ -228,7 +237,9 @@ class Bot : public EventHandler,
   mutable std::mutex pending_mu_;
   std::map<std::string, int64_t> pending_catch_up_;  // room -> since, pass queued and not started
   std::set<std::string> pending_list_reloads_;       // lists with a quiet reload queued
-  std::map<std::string, std::vector<std::string>> withheld_;  // last reported, per room (executor)
+  mutable std::mutex withheld_mu_;
+  // Last reported, per room (Acl runs; guarded by withheld_mu_: lanes run ACLs of several rooms)
+  std::map<std::string, std::vector<std::string>> withheld_;
   AuditLog audit_;
   RoomStateCache room_state_;  // pipeline thread only
   ScoringStage scoring_;       // rules and protections (pipeline thread)

@@ -2,6 +2,9 @@
 // notices and for protecting a new room. List actions are in list_actions.cpp, enforcement
 // (redactions, kicks, bans, join rules) in enforce_actions.cpp.
 
+#include <algorithm>
+#include <array>
+
 #include "engine/actions/codec.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
@@ -48,6 +51,34 @@ ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& json, Batch& b
   auto action = actions::decode(json);
   if (!action) return {ActionOutcome::Kind::kFailed, {}, action.error().message};
   return kActions[action->index()].run(*this, seq, *action, batch);
+}
+
+std::string Bot::lane_of(const nlohmann::json& json) const {
+  // Each of these touches only its room on the homeserver and, in Tyr, state keyed by that room
+  // or guarded by a lock; two of them in different rooms may run at once. A notice is ordered
+  // with the other notices of its room (the management room), after the action that queued it.
+  static constexpr std::array<std::string_view, 14> kPerRoom = {actions::Notice::kName,
+                                                                actions::LoadRoomState::kName,
+                                                                actions::CatchUp::kName,
+                                                                actions::Sweep::kName,
+                                                                actions::ListBan::kName,
+                                                                actions::Unban::kName,
+                                                                actions::Acl::kName,
+                                                                actions::RedactUser::kName,
+                                                                actions::RedactEvent::kName,
+                                                                actions::Kick::kName,
+                                                                actions::Ban::kName,
+                                                                actions::SetJoinRule::kName,
+                                                                actions::RestoreJoinRule::kName,
+                                                                actions::Mute::kName};
+  if (!json.is_object()) return {};
+  auto kind = json.find("kind");
+  auto room = json.find("room");
+  if (kind == json.end() || !kind->is_string() || room == json.end() || !room->is_string())
+    return {};
+  const auto& name = kind->get_ref<const std::string&>();
+  if (std::find(kPerRoom.begin(), kPerRoom.end(), name) == kPerRoom.end()) return {};
+  return room->get<std::string>();
 }
 
 ActionOutcome Bot::run(uint64_t seq, const actions::Notice& a, Batch&) {

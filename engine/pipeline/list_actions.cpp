@@ -278,8 +278,14 @@ ActionOutcome Bot::run(uint64_t, const actions::Acl& a, Batch& batch) {
     enqueue_notice(batch, management_room_, "Server ACL for " + room + " not sent: " + *plan.error);
     return {};
   }
-  if (plan.withheld != withheld_[room]) {
-    withheld_[room] = plan.withheld;
+  bool withheld_changed = false;
+  {
+    std::lock_guard lock(withheld_mu_);
+    auto& last = withheld_[room];
+    withheld_changed = plan.withheld != last;
+    if (withheld_changed) last = plan.withheld;
+  }
+  if (withheld_changed) {
     if (!plan.withheld.empty()) {
       std::string text =
           "Server ACL of " + room + ": withheld (would deny Tyr's or an operator's server):";

@@ -1,6 +1,8 @@
 #include "engine/pipeline/pipeline.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <vector>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -144,119 +146,233 @@ void Pipeline::drain() {
   }
 }
 
-void Executor::wait_then_drain(std::chrono::milliseconds delay) {
-  waiting_ = true;
-  timer_.expires_after(delay);
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    waiting_ = false;
-    // Cancelled by retry_now(): drain at once. (Stopping stops the io_context instead, after
-    // which no handler runs.)
-    if (!ec || ec == boost::asio::error::operation_aborted) drain();
+// Scheduling. One thread (the Worker's) owns every decision: what runs, what waits, what is
+// retried. It walks the outbox in queue order and starts an action when
+//  - its lane has nothing in flight and no earlier action of its lane is waiting (so each
+//    lane's actions run one at a time, in queue order, retries keeping their place);
+//  - its lane is not waiting (a retry's delay, or pacing after a done action);
+//  - for a global action (empty lane): nothing runs and nothing is queued before it; and
+//    nothing after a global action is looked at until it is done.
+// An outage or a rate limit the client could not wait out pauses every lane: the homeserver
+// limits Tyr's one sender, not a room. The lanes only run actions and commit their completion;
+// they report back here with post(), so this state needs no lock.
+
+Executor::Executor(Store& store, ActionRunner& runner, int concurrency)
+    : store_(store),
+      runner_(runner),
+      lanes_(std::max(1, concurrency)),
+      pool_(static_cast<size_t>(lanes_)),
+      timer_(io_) {}
+
+void Executor::stop() {
+  Worker::stop();
+  // Lanes still running an action finish it and commit its completion; what they post back
+  // to the stopped scheduler is dropped.
+  pool_.join();
+}
+
+void Executor::wake_at(Clock::time_point at) {
+  if (timer_armed_ && timer_at_ <= at) return;
+  timer_armed_ = true;
+  timer_at_ = at;
+  const uint64_t gen = ++timer_gen_;
+  timer_.expires_at(at);  // cancels an earlier wait, whose handler sees a stale generation
+  timer_.async_wait([this, gen](const boost::system::error_code&) {
+    if (gen != timer_gen_) return;
+    timer_armed_ = false;
+    drain();
   });
 }
 
 void Executor::retry_now() {
   post([this] {
-    if (waiting_ && outage_since_ms_ != 0) timer_.cancel();
+    const auto now = Clock::now();
+    if (outage_since_ms_ != 0 && paused_until_ > now) {
+      paused_until_ = now;
+      drain();
+    }
   });
 }
 
+const std::string& Executor::lane_for(std::string_view key, std::string_view json) {
+  auto it = lane_cache_.find(std::string(key));
+  if (it != lane_cache_.end()) return it->second;
+  // Entries leave the cache as they complete; this only bounds what a crash of the runner's
+  // bookkeeping could leave behind.
+  if (lane_cache_.size() >= 1u << 20) lane_cache_.clear();
+  std::string lane;
+  if (lanes_ > 1) {
+    auto action = nlohmann::json::parse(json, nullptr, false);
+    // A malformed entry is global: it fails at once, in its place.
+    if (!action.is_discarded()) lane = runner_.lane_of(action);
+  }
+  return lane_cache_.emplace(std::string(key), std::move(lane)).first->second;
+}
+
 void Executor::drain() {
-  if (waiting_) return;
-  for (;;) {
-    auto next = store_.next_outbox();
-    if (!next) return;
-    if (next->seq != head_seq_) {
-      head_seq_ = next->seq;
-      head_attempts_ = 0;
-    }
-    auto action = nlohmann::json::parse(next->json, nullptr, false);
-    Batch batch;
-    ActionOutcome outcome;
-    if (action.is_discarded() || !action.is_object()) {
-      outcome = {ActionOutcome::Kind::kFailed, {}, "stored action is not a JSON object"};
-    } else {
-      std::optional<std::string> failure;
-      try {
-        outcome = runner_.run_action(next->seq, action, batch);
-      } catch (const std::exception& e) {
-        failure = e.what();
-      } catch (...) {
-        failure = "unknown exception";
+  const auto now = Clock::now();
+  if (now < paused_until_) {
+    wake_at(paused_until_);
+    return;
+  }
+  if (static_cast<int>(running_.size()) >= lanes_ || busy_lanes_.count({}) > 0) return;
+  std::erase_if(not_before_, [&](const auto& entry) { return entry.second <= now; });
+
+  // Lanes that must not start anything further down the queue: one of theirs is in flight,
+  // waiting, or about to start.
+  std::set<std::string> held;
+  std::optional<Clock::time_point> wake;
+  std::vector<std::pair<OutboxEntry, std::string>> starts;
+  const size_t free = static_cast<size_t>(lanes_) - running_.size();
+  store_.range(Cf::kOutbox, "", "", false, [&](std::string_view key, std::string_view value) {
+    const std::string& lane = lane_for(key, value);
+    const bool global = lane.empty();
+    const bool runs = running_.count(std::string(key)) > 0;
+    if (global) {
+      // Everything before it is done and nothing runs: it may start (unless it waits).
+      if (!runs && running_.empty() && held.empty() && starts.empty()) {
+        if (auto nb = not_before_.find(lane); nb != not_before_.end()) {
+          wake = nb->second;
+        } else {
+          starts.emplace_back(OutboxEntry{std::string(key), decode_seq(key.substr(1)),
+                                          static_cast<Priority>(key[0]), std::string(value)},
+                              lane);
+        }
       }
-      if (failure) {
-        // Set aside under failed/<seq> below, without the follow-ups it queued before throwing.
-        batch = Batch{};
-        outcome = {ActionOutcome::Kind::kFailed, {}, "threw: " + escape_untrusted(*failure, 300)};
-        metrics::tyr_metrics().poisoned_items.with("executor").inc();
-      }
+      return false;  // nothing queued after a global action starts before it is done
     }
-    if (outcome.kind == ActionOutcome::Kind::kRetry && outcome.outage) {
-      // The homeserver is down or throttling: the action waits, however long that takes.
-      const int64_t now = wall_ms();
-      if (outage_since_ms_ == 0) {
-        outage_since_ms_ = now;
-        outage_logged_ms_ = now;
-        log::warn("executor", "homeserver unavailable (" + outcome.detail + "); action " +
-                                  std::to_string(next->seq) +
-                                  " and the rest of the outbox wait for it");
-      } else if (now - outage_logged_ms_ >= 60'000) {
-        outage_logged_ms_ = now;
-        log::warn("executor", "homeserver still unavailable after " +
-                                  std::to_string((now - outage_since_ms_) / 1000) + " s (" +
-                                  outcome.detail + "); " + std::to_string(store_.outbox_depth()) +
-                                  " action(s) waiting");
-      }
-      const auto backoff = std::min<std::chrono::milliseconds>(
-          outage_backoff_max, std::chrono::milliseconds(500LL << std::min(outage_tries_, 8)));
-      ++outage_tries_;
-      wait_then_drain(std::max(outcome.retry_after, backoff));
-      return;
+    if (runs || busy_lanes_.count(lane) > 0 || !held.insert(lane).second) return true;
+    if (auto nb = not_before_.find(lane); nb != not_before_.end()) {
+      if (!wake || nb->second < *wake) wake = nb->second;
+      return true;
     }
-    if (outage_since_ms_ != 0) {
-      const int64_t since = outage_since_ms_;
-      outage_since_ms_ = 0;
-      outage_tries_ = 0;
-      log::info("executor", "homeserver available again after " +
-                                std::to_string((wall_ms() - since) / 1000) + " s");
-      if (on_homeserver_back) on_homeserver_back(since);
+    starts.emplace_back(OutboxEntry{std::string(key), decode_seq(key.substr(1)),
+                                    static_cast<Priority>(key[0]), std::string(value)},
+                        lane);
+    return starts.size() < free;
+  });
+  if (wake) wake_at(*wake);
+  for (auto& [entry, lane] : starts) {
+    running_.emplace(entry.key, lane);
+    busy_lanes_.insert(lane);
+    int attempts = 0;
+    if (auto it = attempts_.find(entry.seq); it != attempts_.end()) attempts = it->second;
+    boost::asio::post(pool_,
+                      [this, entry = std::move(entry), lane = lane, attempts, now]() mutable {
+                        run_on_lane(std::move(entry), std::move(lane), attempts, now);
+                      });
+  }
+}
+
+void Executor::run_on_lane(OutboxEntry next, std::string lane, int attempts,
+                           Clock::time_point started) {
+  auto action = nlohmann::json::parse(next.json, nullptr, false);
+  Batch batch;
+  ActionOutcome outcome;
+  if (action.is_discarded() || !action.is_object()) {
+    outcome = {ActionOutcome::Kind::kFailed, {}, "stored action is not a JSON object"};
+  } else {
+    std::optional<std::string> failure;
+    try {
+      outcome = runner_.run_action(next.seq, action, batch);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
     }
-    ++head_attempts_;
-    if (outcome.kind == ActionOutcome::Kind::kRetry && head_attempts_ < max_attempts) {
-      auto delay = std::max(outcome.retry_after, std::chrono::milliseconds(100));
-      log::warn("executor", "action " + std::to_string(next->seq) + " will be retried in " +
-                                std::to_string(delay.count()) + " ms: " + outcome.detail);
-      wait_then_drain(delay);
-      return;
+    if (failure) {
+      // Set aside under failed/<seq> below, without the follow-ups it queued before throwing.
+      batch = Batch{};
+      outcome = {ActionOutcome::Kind::kFailed, {}, "threw: " + escape_untrusted(*failure, 300)};
+      metrics::tyr_metrics().poisoned_items.with("executor").inc();
     }
-    const std::string& key = next->key;
+  }
+  Finished f{next.key, next.seq, std::move(lane), attempts, started, std::move(outcome)};
+  const ActionOutcome& out = f.outcome;
+  // An outage never counts as a try; anything else does (as does a success).
+  f.settled =
+      !(out.kind == ActionOutcome::Kind::kRetry && (out.outage || attempts + 1 < max_attempts));
+  if (f.settled) {
     metrics::tyr_metrics()
         .actions
         .with(action.is_object() ? action.value("kind", "unknown") : "unknown",
-              outcome.kind != ActionOutcome::Kind::kDone ? errcode_in(outcome.detail)
-              : outcome.result.empty()                   ? std::string(metrics::kOk)
-                                                         : outcome.result)
+              out.kind != ActionOutcome::Kind::kDone ? errcode_in(out.detail)
+              : out.result.empty()                   ? std::string(metrics::kOk)
+                                                     : out.result)
         .inc();
-    if (outcome.kind != ActionOutcome::Kind::kDone) {
-      ++failed_;
-      log::error("executor", "action " + std::to_string(next->seq) + " failed: " + outcome.detail);
-      nlohmann::json record = {{"action", action}, {"error", outcome.detail}};
-      batch.put(Cf::kState, std::string(state_keys::kFailedAction) + key, dump_json(record));
-    } else {
-      ++done_;
+    if (out.kind != ActionOutcome::Kind::kDone) {
+      log::error("executor", "action " + std::to_string(next.seq) + " failed: " + out.detail);
+      nlohmann::json record = {{"action", action}, {"error", out.detail}};
+      batch.put(Cf::kState, std::string(state_keys::kFailedAction) + next.key, dump_json(record));
     }
-    batch.del(Cf::kOutbox, key);
+    // The only place an action leaves the outbox: with its completion, in one batch.
+    batch.del(Cf::kOutbox, next.key);
     auto r = store_.commit(batch, /*sync=*/true);
-    if (!r) {
+    if (r) {
+      f.committed = true;
+      ++(out.kind == ActionOutcome::Kind::kDone ? done_ : failed_);
+    } else {
       log::error("executor", "commit failed: " + r.error().to_string());
-      return;
-    }
-    if (outcome.kind == ActionOutcome::Kind::kDone && outcome.retry_after.count() > 0) {
-      // Pacing (e.g. between mass bans): wait before the next action.
-      wait_then_drain(outcome.retry_after);
-      return;
     }
   }
+  post([this, f = std::move(f)]() mutable { on_finished(std::move(f)); });
+}
+
+void Executor::on_finished(Finished f) {
+  running_.erase(f.key);
+  busy_lanes_.erase(f.lane);
+  const ActionOutcome& out = f.outcome;
+  const auto now = Clock::now();
+  if (!f.settled && out.outage) {
+    // The homeserver is down or throttling: every lane waits, however long that takes.
+    const int64_t wall = wall_ms();
+    if (outage_since_ms_ == 0) {
+      outage_since_ms_ = wall;
+      outage_logged_ms_ = wall;
+      outage_seen_ = now;
+      log::warn("executor", "homeserver unavailable (" + out.detail + "); action " +
+                                std::to_string(f.seq) + " and the rest of the outbox wait for it");
+    } else if (wall - outage_logged_ms_ >= 60'000) {
+      outage_logged_ms_ = wall;
+      log::warn("executor", "homeserver still unavailable after " +
+                                std::to_string((wall - outage_since_ms_) / 1000) + " s (" +
+                                out.detail + "); " + std::to_string(store_.outbox_depth()) +
+                                " action(s) waiting");
+    }
+    const auto backoff = std::min<std::chrono::milliseconds>(
+        outage_backoff_max, std::chrono::milliseconds(500LL << std::min(outage_tries_, 8)));
+    ++outage_tries_;
+    paused_until_ = std::max(paused_until_, now + std::max(out.retry_after, backoff));
+    drain();
+    return;
+  }
+  // Only an action started after the outage was seen proves that it is over: one that was in
+  // flight on another lane may have been answered before it began.
+  if (outage_since_ms_ != 0 && f.started >= outage_seen_) {
+    const int64_t since = outage_since_ms_;
+    outage_since_ms_ = 0;
+    outage_tries_ = 0;
+    log::info("executor", "homeserver available again after " +
+                              std::to_string((wall_ms() - since) / 1000) + " s");
+    if (on_homeserver_back) on_homeserver_back(since);
+  }
+  if (!f.settled) {
+    attempts_[f.seq] = f.attempts + 1;
+    const auto delay = std::max(out.retry_after, std::chrono::milliseconds(100));
+    log::warn("executor", "action " + std::to_string(f.seq) + " will be retried in " +
+                              std::to_string(delay.count()) + " ms: " + out.detail);
+    not_before_[f.lane] = now + delay;  // it keeps its place: its lane waits with it
+  } else if (!f.committed) {
+    // Still in the outbox: run again once the store accepts writes (its lane waits).
+    not_before_[f.lane] = now + std::chrono::seconds(1);
+  } else {
+    attempts_.erase(f.seq);
+    lane_cache_.erase(f.key);
+    // Pacing (e.g. between mass bans): the lane waits before its next action.
+    if (out.kind == ActionOutcome::Kind::kDone && out.retry_after.count() > 0)
+      not_before_[f.lane] = now + out.retry_after;
+  }
+  drain();
 }
 
 }  // namespace tyr::engine

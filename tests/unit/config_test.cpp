@@ -639,3 +639,14 @@ TEST_CASE("config: catch_up and the notice budget take defaults, values, and bou
                          "operators: [\"@alice:localhost\"]\n  notices_per_minute: -1")) ==
         "test.yaml:10:23: key 'management.notices_per_minute': must be between 0 and 10000");
 }
+
+TEST_CASE("config: executor.concurrency takes a default, a value, and a bounded error",
+          "[config]") {
+  CHECK(load_config_string(kValid, "test.yaml").executor.concurrency == 4);
+  CHECK(load_config_string(kValid + "executor:\n  concurrency: 1\n", "test.yaml")
+            .executor.concurrency == 1);
+  CHECK(error_of(kValid + "executor:\n  concurrency: 0\n") ==
+        "test.yaml:12:16: key 'executor.concurrency': must be between 1 and 64");
+  CHECK(error_of(kValid + "executor:\n  lanes: 2\n") ==
+        "test.yaml:12:3: unknown key 'executor.lanes'");
+}

@@ -92,6 +92,19 @@ bool word_bounded(std::string_view text, size_t from, size_t to) {
   return true;
 }
 
+// The span of a Hyperscan report of pattern `p` (a TextMatcher::Pattern). A keyword is
+// reported without start of match: its start is its end minus its length, and a whole-word
+// keyword is a match only between word boundaries (false otherwise).
+template <typename PatternT>
+bool reported_span(const PatternT& p, std::string_view text, unsigned long long from,
+                   unsigned long long to, Span& span) {
+  span = Span{static_cast<uint32_t>(from), static_cast<uint32_t>(to)};
+  if (!p.literal) return true;
+  const auto len = static_cast<uint32_t>(p.expression.size());
+  span.from = span.to >= len ? span.to - len : 0;
+  return !p.word || word_bounded(text, span.from, span.to);
+}
+
 // One Hyperscan scratch per thread, grown to fit every database this thread scans.
 struct HsScratchHolder {
   hs_scratch_t* scratch = nullptr;
@@ -347,12 +360,8 @@ void TextMatcher::scan(Field field, const Features& f, Scratch& s) const {
       return 0;
     }
     if (c.s->group_hit[p.group] == c.s->gen) return 0;  // the first span is kept
-    Span span{static_cast<uint32_t>(from), static_cast<uint32_t>(to)};
-    if (p.literal) {
-      const auto len = static_cast<uint32_t>(p.expression.size());
-      span.from = span.to >= len ? span.to - len : 0;
-      if (p.word && !word_bounded(c.text, span.from, span.to)) return 0;
-    }
+    Span span;
+    if (!reported_span(p, c.text, from, to, span)) return 0;
     c.s->group_hit[p.group] = c.s->gen;
     c.s->group_span[p.group] = span;
     c.s->report(p.group);
@@ -379,12 +388,8 @@ void TextMatcher::scan_spans(Field field, const Features& f, Scratch& s) const {
     auto& c = *static_cast<ScanContext*>(raw);
     const Pattern& p = c.matcher->patterns_[(*c.ids)[id]];
     if (p.kind == Kind::kPrefilter || c.s->span_seen[p.group] == c.s->gen) return 0;
-    Span span{static_cast<uint32_t>(from), static_cast<uint32_t>(to)};
-    if (p.literal) {
-      const auto len = static_cast<uint32_t>(p.expression.size());
-      span.from = span.to >= len ? span.to - len : 0;
-      if (p.word && !word_bounded(c.text, span.from, span.to)) return 0;
-    }
+    Span span;
+    if (!reported_span(p, c.text, from, to, span)) return 0;
     c.s->span_seen[p.group] = c.s->gen;
     c.s->group_span[p.group] = span;
     return 0;

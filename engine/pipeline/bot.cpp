@@ -92,8 +92,10 @@ void Bot::handle_event(const nlohmann::json& event, Batch& batch) {
   EventRouter::read(event, [&](const RoutedEvent& e) {
     handle_started_ = std::chrono::steady_clock::now();
     metrics::tyr_metrics().events_received.with(e.type).inc();
-    log::debug("bot", "event " + event.value("event_id", "") + " " + e.type + " from " + e.sender +
-                          " in " + e.room + (e.recovered ? " (from history)" : ""));
+    if (log::enabled(log::Level::kDebug)) {  // the line costs allocations; most runs skip it
+      log::debug("bot", "event " + event.value("event_id", "") + " " + e.type + " from " +
+                            e.sender + " in " + e.room + (e.recovered ? " (from history)" : ""));
+    }
     router_.route(e, batch);
   });
 }

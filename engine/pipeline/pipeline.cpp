@@ -87,7 +87,9 @@ void Pipeline::drain() {
   for (;;) {
     Batch batch;
     size_t n = 0;
-    uint64_t after = 0;
+    // Not from the inbox's start: its drained entries stay in RocksDB as tombstones until a
+    // compaction, and a seek from the start steps over every one of them.
+    uint64_t after = drained_through_;
     while (n < kEventsPerCommit) {
       auto next = store_.next_inbox(after);
       if (!next) break;
@@ -135,6 +137,7 @@ void Pipeline::drain() {
       log::error("pipeline", "commit failed: " + r.error().to_string());
       return;
     }
+    drained_through_ = after;
     processed_ += n;
     if (on_committed) on_committed();
     if (n == kEventsPerCommit) {

@@ -107,6 +107,11 @@ class Pipeline : public Worker {
   void drain() override;
   Store& store_;
   EventHandler& handler_;
+  // The last inbox sequence whose removal committed (pipeline thread). Nothing is ever added
+  // below it: the store numbers inbox entries in increasing order and commits them in that
+  // order under one lock (Store::accept_transaction). A failed commit leaves it, so the same
+  // events are read again.
+  uint64_t drained_through_ = 0;
   std::atomic<uint64_t> processed_{0};
   std::atomic<uint64_t> dead_{0};
 };

@@ -29,6 +29,17 @@ std::vector<std::string> rules_largest_first(const EventVerdict& v) {
   return out;
 }
 
+// The string at `key` by reference: empty when absent, and for another type the exception
+// `event.value(key, "")` throws (every event the stage sees has string IDs; this reads them
+// without copying).
+const std::string& string_or_empty(const nlohmann::json& event, const char* key) {
+  static const std::string kEmpty;
+  const auto it = event.find(key);
+  if (it == event.end()) return kEmpty;
+  if (!it->is_string()) (void)event.value(key, std::string());  // throws as value() does
+  return it->get_ref<const std::string&>();
+}
+
 }  // namespace
 
 ScoringStage::ScoringStage(const Config& config, Store& store, RoomStateCache& room_state,
@@ -43,9 +54,9 @@ void ScoringStage::attach(EventScorer* scorer, protection::Host* protections) {
 void ScoringStage::on_event(const nlohmann::json& event,
                             std::chrono::steady_clock::time_point started, Batch& batch) {
   if (scorer_ == nullptr || event.contains("state_key")) return;  // rules score messages, not state
-  const std::string sender = event.value("sender", "");
-  const std::string room = event.value("room_id", "");
-  const std::string event_id = event.value("event_id", "");
+  const std::string& sender = string_or_empty(event, "sender");
+  const std::string& room = string_or_empty(event, "room_id");
+  const std::string& event_id = string_or_empty(event, "event_id");
   if (Incident* inc = live_incident(room, sender, now_ms()); inc && inc->level >= Action::kKick) {
     // Being kicked or banned: whatever else the sender sends is removed, without a notice.
     inc->last_ms = now_ms();
@@ -277,7 +288,8 @@ void ScoringStage::act_on_verdict(const nlohmann::json& event, const EventVerdic
 
 ScoringStage::Incident* ScoringStage::live_incident(const std::string& room,
                                                     const std::string& user, int64_t now) {
-  auto it = incidents_.find(room + '\x1f' + user);
+  incident_key_.assign(room).append(1, '\x1f').append(user);  // reused: no allocation per event
+  auto it = incidents_.find(incident_key_);
   if (it == incidents_.end()) return nullptr;
   if (now - it->second.last_ms > kIncidentMs) {
     incidents_.erase(it);

@@ -139,6 +139,7 @@ class ScoringStage {
   std::array<std::atomic<uint64_t>, kActions> verdicts_{};  // by Action
   std::atomic<uint64_t> shadow_verdicts_{0};                // shadow rules would have acted
   std::map<std::string, Incident> incidents_;               // "room\x1fuser" -> live incident
+  std::string incident_key_;                                // live_incident's lookup key
 };
 
 }  // namespace tyr::engine

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "engine/core/ondemand_fields.hpp"
+
 namespace tyr::rules {
 
 namespace {
@@ -22,21 +24,13 @@ error_code read_string(od::value value, std::string_view& out) {
 
 error_code read_mentions(od::value value, size_t& user_ids) {
   user_ids = 0;
-  od::json_type type;
-  if (auto err = value.type().get(type)) return err;
-  if (type != od::json_type::object) return simdjson::SUCCESS;
-  od::object object;
-  if (auto err = value.get_object().get(object)) return err;
-  for (auto field_result : object) {
-    od::field field;
-    if (auto err = std::move(field_result).get(field)) return err;
-    std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) return err;
-    if (key != "user_ids") continue;
+  return tyr::for_each_field(value, [&](std::string_view key, od::field& field) -> error_code {
+    if (key != "user_ids") return simdjson::SUCCESS;
     // A repeated key counts as its last value, as in the DOM.
     user_ids = 0;
+    od::json_type type;
     if (auto err = field.value().type().get(type)) return err;
-    if (type != od::json_type::array) continue;
+    if (type != od::json_type::array) return simdjson::SUCCESS;
     od::array ids;
     if (auto err = field.value().get_array().get(ids)) return err;
     for (auto element : ids) {
@@ -44,38 +38,21 @@ error_code read_mentions(od::value value, size_t& user_ids) {
       if (auto err = std::move(element).get(v)) return err;
       ++user_ids;
     }
-  }
-  return simdjson::SUCCESS;
+    return simdjson::SUCCESS;
+  });
 }
 
 error_code read_content(od::value value, EventFields& e) {
   e.msgtype = e.body = e.formatted_body = e.member_display_name = {};
   e.mentioned_user_ids = 0;
-  od::json_type type;
-  if (auto err = value.type().get(type)) return err;
-  if (type != od::json_type::object) return simdjson::SUCCESS;
-  od::object object;
-  if (auto err = value.get_object().get(object)) return err;
-  for (auto field_result : object) {
-    od::field field;
-    if (auto err = std::move(field_result).get(field)) return err;
-    std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) return err;
-    error_code err = simdjson::SUCCESS;
-    if (key == "msgtype") {
-      err = read_string(field.value(), e.msgtype);
-    } else if (key == "body") {
-      err = read_string(field.value(), e.body);
-    } else if (key == "formatted_body") {
-      err = read_string(field.value(), e.formatted_body);
-    } else if (key == "displayname") {
-      err = read_string(field.value(), e.member_display_name);
-    } else if (key == "m.mentions") {
-      err = read_mentions(field.value(), e.mentioned_user_ids);
-    }
-    if (err) return err;
-  }
-  return simdjson::SUCCESS;
+  return tyr::for_each_field(value, [&](std::string_view key, od::field& field) -> error_code {
+    if (key == "msgtype") return read_string(field.value(), e.msgtype);
+    if (key == "body") return read_string(field.value(), e.body);
+    if (key == "formatted_body") return read_string(field.value(), e.formatted_body);
+    if (key == "displayname") return read_string(field.value(), e.member_display_name);
+    if (key == "m.mentions") return read_mentions(field.value(), e.mentioned_user_ids);
+    return simdjson::SUCCESS;
+  });
 }
 
 }  // namespace
@@ -98,30 +75,26 @@ bool EventReader::read(std::string_view json, EventFields& e, int64_t* origin_se
   od::object object;
   if (doc.get_object().get(object)) return false;
   std::string_view member_display_name;
-  for (auto field_result : object) {
-    od::field field;
-    if (std::move(field_result).get(field)) return false;
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return false;
-    error_code err = simdjson::SUCCESS;
-    if (key == "type") {
-      err = read_string(field.value(), e.type);
-    } else if (key == "sender") {
-      err = read_string(field.value(), e.sender);
-    } else if (key == "room_id") {
-      err = read_string(field.value(), e.room);
-    } else if (key == "content") {
-      err = read_content(field.value(), e);
-      member_display_name = e.member_display_name;
-    } else if (key == "origin_server_ts" && origin_server_ts != nullptr) {
-      od::number_type type;
-      if (field.value().get_number_type().get(type) == simdjson::SUCCESS &&
-          type == od::number_type::signed_integer) {
-        err = field.value().get_int64().get(*origin_server_ts);
-      }
-    }
-    if (err) return false;
-  }
+  const error_code walked =
+      tyr::for_each_field(object, [&](std::string_view key, od::field& field) -> error_code {
+        if (key == "type") return read_string(field.value(), e.type);
+        if (key == "sender") return read_string(field.value(), e.sender);
+        if (key == "room_id") return read_string(field.value(), e.room);
+        if (key == "content") {
+          const error_code err = read_content(field.value(), e);
+          member_display_name = e.member_display_name;
+          return err;
+        }
+        if (key == "origin_server_ts" && origin_server_ts != nullptr) {
+          od::number_type type;
+          if (field.value().get_number_type().get(type) == simdjson::SUCCESS &&
+              type == od::number_type::signed_integer) {
+            return field.value().get_int64().get(*origin_server_ts);
+          }
+        }
+        return simdjson::SUCCESS;
+      });
+  if (walked) return false;
   // Only a membership's displayname is a display name (as extract_features(json, …) reads it).
   e.member_display_name = e.type == "m.room.member" ? member_display_name : std::string_view{};
   return true;

@@ -4,6 +4,8 @@
 
 #include <simdjson.h>
 
+#include "engine/core/ondemand_fields.hpp"
+
 namespace tyr::engine::policy {
 
 namespace {
@@ -28,22 +30,12 @@ error_code read_string(od::value value, JsonStringFact& out) {
 error_code read_hashes(od::value value, HashesFact& out) {
   out = {};
   out.present = true;
-  od::json_type type;
-  if (auto err = value.type().get(type)) return err;
-  if (type != od::json_type::object) return simdjson::SUCCESS;
-  out.is_object = true;
-  od::object object;
-  if (auto err = value.get_object().get(object)) return err;
-  for (auto field_result : object) {
-    od::field field;
-    if (auto err = std::move(field_result).get(field)) return err;
-    std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) return err;
-    if (key == "sha256") {
-      if (auto err = read_string(field.value(), out.sha256)) return err;
-    }
-  }
-  return simdjson::SUCCESS;
+  return tyr::for_each_field(
+      value,
+      [&](std::string_view key, od::field& field) -> error_code {
+        return key == "sha256" ? read_string(field.value(), out.sha256) : simdjson::SUCCESS;
+      },
+      &out.is_object);
 }
 
 error_code read_content(od::value value, PolicyEventFacts& facts) {
@@ -66,71 +58,35 @@ error_code read_content(od::value value, PolicyEventFacts& facts) {
     return simdjson::SUCCESS;
   }
   facts.content = PolicyEventFacts::Content::kObject;
-  od::object object;
-  if (auto err = value.get_object().get(object)) return err;
-  for (auto field_result : object) {
-    od::field field;
-    if (auto err = std::move(field_result).get(field)) return err;
+  return tyr::for_each_field(value, [&](std::string_view key, od::field& field) -> error_code {
     facts.content_empty = false;
-    std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) return err;
-    error_code err = simdjson::SUCCESS;
-    if (key == "recommendation") {
-      err = read_string(field.value(), facts.recommendation);
-    } else if (key == "entity") {
-      err = read_string(field.value(), facts.entity);
-    } else if (key == "reason") {
-      err = read_string(field.value(), facts.reason);
-    } else if (key == kPolicyHashKeys[0]) {
-      err = read_hashes(field.value(), facts.hashes[0]);
-    } else if (key == kPolicyHashKeys[1]) {
-      err = read_hashes(field.value(), facts.hashes[1]);
-    }
-    if (err) return err;
-  }
-  return simdjson::SUCCESS;
+    if (key == "recommendation") return read_string(field.value(), facts.recommendation);
+    if (key == "entity") return read_string(field.value(), facts.entity);
+    if (key == "reason") return read_string(field.value(), facts.reason);
+    if (key == kPolicyHashKeys[0]) return read_hashes(field.value(), facts.hashes[0]);
+    if (key == kPolicyHashKeys[1]) return read_hashes(field.value(), facts.hashes[1]);
+    return simdjson::SUCCESS;
+  });
 }
 
 error_code read_unsigned(od::value value, bool& redacted) {
   redacted = false;
-  od::json_type type;
-  if (auto err = value.type().get(type)) return err;
-  if (type != od::json_type::object) return simdjson::SUCCESS;
-  od::object object;
-  if (auto err = value.get_object().get(object)) return err;
-  for (auto field_result : object) {
-    od::field field;
-    if (auto err = std::move(field_result).get(field)) return err;
-    std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) return err;
+  return tyr::for_each_field(value, [&](std::string_view key, od::field&) -> error_code {
     if (key == "redacted_because") redacted = true;
-  }
-  return simdjson::SUCCESS;
+    return simdjson::SUCCESS;
+  });
 }
 
 error_code read_event(od::object object, PolicyEventFacts& facts) {
-  for (auto field_result : object) {
-    od::field field;
-    if (auto err = std::move(field_result).get(field)) return err;
-    std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) return err;
-    error_code err = simdjson::SUCCESS;
-    if (key == "type") {
-      err = read_string(field.value(), facts.type);
-    } else if (key == "state_key") {
-      err = read_string(field.value(), facts.state_key);
-    } else if (key == "event_id") {
-      err = read_string(field.value(), facts.event_id);
-    } else if (key == "room_id") {
-      err = read_string(field.value(), facts.room_id);
-    } else if (key == "content") {
-      err = read_content(field.value(), facts);
-    } else if (key == "unsigned") {
-      err = read_unsigned(field.value(), facts.redacted);
-    }
-    if (err) return err;
-  }
-  return simdjson::SUCCESS;
+  return tyr::for_each_field(object, [&](std::string_view key, od::field& field) -> error_code {
+    if (key == "type") return read_string(field.value(), facts.type);
+    if (key == "state_key") return read_string(field.value(), facts.state_key);
+    if (key == "event_id") return read_string(field.value(), facts.event_id);
+    if (key == "room_id") return read_string(field.value(), facts.room_id);
+    if (key == "content") return read_content(field.value(), facts);
+    if (key == "unsigned") return read_unsigned(field.value(), facts.redacted);
+    return simdjson::SUCCESS;
+  });
 }
 
 StateStreamResult read_padded(const simdjson::padded_string& json, const StateEventVisitor& visit) {

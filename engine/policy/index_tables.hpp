@@ -1,8 +1,9 @@
 #pragma once
-// Internal to the policy index (policy_index.cpp is the only includer): ASCII case folding, the
-// one-byte-per-code-point reduction of entities and patterns, how a rule is indexed, and the
-// immutable hash tables of literal and hashed (MSC4205) entities.
+// Internal to the policy index (policy_index.cpp, and rule_block.cpp for shape_of): ASCII case
+// folding, the one-byte-per-code-point reduction of entities and patterns, how a rule is
+// indexed, and the immutable hash tables of literal and hashed (MSC4205) entities.
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstring>
@@ -19,11 +20,27 @@
 #include "engine/core/entity.hpp"
 #include "engine/core/glob.hpp"
 #include "engine/policy/policy_rule.hpp"
+#include "engine/policy/rule_block.hpp"
 
 namespace tyr::engine::policy::index_detail {
 
-using RulePtr = std::shared_ptr<const PolicyRule>;
-using DeadSet = std::unordered_set<const PolicyRule*>;
+using Rules = std::vector<const PackedRule*>;
+using DeadSet = std::unordered_set<const PackedRule*>;
+using Blocks = std::vector<std::shared_ptr<const RuleBlock>>;
+
+// The blocks that hold `rules`, each once: a table keeps them alive while a snapshot holds it.
+inline Blocks blocks_of(const Rules& rules) {
+  std::vector<const RuleBlock*> seen;
+  for (const PackedRule* rule : rules) {
+    if (seen.empty() || seen.back() != rule->block) seen.push_back(rule->block);
+  }
+  std::sort(seen.begin(), seen.end());
+  seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+  Blocks out;
+  out.reserve(seen.size());
+  for (const RuleBlock* block : seen) out.push_back(block->shared_from_this());
+  return out;
+}
 
 inline size_t kind_index(EntityKind kind) { return static_cast<size_t>(kind); }
 
@@ -71,6 +88,15 @@ inline bool equal_folded8(const char* lowered, std::string_view text) {
   for (size_t i = 0; i < text.size(); i += 8) {
     const size_t n = std::min<size_t>(8, text.size() - i);
     if (load(lowered + i, n) != lower8(load(text.data() + i, n))) return false;
+  }
+  return true;
+}
+
+// Both sides folded: `key` may be a rule's own entity, in any case.
+inline bool equal_folded_both(const char* key, std::string_view text) {
+  for (size_t i = 0; i < text.size(); i += 8) {
+    const size_t n = std::min<size_t>(8, text.size() - i);
+    if (lower8(load(key + i, n)) != lower8(load(text.data() + i, n))) return false;
   }
   return true;
 }
@@ -185,7 +211,9 @@ enum class Shape : uint8_t {
 
 enum Sort : size_t { kLiterals = 0, kHashes = 1, kGlobs = 2, kSorts = 3 };
 
-inline Shape shape_of(const PolicyRule& rule) {
+// `Rule`: PolicyRule or PolicyRuleView.
+template <class Rule>
+Shape shape_of(const Rule& rule) {
   if (rule.recommendation == Recommendation::kUnknown) return Shape::kUnknown;
   if (!rule.entity.empty()) {
     if (is_ascii(rule.entity)) return is_glob(rule.entity) ? Shape::kGlob : Shape::kLiteral;
@@ -196,6 +224,8 @@ inline Shape shape_of(const PolicyRule& rule) {
   if (!rule.sha256.empty() && decode_sha256_base64(rule.sha256)) return Shape::kHashed;
   return Shape::kUnmatchable;
 }
+
+inline Shape shape_of(const PackedRule& rule) { return static_cast<Shape>(rule.shape); }
 
 inline std::optional<Sort> sort_of(Shape shape) {
   switch (shape) {
@@ -234,11 +264,11 @@ inline Sha256 hot_sha256(std::string_view s) {
 
 struct Emit {
   const DeadSet* dead;  // nullptr when there are none
-  std::vector<const PolicyRule*>* out;
+  std::vector<PolicyRuleRef>* out;
 
-  void operator()(const PolicyRule* rule) const {
+  void operator()(const PackedRule* rule) const {
     if (dead != nullptr && dead->count(rule) != 0) return;
-    out->push_back(rule);
+    out->emplace_back(rule);
   }
 };
 
@@ -274,65 +304,99 @@ struct RuleRange {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Literal entities (reduced to ASCII), ASCII-caseless. Immutable open addressing: a probe
-// usually touches one slot and one key, where a node-based map touches bucket, node and key.
+// Literal entities (reduced to ASCII), ASCII-caseless. Immutable open addressing: 4-byte slots
+// (an entry's number) over dense entries, so the probed array stays small; an entry's key is the
+// rule's own entity where that is ASCII (compared folded), else its reduction in keys_.
 
 class LiteralTable {
  public:
-  explicit LiteralTable(std::vector<RulePtr> rules) : owned_(std::move(rules)) {
-    std::vector<std::pair<std::string, const PolicyRule*>> items;
-    items.reserve(owned_.size());
-    for (const RulePtr& rule : owned_) items.emplace_back(reduce_pattern(rule->entity), rule.get());
-    std::sort(items.begin(), items.end());
+  explicit LiteralTable(Rules rules) : blocks_(blocks_of(rules)) {
+    // Reduced keys back to back, sorted by (key, rule) so that equal keys are adjacent and a
+    // key's rules come out in a stable order.
+    struct Item {
+      uint32_t at, length;
+      const PackedRule* rule;
+    };
+    std::string reduced;
+    std::vector<Item> items;
+    items.reserve(rules.size());
+    for (const PackedRule* rule : rules) {
+      const std::string_view entity = rule->entity();
+      const size_t at = reduced.size();
+      if (is_ascii(entity)) {
+        for (char c : entity) reduced.push_back(lower(c));
+      } else {
+        reduced += reduce_pattern(entity);
+      }
+      items.push_back(
+          {static_cast<uint32_t>(at), static_cast<uint32_t>(reduced.size() - at), rule});
+    }
+    const auto key_of = [&](const Item& item) {
+      return std::string_view(reduced).substr(item.at, item.length);
+    };
+    std::sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
+      const int c = key_of(a).compare(key_of(b));
+      return c != 0 ? c < 0 : std::less<>{}(a.rule, b.rule);
+    });
+    std::vector<std::pair<size_t, size_t>> in_keys;  // (entry, offset in keys_)
     flat_.reserve(items.size());
-    slots_.resize(table_capacity(items.size()));
+    slots_.assign(table_capacity(items.size()), 0);
     mask_ = slots_.size() - 1;
     filter_.build(items.size());
     for (size_t i = 0; i < items.size();) {
-      const std::string& key = items[i].first;
-      Slot slot{fold_hash(key),
-                static_cast<uint32_t>(keys_.size()),
-                static_cast<uint32_t>(key.size()),
-                {static_cast<uint32_t>(flat_.size()), 0}};
-      keys_ += key;
-      for (; i < items.size() && items[i].first == key; ++i) {
-        flat_.push_back(items[i].second);
-        ++slot.rules.count;
+      const std::string_view key = key_of(items[i]);
+      const std::string_view entity = items[i].rule->entity();
+      const char* bytes = entity.size() == key.size() && is_ascii(entity) ? entity.data() : nullptr;
+      if (bytes == nullptr) {  // pointed into keys_ once it stops growing
+        in_keys.emplace_back(entries_.size(), keys_.size());
+        keys_ += key;
       }
-      filter_.add(slot.hash);
-      size_t at = slot.hash & mask_;
-      while (slots_[at].rules.count != 0) at = (at + 1) & mask_;
-      slots_[at] = slot;
+      Entry entry{fold_hash(key),
+                  bytes,
+                  static_cast<uint32_t>(key.size()),
+                  {static_cast<uint32_t>(flat_.size()), 0}};
+      for (; i < items.size() && key_of(items[i]) == key; ++i) {
+        flat_.push_back(items[i].rule);
+        ++entry.rules.count;
+      }
+      filter_.add(entry.hash);
+      size_t at = entry.hash & mask_;
+      while (slots_[at] != 0) at = (at + 1) & mask_;
+      entries_.push_back(entry);
+      slots_[at] = static_cast<uint32_t>(entries_.size());
     }
+    keys_.shrink_to_fit();
+    for (const auto& [entry, at] : in_keys) entries_[entry].key = keys_.data() + at;
   }
 
   void find(std::string_view reduced, const Emit& emit) const {
     const uint64_t hash = fold_hash(reduced);
     if (!filter_.may_contain(hash)) return;
-    for (size_t at = hash & mask_; slots_[at].rules.count != 0; at = (at + 1) & mask_) {
-      const Slot& slot = slots_[at];
-      if (slot.hash != hash || slot.length != reduced.size() ||
-          !equal_folded8(keys_.data() + slot.key, reduced)) {
+    for (size_t at = hash & mask_; slots_[at] != 0; at = (at + 1) & mask_) {
+      const Entry& entry = entries_[slots_[at] - 1];
+      if (entry.hash != hash || entry.length != reduced.size() ||
+          !equal_folded_both(entry.key, reduced)) {
         continue;
       }
-      for (uint32_t i = 0; i < slot.rules.count; ++i) emit(flat_[slot.rules.begin + i]);
+      for (uint32_t i = 0; i < entry.rules.count; ++i) emit(flat_[entry.rules.begin + i]);
       return;
     }
   }
 
  private:
-  struct Slot {
+  struct Entry {
     uint64_t hash = 0;
-    uint32_t key = 0;  // offset in keys_
+    const char* key = nullptr;  // the rule's entity, or in keys_
     uint32_t length = 0;
-    RuleRange rules;  // count 0: empty slot
+    RuleRange rules;
   };
-  std::vector<RulePtr> owned_;
-  std::string keys_;  // lower-cased keys back to back
-  std::vector<Slot> slots_;
+  Blocks blocks_;
+  std::string keys_;             // reductions of non-ASCII literal entities, back to back
+  std::vector<uint32_t> slots_;  // entry number + 1; 0: empty
+  std::vector<Entry> entries_;
   size_t mask_ = 0;
   HashFilter filter_;
-  std::vector<const PolicyRule*> flat_;
+  std::vector<const PackedRule*> flat_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -340,11 +404,11 @@ class LiteralTable {
 
 class HashTable {
  public:
-  explicit HashTable(std::vector<RulePtr> rules) : owned_(std::move(rules)) {
-    std::vector<std::pair<Sha256, const PolicyRule*>> items;
-    items.reserve(owned_.size());
-    for (const RulePtr& rule : owned_) {
-      if (auto digest = decode_sha256_base64(rule->sha256)) items.emplace_back(*digest, rule.get());
+  explicit HashTable(Rules rules) : blocks_(blocks_of(rules)) {
+    std::vector<std::pair<Sha256, const PackedRule*>> items;
+    items.reserve(rules.size());
+    for (const PackedRule* rule : rules) {
+      if (auto digest = decode_sha256_base64(rule->sha256())) items.emplace_back(*digest, rule);
     }
     std::sort(items.begin(), items.end());
     flat_.reserve(items.size());
@@ -385,11 +449,11 @@ class HashTable {
   static uint64_t filter_hash(const Sha256& digest) {  // other bytes than bucket()'s
     return load(reinterpret_cast<const char*>(digest.data()) + 8, 8);
   }
-  std::vector<RulePtr> owned_;
+  Blocks blocks_;
   std::vector<Slot> slots_;
   size_t mask_ = 0;
   HashFilter filter_;
-  std::vector<const PolicyRule*> flat_;
+  std::vector<const PackedRule*> flat_;
 };
 
 }  // namespace tyr::engine::policy::index_detail

@@ -4,7 +4,7 @@
 #include <functional>
 #include <stdexcept>
 
-#include "engine/policy/index_tables.hpp"
+#include "engine/policy/entity_shape.hpp"
 
 namespace tyr::engine::policy {
 

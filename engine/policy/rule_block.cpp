@@ -40,7 +40,7 @@ PolicyRuleView PackedRule::view() const {
                         kind,
                         family,
                         block->str(state_key_at),
-                        block->str(entity_at),
+                        block->bytes(entity_at, entity_length),
                         block->str(sha256_at),
                         recommendation,
                         block->str(recommendation_raw_at),
@@ -60,6 +60,14 @@ uint32_t RuleBlockBuilder::put(std::string_view s) {
   const auto at = static_cast<uint32_t>(arena.size());
   const auto n = static_cast<uint32_t>(s.size());
   arena.append(reinterpret_cast<const char*>(&n), sizeof n);
+  arena.append(s);
+  return at;
+}
+
+uint32_t RuleBlockBuilder::put_raw(std::string_view s) {
+  std::string& arena = block_->arena_;
+  if (arena.size() + s.size() > UINT32_MAX) throw std::length_error("policy rule block over 4 GiB");
+  const auto at = static_cast<uint32_t>(arena.size());
   arena.append(s);
   return at;
 }
@@ -95,7 +103,12 @@ uint32_t RuleBlockBuilder::add_rule(const Rule& rule) {
   PackedRule p;
   p.block = block_.get();
   p.state_key_at = put(rule.state_key);
-  p.entity_at = rule.entity == rule.state_key ? p.state_key_at : put(rule.entity);
+  const std::string_view state_key = rule.state_key;
+  p.entity_at = state_key.ends_with(rule.entity)
+                    ? p.state_key_at + static_cast<uint32_t>(sizeof(uint32_t) + state_key.size() -
+                                                             rule.entity.size())
+                    : put_raw(rule.entity);
+  p.entity_length = static_cast<uint32_t>(rule.entity.size());
   p.sha256_at = rule.sha256.empty() ? intern({}) : put(rule.sha256);
   p.recommendation_raw_at = intern(rule.recommendation_raw);
   p.reason_at = intern(rule.reason);

@@ -3,7 +3,8 @@
 // one list added together (a list load, or one batch of changes): their strings back to back in
 // one arena, each prefixed with its 32-bit length, and one fixed-size PackedRule per rule that
 // refers to them by 32-bit offsets. Within a block, equal reasons and recommendations are stored
-// once, and an entity equal to its state key (as most are) shares its bytes.
+// once, and an entity that ends its state key ("rule:@spam:example.org", as Mjolnir and
+// Draupnir write them, or the entity itself) is read from the state key's bytes.
 //
 // A block is immutable once built and shared (shared_ptr) by every snapshot whose tables hold
 // one of its rules; it is freed with the last of them. Readers see a rule through a
@@ -50,7 +51,8 @@ bool same_rule(const PolicyRuleView& a, const PolicyRule& b);
 struct PackedRule {
   const RuleBlock* block = nullptr;
   uint32_t state_key_at = 0;
-  uint32_t entity_at = 0;
+  uint32_t entity_at = 0;  // raw bytes, no length prefix: often inside the state key's
+  uint32_t entity_length = 0;
   uint32_t sha256_at = 0;
   uint32_t recommendation_raw_at = 0;
   uint32_t reason_at = 0;
@@ -81,6 +83,7 @@ class RuleBlock : public std::enable_shared_from_this<RuleBlock> {
     std::memcpy(&n, arena_.data() + at, sizeof n);
     return {arena_.data() + at + sizeof n, n};
   }
+  std::string_view bytes(uint32_t at, uint32_t n) const { return {arena_.data() + at, n}; }
 
  private:
   friend class RuleBlockBuilder;
@@ -90,7 +93,7 @@ class RuleBlock : public std::enable_shared_from_this<RuleBlock> {
 };
 
 std::string_view PackedRule::state_key() const { return block->str(state_key_at); }
-std::string_view PackedRule::entity() const { return block->str(entity_at); }
+std::string_view PackedRule::entity() const { return block->bytes(entity_at, entity_length); }
 std::string_view PackedRule::sha256() const { return block->str(sha256_at); }
 const std::string& PackedRule::list() const { return block->list(); }
 
@@ -114,6 +117,7 @@ class RuleBlockBuilder {
   template <class Rule>
   uint32_t add_rule(const Rule& rule);
   uint32_t put(std::string_view s);
+  uint32_t put_raw(std::string_view s);
   uint32_t intern(std::string_view s);  // equal strings stored once
 
   std::shared_ptr<RuleBlock> block_;

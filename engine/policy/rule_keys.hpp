@@ -1,7 +1,8 @@
 #pragma once
 // The rules of one list by (kind, state_key): an open-addressing table of rule pointers (8 bytes
-// a slot, at most half full) whose keys are the rules' own bytes, instead of a node per rule.
-// Linear probing with backward-shift deletion, so no tombstones accumulate.
+// a slot, at most 80 % full) whose keys are the rules' own bytes, instead of a node per rule.
+// Linear probing with backward-shift deletion, so no tombstones accumulate. Only writers look
+// keys up (list updates), so a fuller table's longer probes cost little and save memory.
 
 #include <cstddef>
 #include <functional>
@@ -17,7 +18,7 @@ class RuleKeys {
   size_t size() const { return size_; }
   void reserve(size_t n) {
     size_t capacity = 16;
-    while (capacity < n * 2) capacity *= 2;
+    while (capacity * 4 < n * 5) capacity *= 2;
     if (capacity > slots_.size()) rehash(capacity);
   }
   bool empty() const { return size_ == 0; }
@@ -33,7 +34,7 @@ class RuleKeys {
 
   // Inserts `rule`, or replaces the rule under its key; returns the replaced rule or nullptr.
   const PackedRule* put(const PackedRule* rule) {
-    if ((size_ + 1) * 2 > slots_.size()) grow();
+    if ((size_ + 1) * 5 > slots_.size() * 4) grow();
     const std::string_view key = rule->state_key();
     size_t at = hash(rule->kind, key) & mask();
     for (; slots_[at] != nullptr; at = (at + 1) & mask()) {

@@ -64,14 +64,6 @@ void PolicyIndexSnapshot::match(EntityKind kind, std::string_view entity,
 void PolicyIndexSnapshot::match_user(std::string_view user_id,
                                      std::vector<PolicyRuleRef>& out) const {
   const std::string_view server = server_of(user_id);
-  // Both literal lookups' first reads (a filter word and a slot, cache misses in tables of
-  // 10^5 keys) start together; the user's digest and globs are worked out while they arrive.
-  const auto prefetch = [&](EntityKind kind, std::string_view entity) {
-    const KindView& view = state_->kinds[kind_index(kind)];
-    if (view.literals && is_ascii(entity)) view.literals->prefetch(entity);
-  };
-  prefetch(EntityKind::kUser, user_id);
-  if (!server.empty()) prefetch(EntityKind::kServer, strip_port(server));
   match(EntityKind::kUser, user_id, out);
   if (!server.empty()) match(EntityKind::kServer, server, out);
 }

@@ -114,9 +114,6 @@ class HashFilter {
     const uint64_t b = std::rotl(hash, 32) & mask_;
     return (words_[b >> 6] >> (b & 63)) & 1;
   }
-  void prefetch(uint64_t hash) const {
-    __builtin_prefetch(&words_[(std::rotl(hash, 32) & mask_) >> 6]);
-  }
 
  private:
   std::vector<uint64_t> words_;
@@ -207,14 +204,6 @@ class LiteralTable {
       for (uint32_t i = 0; i < entry.more.count; ++i) emit(flat_[entry.more.begin + i]);
       return;
     }
-  }
-
-  // Starts the loads find(reduced) begins with, so that those of several lookups overlap
-  // instead of following one another.
-  void prefetch(std::string_view reduced) const {
-    const uint64_t hash = fold_hash(reduced);
-    filter_.prefetch(hash);
-    __builtin_prefetch(&slots_[hash & mask_]);
   }
 
  private:

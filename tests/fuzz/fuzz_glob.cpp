@@ -29,6 +29,7 @@ namespace {
 using tyr::engine::policy::EntityKind;
 using tyr::engine::policy::PolicyIndex;
 using tyr::engine::policy::PolicyRule;
+using tyr::engine::policy::PolicyRuleRef;
 
 constexpr size_t kMaxGlobs = 8;
 

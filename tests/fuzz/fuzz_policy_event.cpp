@@ -69,7 +69,7 @@ Keys hits(const PolicyIndex& index, EntityKind kind, std::string_view probe) {
   Keys keys;
   for (PolicyRuleRef rule : out) {
     require(rule->kind == kind && rule->list == kList, "a hit of another kind or list");
-    require(keys.insert(rule->state_key).second, "a rule returned twice");
+    require(keys.emplace(rule->state_key).second, "a rule returned twice");
   }
   return keys;
 }

@@ -64,12 +64,13 @@ void report_invalid(const std::string& file, const std::string& text) {
 }
 
 // A list file is a JSON array of state events; its list id is the events' room_id (the file
-// name when they carry none). Read by streaming (state_stream.hpp): the list gathers the
-// effective rules, which then move into the index; nothing holds the whole document.
+// name when they carry none). Read by streaming (state_stream.hpp): the list packs the events
+// and then its effective rules, which the index takes as they are; nothing holds the whole
+// document.
 // `keep_rules` also keeps a copy of every rule in `out.rules` (for the ACL plan).
 bool load_lists(const std::vector<std::string>& files, LoadedLists& out, bool keep_rules) {
   for (const auto& file : files) {
-    std::vector<PolicyRule> rules;
+    std::shared_ptr<const RuleBlock> rules;
     std::string list_id = file;
     {
       PolicyList list(file);
@@ -103,11 +104,12 @@ bool load_lists(const std::vector<std::string>& files, LoadedLists& out, bool ke
       }
       for (const auto& w : warnings) std::fprintf(stderr, "%s\n", w.c_str());
       if (!first_room_id.empty()) list_id = first_room_id;
-      rules = list.take_effective_rules();
+      rules = list.take_effective_block(list_id);
     }
-    for (auto& rule : rules) rule.list = list_id;
-    if (keep_rules) out.rules.insert(out.rules.end(), rules.begin(), rules.end());
-    out.index.replace_list(list_id, std::move(rules));  // moved in, not copied
+    if (keep_rules) {
+      for (const PackedRule& rule : *rules) out.rules.push_back(rule.view().to_rule());
+    }
+    out.index.replace_list(list_id, std::move(rules));  // the packed rules, not a copy
   }
   return true;
 }
@@ -159,7 +161,7 @@ bool append_check_line(std::string& out, std::string_view event_id, std::string_
   ok &= append_string(out, event_id);
   out += ",\"matches\":[";
   for (size_t i = 0; i < j.matches.size(); ++i) {
-    const PolicyRule& r = *j.matches[i];
+    const PolicyRuleView r = *j.matches[i];
     out += i == 0 ? "{\"entity\":\"" : ",{\"entity\":\"";
     if (r.entity.empty()) {
       out += "sha256:";
@@ -294,9 +296,9 @@ int cmd_check_rules(const std::string& rules_dir, const std::vector<std::string>
       const EntityKind k = kind == rules::EntityKind::kUser     ? EntityKind::kUser
                            : kind == rules::EntityKind::kServer ? EntityKind::kServer
                                                                 : EntityKind::kRoom;
-      std::vector<const PolicyRule*> hits;
+      std::vector<PolicyRuleRef> hits;
       index->match(k, entity, hits);
-      return std::any_of(hits.begin(), hits.end(), [](const PolicyRule* r) {
+      return std::any_of(hits.begin(), hits.end(), [](PolicyRuleRef r) {
         return r->recommendation != Recommendation::kUnknown;
       });
     }

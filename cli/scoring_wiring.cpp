@@ -14,10 +14,10 @@ class ScoringWiring::ListedInIndex : public rules::ListOracle {
         kind == rules::EntityKind::kUser     ? engine::policy::EntityKind::kUser
         : kind == rules::EntityKind::kServer ? engine::policy::EntityKind::kServer
                                              : engine::policy::EntityKind::kRoom;
-    std::vector<const engine::policy::PolicyRule*> hits;
+    std::vector<engine::policy::PolicyRuleRef> hits;
     auto snapshot = index_->snapshot();
     snapshot->match(k, entity, hits);
-    for (const auto* r : hits) {
+    for (const auto r : hits) {
       if (r->recommendation != engine::policy::Recommendation::kUnknown) return true;
     }
     return false;

@@ -124,10 +124,10 @@ ActionOutcome Bot::run(uint64_t, const actions::JoinProtect& a, Batch& batch) {
   const std::string room = a.room;
   const std::string reply_to = a.reply_to;
   auto banned_room = [&](const std::string& id) {
-    std::vector<const policy::PolicyRule*> hits;
+    std::vector<policy::PolicyRuleRef> hits;
     auto snapshot = book_.index().snapshot();
     snapshot->match(policy::EntityKind::kRoom, id, hits);
-    for (const auto* r : hits) {
+    for (const auto r : hits) {
       if (r->recommendation != policy::Recommendation::kUnknown && !book_.is_shadow(r->list)) {
         enqueue_notice(
             batch, management_room_,

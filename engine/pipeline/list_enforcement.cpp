@@ -203,7 +203,7 @@ void ListEnforcement::on_rule_diffs(const std::vector<policy::ListDiff>& diffs, 
       if (d.added->kind != EntityKind::kRoom) sweep = true;
       if (d.added->kind == EntityKind::kRoom) {
         for (const auto& [id, info] : rooms_.snapshot()) {
-          std::vector<const PolicyRule*> hits;
+          std::vector<policy::PolicyRuleRef> hits;
           auto snapshot = book_.index().snapshot();
           snapshot->match(EntityKind::kRoom, id, hits);
           const std::string alias = info.value("alias", "");

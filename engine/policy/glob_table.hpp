@@ -250,18 +250,18 @@ class GlobTable {
  public:
   // `compiled`: Hyperscan and RE2::Set (built tables); otherwise every glob is checked in turn
   // (small deltas, where a compile per change would cost more than it saves).
-  GlobTable(std::vector<RulePtr> rules, bool compiled) : owned_(std::move(rules)) {
+  GlobTable(const Rules& rules, bool compiled) : blocks_(blocks_of(rules)) {
     // Deduplicate: one entry per reduced pattern (ASCII) or exact entity (non-ASCII).
-    std::map<std::string, std::vector<const PolicyRule*>> ascii, unicode;
-    for (const RulePtr& rule : owned_) {
-      std::string reduced = reduce_pattern(rule->entity);
+    std::map<std::string, std::vector<const PackedRule*>> ascii, unicode;
+    for (const PackedRule* rule : rules) {
+      std::string reduced = reduce_pattern(rule->entity());
       if (is_ascii(reduced)) {
-        ascii[std::move(reduced)].push_back(rule.get());
+        ascii[std::move(reduced)].push_back(rule);
       } else {
-        unicode[rule->entity].push_back(rule.get());
+        unicode[std::string(rule->entity())].push_back(rule);
       }
     }
-    auto add_rules = [&](const std::vector<const PolicyRule*>& rs) {
+    auto add_rules = [&](const std::vector<const PackedRule*>& rs) {
       RuleRange range{static_cast<uint32_t>(flat_.size()), static_cast<uint32_t>(rs.size())};
       flat_.insert(flat_.end(), rs.begin(), rs.end());
       return range;
@@ -332,7 +332,7 @@ class GlobTable {
   }
 
   template <class AddRules>
-  void build_factored(const std::map<std::string, std::vector<const PolicyRule*>>& ascii,
+  void build_factored(const std::map<std::string, std::vector<const PackedRule*>>& ascii,
                       AddRules& add_rules) {
     using Entry = AsciiEntry;
     const std::vector<const Entry*> rest = build_anchored(ascii, add_rules);
@@ -380,13 +380,13 @@ class GlobTable {
     serial_ = ++g_database_serial;
   }
 
-  using AsciiEntry = std::pair<const std::string, std::vector<const PolicyRule*>>;
+  using AsciiEntry = std::pair<const std::string, std::vector<const PackedRule*>>;
 
   // Puts the globs that have a selective literal prefix or suffix into prefixes_ and
   // suffixes_ (see AnchorTable); returns the others, in pattern order.
   template <class AddRules>
   std::vector<const AsciiEntry*> build_anchored(
-      const std::map<std::string, std::vector<const PolicyRule*>>& ascii, AddRules& add_rules) {
+      const std::map<std::string, std::vector<const PackedRule*>>& ascii, AddRules& add_rules) {
     std::unordered_map<std::string_view, uint32_t> shared[2];  // [suffix?] key -> globs
     for (const auto& [pattern, rs] : ascii) {
       ++shared[0][prefix_anchor(pattern)];
@@ -455,7 +455,7 @@ class GlobTable {
   }
 
   template <class AddRules>
-  void build_unicode(const std::map<std::string, std::vector<const PolicyRule*>>& unicode,
+  void build_unicode(const std::map<std::string, std::vector<const PackedRule*>>& unicode,
                      bool compiled, AddRules& add_rules) {
     if (unicode.empty()) return;
     if (compiled) {
@@ -528,8 +528,8 @@ class GlobTable {
     }
   }
 
-  std::vector<RulePtr> owned_;
-  std::vector<const PolicyRule*> flat_;
+  Blocks blocks_;
+  std::vector<const PackedRule*> flat_;
   std::vector<Glob> globs_;              // grouped by factor
   std::vector<RuleRange> factor_globs_;  // Hyperscan id -> range of globs_
   std::vector<uint32_t> unfactored_;     // globs_ checked on every lookup

@@ -1,8 +1,9 @@
 #pragma once
-// Internal to the policy index (policy_index.cpp is the only includer): ASCII case folding, the
-// one-byte-per-code-point reduction of entities and patterns, how a rule is indexed, and the
-// immutable hash tables of literal and hashed (MSC4205) entities.
+// Internal to the policy index (policy_index.cpp is the only includer): how a rule is filed
+// (entity_shape.hpp holds its text folding and Shape) and the immutable hash tables of literal
+// and hashed (MSC4205) entities.
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstring>
@@ -18,184 +19,35 @@
 #include "engine/core/digest.hpp"
 #include "engine/core/entity.hpp"
 #include "engine/core/glob.hpp"
+#include "engine/policy/entity_shape.hpp"
 #include "engine/policy/policy_rule.hpp"
+#include "engine/policy/rule_block.hpp"
 
 namespace tyr::engine::policy::index_detail {
 
-using RulePtr = std::shared_ptr<const PolicyRule>;
-using DeadSet = std::unordered_set<const PolicyRule*>;
+using Rules = std::vector<const PackedRule*>;
+using DeadSet = std::unordered_set<const PackedRule*>;
+using Blocks = std::vector<std::shared_ptr<const RuleBlock>>;
 
-inline size_t kind_index(EntityKind kind) { return static_cast<size_t>(kind); }
-
-// ---------------------------------------------------------------------------------------------
-// ASCII case folding, eight bytes at a time.
-
-constexpr uint64_t kOnes = 0x0101010101010101ULL;
-constexpr uint64_t kHighBits = 0x80 * kOnes;
-
-// Sets bit 0x20 in every byte that is 'A'..'Z'; bytes >= 0x80 are left alone.
-inline uint64_t lower8(uint64_t w) {
-  const uint64_t low7 = w & (0x7F * kOnes);
-  const uint64_t at_least_a = low7 + (0x80 - 'A') * kOnes;  // no carries: at most 0x7F + 0x3F
-  const uint64_t above_z = low7 + (0x80 - 'Z' - 1) * kOnes;
-  const uint64_t upper = at_least_a & ~above_z & ~w & kHighBits;
-  return w | (upper >> 2);
-}
-
-inline char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c; }
-
-inline uint64_t load(const char* p, size_t n) {  // n <= 8; missing bytes are zero
-  uint64_t w = 0;
-  std::memcpy(&w, p, n);
-  return w;
-}
-
-inline uint64_t mix(uint64_t h) {
-  h *= 0xBF58476D1CE4E5B9ULL;
-  return h ^ (h >> 31);
-}
-
-// Hash of the ASCII-lower-cased bytes; the low bits are good enough for power-of-two tables.
-inline uint64_t fold_hash(std::string_view s) {
-  uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
-  for (size_t i = 0; i < s.size(); i += 8) {
-    h = mix(h ^ lower8(load(s.data() + i, std::min<size_t>(8, s.size() - i))));
+// The blocks that hold `rules`, each once: a table keeps them alive while a snapshot holds it.
+inline Blocks blocks_of(const Rules& rules) {
+  std::vector<const RuleBlock*> seen;
+  for (const PackedRule* rule : rules) {
+    if (seen.empty() || seen.back() != rule->block) seen.push_back(rule->block);
   }
-  h ^= h >> 33;  // murmur3 finaliser
-  h *= 0xFF51AFD7ED558CCDULL;
-  return h ^ (h >> 33);
-}
-
-// `lowered` is already lower-case.
-inline bool equal_folded8(const char* lowered, std::string_view text) {
-  for (size_t i = 0; i < text.size(); i += 8) {
-    const size_t n = std::min<size_t>(8, text.size() - i);
-    if (load(lowered + i, n) != lower8(load(text.data() + i, n))) return false;
-  }
-  return true;
-}
-
-inline size_t table_capacity(size_t entries) {  // a power of two, at most half full
-  size_t capacity = 16;
-  while (capacity < entries * 2) capacity *= 2;
-  return capacity;
-}
-
-inline bool is_ascii(std::string_view s) {
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    if (load(s.data() + i, 8) & kHighBits) return false;
-  }
-  for (; i < s.size(); ++i) {
-    if (static_cast<unsigned char>(s[i]) >= 0x80) return false;
-  }
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The one-byte-per-code-point reduction (see the header).
-
-constexpr std::string_view kKelvinSign = "\xE2\x84\xAA";  // U+212A, folds with 'k'
-constexpr std::string_view kLongS = "\xC5\xBF";           // U+017F, folds with 's'
-
-// Length of the UTF-8 sequence RE2's `.` accepts at `lead`, or 0. RE2 is deliberately loose
-// (overlong E0/F0 forms, surrogates, F4 beyond U+10FFFF), and so must this be.
-inline size_t sequence_length(unsigned char lead) {
-  if (lead < 0x80) return 1;
-  if (lead >= 0xC2 && lead <= 0xDF) return 2;
-  if (lead >= 0xE0 && lead <= 0xEF) return 3;
-  if (lead >= 0xF0 && lead <= 0xF4) return 4;
-  return 0;
-}
-
-struct Text {
-  std::string_view reduced;      // one byte per code point
-  bool other_non_ascii = false;  // a code point that became 0x80
-  bool newline = false;
-};
-
-// nullopt when RE2 cannot read `s` as UTF-8. `buf` holds the reduction for non-ASCII input.
-inline std::optional<Text> reduce_input(std::string_view s, std::string& buf) {
-  Text t;
-  if (is_ascii(s)) {
-    t.reduced = s;
-    t.newline = s.find('\n') != std::string_view::npos;
-    return t;
-  }
-  buf.clear();
-  for (size_t i = 0; i < s.size();) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    const size_t len = sequence_length(lead);
-    if (len == 0 || i + len > s.size()) return std::nullopt;
-    for (size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return std::nullopt;
-    }
-    const std::string_view seq = s.substr(i, len);
-    if (len == 1) {
-      buf.push_back(s[i]);
-      if (s[i] == '\n') t.newline = true;
-    } else if (seq == kKelvinSign) {
-      buf.push_back('k');
-    } else if (seq == kLongS) {
-      buf.push_back('s');
-    } else {
-      buf.push_back('\x80');
-      t.other_non_ascii = true;
-    }
-    i += len;
-  }
-  t.reduced = buf;
-  return t;
-}
-
-// A pattern's reduction: ASCII lower-cased, Kelvin sign and long s replaced, every other byte
-// kept (so a pattern with other non-ASCII characters, or broken UTF-8, stays non-ASCII).
-inline std::string reduce_pattern(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    const size_t len = lead < 0x80 ? 1 : std::max<size_t>(1, sequence_length(lead));
-    const std::string_view seq = s.substr(i, len);
-    if (len == 1) {
-      out.push_back(lower(s[i]));
-    } else if (seq == kKelvinSign) {
-      out.push_back('k');
-    } else if (seq == kLongS) {
-      out.push_back('s');
-    } else {
-      out.append(seq);
-    }
-    i += seq.size();
-  }
+  std::sort(seen.begin(), seen.end());
+  seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+  Blocks out;
+  out.reserve(seen.size());
+  for (const RuleBlock* block : seen) out.push_back(block->shared_from_this());
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------
-// How a rule is indexed.
-
-enum class Shape : uint8_t {
-  kLiteral,      // ASCII after reduction, no wildcard
-  kGlob,         // ASCII after reduction, with wildcards
-  kUnicode,      // other non-ASCII characters (or broken UTF-8): RE2
-  kHashed,       // MSC4205 sha256
-  kUnknown,      // unknown recommendation: never matched
-  kUnmatchable,  // no entity and no usable hash
-};
+inline size_t kind_index(EntityKind kind) { return static_cast<size_t>(kind); }
 
 enum Sort : size_t { kLiterals = 0, kHashes = 1, kGlobs = 2, kSorts = 3 };
 
-inline Shape shape_of(const PolicyRule& rule) {
-  if (rule.recommendation == Recommendation::kUnknown) return Shape::kUnknown;
-  if (!rule.entity.empty()) {
-    if (is_ascii(rule.entity)) return is_glob(rule.entity) ? Shape::kGlob : Shape::kLiteral;
-    const std::string reduced = reduce_pattern(rule.entity);
-    if (!is_ascii(reduced)) return Shape::kUnicode;
-    return is_glob(reduced) ? Shape::kGlob : Shape::kLiteral;
-  }
-  if (!rule.sha256.empty() && decode_sha256_base64(rule.sha256)) return Shape::kHashed;
-  return Shape::kUnmatchable;
-}
+inline Shape shape_of(const PackedRule& rule) { return static_cast<Shape>(rule.shape); }
 
 inline std::optional<Sort> sort_of(Shape shape) {
   switch (shape) {
@@ -234,11 +86,11 @@ inline Sha256 hot_sha256(std::string_view s) {
 
 struct Emit {
   const DeadSet* dead;  // nullptr when there are none
-  std::vector<const PolicyRule*>* out;
+  std::vector<PolicyRuleRef>* out;
 
-  void operator()(const PolicyRule* rule) const {
+  void operator()(const PackedRule* rule) const {
     if (dead != nullptr && dead->count(rule) != 0) return;
-    out->push_back(rule);
+    out->emplace_back(rule);
   }
 };
 
@@ -274,65 +126,101 @@ struct RuleRange {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Literal entities (reduced to ASCII), ASCII-caseless. Immutable open addressing: a probe
-// usually touches one slot and one key, where a node-based map touches bucket, node and key.
+// Literal entities (reduced to ASCII), ASCII-caseless. Immutable open addressing: 4-byte slots
+// (an entry's number) over dense entries, so the probed array stays small; an entry's key is the
+// rule's own entity where that is ASCII (compared folded), else its reduction in keys_.
 
 class LiteralTable {
  public:
-  explicit LiteralTable(std::vector<RulePtr> rules) : owned_(std::move(rules)) {
-    std::vector<std::pair<std::string, const PolicyRule*>> items;
-    items.reserve(owned_.size());
-    for (const RulePtr& rule : owned_) items.emplace_back(reduce_pattern(rule->entity), rule.get());
-    std::sort(items.begin(), items.end());
-    flat_.reserve(items.size());
-    slots_.resize(table_capacity(items.size()));
+  explicit LiteralTable(Rules rules) : blocks_(blocks_of(rules)) {
+    // Reduced keys back to back, sorted by (key, rule) so that equal keys are adjacent and a
+    // key's rules come out in a stable order.
+    struct Item {
+      uint32_t at, length;
+      const PackedRule* rule;
+    };
+    std::string reduced;
+    std::vector<Item> items;
+    items.reserve(rules.size());
+    for (const PackedRule* rule : rules) {
+      const std::string_view entity = rule->entity();
+      const size_t at = reduced.size();
+      if (is_ascii(entity)) {
+        for (char c : entity) reduced.push_back(lower(c));
+      } else {
+        reduced += reduce_pattern(entity);
+      }
+      items.push_back(
+          {static_cast<uint32_t>(at), static_cast<uint32_t>(reduced.size() - at), rule});
+    }
+    const auto key_of = [&](const Item& item) {
+      return std::string_view(reduced).substr(item.at, item.length);
+    };
+    std::sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
+      const int c = key_of(a).compare(key_of(b));
+      return c != 0 ? c < 0 : std::less<>{}(a.rule, b.rule);
+    });
+    std::vector<std::pair<size_t, size_t>> in_keys;  // (entry, offset in keys_)
+    slots_.assign(table_capacity(items.size()), 0);
     mask_ = slots_.size() - 1;
     filter_.build(items.size());
     for (size_t i = 0; i < items.size();) {
-      const std::string& key = items[i].first;
-      Slot slot{fold_hash(key),
-                static_cast<uint32_t>(keys_.size()),
-                static_cast<uint32_t>(key.size()),
-                {static_cast<uint32_t>(flat_.size()), 0}};
-      keys_ += key;
-      for (; i < items.size() && items[i].first == key; ++i) {
-        flat_.push_back(items[i].second);
-        ++slot.rules.count;
+      const std::string_view key = key_of(items[i]);
+      const std::string_view entity = items[i].rule->entity();
+      const char* bytes = entity.size() == key.size() && is_ascii(entity) ? entity.data() : nullptr;
+      if (bytes == nullptr) {  // pointed into keys_ once it stops growing
+        in_keys.emplace_back(entries_.size(), keys_.size());
+        keys_ += key;
       }
-      filter_.add(slot.hash);
-      size_t at = slot.hash & mask_;
-      while (slots_[at].rules.count != 0) at = (at + 1) & mask_;
-      slots_[at] = slot;
+      Entry entry{fold_hash(key),
+                  bytes,
+                  items[i].rule,
+                  static_cast<uint32_t>(key.size()),
+                  {static_cast<uint32_t>(flat_.size()), 0}};
+      for (++i; i < items.size() && key_of(items[i]) == key; ++i) {
+        flat_.push_back(items[i].rule);
+        ++entry.more.count;
+      }
+      filter_.add(entry.hash);
+      size_t at = entry.hash & mask_;
+      while (slots_[at] != 0) at = (at + 1) & mask_;
+      entries_.push_back(entry);
+      slots_[at] = static_cast<uint32_t>(entries_.size());
     }
+    keys_.shrink_to_fit();
+    for (const auto& [entry, at] : in_keys) entries_[entry].key = keys_.data() + at;
   }
 
   void find(std::string_view reduced, const Emit& emit) const {
     const uint64_t hash = fold_hash(reduced);
     if (!filter_.may_contain(hash)) return;
-    for (size_t at = hash & mask_; slots_[at].rules.count != 0; at = (at + 1) & mask_) {
-      const Slot& slot = slots_[at];
-      if (slot.hash != hash || slot.length != reduced.size() ||
-          !equal_folded8(keys_.data() + slot.key, reduced)) {
+    for (size_t at = hash & mask_; slots_[at] != 0; at = (at + 1) & mask_) {
+      const Entry& entry = entries_[slots_[at] - 1];
+      if (entry.hash != hash || entry.length != reduced.size() ||
+          !equal_folded_both(entry.key, reduced)) {
         continue;
       }
-      for (uint32_t i = 0; i < slot.rules.count; ++i) emit(flat_[slot.rules.begin + i]);
+      emit(entry.first);
+      for (uint32_t i = 0; i < entry.more.count; ++i) emit(flat_[entry.more.begin + i]);
       return;
     }
   }
 
  private:
-  struct Slot {
+  struct Entry {
     uint64_t hash = 0;
-    uint32_t key = 0;  // offset in keys_
+    const char* key = nullptr;          // the rule's entity, or in keys_
+    const PackedRule* first = nullptr;  // most keys have one rule: flat_ is not read for it
     uint32_t length = 0;
-    RuleRange rules;  // count 0: empty slot
+    RuleRange more;  // the key's other rules, in flat_
   };
-  std::vector<RulePtr> owned_;
-  std::string keys_;  // lower-cased keys back to back
-  std::vector<Slot> slots_;
+  Blocks blocks_;
+  std::string keys_;             // reductions of non-ASCII literal entities, back to back
+  std::vector<uint32_t> slots_;  // entry number + 1; 0: empty
+  std::vector<Entry> entries_;
   size_t mask_ = 0;
   HashFilter filter_;
-  std::vector<const PolicyRule*> flat_;
+  std::vector<const PackedRule*> flat_;  // each key's rules after its first
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -340,11 +228,11 @@ class LiteralTable {
 
 class HashTable {
  public:
-  explicit HashTable(std::vector<RulePtr> rules) : owned_(std::move(rules)) {
-    std::vector<std::pair<Sha256, const PolicyRule*>> items;
-    items.reserve(owned_.size());
-    for (const RulePtr& rule : owned_) {
-      if (auto digest = decode_sha256_base64(rule->sha256)) items.emplace_back(*digest, rule.get());
+  explicit HashTable(Rules rules) : blocks_(blocks_of(rules)) {
+    std::vector<std::pair<Sha256, const PackedRule*>> items;
+    items.reserve(rules.size());
+    for (const PackedRule* rule : rules) {
+      if (auto digest = decode_sha256_base64(rule->sha256())) items.emplace_back(*digest, rule);
     }
     std::sort(items.begin(), items.end());
     flat_.reserve(items.size());
@@ -385,11 +273,11 @@ class HashTable {
   static uint64_t filter_hash(const Sha256& digest) {  // other bytes than bucket()'s
     return load(reinterpret_cast<const char*>(digest.data()) + 8, 8);
   }
-  std::vector<RulePtr> owned_;
+  Blocks blocks_;
   std::vector<Slot> slots_;
   size_t mask_ = 0;
   HashFilter filter_;
-  std::vector<const PolicyRule*> flat_;
+  std::vector<const PackedRule*> flat_;
 };
 
 }  // namespace tyr::engine::policy::index_detail

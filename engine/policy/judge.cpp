@@ -16,19 +16,24 @@ bool equal_ascii_caseless(std::string_view a, std::string_view b) {
                                             [&](char x, char y) { return lower(x) == lower(y); });
 }
 
-bool enforceable(const PolicyRule& r) {
+template <class Rule>
+bool enforceable(const Rule& r) {
   return r.recommendation == Recommendation::kBan || r.recommendation == Recommendation::kTakedown;
 }
 
-}  // namespace
-
-std::string describe_rule(const PolicyRule& r) {
+template <class Rule>
+std::string describe(const Rule& r) {
   // The state key and reason are whatever the list's writers put there.
   std::string s = std::string(recommendation_name(r.recommendation)) + " by " + r.list + " (rule " +
                   escape_untrusted(r.state_key, kMaxQuotedReason);
   if (!r.reason.empty()) s += ": " + quote_untrusted(r.reason, kMaxQuotedReason);
   return s + ")";
 }
+
+}  // namespace
+
+std::string describe_rule(const PolicyRule& r) { return describe(r); }
+std::string describe_rule(const PolicyRuleView& r) { return describe(r); }
 
 void judge_user(const PolicyIndexSnapshot& snapshot, const JudgeContext& ctx,
                 std::string_view user_id, JudgementRefs& out) {
@@ -39,7 +44,7 @@ void judge_user(const PolicyIndexSnapshot& snapshot, const JudgeContext& ctx,
   snapshot.match_user(user_id, out.hits);
   const std::string_view server = strip_port(server_of(user_id));
   bool any_enforcing = false;
-  for (const auto* r : out.hits) {
+  for (const PolicyRuleRef r : out.hits) {
     if (!enforceable(*r)) continue;
     if (r->kind == EntityKind::kServer) {
       // A server rule never bans the users of Tyr's own server or of its operators' servers.
@@ -54,11 +59,10 @@ void judge_user(const PolicyIndexSnapshot& snapshot, const JudgeContext& ctx,
     if (!ctx.is_shadow || !ctx.is_shadow(r->list)) any_enforcing = true;
   }
   if (out.matches.empty()) return;
-  std::stable_sort(out.matches.begin(), out.matches.end(),
-                   [](const PolicyRule* a, const PolicyRule* b) {
-                     return a->recommendation == Recommendation::kTakedown &&
-                            b->recommendation != Recommendation::kTakedown;
-                   });
+  std::stable_sort(out.matches.begin(), out.matches.end(), [](PolicyRuleRef a, PolicyRuleRef b) {
+    return a->recommendation == Recommendation::kTakedown &&
+           b->recommendation != Recommendation::kTakedown;
+  });
   if (user_id == ctx.bot_user) {
     out.exempt = "Tyr itself";
   } else if (std::find(ctx.operators.begin(), ctx.operators.end(), user_id) !=
@@ -86,7 +90,7 @@ Judgement judge_user(const PolicyIndex& index, const JudgeContext& ctx,
   j.shadow = refs.shadow;
   j.exempt = refs.exempt;
   j.matches.reserve(refs.matches.size());
-  for (const PolicyRule* r : refs.matches) j.matches.push_back(*r);
+  for (const PolicyRuleRef r : refs.matches) j.matches.push_back(r->to_rule());
   return j;
 }
 

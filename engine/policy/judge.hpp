@@ -40,8 +40,8 @@ struct JudgementRefs {
   bool takedown = false;
   bool shadow = false;
   std::string_view exempt;
-  std::vector<const PolicyRule*> matches;
-  std::vector<const PolicyRule*> hits;  // scratch
+  std::vector<PolicyRuleRef> matches;
+  std::vector<PolicyRuleRef> hits;  // scratch
 };
 
 void judge_user(const PolicyIndexSnapshot& snapshot, const JudgeContext& ctx,
@@ -51,5 +51,6 @@ void judge_user(const PolicyIndexSnapshot& snapshot, const JudgeContext& ctx,
 std::vector<std::string> server_deny_globs(const std::vector<PolicyRule>& rules);
 
 std::string describe_rule(const PolicyRule& rule);
+std::string describe_rule(const PolicyRuleView& rule);
 
 }  // namespace tyr::engine::policy

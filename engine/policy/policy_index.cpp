@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -20,6 +19,7 @@
 #include "engine/core/ids.hpp"
 #include "engine/policy/glob_table.hpp"
 #include "engine/policy/index_tables.hpp"
+#include "engine/policy/rule_keys.hpp"
 
 namespace tyr::engine::policy {
 
@@ -38,7 +38,7 @@ PolicyIndexSnapshot::PolicyIndexSnapshot(std::unique_ptr<const State> state, Pol
 PolicyIndexSnapshot::~PolicyIndexSnapshot() = default;
 
 void PolicyIndexSnapshot::match(EntityKind kind, std::string_view entity,
-                                std::vector<const PolicyRule*>& out) const {
+                                std::vector<PolicyRuleRef>& out) const {
   if (kind == EntityKind::kServer) entity = strip_port(entity);
   const KindView& view = state_->kinds[kind_index(kind)];
   const Emit emit{view.dead.get(), &out};
@@ -62,26 +62,55 @@ void PolicyIndexSnapshot::match(EntityKind kind, std::string_view entity,
 }
 
 void PolicyIndexSnapshot::match_user(std::string_view user_id,
-                                     std::vector<const PolicyRule*>& out) const {
-  match(EntityKind::kUser, user_id, out);
+                                     std::vector<PolicyRuleRef>& out) const {
   const std::string_view server = server_of(user_id);
+  match(EntityKind::kUser, user_id, out);
   if (!server.empty()) match(EntityKind::kServer, server, out);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Index (writer side)
 
+namespace {
+
+// The rules of `block`, one per (kind, state_key): the highest-precedence family, the first
+// of equals.
+RuleKeys effective_keys(const RuleBlock& block) {
+  RuleKeys keys;
+  keys.reserve(block.size());
+  for (const PackedRule& rule : block) {
+    const PackedRule* held = keys.find(rule.kind, rule.state_key());
+    if (held == nullptr || rule.family < held->family) keys.put(&rule);
+  }
+  return keys;
+}
+
+// Rules packed in (kind, state_key) order, so that a fresh block's order is its keys' order.
+std::shared_ptr<const RuleBlock> pack(const std::string& list,
+                                      const std::vector<PolicyRule>& rules) {
+  std::vector<const PolicyRule*> order;
+  order.reserve(rules.size());
+  for (const PolicyRule& rule : rules) order.push_back(&rule);
+  const auto by_key = [](const PolicyRule* a, const PolicyRule* b) {
+    return a->kind != b->kind ? a->kind < b->kind : a->state_key < b->state_key;
+  };
+  if (!std::is_sorted(order.begin(), order.end(), by_key)) {
+    std::stable_sort(order.begin(), order.end(), by_key);
+  }
+  RuleBlockBuilder builder(list);
+  for (const PolicyRule* rule : order) builder.add(*rule);
+  return builder.build();
+}
+
+}  // namespace
+
 struct PolicyIndex::Impl {
   explicit Impl(PolicyIndexOptions o) : options(o) {}
 
-  // The state key is a view of the held rule's own (a map's key and value never part).
-  using Key = std::pair<EntityKind, std::string_view>;
-  using ListRules = std::map<Key, RulePtr>;
-
   // One sort of table of one kind, writer's bookkeeping.
   struct Part {
-    std::unordered_map<const PolicyRule*, RulePtr> delta;  // added since the table was built
-    DeadSet dead;                                          // removed since it was built
+    std::unordered_set<const PackedRule*> delta;  // added since the table was built
+    DeadSet dead;                                 // removed since it was built
     size_t built_size = 0;
     bool delta_changed = false;
     bool dead_changed = false;
@@ -90,7 +119,13 @@ struct PolicyIndex::Impl {
   // One step of a batch, applied in order.
   struct Op {
     bool add;
-    RulePtr rule;
+    const PackedRule* rule;
+  };
+
+  // A block and how many of its rules the lists hold.
+  struct BlockUse {
+    std::shared_ptr<const RuleBlock> block;
+    size_t held = 0;
   };
 
   PolicyIndexOptions options;
@@ -101,32 +136,46 @@ struct PolicyIndex::Impl {
   std::shared_ptr<const PolicyIndexSnapshot> current;
 
   // Guarded by write_mutex.
-  std::unordered_map<std::string, ListRules> lists;
+  std::unordered_map<std::string, RuleKeys> lists;
+  std::unordered_map<const RuleBlock*, BlockUse> blocks;
+  Blocks released;  // blocks whose last held rule left in this batch, kept until it is done
   std::array<std::array<Part, kSorts>, kEntityKinds> parts;
   std::array<KindView, kEntityKinds> view;
   PolicyIndexStats stats;
 
-  // Updates `lists` for one diff and appends the table operations it implies.
-  void collect(const ListDiff& diff, std::vector<Op>& ops) {
-    if (diff.removed) {
-      const PolicyRule& r = *diff.removed;
-      if (auto list = lists.find(r.list); list != lists.end()) {
-        if (auto it = list->second.find({r.kind, r.state_key}); it != list->second.end()) {
-          ops.push_back({false, std::move(it->second)});
-          list->second.erase(it);
+  void hold(const PackedRule* rule) {
+    BlockUse& use = blocks[rule->block];
+    if (!use.block) use.block = rule->block->shared_from_this();
+    ++use.held;
+  }
+
+  void release(const PackedRule* rule) {
+    auto it = blocks.find(rule->block);
+    if (--it->second.held == 0) {
+      released.push_back(std::move(it->second.block));
+      blocks.erase(it);
+    }
+  }
+
+  // Updates `lists` for one diff (its added rule already packed) and appends the table
+  // operations it implies.
+  void collect(const PolicyRule* removed, const PackedRule* added, std::vector<Op>& ops) {
+    if (removed != nullptr) {
+      if (auto list = lists.find(removed->list); list != lists.end()) {
+        if (const PackedRule* old = list->second.erase(removed->kind, removed->state_key)) {
+          ops.push_back({false, old});
+          release(old);
           if (list->second.empty()) lists.erase(list);
         }
       }
     }
-    if (diff.added) {
-      auto rule = std::make_shared<const PolicyRule>(*diff.added);
-      ListRules& held = lists[rule->list];
-      if (auto it = held.find({rule->kind, rule->state_key}); it != held.end()) {
-        ops.push_back({false, std::move(it->second)});
-        held.erase(it);  // its key views the rule just replaced
+    if (added != nullptr) {
+      if (const PackedRule* old = lists[added->list()].put(added)) {
+        ops.push_back({false, old});
+        release(old);
       }
-      held.emplace(Key{rule->kind, rule->state_key}, rule);
-      ops.push_back({true, std::move(rule)});
+      hold(added);
+      ops.push_back({true, added});
     }
   }
 
@@ -134,7 +183,7 @@ struct PolicyIndex::Impl {
     return sort == kGlobs ? options.max_delta_globs : options.max_delta_entries;
   }
 
-  void count(const PolicyRule& rule, int sign) {
+  void count(const PackedRule& rule, int sign) {
     auto bump = [sign](size_t& n) { n = sign > 0 ? n + 1 : n - 1; };
     bump(stats.rules[kind_index(rule.kind)]);
     switch (shape_of(rule)) {
@@ -154,12 +203,12 @@ struct PolicyIndex::Impl {
       if (!sort) continue;
       Part& part = parts[kind_index(op.rule->kind)][*sort];
       if (op.add) {
-        part.delta.emplace(op.rule.get(), op.rule);
+        part.delta.insert(op.rule);
         part.delta_changed = true;
-      } else if (part.delta.erase(op.rule.get()) != 0) {
+      } else if (part.delta.erase(op.rule) != 0) {
         part.delta_changed = true;
       } else {
-        part.dead.insert(op.rule.get());  // it is in the built table
+        part.dead.insert(op.rule);  // it is in the built table
         part.dead_changed = true;
       }
     }
@@ -181,37 +230,42 @@ struct PolicyIndex::Impl {
     }
     grouped.reset();
     publish();
+    released.clear();
   }
 
   // Live rules by kind and sort, gathered in one pass for all the rebuilds of one batch (a
   // bulk load rebuilds every table) and dropped when the batch is done. Each table is rebuilt
-  // at most once per batch, so each vector is taken at most once.
-  using Grouped = std::array<std::array<std::vector<RulePtr>, kSorts>, kEntityKinds>;
+  // at most once per batch, so each vector is taken at most once. Each vector is in memory
+  // order: a fresh block's rules are in key order, so its tables list equal keys' rules so.
+  using Grouped = std::array<std::array<Rules, kSorts>, kEntityKinds>;
   std::optional<Grouped> grouped;
 
-  std::vector<RulePtr> live_rules(size_t kind, size_t sort) {
+  Rules live_rules(size_t kind, size_t sort) {
     if (!grouped) {
       grouped.emplace();
       for (const auto& [name, rules] : lists) {
-        for (const auto& [key, rule] : rules) {
+        rules.for_each([&](const PackedRule* rule) {
           if (const auto s = sort_of(shape_of(*rule))) {
-            (*grouped)[kind_index(key.first)][*s].push_back(rule);
+            (*grouped)[kind_index(rule->kind)][*s].push_back(rule);
           }
-        }
+        });
+      }
+      for (auto& by_sort : *grouped) {
+        for (Rules& rules : by_sort) std::sort(rules.begin(), rules.end(), std::less<>{});
       }
     }
     return std::move((*grouped)[kind][sort]);
   }
 
   template <class Table>
-  static std::shared_ptr<const Table> make_table(std::vector<RulePtr> rules) {
+  static std::shared_ptr<const Table> make_table(Rules rules) {
     if (rules.empty()) return nullptr;
     return std::make_shared<const Table>(std::move(rules));
   }
 
   void rebuild(size_t k, size_t s) {
     Part& part = parts[k][s];
-    std::vector<RulePtr> rules = live_rules(k, s);
+    Rules rules = live_rules(k, s);
     part.built_size = rules.size();
     part.delta = {};  // = {} rather than clear(): gives back the buckets of a bulk load
     part.dead = {};
@@ -226,8 +280,7 @@ struct PolicyIndex::Impl {
         v.delta_hashes = nullptr;
         break;
       default:
-        v.globs =
-            rules.empty() ? nullptr : std::make_shared<const GlobTable>(std::move(rules), true);
+        v.globs = rules.empty() ? nullptr : std::make_shared<const GlobTable>(rules, true);
         v.delta_globs = nullptr;
         break;
     }
@@ -235,16 +288,14 @@ struct PolicyIndex::Impl {
   }
 
   void publish_delta(size_t k, size_t s) {
-    std::vector<RulePtr> rules;
-    rules.reserve(parts[k][s].delta.size());
-    for (const auto& [ptr, rule] : parts[k][s].delta) rules.push_back(rule);
+    Rules rules(parts[k][s].delta.begin(), parts[k][s].delta.end());
+    std::sort(rules.begin(), rules.end(), std::less<>{});
     KindView& v = view[k];
     switch (s) {
       case kLiterals: v.delta_literals = make_table<LiteralTable>(std::move(rules)); break;
       case kHashes: v.delta_hashes = make_table<HashTable>(std::move(rules)); break;
       default:
-        v.delta_globs =
-            rules.empty() ? nullptr : std::make_shared<const GlobTable>(std::move(rules), false);
+        v.delta_globs = rules.empty() ? nullptr : std::make_shared<const GlobTable>(rules, false);
         break;
     }
   }
@@ -283,6 +334,28 @@ struct PolicyIndex::Impl {
     std::lock_guard lock(current_mutex);
     return current;
   }
+
+  void apply(const std::vector<const ListDiff*>& diffs) {
+    // The added rules packed first, one block per list, so that their addresses are final.
+    std::unordered_map<std::string, RuleBlockBuilder> builders;
+    std::vector<std::pair<RuleBlockBuilder*, uint32_t>> packed(diffs.size(), {nullptr, 0});
+    for (size_t i = 0; i < diffs.size(); ++i) {
+      if (!diffs[i]->added) continue;
+      const std::string& list = diffs[i]->added->list;
+      RuleBlockBuilder& builder = builders.try_emplace(list, list).first->second;
+      packed[i] = {&builder, builder.add(*diffs[i]->added)};
+    }
+    std::unordered_map<const RuleBlockBuilder*, std::shared_ptr<const RuleBlock>> built;
+    for (auto& [list, builder] : builders) built.emplace(&builder, builder.build());
+    std::vector<Op> ops;
+    for (size_t i = 0; i < diffs.size(); ++i) {
+      const PolicyRule* removed = diffs[i]->removed ? &*diffs[i]->removed : nullptr;
+      const PackedRule* added =
+          packed[i].first != nullptr ? &(*built.at(packed[i].first))[packed[i].second] : nullptr;
+      collect(removed, added, ops);
+    }
+    if (!ops.empty()) run(ops);
+  }
 };
 
 PolicyIndex::PolicyIndex(PolicyIndexOptions options) : impl_(std::make_unique<Impl>(options)) {
@@ -295,11 +368,11 @@ PolicyIndex::~PolicyIndex() = default;
 std::shared_ptr<const PolicyIndexSnapshot> PolicyIndex::snapshot() const { return impl_->load(); }
 
 void PolicyIndex::match(EntityKind kind, std::string_view entity,
-                        std::vector<const PolicyRule*>& out) const {
+                        std::vector<PolicyRuleRef>& out) const {
   snapshot()->match(kind, entity, out);
 }
 
-void PolicyIndex::match_user(std::string_view user_id, std::vector<const PolicyRule*>& out) const {
+void PolicyIndex::match_user(std::string_view user_id, std::vector<PolicyRuleRef>& out) const {
   snapshot()->match_user(user_id, out);
 }
 
@@ -307,46 +380,50 @@ PolicyIndexStats PolicyIndex::stats() const { return snapshot()->stats(); }
 
 void PolicyIndex::apply(const ListDiff& diff) {
   std::lock_guard lock(impl_->write_mutex);
-  std::vector<Impl::Op> ops;
-  impl_->collect(diff, ops);
-  if (!ops.empty()) impl_->run(ops);
+  impl_->apply({&diff});
 }
 
 void PolicyIndex::apply(const std::vector<ListDiff>& diffs) {
   std::lock_guard lock(impl_->write_mutex);
-  std::vector<Impl::Op> ops;
-  for (const ListDiff& diff : diffs) impl_->collect(diff, ops);
-  if (!ops.empty()) impl_->run(ops);
+  std::vector<const ListDiff*> ptrs;
+  ptrs.reserve(diffs.size());
+  for (const ListDiff& diff : diffs) ptrs.push_back(&diff);
+  impl_->apply(ptrs);
 }
 
-void PolicyIndex::replace_list(const std::string& list, std::vector<PolicyRule> rules) {
+void PolicyIndex::replace_list(const std::string& list, const std::vector<PolicyRule>& rules) {
+  replace_list(list, pack(list, rules));
+}
+
+void PolicyIndex::replace_list(const std::string& list, std::shared_ptr<const RuleBlock> block) {
+  if (block->list() != list) {  // views of a rule name the block's list
+    std::vector<PolicyRule> rules;
+    rules.reserve(block->size());
+    for (const PackedRule& rule : *block) rules.push_back(rule.view().to_rule());
+    block = pack(list, rules);
+  }
   std::lock_guard lock(impl_->write_mutex);
-  for (PolicyRule& rule : rules) {
-    if (rule.list != list) rule.list = list;
-  }
-  // One rule per key; should the caller pass several families, the highest precedence wins.
-  std::map<Impl::Key, PolicyRule*> incoming;
-  for (PolicyRule& rule : rules) {
-    auto [it, inserted] = incoming.try_emplace({rule.kind, rule.state_key}, &rule);
-    if (!inserted && rule.family < it->second->family) it->second = &rule;
-  }
+  const RuleKeys incoming = effective_keys(*block);
 
   std::vector<Impl::Op> ops;
-  Impl::ListRules& held = impl_->lists[list];
-  for (auto it = held.begin(); it != held.end();) {
-    auto next = incoming.find(it->first);
-    if (next == incoming.end() || !same_rule(*it->second, *next->second)) {
-      ops.push_back({false, std::move(it->second)});
-      it = held.erase(it);
-    } else {
-      ++it;
-    }
+  RuleKeys& held = impl_->lists[list];
+  std::vector<const PackedRule*> gone;
+  held.for_each([&](const PackedRule* rule) {
+    const PackedRule* next = incoming.find(rule->kind, rule->state_key());
+    if (next == nullptr || !same_rule(rule->view(), next->view())) gone.push_back(rule);
+  });
+  for (const PackedRule* rule : gone) {
+    held.erase(rule->kind, rule->state_key());
+    ops.push_back({false, rule});
+    impl_->release(rule);
   }
-  for (const auto& [key, rule] : incoming) {
-    if (held.count(key) != 0) continue;  // unchanged
-    RulePtr ptr = std::make_shared<const PolicyRule>(std::move(*rule));
-    held.emplace(Impl::Key{ptr->kind, ptr->state_key}, ptr);
-    ops.push_back({true, std::move(ptr)});
+  // In block order (not the key table's), so that the adds come in the block's key order.
+  for (const PackedRule& rule : *block) {
+    if (incoming.find(rule.kind, rule.state_key()) != &rule) continue;  // shadowed
+    if (held.find(rule.kind, rule.state_key()) != nullptr) continue;    // unchanged
+    held.put(&rule);
+    impl_->hold(&rule);
+    ops.push_back({true, &rule});
   }
   if (held.empty()) impl_->lists.erase(list);
   if (!ops.empty()) impl_->run(ops);
@@ -357,8 +434,9 @@ void PolicyIndex::remove_list(const std::string& list) {
   auto it = impl_->lists.find(list);
   if (it == impl_->lists.end()) return;
   std::vector<Impl::Op> ops;
-  for (auto& [key, rule] : it->second) ops.push_back({false, std::move(rule)});
+  it->second.for_each([&](const PackedRule* rule) { ops.push_back({false, rule}); });
   impl_->lists.erase(it);
+  for (const Impl::Op& op : ops) impl_->release(op.rule);
   impl_->run(ops);
 }
 

@@ -50,6 +50,7 @@
 
 #include "engine/policy/policy_list.hpp"
 #include "engine/policy/policy_rule.hpp"
+#include "engine/policy/rule_block.hpp"
 
 namespace tyr::engine::policy {
 
@@ -76,7 +77,7 @@ struct PolicyIndexStats {
   uint64_t version = 0;          // incremented by every published change
 };
 
-// An immutable state of the index. Rule pointers it returns stay valid while it lives.
+// An immutable state of the index. Rules it returns stay valid while it lives.
 class PolicyIndexSnapshot {
  public:
   struct State;  // defined in policy_index.cpp
@@ -87,9 +88,9 @@ class PolicyIndexSnapshot {
 
   // Appends every rule of `kind` (across lists) that matches `entity`; each rule at most once.
   // Server names are compared with their port stripped.
-  void match(EntityKind kind, std::string_view entity, std::vector<const PolicyRule*>& out) const;
+  void match(EntityKind kind, std::string_view entity, std::vector<PolicyRuleRef>& out) const;
   // User rules on the full user ID, then server rules on its server name (port stripped).
-  void match_user(std::string_view user_id, std::vector<const PolicyRule*>& out) const;
+  void match_user(std::string_view user_id, std::vector<PolicyRuleRef>& out) const;
 
   const PolicyIndexStats& stats() const { return stats_; }
 
@@ -107,13 +108,13 @@ class PolicyIndex {
 
   // --- Readers: any thread; a writer delays them at most by a pointer swap. ---
 
-  // Hold the snapshot while using the rule pointers it returns.
+  // Hold the snapshot while using the rules it returns.
   std::shared_ptr<const PolicyIndexSnapshot> snapshot() const;
 
-  // Shorthands for snapshot()->match…(). The pointers are only guaranteed until the next
-  // write to this index: with a concurrent writer, take snapshot() instead.
-  void match(EntityKind kind, std::string_view entity, std::vector<const PolicyRule*>& out) const;
-  void match_user(std::string_view user_id, std::vector<const PolicyRule*>& out) const;
+  // Shorthands for snapshot()->match…(). The rules are only guaranteed until the next write
+  // to this index: with a concurrent writer, take snapshot() instead.
+  void match(EntityKind kind, std::string_view entity, std::vector<PolicyRuleRef>& out) const;
+  void match_user(std::string_view user_id, std::vector<PolicyRuleRef>& out) const;
   PolicyIndexStats stats() const;
 
   // --- Writers: serialised internally; each call publishes one new snapshot. ---
@@ -122,10 +123,13 @@ class PolicyIndex {
   // found by (removed.list, kind, state_key); an `added` rule replaces any rule under its key.
   void apply(const ListDiff& diff);
   void apply(const std::vector<ListDiff>& diffs);  // one snapshot for the whole batch
-  // Makes `list` hold exactly `rules` (its effective rules; each rule's `list` is set to
+  // Makes `list` hold exactly `rules` (its effective rules; each rule's `list` is taken to be
   // `list`). Unchanged rules are kept as they are, so reloading a list costs little; new ones
-  // are moved in.
-  void replace_list(const std::string& list, std::vector<PolicyRule> rules);
+  // are packed into one block.
+  void replace_list(const std::string& list, const std::vector<PolicyRule>& rules);
+  // The same with the rules already packed (PolicyList::take_effective_block). Should a key
+  // have several rules, the highest-precedence family wins, then the first.
+  void replace_list(const std::string& list, std::shared_ptr<const RuleBlock> block);
   void remove_list(const std::string& list);
   // Rebuilds every table that has a delta or tombstones.
   void compact();

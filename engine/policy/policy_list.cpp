@@ -16,6 +16,7 @@ const PolicyRule* PolicyList::Slots::effective() const {
 }
 
 ListDiff PolicyList::apply(const PolicyEvent& event) {
+  settle();
   auto& keys = keys_[static_cast<size_t>(event.kind)];
   auto it = keys.find(event.state_key);
   if (it == keys.end()) {
@@ -63,6 +64,40 @@ ListDiff PolicyList::apply(const PolicyEvent& event) {
 }
 
 void PolicyList::load(PolicyEvent&& event) {
+  if (!pending_ && !keys_empty()) {
+    load_keyed(std::move(event));
+    return;
+  }
+  if (!pending_) pending_ = std::make_unique<RuleBlockBuilder>(id_);
+  pending_removal_.push_back(!event.rule);
+  if (event.rule) {
+    event.rule->kind = event.kind;
+    event.rule->family = event.family;
+    event.rule->state_key = std::move(event.state_key);
+    pending_->add(*event.rule);
+  } else {
+    PolicyRule key;
+    key.kind = event.kind;
+    key.family = event.family;
+    key.state_key = std::move(event.state_key);
+    pending_->add(key);
+  }
+}
+
+void PolicyList::settle_pending() const {
+  const std::shared_ptr<const RuleBlock> log = pending_->build();
+  pending_.reset();
+  std::vector<bool> removal = std::move(pending_removal_);
+  pending_removal_ = {};
+  for (size_t i = 0; i < log->size(); ++i) {
+    const PolicyRuleView v = (*log)[i].view();
+    PolicyEvent event{v.kind, v.family, std::string(v.state_key), std::nullopt, {}};
+    if (!removal[i]) event.rule = v.to_rule();
+    load_keyed(std::move(event));
+  }
+}
+
+void PolicyList::load_keyed(PolicyEvent&& event) const {
   auto& keys = keys_[static_cast<size_t>(event.kind)];
   auto it = keys.find(event.state_key);
   if (it == keys.end()) {
@@ -97,12 +132,14 @@ void PolicyList::load(PolicyEvent&& event) {
 }
 
 const PolicyRule* PolicyList::find(EntityKind kind, std::string_view state_key) const {
+  settle();
   const auto& keys = keys_[static_cast<size_t>(kind)];
   auto it = keys.find(state_key);
   return it == keys.end() ? nullptr : it->second.effective();
 }
 
 std::vector<PolicyRule> PolicyList::effective_rules() const {
+  settle();
   std::vector<PolicyRule> out;
   out.reserve(size());
   for (const auto& keys : keys_) {
@@ -118,6 +155,7 @@ std::vector<PolicyRule> PolicyList::effective_rules() const {
 namespace tyr::engine::policy {
 
 std::vector<PolicyRule> PolicyList::take_effective_rules() {
+  settle();
   std::vector<PolicyRule> out;
   out.reserve(size());
   for (auto& keys : keys_) {
@@ -134,6 +172,57 @@ std::vector<PolicyRule> PolicyList::take_effective_rules() {
   counts_ = {};
   unknown_ = 0;
   return out;
+}
+
+}  // namespace tyr::engine::policy
+
+namespace tyr::engine::policy {
+
+std::shared_ptr<const RuleBlock> PolicyList::take_effective_block(const std::string& list_id) {
+  RuleBlockBuilder out(list_id);
+  if (!pending_ || !keys_empty()) {
+    for (const PolicyRule& rule : take_effective_rules()) out.add(rule);  // in key order
+    return out.build();
+  }
+  const std::shared_ptr<const RuleBlock> log = pending_->build();
+  pending_.reset();
+  const std::vector<bool> removal = std::move(pending_removal_);
+  pending_removal_ = {};
+  const RuleBlock& rules = *log;
+
+  // Events by (kind, state_key, family), each key's in arrival order; then each family's slot
+  // replayed as load() would have left it, and the first family with a rule taken.
+  std::vector<uint32_t> order(rules.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const PackedRule& x = rules[a];
+    const PackedRule& y = rules[b];
+    if (x.kind != y.kind) return x.kind < y.kind;
+    if (const int c = x.state_key().compare(y.state_key()); c != 0) return c < 0;
+    return x.family < y.family;
+  });
+  for (size_t i = 0; i < order.size();) {
+    const PackedRule& first = rules[order[i]];
+    const PackedRule* effective = nullptr;
+    while (i < order.size() && rules[order[i]].kind == first.kind &&
+           rules[order[i]].state_key() == first.state_key()) {
+      const Family family = rules[order[i]].family;
+      const PackedRule* slot = nullptr;
+      for (; i < order.size() && rules[order[i]].kind == first.kind &&
+             rules[order[i]].family == family && rules[order[i]].state_key() == first.state_key();
+           ++i) {
+        const PackedRule& event = rules[order[i]];
+        if (removal[order[i]]) {
+          slot = nullptr;
+        } else if (slot == nullptr || !same_rule(slot->view(), event.view())) {
+          slot = &event;  // an identical re-send keeps the first event's ID
+        }
+      }
+      if (effective == nullptr) effective = slot;
+    }
+    if (effective != nullptr) out.add(effective->view());
+  }
+  return out.build();
 }
 
 }  // namespace tyr::engine::policy

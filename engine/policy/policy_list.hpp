@@ -19,6 +19,7 @@
 
 #include "engine/core/digest.hpp"
 #include "engine/policy/policy_rule.hpp"
+#include "engine/policy/rule_block.hpp"
 
 namespace tyr::engine::policy {
 
@@ -45,7 +46,9 @@ class PolicyList {
   // under (event.kind, event.state_key): empty when the event changes nothing that matters
   // (an identical re-send, or a write to a family shadowed by a higher-precedence one).
   ListDiff apply(const PolicyEvent& event);
-  // As apply(), for a bulk load that needs no diff: the rule is moved in, nothing is copied.
+  // As apply(), for a bulk load that needs no diff. Into a list that holds no rule, events are
+  // packed in arrival order (no node per key) and sorted out only when the list is read: by
+  // take_effective_block() directly, by anything else into the keys, as apply() would have.
   void load(PolicyEvent&& event);
 
   // The effective rule under a key, or nullptr.
@@ -55,11 +58,23 @@ class PolicyList {
   std::vector<PolicyRule> effective_rules() const;
   // The same, moved out; the list is left empty.
   std::vector<PolicyRule> take_effective_rules();
+  // The same, packed for PolicyIndex::replace_list as rules of `list_id` (room IDs are often
+  // known only once the list has been read); the list is left empty.
+  std::shared_ptr<const RuleBlock> take_effective_block(const std::string& list_id);
 
-  size_t size() const { return counts_[0] + counts_[1] + counts_[2]; }
-  size_t count(EntityKind kind) const { return counts_[static_cast<size_t>(kind)]; }
+  size_t size() const {
+    settle();
+    return counts_[0] + counts_[1] + counts_[2];
+  }
+  size_t count(EntityKind kind) const {
+    settle();
+    return counts_[static_cast<size_t>(kind)];
+  }
   // Effective rules whose recommendation Tyr does not act on (kept so they shadow, counted).
-  size_t unknown_count() const { return unknown_; }
+  size_t unknown_count() const {
+    settle();
+    return unknown_;
+  }
 
  private:
   struct Slots {
@@ -68,11 +83,24 @@ class PolicyList {
     const PolicyRule* effective() const;
   };
 
+  // Loads the packed events, if any, into the keys.
+  void settle() const {
+    if (pending_) settle_pending();
+  }
+  void settle_pending() const;
+  void load_keyed(PolicyEvent&& event) const;
+  bool keys_empty() const { return keys_[0].empty() && keys_[1].empty() && keys_[2].empty(); }
+
   std::string id_;
-  // One map per EntityKind; std::less<> so lookups by string_view build no string.
-  std::array<std::map<std::string, Slots, std::less<>>, kEntityKinds> keys_;
-  std::array<size_t, kEntityKinds> counts_{};
-  size_t unknown_ = 0;
+  // One map per EntityKind; std::less<> so lookups by string_view build no string. Mutable,
+  // with the counts, for settle().
+  mutable std::array<std::map<std::string, Slots, std::less<>>, kEntityKinds> keys_;
+  mutable std::array<size_t, kEntityKinds> counts_{};
+  mutable size_t unknown_ = 0;
+  // Events of a bulk load not yet in keys_: one packed rule each (a removal as a rule with its
+  // key), and whether it removes.
+  mutable std::unique_ptr<RuleBlockBuilder> pending_;
+  mutable std::vector<bool> pending_removal_;
 };
 
 }  // namespace tyr::engine::policy

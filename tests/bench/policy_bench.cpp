@@ -121,7 +121,7 @@ Workload make_workload(size_t total, size_t queries, uint32_t seed) {
 // match_user over all queries on one snapshot; returns (lookups/s, rules matched).
 std::pair<double, size_t> throughput(const PolicyIndex& index, const std::vector<std::string>& qs) {
   auto snap = index.snapshot();
-  std::vector<const PolicyRule*> out;
+  std::vector<PolicyRuleRef> out;
   size_t matched = 0;
   for (size_t i = 0; i < 1000 && i < qs.size(); ++i) snap->match_user(qs[i], out);  // warm-up
   const auto t0 = Clock::now();

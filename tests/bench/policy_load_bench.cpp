@@ -118,9 +118,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::printf("read_ms %.1f\n", ms_since(t0));
-    auto rules = list.take_effective_rules();
-    for (auto& rule : rules) rule.list = list_id;
-    rules_loaded = rules.size();
+    auto rules = list.take_effective_block(list_id);
+    rules_loaded = rules->size();
     const auto t_index = Clock::now();
     index.replace_list(list_id, std::move(rules));
     std::printf("index_ms %.1f\n", ms_since(t_index));
@@ -132,7 +131,7 @@ int main(int argc, char** argv) {
               static_cast<double>(rss_kib() - rss0) * 1024.0 / static_cast<double>(rules_loaded));
 
   auto snap = index.snapshot();
-  std::vector<const PolicyRule*> out;
+  std::vector<PolicyRuleRef> out;
   size_t hits = 0, checks = 0;
   for (const auto& u : users) {
     out.clear();

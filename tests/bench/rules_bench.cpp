@@ -363,7 +363,7 @@ int main(int argc, char** argv) {
     struct Oracle : tyr::rules::ListOracle {
       const tyr::engine::policy::PolicyIndex* index;
       bool listed(tyr::rules::EntityKind kind, std::string_view entity) const override {
-        std::vector<const tyr::engine::policy::PolicyRule*> out;
+        std::vector<tyr::engine::policy::PolicyRuleRef> out;
         index->match(kind == tyr::rules::EntityKind::kUser     ? EntityKind::kUser
                      : kind == tyr::rules::EntityKind::kServer ? EntityKind::kServer
                                                                : EntityKind::kRoom,
@@ -375,7 +375,7 @@ int main(int argc, char** argv) {
     tyr::rules::ScoreOptions opts;
     opts.lists = &oracle;
     size_t listed = 0;
-    std::vector<const tyr::engine::policy::PolicyRule*> matches;
+    std::vector<tyr::engine::policy::PolicyRuleRef> matches;
     for (int round = 0; round < 2; ++round) {
       const size_t a0 = g_allocs;
       t0 = Clock::now();

@@ -29,6 +29,7 @@ namespace {
 using tyr::engine::policy::EntityKind;
 using tyr::engine::policy::PolicyIndex;
 using tyr::engine::policy::PolicyRule;
+using tyr::engine::policy::PolicyRuleRef;
 
 constexpr size_t kMaxGlobs = 8;
 
@@ -38,10 +39,10 @@ constexpr size_t kMaxGlobs = 8;
 }
 
 std::vector<size_t> matched_globs(const PolicyIndex& index, std::string_view subject) {
-  std::vector<const PolicyRule*> hits;
+  std::vector<PolicyRuleRef> hits;
   index.match(EntityKind::kRoom, subject, hits);  // rooms: no port stripping
   std::vector<size_t> out;
-  for (const PolicyRule* rule : hits) out.push_back(std::stoul(rule->state_key));
+  for (PolicyRuleRef rule : hits) out.push_back(std::stoul(std::string(rule->state_key)));
   std::sort(out.begin(), out.end());
   return out;
 }

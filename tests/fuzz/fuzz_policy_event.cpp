@@ -64,12 +64,12 @@ Keys expected_hits(const std::vector<PolicyRule>& rules, EntityKind kind, std::s
 }
 
 Keys hits(const PolicyIndex& index, EntityKind kind, std::string_view probe) {
-  std::vector<const PolicyRule*> out;
+  std::vector<PolicyRuleRef> out;
   index.match(kind, probe, out);
   Keys keys;
-  for (const PolicyRule* rule : out) {
+  for (PolicyRuleRef rule : out) {
     require(rule->kind == kind && rule->list == kList, "a hit of another kind or list");
-    require(keys.insert(rule->state_key).second, "a rule returned twice");
+    require(keys.emplace(rule->state_key).second, "a rule returned twice");
   }
   return keys;
 }

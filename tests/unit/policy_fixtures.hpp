@@ -71,22 +71,22 @@ inline PolicyRule hashed_rule(EntityKind kind, std::string state_key, std::strin
 inline ListDiff add(PolicyRule r) { return ListDiff{std::nullopt, std::move(r)}; }
 inline ListDiff remove(PolicyRule r) { return ListDiff{std::move(r), std::nullopt}; }
 
-inline std::vector<std::string> sorted_keys(const std::vector<const PolicyRule*>& hits) {
+inline std::vector<std::string> sorted_keys(const std::vector<PolicyRuleRef>& hits) {
   std::vector<std::string> out;
-  for (const PolicyRule* r : hits) out.push_back(r->state_key);
+  for (PolicyRuleRef r : hits) out.emplace_back(r->state_key);
   std::sort(out.begin(), out.end());
   return out;
 }
 
 inline std::vector<std::string> hits(const PolicyIndex& index, EntityKind kind,
                                      std::string_view entity) {
-  std::vector<const PolicyRule*> out;
+  std::vector<PolicyRuleRef> out;
   index.match(kind, entity, out);
   return sorted_keys(out);
 }
 
 inline std::vector<std::string> user_hits(const PolicyIndex& index, std::string_view user_id) {
-  std::vector<const PolicyRule*> out;
+  std::vector<PolicyRuleRef> out;
   index.match_user(user_id, out);
   return sorted_keys(out);
 }

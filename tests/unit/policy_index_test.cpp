@@ -187,11 +187,11 @@ TEST_CASE("policy: diffs, replace_list and remove_list update the index", "[poli
   // Explaining: each hit names its list, key, entity, recommendation and reason.
   {
     auto snap = index.snapshot();
-    std::vector<const PolicyRule*> out;
+    std::vector<PolicyRuleRef> out;
     snap->match(EntityKind::kUser, "@a:x", out);
     REQUIRE(out.size() == 2);
     std::set<std::string> lists;
-    for (const PolicyRule* r : out) {
+    for (PolicyRuleRef r : out) {
       lists.insert(r->list);
       CHECK(r->entity == "@a:x");
       CHECK(r->recommendation == Recommendation::kBan);
@@ -403,7 +403,7 @@ size_t differ(const PolicyIndex& index, const std::vector<Reference>& live,
       if (live[i].matches(input)) expected.push_back(std::to_string(i));
     }
     std::sort(expected.begin(), expected.end());
-    std::vector<const PolicyRule*> out;
+    std::vector<PolicyRuleRef> out;
     snap->match(EntityKind::kRoom, input, out);
     const Keys got = sorted_keys(out);
     *total_hits += expected.size();
@@ -523,7 +523,7 @@ TEST_CASE("policy: readers match while a writer applies diffs", "[policy]") {
   std::vector<std::thread> readers;
   for (int t = 0; t < 4; ++t) {
     readers.emplace_back([&, t] {
-      std::vector<const PolicyRule*> out;
+      std::vector<PolicyRuleRef> out;
       size_t i = 0;
       while (!done.load(std::memory_order_relaxed) || i < 200) {
         auto snap = index.snapshot();
@@ -531,14 +531,14 @@ TEST_CASE("policy: readers match while a writer applies diffs", "[policy]") {
         const std::string n = std::to_string((i * 7 + t) % 64);
         snap->match_user("@pinned:host-" + n + ".stays.example", out);
         bool pinned = false;
-        for (const PolicyRule* r : out) {
+        for (PolicyRuleRef r : out) {
           if (r->state_key == "pinned") pinned = true;
           if (r->entity.empty() && r->sha256.empty()) ++failures;  // a dangling rule
         }
         if (!pinned) ++failures;
         out.clear();
         snap->match_user("@u" + n + ":evil-" + n + ".example:8448", out);
-        for (const PolicyRule* r : out) {
+        for (PolicyRuleRef r : out) {
           if (r->list != kList) ++failures;
         }
         ++i;

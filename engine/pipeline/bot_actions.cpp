@@ -54,30 +54,15 @@ ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& json, Batch& b
 }
 
 std::string Bot::lane_of(const nlohmann::json& json) const {
-  // Each of these touches only its room on the homeserver and, in Tyr, state keyed by that room
-  // or guarded by a lock; two of them in different rooms may run at once. A notice is ordered
-  // with the other notices of its room (the management room), after the action that queued it.
-  static constexpr std::array<std::string_view, 14> kPerRoom = {actions::Notice::kName,
-                                                                actions::LoadRoomState::kName,
-                                                                actions::CatchUp::kName,
-                                                                actions::Sweep::kName,
-                                                                actions::ListBan::kName,
-                                                                actions::Unban::kName,
-                                                                actions::Acl::kName,
-                                                                actions::RedactUser::kName,
-                                                                actions::RedactEvent::kName,
-                                                                actions::Kick::kName,
-                                                                actions::Ban::kName,
-                                                                actions::SetJoinRule::kName,
-                                                                actions::RestoreJoinRule::kName,
-                                                                actions::Mute::kName};
+  // A per-room action (kPerRoom, engine/actions/action.hpp) runs in its room's lane. A notice
+  // is ordered with the other notices of its room (the management room), after the action that
+  // queued it.
   if (!json.is_object()) return {};
   auto kind = json.find("kind");
   auto room = json.find("room");
   if (kind == json.end() || !kind->is_string() || room == json.end() || !room->is_string())
     return {};
-  const auto& name = kind->get_ref<const std::string&>();
-  if (std::find(kPerRoom.begin(), kPerRoom.end(), name) == kPerRoom.end()) return {};
+  if (!actions::is_per_room(kind->get_ref<const std::string&>())) return {};
   return room->get<std::string>();
 }
 

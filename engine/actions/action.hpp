@@ -4,8 +4,13 @@
 // outbox stores each action in the JSON encoding of codec.hpp (the `kind` names below), which
 // is also what older versions of Tyr wrote, so an outbox survives an upgrade.
 //
-// To add an action: a struct here (with kName and kPriority), its fields in codec.cpp, and a
-// runner (ActionRunner::run overload in engine/pipeline, listed in bot_actions.cpp).
+// To add an action: a struct here (with kName, kPriority and kPerRoom), its fields in codec.cpp,
+// and a runner (ActionRunner::run overload in engine/pipeline, listed in bot_actions.cpp).
+//
+// kPerRoom: the action touches only its `room` on the homeserver and, in Tyr, state keyed by
+// that room or guarded by a lock, so two of them in different rooms may run at once (the
+// executor's lanes). False for everything that spans rooms or changes what other actions see:
+// lists and their rules, joining a room, moderators' bulk commands, the admin API, learning.
 
 #include <cstdint>
 #include <optional>
@@ -32,6 +37,7 @@ struct Why {
 struct Notice {
   static constexpr std::string_view kName = "notice";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = true;
   std::string room, body, reply_to;
   bool operator==(const Notice&) const = default;
 };
@@ -40,6 +46,7 @@ struct Notice {
 struct JoinProtect {
   static constexpr std::string_view kName = "join_protect";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string room, requested_by, reply_to;
   bool operator==(const JoinProtect&) const = default;
 };
@@ -48,6 +55,7 @@ struct JoinProtect {
 struct LoadRoomState {
   static constexpr std::string_view kName = "load_room_state";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = true;
   std::string room;
   bool operator==(const LoadRoomState&) const = default;
 };
@@ -56,6 +64,7 @@ struct LoadRoomState {
 struct CatchUp {
   static constexpr std::string_view kName = "catch_up";
   static constexpr Priority kPriority = Priority::kBackground;
+  static constexpr bool kPerRoom = true;
   std::string room;
   int64_t since = 0;
   std::string why;
@@ -66,6 +75,7 @@ struct CatchUp {
 struct WatchList {
   static constexpr std::string_view kName = "watch_list";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string room, reply_to;
   bool quiet = false;
   bool operator==(const WatchList&) const = default;
@@ -75,6 +85,7 @@ struct WatchList {
 struct CreateList {
   static constexpr std::string_view kName = "create_list";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string shortcode, reply_to;
   bool operator==(const CreateList&) const = default;
 };
@@ -83,6 +94,7 @@ struct CreateList {
 struct SetRule {
   static constexpr std::string_view kName = "set_rule";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string list, type, state_key;
   nlohmann::json content = nlohmann::json::object();
   std::string reply_to, summary;  // summary: the reply once written
@@ -93,6 +105,7 @@ struct SetRule {
 struct Sweep {
   static constexpr std::string_view kName = "sweep";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = true;
   std::string room;
   bool operator==(const Sweep&) const = default;
 };
@@ -101,6 +114,7 @@ struct Sweep {
 struct ListBan {
   static constexpr std::string_view kName = "ban";
   static constexpr Priority kPriority = Priority::kBan;
+  static constexpr bool kPerRoom = true;
   std::string room, user, reason, list, state_key;
   std::string rule;     // the rule, described for moderators
   bool shadow = false;  // the list is in shadow mode: record, do not ban
@@ -111,6 +125,7 @@ struct ListBan {
 struct UnbanCheck {
   static constexpr std::string_view kName = "unban_check";
   static constexpr Priority kPriority = Priority::kBan;
+  static constexpr bool kPerRoom = false;
   std::string list, state_key;
   bool operator==(const UnbanCheck&) const = default;
 };
@@ -118,6 +133,7 @@ struct UnbanCheck {
 struct Unban {
   static constexpr std::string_view kName = "unban";
   static constexpr Priority kPriority = Priority::kBan;
+  static constexpr bool kPerRoom = true;
   std::string room, user;
   std::string rule;  // why, for the reason and the notice
   bool operator==(const Unban&) const = default;
@@ -127,6 +143,7 @@ struct Unban {
 struct Acl {
   static constexpr std::string_view kName = "acl";
   static constexpr Priority kPriority = Priority::kAcl;
+  static constexpr bool kPerRoom = true;
   std::string room;
   bool operator==(const Acl&) const = default;
 };
@@ -135,6 +152,7 @@ struct Acl {
 struct RedactUser {
   static constexpr std::string_view kName = "redact_user";
   static constexpr Priority kPriority = Priority::kRedact;
+  static constexpr bool kPerRoom = true;
   std::string room, user;
   int64_t window_s = 86400;
   bool shadow = false;  // record what would be redacted, redact nothing
@@ -148,6 +166,7 @@ struct RedactUser {
 struct RedactEvent {
   static constexpr std::string_view kName = "redact_event";
   static constexpr Priority kPriority = Priority::kRedact;
+  static constexpr bool kPerRoom = true;
   std::string room, event_id, sender, reason;
   Why why;
   bool operator==(const RedactEvent&) const = default;
@@ -156,6 +175,7 @@ struct RedactEvent {
 struct Kick {
   static constexpr std::string_view kName = "kick";
   static constexpr Priority kPriority = Priority::kBan;
+  static constexpr bool kPerRoom = true;
   std::string room, user, reason;
   Why why;
   bool operator==(const Kick&) const = default;
@@ -165,6 +185,7 @@ struct Kick {
 struct Ban {
   static constexpr std::string_view kName = "rule_ban";
   static constexpr Priority kPriority = Priority::kBan;
+  static constexpr bool kPerRoom = true;
   std::string room, user, reason;
   Why why;
   bool operator==(const Ban&) const = default;
@@ -174,6 +195,7 @@ struct Ban {
 struct SetJoinRule {
   static constexpr std::string_view kName = "set_join_rule";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = true;
   std::string room, join_rule = "invite";
   Why why;
   bool operator==(const SetJoinRule&) const = default;
@@ -183,6 +205,7 @@ struct SetJoinRule {
 struct RestoreJoinRule {
   static constexpr std::string_view kName = "restore_join_rule";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = true;
   std::string room;
   Why why;
   bool operator==(const RestoreJoinRule&) const = default;
@@ -193,6 +216,7 @@ struct RestoreJoinRule {
 struct Mute {
   static constexpr std::string_view kName = "mute";
   static constexpr Priority kPriority = Priority::kBan;
+  static constexpr bool kPerRoom = true;
   std::string room, user, reason;
   bool unmute = false;
   Why why;
@@ -203,6 +227,7 @@ struct Mute {
 struct Verify {
   static constexpr std::string_view kName = "verify";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string reply_to;
   bool operator==(const Verify&) const = default;
 };
@@ -212,6 +237,7 @@ struct Verify {
 struct Since {
   static constexpr std::string_view kName = "since";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string room;
   int64_t since_ms = 0;
   std::string verb, reason, reply_to;
@@ -222,6 +248,7 @@ struct Since {
 struct ImportBans {
   static constexpr std::string_view kName = "import_bans";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string room, list, reply_to;
   bool operator==(const ImportBans&) const = default;
 };
@@ -230,6 +257,7 @@ struct ImportBans {
 struct AdminUser {
   static constexpr std::string_view kName = "admin_user";
   static constexpr Priority kPriority = Priority::kBan;
+  static constexpr bool kPerRoom = false;
   std::string user, op, reason, reply_to;
   bool operator==(const AdminUser&) const = default;
 };
@@ -238,6 +266,7 @@ struct AdminUser {
 struct ShutdownRoom {
   static constexpr std::string_view kName = "shutdown_room";
   static constexpr Priority kPriority = Priority::kBan;
+  static constexpr bool kPerRoom = false;
   std::string room, reason, reply_to;
   bool operator==(const ShutdownRoom&) const = default;
 };
@@ -247,6 +276,7 @@ struct ShutdownRoom {
 struct SetPolicyServer {
   static constexpr std::string_view kName = "set_policy_server";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string room;
   bool disable = false;
   std::string via, public_key;  // when enabling: the server name and unpadded base64 key
@@ -260,6 +290,7 @@ struct SetPolicyServer {
 struct Learn {
   static constexpr std::string_view kName = "learn";
   static constexpr Priority kPriority = Priority::kControl;
+  static constexpr bool kPerRoom = false;
   std::string room, event_id, label, source;
   std::string reply_to;
   bool operator==(const Learn&) const = default;
@@ -277,6 +308,10 @@ Priority priority_of(const Action& action);
 // The word the audit trail and notices use: "ban" for both bans, "redact" for RedactEvent,
 // otherwise the wire name.
 std::string_view verb_of(const Action& action);
+
+// Whether actions of this kind run in their room's lane (kPerRoom); by wire name, false for a
+// name no action has.
+bool is_per_room(std::string_view kind);
 
 // The room an action concerns; empty for list-wide actions (create_list, unban_check).
 const std::string& room_of(const Action& action);

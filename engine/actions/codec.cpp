@@ -309,6 +309,32 @@ std::string_view verb_of(const Action& action) {
   return name_of(action);
 }
 
+namespace {
+
+struct LaneSpec {
+  std::string_view name;
+  bool per_room;
+};
+
+template <size_t... I>
+constexpr auto make_lanes(std::index_sequence<I...>) {
+  return std::array<LaneSpec, sizeof...(I)>{
+      LaneSpec{std::variant_alternative_t<I, Action>::kName,
+               std::variant_alternative_t<I, Action>::kPerRoom}...};
+}
+
+// Every action's lane kind, in the variant's order (an action without kPerRoom does not compile).
+constexpr auto kLanes = make_lanes(std::make_index_sequence<std::variant_size_v<Action>>{});
+
+}  // namespace
+
+bool is_per_room(std::string_view kind) {
+  for (const auto& lane : kLanes) {
+    if (lane.name == kind) return lane.per_room;
+  }
+  return false;
+}
+
 const std::string& room_of(const Action& action) {
   static const std::string kNone;
   return std::visit(

@@ -120,6 +120,7 @@ EventRouter::Targets Bot::route_targets() {
                                Batch& batch) { scoring_.on_event(event, handle_started_, batch); },
       .redaction = [this](const nlohmann::json& event, bool by_tyr,
                           Batch& batch) { scoring_.on_redaction(event, by_tyr, batch); },
+      .power_levels = [this](const std::string& room) { power_cache_.forget_power_levels(room); },
   };
 }
 

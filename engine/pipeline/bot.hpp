@@ -27,6 +27,7 @@
 #include "engine/pipeline/notice_throttle.hpp"
 #include "engine/pipeline/pipeline.hpp"
 #include "engine/pipeline/policy_book.hpp"
+#include "engine/pipeline/power_cache.hpp"
 #include "engine/pipeline/report_notice.hpp"
 #include "engine/pipeline/room_registry.hpp"
 #include "engine/pipeline/room_state.hpp"
@@ -220,8 +221,19 @@ class Bot : public EventHandler,
 
   bool is_allowlisted(const std::string& entity) const { return lists_.is_allowlisted(entity); }
 
-  // Power levels of a room, read fresh from the homeserver.
+  // Power levels of a room, read fresh from the homeserver (the create event, which never
+  // changes, from power_cache_); what is read is kept for cached_power_in.
   Result<class PowerLevels> power_in(const std::string& room_id);
+  // The same from power_cache_ while it is young enough (PowerCache::kMaxAge), for the actions
+  // a sweep repeats per user (bans, kicks, redactions); `cached` says whether it came from
+  // there. So that users see what fresh levels would show, such an action checks a refusal
+  // again with power_in before reporting it, and when the homeserver refuses with M_FORBIDDEN
+  // what cached levels allowed, refused_on_stale_power has it check and try once more.
+  Result<class PowerLevels> cached_power_in(const std::string& room_id, bool& cached);
+  Result<class PowerLevels> read_power(const std::string& room_id, bool cache_ok, bool& cached);
+  // After the homeserver refused `e`: on M_FORBIDDEN forgets the room's power levels and says
+  // whether they came from the cache (`cached`, which it clears).
+  bool refused_on_stale_power(const std::string& room_id, const Error& e, bool& cached);
   ActionOutcome from_error(const std::string& what, const Error& e);
   ActionOutcome run_join_rule(const actions::Action& action,
                               const std::optional<std::string>& raise_to,
@@ -242,6 +254,7 @@ class Bot : public EventHandler,
   std::map<std::string, std::vector<std::string>> withheld_;
   AuditLog audit_;
   RoomStateCache room_state_;  // pipeline thread only
+  PowerCache power_cache_;     // any thread
   ScoringStage scoring_;       // rules and protections (pipeline thread)
   EventRouter router_;         // which stages see an event
   std::function<void(std::function<void()>)> pipeline_post_;

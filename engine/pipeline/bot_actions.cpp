@@ -54,30 +54,15 @@ ActionOutcome Bot::run_action(uint64_t seq, const nlohmann::json& json, Batch& b
 }
 
 std::string Bot::lane_of(const nlohmann::json& json) const {
-  // Each of these touches only its room on the homeserver and, in Tyr, state keyed by that room
-  // or guarded by a lock; two of them in different rooms may run at once. A notice is ordered
-  // with the other notices of its room (the management room), after the action that queued it.
-  static constexpr std::array<std::string_view, 14> kPerRoom = {actions::Notice::kName,
-                                                                actions::LoadRoomState::kName,
-                                                                actions::CatchUp::kName,
-                                                                actions::Sweep::kName,
-                                                                actions::ListBan::kName,
-                                                                actions::Unban::kName,
-                                                                actions::Acl::kName,
-                                                                actions::RedactUser::kName,
-                                                                actions::RedactEvent::kName,
-                                                                actions::Kick::kName,
-                                                                actions::Ban::kName,
-                                                                actions::SetJoinRule::kName,
-                                                                actions::RestoreJoinRule::kName,
-                                                                actions::Mute::kName};
+  // A per-room action (kPerRoom, engine/actions/action.hpp) runs in its room's lane. A notice
+  // is ordered with the other notices of its room (the management room), after the action that
+  // queued it.
   if (!json.is_object()) return {};
   auto kind = json.find("kind");
   auto room = json.find("room");
   if (kind == json.end() || !kind->is_string() || room == json.end() || !room->is_string())
     return {};
-  const auto& name = kind->get_ref<const std::string&>();
-  if (std::find(kPerRoom.begin(), kPerRoom.end(), name) == kPerRoom.end()) return {};
+  if (!actions::is_per_room(kind->get_ref<const std::string&>())) return {};
   return room->get<std::string>();
 }
 
@@ -103,21 +88,53 @@ ActionOutcome Bot::from_error(const std::string& what, const Error& e) {
 }
 
 Result<PowerLevels> Bot::power_in(const std::string& room_id) {
-  HttpRequest req;
-  req.method = "GET";
-  req.path = "/_matrix/client/v3/rooms/" + HomeserverClient::encode_segment(room_id) +
-             "/state/m.room.create/";
-  req.query = {{"format", "event"}};
-  auto create = client_.call(req);
-  if (!create) return create.error();
-  nlohmann::json create_event = *create;
-  if (!create_event.contains("content")) {
-    // Older servers ignore format=event and return the content only.
-    create_event = {{"content", *create}, {"sender", create->value("creator", "")}};
+  bool cached = false;
+  return read_power(room_id, false, cached);
+}
+
+Result<PowerLevels> Bot::cached_power_in(const std::string& room_id, bool& cached) {
+  return read_power(room_id, true, cached);
+}
+
+Result<PowerLevels> Bot::read_power(const std::string& room_id, bool cache_ok, bool& cached) {
+  cached = false;
+  auto create_event = power_cache_.create_event(room_id);
+  if (!create_event) {
+    HttpRequest req;
+    req.method = "GET";
+    req.path = "/_matrix/client/v3/rooms/" + HomeserverClient::encode_segment(room_id) +
+               "/state/m.room.create/";
+    req.query = {{"format", "event"}};
+    auto create = client_.call(req);
+    if (!create) return create.error();
+    create_event = *create;
+    if (!create_event->contains("content")) {
+      // Older servers ignore format=event and return the content only.
+      create_event = {{"content", *create}, {"sender", create->value("creator", "")}};
+    }
+    power_cache_.put_create_event(room_id, *create_event);
   }
+  const auto now = PowerCache::Clock::now();
+  if (cache_ok) {
+    if (auto levels = power_cache_.power_levels(room_id, now)) {
+      cached = true;
+      return PowerLevels(*create_event, *levels);
+    }
+  }
+  const uint64_t generation = power_cache_.generation();
   auto pl = client_.state_event(room_id, "m.room.power_levels");
   if (!pl && pl.error().code != "M_NOT_FOUND") return pl.error();
-  return PowerLevels(create_event, pl ? *pl : nlohmann::json());
+  nlohmann::json levels = pl ? *pl : nlohmann::json();
+  power_cache_.put_power_levels(room_id, levels, generation, now);
+  return PowerLevels(*create_event, levels);
+}
+
+bool Bot::refused_on_stale_power(const std::string& room_id, const Error& e, bool& cached) {
+  if (e.code != "M_FORBIDDEN") return false;
+  power_cache_.forget_power_levels(room_id);
+  const bool retry = cached;
+  cached = false;
+  return retry;
 }
 
 ActionOutcome Bot::run(uint64_t, const actions::JoinProtect& a, Batch& batch) {

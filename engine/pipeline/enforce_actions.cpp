@@ -1,6 +1,8 @@
 // Enforcement actions: redactions (one event, or a user's recent messages), kicks, bans decided
 // by rules, protections or moderators, and protections' join-rule changes.
 
+#include <utility>
+
 #include "engine/actions/codec.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/text.hpp"
@@ -61,6 +63,7 @@ ActionOutcome Bot::run(uint64_t seq, const actions::RedactUser& a, Batch& batch)
         "Removed by Tyr");
     if (!r) {
       if (is_retryable(r.error())) return from_error("redact in " + room, r.error());
+      if (r.error().code == "M_FORBIDDEN") power_cache_.forget_power_levels(room);
       continue;
     }
     ++done;
@@ -138,54 +141,80 @@ ActionOutcome Bot::run_join_rule(const actions::Action& action,
 ActionOutcome Bot::run(uint64_t seq, const actions::RedactEvent& a, Batch& batch) {
   const std::string room = a.room;
   const std::string sender = a.sender;
-  auto power = power_in(room);
-  if (!power) return from_error("power levels of " + room, power.error());
-  if (auto why = power->why_cannot_redact(bot_user_, sender); !why.empty()) {
-    post_notice(batch, "errors", "Cannot redact in " + room + ": " + why + ".");
-    const Error no_power{"TYR_NO_POWER", why};
-    audit_action(batch, actions::encode(a), "redact", &no_power);
+  bool cached = false;
+  auto power = cached_power_in(room, cached);
+  for (;;) {  // twice at most: see refused_on_stale_power
+    if (!power) return from_error("power levels of " + room, power.error());
+    if (auto why = power->why_cannot_redact(bot_user_, sender); !why.empty()) {
+      if (std::exchange(cached, false)) {  // a refusal always comes from fresh levels
+        power = power_in(room);
+        continue;
+      }
+      post_notice(batch, "errors", "Cannot redact in " + room + ": " + why + ".");
+      const Error no_power{"TYR_NO_POWER", why};
+      audit_action(batch, actions::encode(a), "redact", &no_power);
+      return {};
+    }
+    auto r = client_.redact(room, a.event_id, txn_id(seq), a.reason);
+    if (!r && refused_on_stale_power(room, r.error(), cached)) {
+      power = power_in(room);
+      continue;
+    }
+    audit_action(batch, actions::encode(a), "redact", r ? nullptr : &r.error());
+    if (!r) {
+      if (is_retryable(r.error())) return from_error("redact in " + room, r.error());
+      post_notice(batch, "errors", "Redaction in " + room + " failed: " + r.error().to_string());
+    }
     return {};
   }
-  auto r = client_.redact(room, a.event_id, txn_id(seq), a.reason);
-  audit_action(batch, actions::encode(a), "redact", r ? nullptr : &r.error());
-  if (!r) {
-    if (is_retryable(r.error())) return from_error("redact in " + room, r.error());
-    post_notice(batch, "errors", "Redaction in " + room + " failed: " + r.error().to_string());
-  }
-  return {};
 }
 
 ActionOutcome Bot::run(uint64_t, const actions::Kick& a, Batch& batch) {
   const std::string room = a.room;
   const std::string user = a.user;
-  auto power = power_in(room);
-  if (!power) return from_error("power levels of " + room, power.error());
-  if (power->level(bot_user_) < power->kick_level() ||
-      power->level(user) >= power->level(bot_user_)) {
-    post_notice(batch, "errors", "Cannot kick " + user + " from " + room + ": not enough power.");
-    const Error no_power{"TYR_NO_POWER", "not enough power"};
-    audit_action(batch, actions::encode(a), "kick", &no_power);
-    ActionOutcome refused;
-    refused.result = "no_power";
-    return refused;
+  bool cached = false;
+  auto power = cached_power_in(room, cached);
+  bool member_read = false;
+  for (;;) {  // twice at most: see refused_on_stale_power
+    if (!power) return from_error("power levels of " + room, power.error());
+    if (power->level(bot_user_) < power->kick_level() ||
+        power->level(user) >= power->level(bot_user_)) {
+      if (std::exchange(cached, false)) {  // a refusal always comes from fresh levels
+        power = power_in(room);
+        continue;
+      }
+      post_notice(batch, "errors", "Cannot kick " + user + " from " + room + ": not enough power.");
+      const Error no_power{"TYR_NO_POWER", "not enough power"};
+      audit_action(batch, actions::encode(a), "kick", &no_power);
+      ActionOutcome refused;
+      refused.result = "no_power";
+      return refused;
+    }
+    if (!member_read) {
+      member_read = true;
+      auto member = client_.state_event(room, "m.room.member", user);
+      const std::string membership = member ? member->value("membership", "") : "";
+      if (membership != "join" && membership != "invite" && membership != "knock") {
+        ActionOutcome skipped;  // already gone (an earlier kick, or they left)
+        skipped.result = "skipped";
+        return skipped;
+      }
+    }
+    auto r = client_.kick(room, user, a.reason);
+    if (!r && refused_on_stale_power(room, r.error(), cached)) {
+      power = power_in(room);
+      continue;
+    }
+    audit_action(batch, actions::encode(a), "kick", r ? nullptr : &r.error());
+    if (!r) {
+      if (is_retryable(r.error())) return from_error("kick " + user, r.error());
+      post_notice(batch, "errors", "Kicking " + user + " failed: " + r.error().to_string());
+      ActionOutcome refused;
+      refused.result = r.error().code.empty() ? "error" : r.error().code;
+      return refused;
+    }
+    return {};
   }
-  auto member = client_.state_event(room, "m.room.member", user);
-  const std::string membership = member ? member->value("membership", "") : "";
-  if (membership != "join" && membership != "invite" && membership != "knock") {
-    ActionOutcome skipped;  // already gone (an earlier kick, or they left)
-    skipped.result = "skipped";
-    return skipped;
-  }
-  auto r = client_.kick(room, user, a.reason);
-  audit_action(batch, actions::encode(a), "kick", r ? nullptr : &r.error());
-  if (!r) {
-    if (is_retryable(r.error())) return from_error("kick " + user, r.error());
-    post_notice(batch, "errors", "Kicking " + user + " failed: " + r.error().to_string());
-    ActionOutcome refused;
-    refused.result = r.error().code.empty() ? "error" : r.error().code;
-    return refused;
-  }
-  return {};
 }
 
 ActionOutcome Bot::run(uint64_t, const actions::Ban& a, Batch& batch) {
@@ -197,21 +226,32 @@ ActionOutcome Bot::run(uint64_t, const actions::Ban& a, Batch& batch) {
     skipped.result = "skipped";
     return skipped;
   }
-  auto power = power_in(room);
-  if (!power) return from_error("power levels of " + room, power.error());
-  if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
-    post_notice(batch, "errors", "Cannot ban " + user + " from " + room + ": " + why + ".");
-    const Error no_power{"TYR_NO_POWER", why};
-    audit_action(batch, actions::encode(a), "ban", &no_power);
+  bool cached = false;
+  auto power = cached_power_in(room, cached);
+  for (;;) {  // twice at most: see refused_on_stale_power
+    if (!power) return from_error("power levels of " + room, power.error());
+    if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
+      if (std::exchange(cached, false)) {  // a refusal always comes from fresh levels
+        power = power_in(room);
+        continue;
+      }
+      post_notice(batch, "errors", "Cannot ban " + user + " from " + room + ": " + why + ".");
+      const Error no_power{"TYR_NO_POWER", why};
+      audit_action(batch, actions::encode(a), "ban", &no_power);
+      return {};
+    }
+    auto r = client_.ban(room, user, a.reason);
+    if (!r && refused_on_stale_power(room, r.error(), cached)) {
+      power = power_in(room);
+      continue;
+    }
+    audit_action(batch, actions::encode(a), "ban", r ? nullptr : &r.error());
+    if (!r) {
+      if (is_retryable(r.error())) return from_error("ban " + user, r.error());
+      post_notice(batch, "errors", "Banning " + user + " failed: " + r.error().to_string());
+    }
     return {};
   }
-  auto r = client_.ban(room, user, a.reason);
-  audit_action(batch, actions::encode(a), "ban", r ? nullptr : &r.error());
-  if (!r) {
-    if (is_retryable(r.error())) return from_error("ban " + user, r.error());
-    post_notice(batch, "errors", "Banning " + user + " failed: " + r.error().to_string());
-  }
-  return {};
 }
 
 // Mutes by power level: the user gets events_default - 1 (they can send no message), and
@@ -257,6 +297,7 @@ ActionOutcome Bot::run(uint64_t, const actions::Mute& a, Batch& batch) {
     users[a.user] = muted_level;
   }
   auto sent = client_.send_state(a.room, "m.room.power_levels", "", content);
+  power_cache_.forget_power_levels(a.room);  // changed, or refused because it was stale
   audit_action(batch, actions::encode(a), verb, sent ? nullptr : &sent.error());
   if (!sent) {
     if (is_retryable(sent.error())) return from_error(verb + " " + a.user, sent.error());

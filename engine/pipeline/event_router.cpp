@@ -20,6 +20,8 @@ void EventRouter::route(const RoutedEvent& e, Batch& batch) const {
   // Redactions teach the classifier, Tyr's own included (what Tyr removed is never ham).
   if (e.type == "m.room.redaction" && targets_.redaction && targets_.is_protected(e.room))
     targets_.redaction(e.json, e.sender == bot_user_, batch);
+  if (e.state && e.type == "m.room.power_levels" && targets_.power_levels)
+    targets_.power_levels(e.room);
   // Tyr's own notices, bans, rules and redactions come back through transactions; their
   // effects were applied when Tyr made them.
   if (e.sender == bot_user_) return;

@@ -44,6 +44,9 @@ class EventRouter {
     // A redaction in a protected room, Tyr's own included (`by_tyr`), for the classifier.
     // Optional.
     std::function<void(const nlohmann::json& event, bool by_tyr, Batch&)> redaction;
+    // An m.room.power_levels state event in any room, Tyr's own included: what Tyr remembers
+    // of the room's power is stale. Optional.
+    std::function<void(const std::string& room)> power_levels;
   };
 
   EventRouter(std::string bot_user, Targets targets)

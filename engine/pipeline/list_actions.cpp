@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <utility>
+
 #include "engine/actions/codec.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/ids.hpp"
@@ -170,22 +172,34 @@ ActionOutcome Bot::run(uint64_t, const actions::ListBan& a, Batch& batch) {
     audit_action(batch, actions::encode(a), "ban", nullptr, "shadow");
     return {};
   }
-  auto power = power_in(room);
-  if (!power) return from_error("power levels of " + room, power.error());
-  if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
-    post_notice(batch, "bans",
-                "Cannot ban " + user + " from " + room + " (" + rule + "): " + why + ".");
-    const Error no_power{"TYR_NO_POWER", why};
-    audit_action(batch, actions::encode(a), "ban", &no_power);
-    return {};
-  }
-  auto banned = client_.ban(room, user, a.reason);
-  audit_action(batch, actions::encode(a), "ban", banned ? nullptr : &banned.error());
-  if (!banned) {
-    if (is_retryable(banned.error())) return from_error("ban " + user, banned.error());
-    post_notice(batch, "bans",
-                "Banning " + user + " from " + room + " failed: " + banned.error().to_string());
-    return {};
+  bool cached = false;
+  auto power = cached_power_in(room, cached);
+  for (;;) {  // twice at most: see refused_on_stale_power
+    if (!power) return from_error("power levels of " + room, power.error());
+    if (auto why = power->why_cannot_ban(bot_user_, user); !why.empty()) {
+      if (std::exchange(cached, false)) {  // a refusal always comes from fresh levels
+        power = power_in(room);
+        continue;
+      }
+      post_notice(batch, "bans",
+                  "Cannot ban " + user + " from " + room + " (" + rule + "): " + why + ".");
+      const Error no_power{"TYR_NO_POWER", why};
+      audit_action(batch, actions::encode(a), "ban", &no_power);
+      return {};
+    }
+    auto banned = client_.ban(room, user, a.reason);
+    if (!banned && refused_on_stale_power(room, banned.error(), cached)) {
+      power = power_in(room);
+      continue;
+    }
+    audit_action(batch, actions::encode(a), "ban", banned ? nullptr : &banned.error());
+    if (!banned) {
+      if (is_retryable(banned.error())) return from_error("ban " + user, banned.error());
+      post_notice(batch, "bans",
+                  "Banning " + user + " from " + room + " failed: " + banned.error().to_string());
+      return {};
+    }
+    break;
   }
   const std::string list = a.list, key = a.state_key;
   nlohmann::json record = {{"list", list}, {"state_key", key}, {"ts", now_ms()}};

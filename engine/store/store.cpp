@@ -305,7 +305,8 @@ Store::~Store() {
 Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
                                                const std::vector<std::string_view>& event_ids,
                                                const std::vector<std::string>& event_json) {
-  std::lock_guard lock(seq_mu_);
+  // Held across the write: the next transaction's dedupe must see this one's events.
+  std::lock_guard lock(inbox_mu_);
   AcceptResult result;
   const std::string digest = txn_id.empty() ? std::string() : digest_of(event_ids);
   if (auto prior = txn_id.empty() ? std::nullopt : get(Cf::kTxns, txn_id)) {
@@ -313,7 +314,7 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
     if (!j.is_discarded() && j.value("digest", "") == digest) result.retried_txn = true;
   }
 
-  rocksdb::WriteBatch wb;
+  Batch batch;
   std::unordered_set<std::string_view> in_batch;
   uint64_t seq = next_inbox_seq_;
   const int64_t now = now_ms();
@@ -331,22 +332,20 @@ Result<AcceptResult> Store::accept_transaction(std::string_view txn_id,
     }
     in_batch.insert(id);
     const std::string key = encode_seq(seq++);
-    wb.Put(handle(Cf::kInbox), key, event_json[i]);
-    wb.Put(handle(Cf::kSeen), slice(id), key);
-    wb.Put(handle(Cf::kSeen), when + std::string(id), "");  // age index, for prune_dedupe
+    batch.put(Cf::kInbox, key, event_json[i]);
+    batch.put(Cf::kSeen, id, key);
+    batch.put(Cf::kSeen, when + std::string(id), "");  // age index, for prune_dedupe
     ++result.accepted;
   }
-  if (result.accepted > 0) wb.Put(handle(Cf::kMeta), "inbox_hw", encode_seq(seq - 1));
+  if (result.accepted > 0) batch.put(Cf::kMeta, "inbox_hw", encode_seq(seq - 1));
   if (!txn_id.empty()) {
     nlohmann::json marker = {{"events", event_ids.size()}, {"digest", digest}, {"ts", now}};
-    wb.Put(handle(Cf::kTxns), slice(txn_id), marker.dump());
-    wb.Put(handle(Cf::kTxns), when + std::string(txn_id), "");
-    wb.Put(handle(Cf::kMeta), "last_txn_ms", std::to_string(now));
+    batch.put(Cf::kTxns, txn_id, marker.dump());
+    batch.put(Cf::kTxns, when + std::string(txn_id), "");
+    batch.put(Cf::kMeta, "last_txn_ms", std::to_string(now));
   }
 
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  auto st = db_->Write(wo, &wb);
+  auto st = write_grouped(batch, /*sync=*/true);
   if (!st.ok()) return Error{"TYR_STORE", st.ToString(), 0, -1};
   next_inbox_seq_ = seq;
   return result;
@@ -419,34 +418,74 @@ uint64_t Store::next_audit_seq() {
 
 Result<void> Store::commit(Batch& batch, bool sync) {
   if (read_only_) return Error{"TYR_STORE", "the store is open read-only", 0, -1};
-  rocksdb::WriteBatch wb;
-  bool enqueues = false;
-  bool audits = false;
-  for (const auto& op : batch.ops_) {
-    switch (op.kind) {
-      case Batch::Kind::kDelete: wb.Delete(handle(op.cf), op.key); break;
-      case Batch::Kind::kDeleteRange: wb.DeleteRange(handle(op.cf), op.key, op.value); break;
-      case Batch::Kind::kAdd: wb.Merge(handle(op.cf), op.key, op.value); break;
-      case Batch::Kind::kPut:
-        wb.Put(handle(op.cf), op.key, op.value);
-        enqueues |= op.cf == Cf::kOutbox;
-        audits |= op.cf == Cf::kAudit;
-        break;
-    }
-  }
-  // Batches may commit in another order than their actions were enqueued (pipeline and
-  // executor): the high-water mark is the highest sequence ever handed out, written under the
-  // lock that hands them out, so it never moves backwards. Likewise for audit sequences.
-  std::unique_lock lock(seq_mu_, std::defer_lock);
-  if (enqueues || audits) lock.lock();
-  if (enqueues) wb.Put(handle(Cf::kMeta), "outbox_hw", encode_seq(next_outbox_seq_ - 1));
-  if (audits) wb.Put(handle(Cf::kMeta), "audit_hw", encode_seq(next_audit_seq_ - 1));
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  auto st = db_->Write(wo, &wb);
+  auto st = write_grouped(batch, sync);
   if (!st.ok()) return Error{"TYR_STORE", st.ToString(), 0, -1};
   batch.ops_.clear();
   return {};
+}
+
+// Group commit: a committer that finds no write under way writes every batch queued by then
+// (its own first) as one RocksDB write with one sync, while the next ones queue; each waits
+// until a write that held its batch is done. Concurrent lanes thus share fsyncs, and writes
+// never overlap, so the high-water marks each write carries never move backwards.
+rocksdb::Status Store::write_grouped(const Batch& batch, bool sync) {
+  PendingWrite me{&batch, sync, false, {}};
+  std::unique_lock lock(group_mu_);
+  group_queue_.push_back(&me);
+  group_cv_.wait(lock, [&] { return me.done || !group_writing_; });
+  if (me.done) return me.status;
+  group_writing_ = true;
+  std::vector<PendingWrite*> group;
+  group.swap(group_queue_);
+  lock.unlock();
+  write_group(group);
+  lock.lock();
+  for (auto* w : group) w->done = true;
+  group_writing_ = false;
+  group_cv_.notify_all();
+  return me.status;
+}
+
+void Store::write_group(const std::vector<PendingWrite*>& group) {
+  auto write = [this](const std::vector<PendingWrite*>& writes) {
+    rocksdb::WriteBatch wb;
+    rocksdb::WriteOptions wo;
+    bool enqueues = false;
+    bool audits = false;
+    for (const auto* w : writes) {
+      wo.sync |= w->sync;
+      for (const auto& op : w->batch->ops_) {
+        switch (op.kind) {
+          case Batch::Kind::kDelete: wb.Delete(handle(op.cf), op.key); break;
+          case Batch::Kind::kDeleteRange: wb.DeleteRange(handle(op.cf), op.key, op.value); break;
+          case Batch::Kind::kAdd: wb.Merge(handle(op.cf), op.key, op.value); break;
+          case Batch::Kind::kPut:
+            wb.Put(handle(op.cf), op.key, op.value);
+            enqueues |= op.cf == Cf::kOutbox;
+            audits |= op.cf == Cf::kAudit;
+            break;
+        }
+      }
+    }
+    // Batches may commit in another order than their actions were enqueued (pipeline and
+    // executor): the high-water mark is the highest sequence handed out so far, which covers
+    // every sequence in these batches (handed out before they were committed). Writes never
+    // overlap (write_grouped), so the mark never moves backwards. Likewise for audit sequences.
+    if (enqueues || audits) {
+      std::lock_guard lock(seq_mu_);
+      if (enqueues) wb.Put(handle(Cf::kMeta), "outbox_hw", encode_seq(next_outbox_seq_ - 1));
+      if (audits) wb.Put(handle(Cf::kMeta), "audit_hw", encode_seq(next_audit_seq_ - 1));
+    }
+    return db_->Write(wo, &wb);
+  };
+  const auto st = write(group);
+  if (st.ok() || group.size() == 1) {
+    for (auto* w : group) w->status = st;
+    return;
+  }
+  // One batch may be what failed (an invalid range): each on its own, so that the others do
+  // not fail with it.
+  for (auto* w : group) w->status = write({w});
 }
 
 std::optional<std::string> Store::get(Cf cf, std::string_view key) const {

@@ -36,6 +36,7 @@
 // Families are created at open when missing (a store from an older Tyr gains "audit"). A
 // read-only open creates nothing: a family the store lacks reads as empty.
 
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -159,7 +160,8 @@ class Store {
   // persists the high-water mark with every batch that writes to the audit family).
   uint64_t next_audit_seq();
 
-  // Fails (TYR_STORE) on a read-only store.
+  // Fails (TYR_STORE) on a read-only store. Concurrent commits share one write and one sync
+  // (group commit); each is atomic, and a synced one is durable when commit returns.
   Result<void> commit(Batch& batch, bool sync = true);
 
   std::optional<std::string> get(Cf cf, std::string_view key) const;
@@ -194,7 +196,22 @@ class Store {
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // index = Cf
-  std::mutex seq_mu_;  // guards the sequence counters and transaction acceptance
+  // A commit waiting for its write (write_grouped); `status` is set when `done`.
+  struct PendingWrite {
+    const Batch* batch;
+    bool sync;
+    bool done = false;
+    rocksdb::Status status;
+  };
+  rocksdb::Status write_grouped(const Batch& batch, bool sync);
+  void write_group(const std::vector<PendingWrite*>& group);
+
+  std::mutex seq_mu_;    // guards the outbox and audit sequence counters
+  std::mutex inbox_mu_;  // guards transaction acceptance and next_inbox_seq_
+  std::mutex group_mu_;  // guards group_queue_ and group_writing_
+  std::condition_variable group_cv_;
+  std::vector<PendingWrite*> group_queue_;  // commits waiting for the next write
+  bool group_writing_ = false;              // a committer is writing a group
   std::string instance_id_;
   uint64_t next_inbox_seq_ = 1;
   uint64_t next_outbox_seq_ = 1;

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 
 #include "engine/actions/codec.hpp"
 #include "engine/audit/audit_log.hpp"
@@ -32,6 +33,7 @@ struct FakeHomeserver {
   json history = json::array();  // /messages answers this, newest first, in one page
   json events = json::object();  // event ID -> what /rooms/{room}/event/{id} answers
   int fail_status = 0;           // answer every write with this status when set
+  bool forbid_bans = false;      // refuse bans as Synapse does when Tyr lacks the power
   test::LoopbackServer server{
       [this](const httplib::Request& req, httplib::Response& res) { answer(req, res); }};
 
@@ -103,6 +105,7 @@ struct FakeHomeserver {
       return reply(200, {{"event_id", "$state"}});
     }
     if (path.find("/ban") != std::string::npos) {
+      if (forbid_bans) return reply(403, {{"errcode", "M_FORBIDDEN"}, {"error", "no power"}});
       member(json::parse(req.body)["user_id"], "ban");
       return reply(200, json::object());
     }
@@ -111,6 +114,15 @@ struct FakeHomeserver {
       return reply(200, json::object());
     }
     return reply(200, {{"event_id", "$sent"}});
+  }
+
+  // How often the state event of `type` was read.
+  size_t reads(const std::string& type) const {
+    size_t n = 0;
+    for (const auto& s : server.seen()) {
+      if (s.method == "GET" && s.path.find("/state/" + type + "/") != std::string::npos) ++n;
+    }
+    return n;
   }
 
   std::vector<std::string> writes() const {
@@ -475,4 +487,64 @@ TEST_CASE("action runners: learn fetches a message the classifier does not remem
   CHECK(notices[2].find("Cannot learn $missing: M_NOT_FOUND") == 0);
   CHECK(c.stats()[0].find("1 spam and 0 ham") != std::string::npos);
   CHECK(f.store.get(Cf::kState, std::string(state_keys::kClassifierId) + "$old"));
+}
+
+TEST_CASE(
+    "action runners: bans in one room read its create event once, its power levels until "
+    "they change",
+    "[runners]") {
+  Fixture f;
+  for (const char* user : {"@a:evil.org", "@b:evil.org", "@c:evil.org"}) {
+    f.hs.member(user, "join");
+    CHECK(f.run(actions::Ban{kRoom, user, "spam", {}}).result.empty());
+  }
+  CHECK(f.hs.writes().size() == 3);
+  CHECK(f.hs.reads("m.room.create") == 1);
+  CHECK(f.hs.reads("m.room.power_levels") == 1);
+  CHECK(f.hs.reads("m.room.member") == 3);  // each ban still checks the user is not banned yet
+  // A power-levels event of the room reaches Tyr: the next ban reads them again.
+  Batch batch;
+  f.bot->handle_event({{"event_id", "$pl"},
+                       {"room_id", kRoom},
+                       {"sender", "@creator:hs"},
+                       {"type", "m.room.power_levels"},
+                       {"state_key", ""},
+                       {"content", json::object()}},
+                      batch);
+  f.hs.member("@d:evil.org", "join");
+  CHECK(f.run(actions::Ban{kRoom, "@d:evil.org", "spam", {}}).result.empty());
+  CHECK(f.hs.reads("m.room.create") == 1);
+  CHECK(f.hs.reads("m.room.power_levels") == 2);
+}
+
+TEST_CASE(
+    "action runners: power levels changed behind the cache's back are read again before "
+    "anything is reported",
+    "[runners]") {
+  Fixture f;
+  f.hs.member("@a:evil.org", "join");
+  f.hs.member("@b:evil.org", "join");
+  CHECK(f.run(actions::Ban{kRoom, "@a:evil.org", "spam", {}}).result.empty());
+  f.notices();
+  // Tyr loses its power and the event has not reached it: Synapse refuses the ban, Tyr reads
+  // the levels again and reports what they say, as a fresh read would have.
+  f.hs.power(0);
+  f.hs.forbid_bans = true;
+  CHECK(f.run(actions::Ban{kRoom, "@b:evil.org", "spam", {}}).kind == ActionOutcome::Kind::kDone);
+  CHECK(f.hs.reads("m.room.power_levels") == 2);
+  CHECK(f.notices() == std::vector<std::string>{
+                           "Cannot ban @b:evil.org from !room:hs: banning needs power 50, Tyr "
+                           "has 0."});
+  // The refused attempt is not in the audit trail: only the refusal the levels explain.
+  std::multiset<std::string> outcomes;
+  for (const auto& e : f.audit()) outcomes.insert(e.outcome);
+  CHECK(outcomes == std::multiset<std::string>{"TYR_NO_POWER", "ok"});
+  // Power given back: the refusal in the cache is read again, and the ban goes out.
+  f.hs.power(100);
+  f.hs.forbid_bans = false;
+  CHECK(f.run(actions::Ban{kRoom, "@b:evil.org", "spam", {}}).result.empty());
+  CHECK(f.hs.reads("m.room.power_levels") == 3);
+  CHECK(f.hs.writes() == std::vector<std::string>{"POST /_matrix/client/v3/rooms/!room:hs/ban",
+                                                  "POST /_matrix/client/v3/rooms/!room:hs/ban",
+                                                  "POST /_matrix/client/v3/rooms/!room:hs/ban"});
 }

@@ -3,6 +3,9 @@
 // field is an error naming the action and the field.
 
 #include <set>
+#include <type_traits>
+#include <utility>
+#include <variant>
 
 #include <catch2/catch.hpp>
 
@@ -151,4 +154,44 @@ TEST_CASE("actions: bans run before ACLs, ACLs before redactions, catch-up last"
   CHECK(actions::priority_of(actions::Notice{}) == Priority::kControl);
   CHECK(actions::room_of(actions::UnbanCheck{"!l:hs", "k"}).empty());
   CHECK(actions::room_of(actions::Kick{"!r:hs", "@x:hs", {}, {}}) == "!r:hs");
+}
+
+namespace {
+
+// Every action type states whether it runs in its room's lane; one that does names its room in
+// the outbox encoding (the executor reads the lane from there).
+template <size_t... I>
+void check_lanes(std::index_sequence<I...>) {
+  (
+      [] {
+        using T = std::variant_alternative_t<I, actions::Action>;
+        static_assert(std::is_same_v<decltype(T::kPerRoom), const bool>,
+                      "every action declares kPerRoom");
+        static_assert(
+            !T::kPerRoom || requires(T t) { t.room; }, "a per-room action has a room");
+        INFO(T::kName);
+        CHECK(actions::is_per_room(T::kName) == T::kPerRoom);
+        if constexpr (T::kPerRoom) {
+          T t{};
+          t.room = "!lane:hs";
+          CHECK(actions::encode(t).value("room", "") == "!lane:hs");
+        }
+      }(),
+      ...);
+}
+
+}  // namespace
+
+TEST_CASE("actions: every action declares whether it runs in its room's lane", "[actions]") {
+  check_lanes(std::make_index_sequence<std::variant_size_v<actions::Action>>{});
+  // The actions that ran per room before kPerRoom existed still do; the rest stay global.
+  std::set<std::string_view> per_room;
+  for (const auto& a : every_action()) {
+    if (actions::is_per_room(actions::name_of(a))) per_room.insert(actions::name_of(a));
+  }
+  CHECK(per_room == std::set<std::string_view>{"notice", "load_room_state", "catch_up", "sweep",
+                                               "ban", "unban", "acl", "redact_user", "redact_event",
+                                               "kick", "rule_ban", "set_join_rule",
+                                               "restore_join_rule", "mute"});
+  CHECK_FALSE(actions::is_per_room("no_such_action"));
 }

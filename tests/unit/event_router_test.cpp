@@ -41,6 +41,7 @@ struct Recorder {
               calls.push_back(std::string(by_tyr ? "tyr_redaction " : "redaction ") +
                               e.value("event_id", ""));
             },
+        .power_levels = [this](const std::string& room) { calls.push_back("power " + room); },
     };
   }
 
@@ -130,4 +131,19 @@ TEST_CASE("event router: redactions in protected rooms reach the classifier, Tyr
         Calls{"redaction $e", "room_seen !room:hs", "scored_message $e"});
   CHECK(r.route(event("!room:hs", "@tyr:hs", "m.room.redaction")) == Calls{"tyr_redaction $e"});
   CHECK(r.route(event("!elsewhere:hs", "@mod:hs", "m.room.redaction")).empty());
+}
+
+TEST_CASE("event router: power-level changes reach the power cache, Tyr's own included",
+          "[router]") {
+  Recorder r;
+  CHECK(r.route(state(event("!room:hs", "@op:hs", "m.room.power_levels"), "")) ==
+        Calls{"power !room:hs", "room_seen !room:hs", "room_state $e"});
+  CHECK(r.route(state(event("!room:hs", "@tyr:hs", "m.room.power_levels"), "")) ==
+        Calls{"power !room:hs"});
+  // Also outside protected rooms (a list room) and from history: forgetting is always safe.
+  CHECK(r.route(state(event("!other:hs", "@op:hs", "m.room.power_levels"), "")) ==
+        Calls{"power !other:hs"});
+  // Not a state event: no change of power.
+  CHECK(r.route(event("!room:hs", "@op:hs", "m.room.power_levels")) ==
+        Calls{"room_seen !room:hs", "scored_message $e"});
 }

@@ -21,12 +21,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -131,6 +133,26 @@ bool wait_for(Pred pred, std::chrono::milliseconds limit = std::chrono::millisec
   return pred();
 }
 
+// Starts `executor`, waits until it has done `count` actions, and stops it; false when `limit`
+// passed first.
+bool run_until_done(Executor& executor, uint64_t count,
+                    std::chrono::milliseconds limit = std::chrono::milliseconds(10000)) {
+  executor.start();
+  const bool done = wait_for([&] { return executor.done() == count; }, limit);
+  executor.stop();
+  return done;
+}
+
+// A store in a fresh directory with `actions` (name, room; "" for none) queued in that order.
+struct QueuedStore {
+  explicit QueuedStore(std::initializer_list<std::pair<std::string, std::string>> actions = {})
+      : store(dir.path()) {
+    for (const auto& [name, room] : actions) enqueue(store, name, room);
+  }
+  TempDir dir;
+  Store store;
+};
+
 // Blocks each caller until `n` callers have been inside at the same time, or `limit` passes;
 // true when they were.
 class Rendezvous {
@@ -167,8 +189,8 @@ std::vector<std::string> in_outbox(Store& store) {
 
 TEST_CASE("executor lanes: each room's actions keep their queue order under concurrency",
           "[executor][lanes]") {
-  TempDir dir;
-  Store store(dir.path());
+  QueuedStore q;
+  Store& store = q.store;
   const std::vector<std::string> rooms = {"a", "b", "c", "d", "e", "f"};
   for (int i = 0; i < 12; ++i) {
     for (const auto& r : rooms) enqueue(store, r + std::to_string(100 + i), "!" + r + ":hs");
@@ -180,9 +202,7 @@ TEST_CASE("executor lanes: each room's actions keep their queue order under conc
     return ActionOutcome{};
   };
   Executor executor(store, runner, 4);
-  executor.start();
-  REQUIRE(wait_for([&] { return executor.done() == 72; }));
-  executor.stop();
+  REQUIRE(run_until_done(executor, 72));
   CHECK_FALSE(runner.room_overlap());
   CHECK(runner.max_running() <= 4);
   for (const auto& r : rooms) {
@@ -196,10 +216,8 @@ TEST_CASE("executor lanes: each room's actions keep their queue order under conc
 }
 
 TEST_CASE("executor lanes: actions of different rooms run at the same time", "[executor][lanes]") {
-  TempDir dir;
-  Store store(dir.path());
-  enqueue(store, "a1", "!a:hs");
-  enqueue(store, "b1", "!b:hs");
+  QueuedStore q({{"a1", "!a:hs"}, {"b1", "!b:hs"}});
+  Store& store = q.store;
   Rendezvous both(2);
   std::atomic<int> met{0};
   LaneRunner runner;
@@ -209,17 +227,15 @@ TEST_CASE("executor lanes: actions of different rooms run at the same time", "[e
     return ActionOutcome{};
   };
   Executor executor(store, runner, 2);
-  executor.start();
-  REQUIRE(wait_for([&] { return executor.done() == 2; }, std::chrono::milliseconds(15000)));
-  executor.stop();
+  REQUIRE(run_until_done(executor, 2, std::chrono::milliseconds(15000)));
   CHECK(met == 2);
   CHECK(runner.max_running() == 2);
 }
 
 TEST_CASE("executor lanes: concurrency 1 runs one action at a time in queue order",
           "[executor][lanes]") {
-  TempDir dir;
-  Store store(dir.path());
+  QueuedStore q;
+  Store& store = q.store;
   std::vector<std::string> expected;
   for (int i = 0; i < 5; ++i) {
     for (const std::string r : {"a", "b", "c"}) {
@@ -236,9 +252,7 @@ TEST_CASE("executor lanes: concurrency 1 runs one action at a time in queue orde
     return ActionOutcome{};
   };
   Executor executor(store, runner, 1);
-  executor.start();
-  REQUIRE(wait_for([&] { return executor.done() == 15; }));
-  executor.stop();
+  REQUIRE(run_until_done(executor, 15));
   CHECK(met == 0);
   CHECK(runner.max_running() == 1);
   CHECK(runner.names("start:") == expected);
@@ -246,13 +260,9 @@ TEST_CASE("executor lanes: concurrency 1 runs one action at a time in queue orde
 
 TEST_CASE("executor lanes: a retry keeps its place in its room while other rooms go on",
           "[executor][lanes]") {
-  TempDir dir;
-  Store store(dir.path());
-  enqueue(store, "a1", "!a:hs");
-  enqueue(store, "a2", "!a:hs");
-  enqueue(store, "b1", "!b:hs");
-  enqueue(store, "b2", "!b:hs");
-  enqueue(store, "b3", "!b:hs");
+  QueuedStore q(
+      {{"a1", "!a:hs"}, {"a2", "!a:hs"}, {"b1", "!b:hs"}, {"b2", "!b:hs"}, {"b3", "!b:hs"}});
+  Store& store = q.store;
   std::atomic<int> a1_tries{0};
   LaneRunner runner;
   runner.behave = [&](const std::string& name) {
@@ -263,9 +273,7 @@ TEST_CASE("executor lanes: a retry keeps its place in its room while other rooms
     return ActionOutcome{};
   };
   Executor executor(store, runner, 2);
-  executor.start();
-  REQUIRE(wait_for([&] { return executor.done() == 5; }));
-  executor.stop();
+  REQUIRE(run_until_done(executor, 5));
   CHECK(executor.failed() == 0);
   CHECK(runner.names("start:", "a") == std::vector<std::string>{"a1", "a1", "a2"});
   CHECK(runner.names("end:", "b") == std::vector<std::string>{"b1", "b2", "b3"});
@@ -278,11 +286,8 @@ TEST_CASE("executor lanes: a retry keeps its place in its room while other rooms
 }
 
 TEST_CASE("executor lanes: an unavailable homeserver pauses every lane", "[executor][lanes]") {
-  TempDir dir;
-  Store store(dir.path());
-  enqueue(store, "a1", "!a:hs");
-  enqueue(store, "b1", "!b:hs");
-  enqueue(store, "b2", "!b:hs");
+  QueuedStore q({{"a1", "!a:hs"}, {"b1", "!b:hs"}, {"b2", "!b:hs"}});
+  Store& store = q.store;
   std::atomic<bool> a1_refused{false};
   std::atomic<int> a1_tries{0};
   Clock::time_point refused_at{}, b2_started{};
@@ -305,9 +310,7 @@ TEST_CASE("executor lanes: an unavailable homeserver pauses every lane", "[execu
   executor.outage_backoff_max = std::chrono::milliseconds(400);
   std::atomic<int> back{0};
   executor.on_homeserver_back = [&](int64_t) { ++back; };
-  executor.start();
-  REQUIRE(wait_for([&] { return executor.done() == 3; }));
-  executor.stop();
+  REQUIRE(run_until_done(executor, 3));
   CHECK(a1_tries == 2);
   // b2, in another room, waited out the pause too.
   CHECK(b2_started - refused_at >= std::chrono::milliseconds(390));
@@ -318,22 +321,16 @@ TEST_CASE("executor lanes: an unavailable homeserver pauses every lane", "[execu
 
 TEST_CASE("executor lanes: an action without a room runs alone, after what is queued before it",
           "[executor][lanes]") {
-  TempDir dir;
-  Store store(dir.path());
-  enqueue(store, "a1", "!a:hs");
-  enqueue(store, "b1", "!b:hs");
-  enqueue(store, "global", "");
-  enqueue(store, "c1", "!c:hs");
-  enqueue(store, "a2", "!a:hs");
+  QueuedStore q(
+      {{"a1", "!a:hs"}, {"b1", "!b:hs"}, {"global", ""}, {"c1", "!c:hs"}, {"a2", "!a:hs"}});
+  Store& store = q.store;
   LaneRunner runner;
   runner.behave = [](const std::string& name) {
     if (name != "c1") std::this_thread::sleep_for(std::chrono::milliseconds(30));
     return ActionOutcome{};
   };
   Executor executor(store, runner, 4);
-  executor.start();
-  REQUIRE(wait_for([&] { return executor.done() == 5; }));
-  executor.stop();
+  REQUIRE(run_until_done(executor, 5));
   const auto log = runner.log();
   REQUIRE(log.size() == 10);
   // a1 and b1 together, then the global action alone, then c1 and a2.
@@ -439,9 +436,7 @@ TEST_CASE("executor lanes: after a kill -9 the actions in flight run again and n
   CHECK_FALSE(store.get(Cf::kState, "done/a2"));
   LaneRunner runner;
   Executor executor(store, runner, 4);
-  executor.start();
-  REQUIRE(wait_for([&] { return executor.done() == 3; }));
-  executor.stop();
+  REQUIRE(run_until_done(executor, 3));
   auto rerun = runner.names("end:");
   std::sort(rerun.begin(), rerun.end());
   CHECK(rerun == std::vector<std::string>{"a2", "b2", "c1"});

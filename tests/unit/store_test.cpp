@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -509,4 +511,51 @@ TEST_CASE("store: prune_dedupe forgets event and transaction IDs past retention,
   REQUIRE(again);
   CHECK(again->accepted == 1);
   CHECK_FALSE(again->retried_txn);
+}
+
+TEST_CASE("store: concurrent commits all land, and sequences never repeat after a reopen",
+          "[store]") {
+  TempDir dir;
+  constexpr int kThreads = 4, kCommits = 100;
+  {
+    Store store(dir.path());
+    std::vector<std::thread> lanes;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < kThreads; ++t) {
+      lanes.emplace_back([&store, &failed, t] {
+        for (int i = 0; i < kCommits; ++i) {
+          Batch b;
+          store.enqueue_action(b, "{}");
+          b.put(Cf::kAudit, "t/" + encode_seq(store.next_audit_seq()), "{}");
+          b.put(Cf::kState, "lane/" + std::to_string(t) + "/" + std::to_string(i), "x");
+          b.add(Cf::kMeta, "commits", 1);
+          if (!store.commit(b, /*sync=*/i % 2 == 0)) ++failed;
+        }
+      });
+    }
+    // Transactions from the homeserver commit alongside.
+    for (int i = 0; i < 20; ++i)
+      accept(store, "txn" + std::to_string(i), {"$e" + std::to_string(i)});
+    for (auto& l : lanes) l.join();
+    CHECK(failed == 0);
+    CHECK(store.counter(Cf::kMeta, "commits") == kThreads * kCommits);
+    CHECK(store.outbox_depth() == kThreads * kCommits);
+    CHECK(store.inbox_depth() == 20);
+    for (int t = 0; t < kThreads; ++t) {
+      for (int i = 0; i < kCommits; ++i) {
+        INFO(t << "/" << i);
+        REQUIRE(store.get(Cf::kState, "lane/" + std::to_string(t) + "/" + std::to_string(i)));
+      }
+    }
+    // Drain the outbox and the audit family: only the high-water marks remember the sequences.
+    Batch drain;
+    drain.del_range(Cf::kOutbox, std::string(1, '\0'), std::string(1, '\x7f'));
+    drain.del_range(Cf::kAudit, "t/", "t0");
+    REQUIRE(store.commit(drain).ok());
+    CHECK(store.outbox_depth() == 0);
+  }
+  Store store(dir.path());
+  Batch b;
+  CHECK(store.enqueue_action(b, "{}") == kThreads * kCommits + 1);
+  CHECK(store.next_audit_seq() == kThreads * kCommits + 1);
 }

@@ -128,7 +128,14 @@ std::string room_path(const std::string& room_id) {
 struct Answer {
   int status = 0;
   json body;
+  std::string text;  // the body unparsed, when asked for (and then `body` stays null)
 };
+
+std::string invalid_json_message(int status, const std::string& method, const std::string& path) {
+  return "invalid JSON in HTTP " + std::to_string(status) + " answer to " + method + " " + path;
+}
+
+constexpr const char* kStateNotArray = "room state is not an array";
 
 }  // namespace
 
@@ -137,7 +144,8 @@ struct HomeserverClient::Impl {
     base_ = parse_base_url(options_.base_url);
   }
 
-  Result<Answer> perform(const HttpRequest& request);
+  // `parse` false leaves a 2xx body unparsed in Answer::text.
+  Result<Answer> perform(const HttpRequest& request, bool parse = true);
 
   std::unique_ptr<httplib::ClientImpl> acquire();
   void release(std::unique_ptr<httplib::ClientImpl> client);
@@ -240,7 +248,7 @@ std::string_view endpoint_kind(const HttpRequest& r) {
 
 }  // namespace
 
-Result<Answer> HomeserverClient::Impl::perform(const HttpRequest& request) {
+Result<Answer> HomeserverClient::Impl::perform(const HttpRequest& request, bool parse) {
   if (!base_) {
     return Error{"TYR_BAD_CONFIG", "invalid homeserver base_url '" + options_.base_url + "'", 0};
   }
@@ -284,14 +292,13 @@ Result<Answer> HomeserverClient::Impl::perform(const HttpRequest& request) {
 
     const int status = res->status;
     if (status >= 200 && status < 300) {
-      if (res->body.empty()) return Answer{status, json::object()};
+      if (!parse) return Answer{status, json(), std::move(res->body)};
+      if (res->body.empty()) return Answer{status, json::object(), {}};
       json body = json::parse(res->body, nullptr, /*allow_exceptions=*/false);
       if (body.is_discarded()) {
-        return bad_response("invalid JSON in HTTP " + std::to_string(status) + " answer to " +
-                                request.method + " " + request.path,
-                            status);
+        return bad_response(invalid_json_message(status, request.method, request.path), status);
       }
-      return Answer{status, std::move(body)};
+      return Answer{status, std::move(body), {}};
     }
 
     Error error{"M_UNKNOWN", {}, status};
@@ -511,8 +518,23 @@ Result<void> HomeserverClient::invite(const std::string& room_id, const std::str
 Result<nlohmann::json> HomeserverClient::room_state(const std::string& room_id) {
   auto answer = impl_->perform(make_request("GET", room_path(room_id) + "/state"));
   if (!answer) return answer.error();
-  if (!answer->body.is_array()) return bad_response("room state is not an array", answer->status);
+  if (!answer->body.is_array()) return bad_response(kStateNotArray, answer->status);
   return std::move(answer->body);
+}
+
+Result<HomeserverClient::StateText> HomeserverClient::room_state_text(const std::string& room_id) {
+  auto answer = impl_->perform(make_request("GET", room_path(room_id) + "/state"), /*parse=*/false);
+  if (!answer) return answer.error();
+  // room_state reads an empty body as an empty object.
+  if (answer->text.empty()) return bad_response(kStateNotArray, answer->status);
+  return StateText{answer->status, std::move(answer->text)};
+}
+
+Error HomeserverClient::room_state_error(const std::string& room_id, const StateText& answer,
+                                         bool not_array) {
+  if (not_array) return bad_response(kStateNotArray, answer.status);
+  return bad_response(invalid_json_message(answer.status, "GET", room_path(room_id) + "/state"),
+                      answer.status);
 }
 
 Result<nlohmann::json> HomeserverClient::state_event(const std::string& room_id,

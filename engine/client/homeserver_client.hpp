@@ -84,6 +84,18 @@ class HomeserverClient {
                       const std::string& as_user = {});
 
   Result<nlohmann::json> room_state(const std::string& room_id);  // array of events
+  // The same answer's body as received, unparsed, for a reader that streams it (a large policy
+  // list's DOM would take ten times its text). An empty body is room_state's error; a body the
+  // reader finds not JSON or not an array takes room_state_error.
+  struct StateText {
+    int status = 0;
+    std::string body;
+  };
+  Result<StateText> room_state_text(const std::string& room_id);
+  // The error room_state gives for this answer when its body is not JSON (`not_array` false)
+  // or is JSON but not an array.
+  static Error room_state_error(const std::string& room_id, const StateText& answer,
+                                bool not_array);
   // Content of one state event; 404 gives M_NOT_FOUND.
   Result<nlohmann::json> state_event(const std::string& room_id, const std::string& type,
                                      const std::string& state_key = {});

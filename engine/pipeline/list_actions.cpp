@@ -36,8 +36,15 @@ ActionOutcome Bot::run(uint64_t, const actions::WatchList& a, Batch& batch) {
     return {};
   }
   const std::string id = *joined;
-  auto state = client_.room_state(id);
-  if (!state) return from_error("state of " + id, state.error());
+  // Read from the answer's text: a large list's DOM would take ten times its text.
+  auto text = client_.room_state_text(id);
+  if (!text) return from_error("state of " + id, text.error());
+  auto state = PolicyBook::read_state(id, text->body);
+  if (!state.ok) {
+    return from_error("state of " + id,
+                      HomeserverClient::room_state_error(id, *text, state.not_array));
+  }
+  std::string().swap(text->body);
   WatchedList meta;
   if (auto known = book_.find(id)) meta = *known;  // a refresh keeps what Tyr knows of the list
   meta.id = id;
@@ -45,13 +52,9 @@ ActionOutcome Bot::run(uint64_t, const actions::WatchList& a, Batch& batch) {
   for (const auto& s : config_.lists) {
     if (s.room == room || s.room == id) meta.shadow = s.shadow;
   }
-  for (const auto& ev : *state) {
-    if (ev.value("type", "") == "org.matrix.mjolnir.shortcode" && ev.contains("content")) {
-      meta.shortcode = ev["content"].value("shortcode", "");
-    }
-  }
+  if (state.shortcode) meta.shortcode = *state.shortcode;
   book_.watch(batch, meta);
-  auto diffs = book_.load_state(batch, id, *state);
+  auto diffs = book_.load_state(batch, id, std::move(state));
   on_rule_diffs(diffs, batch);
   if (a.quiet) return {};
   auto c = book_.counts(id);

@@ -5,6 +5,7 @@
 #include "engine/core/ascii.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/text.hpp"
+#include "engine/policy/state_stream.hpp"
 #include "engine/store/keys.hpp"
 
 namespace tyr::engine {
@@ -17,6 +18,8 @@ using policy::PolicyRule;
 namespace {
 
 using state_keys::kSep;
+
+constexpr std::string_view kShortcodeType = "org.matrix.mjolnir.shortcode";
 
 std::string state_key_for(const std::string& list, const std::string& type,
                           const std::string& state_key) {
@@ -176,8 +179,7 @@ std::vector<ListDiff> PolicyBook::load_state(Batch& batch, const std::string& id
                                              const nlohmann::json& state_events) {
   std::lock_guard lock(mu_);
   PolicyList fresh(id);
-  store_.scan(Cf::kState, std::string(state_keys::kPolicyState) + id + kSep,
-              [&](std::string_view key, std::string_view) { batch.del(Cf::kState, key); });
+  Batch records;
   if (state_events.is_array()) {
     for (const auto& ev : state_events) {
       auto parsed = policy::parse_policy_event(ev, id);
@@ -185,11 +187,63 @@ std::vector<ListDiff> PolicyBook::load_state(Batch& batch, const std::string& id
       if (!parsed->problem.empty()) ++invalid_events_;
       fresh.apply(*parsed);
       if (parsed->rule) {
-        batch.put(Cf::kState, state_key_for(id, ev.value("type", ""), ev.value("state_key", "")),
-                  dump_json(ev));
+        records.put(Cf::kState, state_key_for(id, ev.value("type", ""), ev.value("state_key", "")),
+                    dump_json(ev));
       }
     }
   }
+  return replace_state(batch, id, std::move(fresh), std::move(records));
+}
+
+PolicyRoomState PolicyBook::read_state(const std::string& id, std::string_view state_text) {
+  PolicyRoomState state(id);
+  auto read =
+      policy::read_state_events(state_text, [&](size_t, const policy::PolicyEventFacts* facts) {
+        if (facts == nullptr || !state.error.empty()) return;
+        if (facts->type.is_string() && facts->type.value == kShortcodeType &&
+            facts->content != policy::PolicyEventFacts::Content::kMissing) {
+          auto ev = nlohmann::json::parse(facts->text, nullptr, false);
+          if (ev.is_discarded()) {
+            state.error = "invalid JSON in event";
+            return;
+          }
+          state.shortcode = ev["content"].value("shortcode", "");
+        }
+        auto parsed = policy::policy_event_from_facts(*facts, id);
+        if (!parsed) return;
+        if (!parsed->problem.empty()) ++state.invalid_events;
+        state.list.apply(*parsed);
+        if (!parsed->rule) return;
+        // Stored as the DOM path stores it: the element parsed alone and re-serialised. A value
+        // the stream skipped unchecked (a malformed number) fails here as the DOM parse would.
+        auto ev = nlohmann::json::parse(facts->text, nullptr, false);
+        if (ev.is_discarded()) {
+          state.error = "invalid JSON in event";
+          return;
+        }
+        state.records.put(
+            Cf::kState,
+            state_key_for(id, std::string(facts->type.value), std::string(facts->state_key.value)),
+            dump_json(ev));
+      });
+  state.not_array = read.not_array;
+  if (!read.ok && state.error.empty()) state.error = read.error;
+  state.ok = state.error.empty();
+  return state;
+}
+
+std::vector<ListDiff> PolicyBook::load_state(Batch& batch, const std::string& id,
+                                             PolicyRoomState&& state) {
+  std::lock_guard lock(mu_);
+  invalid_events_ += state.invalid_events;
+  return replace_state(batch, id, std::move(state.list), std::move(state.records));
+}
+
+std::vector<ListDiff> PolicyBook::replace_state(Batch& batch, const std::string& id,
+                                                PolicyList&& fresh, Batch&& records) {
+  store_.scan(Cf::kState, std::string(state_keys::kPolicyState) + id + kSep,
+              [&](std::string_view key, std::string_view) { batch.del(Cf::kState, key); });
+  batch.append(std::move(records));
   auto& current = lists_.try_emplace(id, id).first->second;
   auto diffs = diff_lists(id, current, fresh);
   current = std::move(fresh);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,22 @@ struct WatchedList {
 
 void to_json(nlohmann::json& j, const WatchedList& l);
 void from_json(const nlohmann::json& j, WatchedList& l);
+
+// A policy room's state read from the text of its /state answer and not yet applied: what
+// PolicyBook::load_state then puts in place of the list's rules.
+struct PolicyRoomState {
+  explicit PolicyRoomState(const std::string& id) : list(id) {}
+
+  bool ok = false;
+  bool not_array = false;  // valid JSON, but not an array
+  std::string error;       // when !ok
+  policy::PolicyList list;
+  Batch records;  // the "pstate/…" puts of its rule events
+  uint64_t invalid_events = 0;
+  // The content's `shortcode` of the last org.matrix.mjolnir.shortcode event ("" when it has
+  // none); nullopt when no such event has content.
+  std::optional<std::string> shortcode;
+};
 
 class PolicyBook {
  public:
@@ -58,6 +75,13 @@ class PolicyBook {
   // Replaces a list's rules with the policy events in `state_events` (a /state answer).
   std::vector<policy::ListDiff> load_state(Batch& batch, const std::string& id,
                                            const nlohmann::json& state_events);
+  // Reads the text of a /state answer without a DOM of it (state_stream.hpp): non-policy events
+  // are skipped, each rule event's record is its own element re-serialised as the DOM path
+  // stores it. Changes nothing; a text that is not JSON or not an array gives !ok.
+  static PolicyRoomState read_state(const std::string& id, std::string_view state_text);
+  // Replaces a list's rules with `state` (read_state of the same id, ok), as load_state above.
+  std::vector<policy::ListDiff> load_state(Batch& batch, const std::string& id,
+                                           PolicyRoomState&& state);
   // Applies one live state event of a watched list room. `problem` receives a description of
   // an invalid rule event (which then counts as a removal).
   std::optional<policy::ListDiff> apply_event(Batch& batch, const std::string& id,
@@ -82,6 +106,9 @@ class PolicyBook {
   uint64_t invalid_events() const;
 
  private:
+  // Under mu_: drops the list's stored records for `records`, swaps in `fresh`.
+  std::vector<policy::ListDiff> replace_state(Batch& batch, const std::string& id,
+                                              policy::PolicyList&& fresh, Batch&& records);
   std::vector<policy::ListDiff> diff_lists(const std::string& id, const policy::PolicyList& before,
                                            const policy::PolicyList& after) const;
 

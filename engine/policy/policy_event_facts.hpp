@@ -50,6 +50,10 @@ struct PolicyEventFacts {
   JsonStringFact entity;
   JsonStringFact reason;
   HashesFact hashes[2];  // indexed like kPolicyHashKeys
+
+  // The event object's JSON text as received, when read from text (state_stream.hpp); empty
+  // when read from a DOM.
+  std::string_view text;
 };
 
 // MSC4205 keeps the hashes under an unstable key; the stable name is what the MSC proposes.

@@ -121,10 +121,18 @@ StateStreamResult read_padded(const simdjson::padded_string& json, const StateEv
       visit(index++, nullptr);
       continue;
     }
+    // The object's text runs from its '{' to the token after its '}' (',' or ']'), less the
+    // whitespace before that token.
+    const char* begin = nullptr;
+    if (auto err = element.current_location().get(begin)) return fail(err);
     od::object object;
     if (auto err = element.get_object().get(object)) return fail(err);
     PolicyEventFacts facts;
     if (auto err = read_event(object, facts)) return fail(err);
+    const char* end = nullptr;
+    if (auto err = doc.current_location().get(end)) return fail(err);
+    facts.text = std::string_view(begin, static_cast<size_t>(end - begin));
+    while (!facts.text.empty() && facts.text.back() != '}') facts.text.remove_suffix(1);
     visit(index++, &facts);
   }
   // Past the array's end nothing may follow (simdjson 3.0 has no document::at_end()).

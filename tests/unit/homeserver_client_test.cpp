@@ -2,6 +2,7 @@
 // chosen at run time, answering each request from a test-supplied handler.
 
 #include "engine/client/homeserver_client.hpp"
+#include "engine/pipeline/policy_book.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -562,4 +563,36 @@ TEST_CASE("client: concurrent calls from 4 threads all succeed", "[client]") {
   for (auto& thread : threads) thread.join();
   for (int t = 0; t < kThreads; ++t) CHECK(ok[t] == kPerThread);
   CHECK(hs.count() == kThreads * kPerThread);
+}
+
+TEST_CASE("client: room_state_text hands the body over, with room_state's errors", "[client]") {
+  const std::vector<std::string> bodies = {
+      R"([{"type":"m.room.create"}])", "[]", "{}", "[1,", "", "null"};
+  for (const auto& body : bodies) {
+    INFO(body);
+    MockHomeserver hs([&](const httplib::Request&, httplib::Response& res, int) {
+      res.status = 200;
+      res.set_content(body, "application/json");
+    });
+    HomeserverClient client(options_for(hs.url()));
+    auto dom = client.room_state("!r:hs");
+    auto text = client.room_state_text("!r:hs");
+    if (body.empty()) {
+      REQUIRE_FALSE(text.ok());
+      REQUIRE_FALSE(dom.ok());
+      CHECK(text.error().to_string() == dom.error().to_string());
+      continue;
+    }
+    REQUIRE(text.ok());
+    CHECK(text->body == body);
+    CHECK(text->status == 200);
+    auto state = tyr::engine::PolicyBook::read_state("!r:hs", text->body);
+    CHECK(state.ok == dom.ok());
+    if (!dom.ok()) {
+      auto error = HomeserverClient::room_state_error("!r:hs", *text, state.not_array);
+      CHECK(error.code == dom.error().code);
+      CHECK(error.message == dom.error().message);
+      CHECK(error.status == dom.error().status);
+    }
+  }
 }
